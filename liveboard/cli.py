@@ -1,0 +1,52 @@
+"""The ``liveboard`` command.
+
+Each service registers its own command group through the ``liveboard.commands`` entry-point group in
+pyproject.toml, so this shared package never imports a service. Groups are imported only when invoked,
+which keeps ``liveboard --help`` fast and lets a broken service not take down the others' commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import entry_points
+
+import click
+
+from liveboard.errors import LiveboardError
+
+
+class _EntryPointGroup(click.Group):
+    def _eps(self) -> dict:
+        return {ep.name: ep for ep in entry_points(group="liveboard.commands")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._eps()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            return cmd
+        ep = self._eps().get(cmd_name)
+        return ep.load() if ep is not None else None
+
+
+@click.group(cls=_EntryPointGroup)
+@click.version_option(package_name="liveboard")
+def cli() -> None:
+    """Liveboard: real-time data and scoring for livestream-sales contests."""
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except LiveboardError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
