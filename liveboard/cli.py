@@ -27,7 +27,18 @@ class _EntryPointGroup(click.Group):
         if cmd is not None:
             return cmd
         ep = self._eps().get(cmd_name)
-        return ep.load() if ep is not None else None
+        if ep is None:
+            return None
+        try:
+            return ep.load()
+        except ImportError as exc:  # one broken service must not hide the others' commands
+            reason = f"{ep.value}: {exc}"
+
+            @click.command(cmd_name, help=f"(unavailable: {reason})")
+            def unavailable() -> None:
+                raise click.ClickException(f"command {cmd_name!r} is unavailable: {reason}")
+
+            return unavailable
 
 
 @click.group(cls=_EntryPointGroup)
