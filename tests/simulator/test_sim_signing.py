@@ -10,9 +10,7 @@ WX_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 
 def test_wechat_url_check_vector() -> None:
-    assert s.wechat_url_signature("AAAAA", "1714036504", "1514711492") == (
-        "f464b24fc39322e44b38aa78f5edd27bd1441696"
-    )
+    assert s.wechat_url_signature("AAAAA", "1714036504", "1514711492") == ("f464b24fc39322e44b38aa78f5edd27bd1441696")
 
 
 def test_douyin_live_push_vector() -> None:

@@ -1,0 +1,539 @@
+"""Canonical events on ``lb.events.v1``: the models, the only codec, and the event-id recipe.
+
+The JSON Schemas in ``schemas/events/*.v1.json`` are the published contract; these models are its
+fast implementation (pydantic-core, no jsonschema on the hot path). tests/contracts checks that both
+accept and reject the same events. docs/events.md explains every field.
+
+Every event is an envelope with a type-specific ``data`` body. Which envelope fields may be null
+depends on the type (a judge's score is not about a platform account; a heartbeat is not about a
+contestant), so each event model narrows the envelope it inherits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin
+
+import annotated_types
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from liveboard.contracts.primitives import (
+    MAX_SAFE_INT,
+    Count,
+    DecimalStr,
+    EventId,
+    Fen,
+    Id,
+    LongText,
+    Millis,
+    Platform,
+    PlatformRef,
+    Ppm,
+    Revision,
+    Sha256Hex,
+    SignedDecimalStr,
+    Source,
+    Text,
+    TimeMs,
+)
+from liveboard.errors import ValidationError
+
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    # strict: 1.0, "1" and true are not integers; frozen: an event is a fact, never edited in place.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class RawRef(_Strict):
+    """Where the raw platform payload behind this event is archived."""
+
+    topic: Annotated[str, Field(pattern=r"^lb\.raw\.v[0-9]+$")]
+    raw_id: Sha256Hex
+
+
+# --------------------------------------------------------------------------------------------- bodies
+
+
+class LiveMetricsData(_Strict):
+    """Cumulative counters and gauges of one live room at ``observed_at``.
+
+    Snapshots are gauges: the newest wins, they are never summed. ``gmv_fen`` and ``orders_paid`` are
+    the only values every platform gives; the others are null when the platform does not report them.
+    """
+
+    viewers_pv: Count | None
+    viewers_uv: Count | None
+    online_now: Count | None
+    peak_online: Count | None
+    avg_online: Count | None
+    avg_watch_seconds: Count | None
+    likes: Count | None
+    comments: Count | None
+    shares: Count | None
+    new_followers: Count | None
+    product_exposure_uv: Count | None
+    product_click_uv: Count | None
+    orders_created: Count | None
+    orders_paid: Count
+    paid_buyers_uv: Count | None
+    gmv_fen: Fen
+    refunds_count: Count | None
+    refund_amount_fen: Fen | None
+    live_started_at: TimeMs | None
+    live_ended_at: TimeMs | None
+
+
+class VideoStatsData(_Strict):
+    """Cumulative statistics of one short video at ``observed_at`` (newest wins, never summed)."""
+
+    plays: Count
+    likes: Count
+    shares: Count
+    comments: Count | None
+    clicks: Count | None
+    completion_rate_ppm: Ppm | None
+    avg_play_ms: Millis | None
+    duration_ms: Millis | None
+    published_at: TimeMs | None
+
+
+class OrderData(_Strict):
+    order_id: PlatformRef
+    status: Literal["created", "paid", "cancelled", "refunded"]
+    amount_fen: Fen
+    product_id: PlatformRef | None
+    quantity: Count | None
+
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("items must be unique")
+    return values
+
+
+class InteractionCountsData(_Strict):
+    """Counts carried by one pushed batch of live-room messages: deltas, not totals."""
+
+    comments: Count
+    likes: Count
+    gifts: Count
+    msg_ids: Annotated[list[PlatformRef], Field(min_length=1, max_length=1000), AfterValidator(_unique)]
+
+
+class JudgeScoreData(_Strict):
+    judge_id: Id
+    round_id: Id
+    criterion: Id
+    points: DecimalStr
+    max_points: DecimalStr
+
+
+class ScoreAdjustmentData(_Strict):
+    adjustment_id: Id
+    round_id: Id
+    kind: Literal["delta", "override"]
+    value: SignedDecimalStr
+    component: Id | None
+    reason: LongText
+    approver: Text
+
+
+class Organisation(_Strict):
+    city: Id | None
+    district: Id | None
+    team: Id | None
+
+
+class ContestantRegisteredData(_Strict):
+    display_name: Text
+    group_id: Id
+    organisation: Organisation
+
+
+class AccountBoundData(_Strict):
+    replaces_account_id: PlatformRef | None
+    reason: LongText | None
+    approver: Text | None
+
+
+class CollectorHeartbeatData(_Strict):
+    collector_id: Id
+    rooms_polled: Count
+    errors: Count
+    lag_ms: Millis
+
+
+class RoundFrozenData(_Strict):
+    round_id: Id
+    content_hash: Sha256Hex
+    leaderboard_digest: Sha256Hex
+    frozen_at: TimeMs
+    event_count: Count
+    frozen_by: Text
+
+
+# ------------------------------------------------------------------------------------------ envelopes
+
+
+class _Envelope(_Strict):
+    event_id: EventId
+    # Literal[1] would also accept true (True == 1); a bounded strict int does not.
+    schema_version: Annotated[int, Field(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
+    contest_id: Id
+    contestant_id: Id | None
+    platform: Platform | None
+    account_id: PlatformRef | None
+    room_id: PlatformRef | None
+    video_id: PlatformRef | None
+    observed_at: TimeMs
+    ingested_at: TimeMs
+    source: Source
+    revision: Revision
+    raw_ref: RawRef | None
+
+
+class _PlatformFact(_Envelope):
+    # A fact read from a platform: always about a contestant's account and always backed by an archived
+    # raw payload. "manual" means an operator imported an official export; the export is archived too.
+    contestant_id: Id
+    platform: Platform
+    account_id: PlatformRef
+    raw_ref: RawRef
+
+
+class _ManualRecord(_Envelope):
+    # Entered by an operator or judge: no platform account and no raw payload; never revised.
+    platform: None
+    account_id: None
+    room_id: None
+    video_id: None
+    source: Literal["manual"]
+    revision: Literal["final"]
+    raw_ref: None
+
+
+class LiveMetricsSnapshot(_PlatformFact):
+    type: Literal["live_metrics_snapshot"]
+    room_id: PlatformRef
+    video_id: None
+    data: LiveMetricsData
+
+
+class VideoStatsSnapshot(_PlatformFact):
+    type: Literal["video_stats_snapshot"]
+    room_id: None
+    video_id: PlatformRef
+    data: VideoStatsData
+
+
+class OrderEvent(_PlatformFact):
+    type: Literal["order_event"]
+    data: OrderData
+
+
+class InteractionCounts(_PlatformFact):
+    type: Literal["interaction_counts"]
+    room_id: PlatformRef
+    video_id: None
+    source: Literal["push"]
+    revision: Literal["provisional"]
+    data: InteractionCountsData
+
+
+class JudgeScore(_ManualRecord):
+    type: Literal["judge_score"]
+    contestant_id: Id
+    data: JudgeScoreData
+
+
+class ScoreAdjustment(_ManualRecord):
+    type: Literal["score_adjustment"]
+    contestant_id: Id
+    data: ScoreAdjustmentData
+
+
+class ContestantRegistered(_ManualRecord):
+    type: Literal["contestant_registered"]
+    contestant_id: Id
+    data: ContestantRegisteredData
+
+
+class AccountBound(_Envelope):
+    type: Literal["account_bound"]
+    contestant_id: Id
+    platform: Platform
+    account_id: PlatformRef
+    room_id: None
+    video_id: None
+    source: Literal["manual"]
+    revision: Literal["final"]
+    raw_ref: None
+    data: AccountBoundData
+
+
+class CollectorHeartbeat(_Envelope):
+    type: Literal["collector_heartbeat"]
+    contestant_id: None
+    platform: Platform
+    account_id: None
+    room_id: None
+    video_id: None
+    source: Literal["poll", "push"]
+    revision: Literal["final"]
+    raw_ref: None
+    data: CollectorHeartbeatData
+
+
+class RoundFrozen(_ManualRecord):
+    type: Literal["round_frozen"]
+    contestant_id: None
+    data: RoundFrozenData
+
+
+Event = Annotated[
+    Union[  # noqa: UP007 - a discriminated union needs the explicit Union form under Annotated
+        LiveMetricsSnapshot,
+        VideoStatsSnapshot,
+        OrderEvent,
+        InteractionCounts,
+        JudgeScore,
+        ScoreAdjustment,
+        ContestantRegistered,
+        AccountBound,
+        CollectorHeartbeat,
+        RoundFrozen,
+    ],
+    Field(discriminator="type"),
+]
+
+EVENT_MODELS: dict[str, type[_Envelope]] = {
+    m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
+    for m in get_args(get_args(Event)[0])
+}
+EVENT_TYPES: tuple[str, ...] = tuple(EVENT_MODELS)
+
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+# -------------------------------------------------------------------------------------------- codec
+
+
+class EventValidationError(ValidationError):
+    """An event does not match its contract. ``problems`` lists ``(field path, message)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {msg}" if path else msg for path, msg in problems))
+
+
+def parse_event(raw: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> Any:
+    """Validate one event (JSON bytes/str, or an already decoded dict) and return its model.
+
+    Raises :class:`EventValidationError` (a ``liveboard.errors.ValidationError``) naming every bad field
+    by its path, e.g. ``data.gmv_fen: must be an integer ≥ 0 (got -5)``.
+    """
+    try:
+        if isinstance(raw, Mapping):
+            return _ADAPTER.validate_python(raw)
+        if isinstance(raw, memoryview):
+            raw = raw.tobytes()
+        return _ADAPTER.validate_json(raw)
+    except PydanticValidationError as exc:
+        _raise_readable(exc)
+
+
+def encode_event(event: BaseModel) -> bytes:
+    """The one serialisation of an event: orjson, keys sorted, nulls kept, no whitespace."""
+    return orjson.dumps(event.model_dump(), option=orjson.OPT_SORT_KEYS)
+
+
+# ------------------------------------------------------------------------------------------ event ids
+
+EVENT_ID_PREFIX: dict[str, str] = {
+    "live_metrics_snapshot": "lms",
+    "video_stats_snapshot": "vss",
+    "order_event": "ord",
+    "interaction_counts": "itc",
+    "judge_score": "jdg",
+    "score_adjustment": "adj",
+    "contestant_registered": "reg",
+    "account_bound": "acb",
+    "collector_heartbeat": "hbt",
+    "round_frozen": "frz",
+}
+_SEP = "\x1f"  # ASCII unit separator: cannot occur in any valid identifier, so parts never run together
+
+
+def make_event_id(event_type: str, *natural_key_parts: str | int | None) -> str:
+    """``<prefix>-<first 32 hex of sha256(type, parts…)>``: the same fact always gets the same id.
+
+    Parts are identifiers or integers; ``None`` is encoded distinctly from every string.
+    """
+    try:
+        prefix = EVENT_ID_PREFIX[event_type]
+    except KeyError:
+        raise ValidationError(f"type: unknown event type {event_type!r}") from None
+    encoded = [event_type]
+    for part in natural_key_parts:
+        if part is None:
+            encoded.append("\x00")
+        elif isinstance(part, bool) or not isinstance(part, int | str):
+            raise ValidationError(f"event id part must be str, int or None, got {type(part).__name__}")
+        else:
+            text = str(part)
+            if _SEP in text:
+                raise ValidationError("event id part must not contain U+001F")
+            encoded.append(text)
+    digest = hashlib.sha256(_SEP.join(encoded).encode("utf-8")).hexdigest()[:32]
+    return f"{prefix}-{digest}"
+
+
+def natural_key(event: BaseModel | Mapping[str, Any]) -> tuple[str | int | None, ...]:
+    """The fields that identify the fact an event records (see docs/events.md, "event_id recipes")."""
+    e = event.model_dump() if isinstance(event, BaseModel) else event
+    d = e["data"]
+    t = e["type"]
+    c = e["contest_id"]
+    if t == "live_metrics_snapshot":
+        return (c, e["platform"], e["account_id"], e["room_id"], e["observed_at"], e["revision"])
+    if t == "video_stats_snapshot":
+        return (c, e["platform"], e["account_id"], e["video_id"], e["observed_at"], e["revision"])
+    if t == "order_event":
+        return (c, e["platform"], d["order_id"], d["status"], e["observed_at"], e["revision"])
+    if t == "interaction_counts":
+        return (c, e["platform"], e["room_id"], *sorted(d["msg_ids"]))
+    if t == "judge_score":
+        return (c, e["contestant_id"], d["round_id"], d["judge_id"], d["criterion"], e["observed_at"])
+    if t == "score_adjustment":
+        return (c, e["contestant_id"], d["round_id"], d["adjustment_id"], e["observed_at"])
+    if t == "contestant_registered":
+        return (c, e["contestant_id"], e["observed_at"])
+    if t == "account_bound":
+        return (c, e["contestant_id"], e["platform"], e["account_id"], e["observed_at"])
+    if t == "collector_heartbeat":
+        return (c, e["platform"], d["collector_id"], e["observed_at"])
+    if t == "round_frozen":
+        return (c, d["round_id"], d["content_hash"])
+    raise ValidationError(f"type: unknown event type {t!r}")
+
+
+def event_id_for(event: BaseModel | Mapping[str, Any]) -> str:
+    """The deterministic ``event_id`` of an event (or of the dict a collector is about to send)."""
+    t = event.type if isinstance(event, BaseModel) else event["type"]  # type: ignore[attr-defined]
+    return make_event_id(t, *natural_key(event))
+
+
+# ------------------------------------------------------------------------------ readable error paths
+
+
+def _raise_readable(exc: PydanticValidationError) -> NoReturn:
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])
+        model: type[BaseModel] | None = None
+        if loc and loc[0] in EVENT_MODELS:  # the discriminated union prefixes the tag; users never see it
+            model = EVENT_MODELS[str(loc.pop(0))]
+        path = ".".join(str(p) for p in loc)
+        problems.append(_describe(err, path, model, loc))
+    raise EventValidationError(problems) from None
+
+
+def _describe(err: Any, path: str, model: type[BaseModel] | None, loc: list[Any]) -> tuple[str, str]:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    got = _short(err.get("input"))
+    if kind == "missing":
+        return path, "is required"
+    if kind == "extra_forbidden":
+        return path, "is not a field of this event type"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return "type", f"must be one of {', '.join(EVENT_TYPES)}" + (
+            f" (got {_short(ctx.get('tag'))})" if kind == "union_tag_invalid" else ""
+        )
+    if kind == "json_invalid":
+        return "", f"body is not valid JSON ({ctx.get('error', '')})"
+    if kind in ("int_type", "int_parsing", "int_from_float", "greater_than_equal", "less_than_equal"):
+        return path, f"must be an integer{_bounds(model, loc)} (got {got})"
+    if kind == "literal_error":
+        return path, f"must be {ctx.get('expected')} (got {got})"
+    if kind == "none_required":
+        return path, f"must be null for this event type (got {got})"
+    if kind == "string_pattern_mismatch":
+        return path, f"must match {ctx.get('pattern')} (got {got})"
+    if kind == "string_type":
+        return path, f"must be a string (got {got})"
+    if kind in ("string_too_short", "string_too_long"):
+        return path, f"must be {ctx.get('min_length', 1)}..{ctx.get('max_length', '')} characters"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return path, f"must be an object (got {got})"
+    if kind == "list_type":
+        return path, f"must be an array (got {got})"
+    if kind in ("too_short", "too_long"):
+        return path, f"must have {ctx.get('min_length', 0)}..{ctx.get('max_length', '')} items"
+    return path, str(err.get("msg", kind)).replace("Value error, ", "")
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value, default=repr).decode() if value is not None else "null"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bounds(model: type[BaseModel] | None, loc: list[Any]) -> str:
+    """The range an integer field accepts, read from the model so the message cannot drift from it."""
+    ann: Any = model
+    for part in loc:
+        ann = _unwrap(ann)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)) or part not in ann.model_fields:
+            return ""
+        field = ann.model_fields[part]
+        ann = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    lo = hi = None
+    for meta in _metadata(ann):
+        if isinstance(meta, annotated_types.Ge):
+            lo = meta.ge
+        elif isinstance(meta, annotated_types.Le):
+            hi = meta.le
+    if lo is not None and lo == hi:
+        return f" equal to {lo}"
+    if lo is not None and (hi is None or hi == MAX_SAFE_INT):
+        return f" ≥ {lo}"
+    if lo is not None:
+        return f" in {lo}..{hi}"
+    return ""
+
+
+def _unwrap(ann: Any) -> Any:
+    while True:
+        origin = get_origin(ann)
+        if origin is Annotated:
+            ann = get_args(ann)[0]
+        elif origin in (Union, type(int | None)):
+            args = [a for a in get_args(ann) if a is not type(None)]
+            if len(args) != 1:
+                return ann
+            ann = args[0]
+        else:
+            return ann
+
+
+def _metadata(ann: Any) -> list[Any]:
+    found: list[Any] = []
+    while True:
+        origin = get_origin(ann)
+        if origin is Annotated:
+            base, *extra = get_args(ann)
+            for item in extra:
+                found.extend(getattr(item, "metadata", None) or [item])
+            ann = base
+        elif origin in (Union, type(int | None)):
+            args = [a for a in get_args(ann) if a is not type(None)]
+            if len(args) != 1:
+                return found
+            ann = args[0]
+        else:
+            return found

@@ -1,0 +1,43 @@
+"""`liveboard topics ensure|list`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+from liveboard.errors import TopicError
+from liveboard.kafka.catalog import ensure_topics, load_catalog
+from liveboard.settings import get_settings
+
+
+@click.group()
+def topics() -> None:
+    """Kafka topics of the catalog (schemas/topics.yaml)."""
+
+
+@topics.command("ensure")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable report")
+def ensure_cmd(as_json: bool) -> None:
+    """Create missing topics; report any whose partition count differs from the catalog."""
+    report = asyncio.run(ensure_topics(get_settings()))
+    if as_json:
+        click.echo(json.dumps(report.__dict__, ensure_ascii=False))
+    else:
+        for name in report.created:
+            click.echo(f"created  {name}")
+        for name in report.ok:
+            click.echo(f"ok       {name}")
+        for line in report.mismatched:
+            click.echo(f"MISMATCH {line}", err=True)
+    if not report.success:
+        raise TopicError(f"{len(report.mismatched)} topic(s) differ from the catalog")
+
+
+@topics.command("list")
+def list_cmd() -> None:
+    """Print the catalog."""
+    s = get_settings()
+    for t in load_catalog().topics:
+        click.echo(f"{s.topic(t.name):<24} partitions={t.partitions:<3} key={t.key:<26} {t.description}")
