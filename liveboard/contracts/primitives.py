@@ -20,9 +20,14 @@ PPM_SCALE = 1_000_000
 
 # Our own identifiers (contest, contestant, round, judge, criterion, group...). No colon: the topic key
 # is ``contest_id:contestant_id``.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
-# Identifiers the platforms hand us (accounts, rooms, videos, orders, messages): any non-blank text.
-PLATFORM_REF_PATTERN = r"^\S{1,128}$"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
+ID_MAX_LENGTH = 64
+# Identifiers the platforms hand us (accounts, rooms, videos, orders, messages): any text without
+# whitespace or control characters. Spelled out rather than ``\S`` because Python's ``re`` (jsonschema)
+# and Rust's ``regex`` (pydantic-core) disagree on what ``\s`` covers (e.g. U+001C..U+001F). Lengths are
+# separate keywords: a counted repetition of a large class costs the regex engine ~1 µs per field.
+PLATFORM_REF_PATTERN = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u180e\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]+$"
+PLATFORM_REF_MAX_LENGTH = 128
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 SHA256_HEX_PATTERN = r"^[0-9a-f]{64}$"
 # Judges' points and adjustments travel as decimal strings so "8.5" never becomes 8.4999999.
@@ -35,8 +40,8 @@ Fen = Annotated[int, Field(ge=0, le=MAX_SAFE_INT)]
 Millis = Annotated[int, Field(ge=0, le=MAX_SAFE_INT)]
 TimeMs = Annotated[int, Field(ge=MIN_TIME_MS, le=MAX_TIME_MS)]
 Ppm = Annotated[int, Field(ge=0, le=PPM_SCALE)]
-Id = Annotated[str, Field(pattern=ID_PATTERN)]
-PlatformRef = Annotated[str, Field(pattern=PLATFORM_REF_PATTERN)]
+Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+PlatformRef = Annotated[str, Field(pattern=PLATFORM_REF_PATTERN, max_length=PLATFORM_REF_MAX_LENGTH)]
 EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
 Sha256Hex = Annotated[str, Field(pattern=SHA256_HEX_PATTERN)]
 DecimalStr = Annotated[str, Field(pattern=DECIMAL_PATTERN)]
