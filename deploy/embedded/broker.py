@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
 import platform
 import subprocess
@@ -84,7 +85,13 @@ async def _metadata(bootstrap: str, timeout_s: float) -> int:
 
 def answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
     """True once the broker answers a real Metadata request with at least one broker."""
+    # While the broker is still starting, aiokafka logs every refused connection as an error: not news here.
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         return asyncio.run(_metadata(bootstrap, timeout_s)) > 0
     except Exception:
         return False
+    finally:
+        quiet.setLevel(level)

@@ -1,0 +1,48 @@
+# Two commands from nothing: `make demo` and `make test`. Each does its own set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: setup demo test lint browser stack-up stack-down clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[embedded,dev]'
+	# chdb-core serves ClickHouse; --no-deps skips pandas/pyarrow/numpy, which serving does not need.
+	$(BIN)/pip install --quiet --no-deps chdb-core==26.9.0
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Headless Chromium for the page tests (Debian packages; root on the dev and CI machines).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "install Debian's chromium (sudo apt-get install chromium) for the browser tests"; fi; }
+
+demo: setup
+	$(BIN)/liveboard demo
+
+test: setup browser
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+stack-up: setup
+	$(BIN)/liveboard stack up
+	$(BIN)/liveboard db migrate
+	$(BIN)/liveboard topics ensure
+
+stack-down: setup
+	$(BIN)/liveboard stack down
+
+clean: stack-down
+	rm -rf .liveboard

@@ -1,0 +1,3 @@
+from liveboard.cli import main
+
+main()
