@@ -1,0 +1,394 @@
+"""Contest configuration (``contests/*.yaml``): the models the scorer and the board both read.
+
+A contest has stages of rounds; each round has a time window, the groups (tracks) it ranks, a scoring
+formula tree, a tie-break order, awards, advancement and collective (organisation) awards. The structure
+is checked by these models (``schemas/contest.v1.json`` is generated from them and kept in step by a
+test); cross-references and arithmetic (weights summing to 100 %, award counts within the field, ...)
+are checked by :mod:`liveboard.contracts.contest_validate`, which collects every problem with its line.
+
+Numbers that are scores (weights, points, caps) are exact decimals: write integers or quoted decimals
+(``"7.5"``). A YAML float such as ``7.5`` is refused, because it is binary and may not be what you wrote.
+Times are UTC milliseconds or ISO-8601 with an explicit offset (``2020-09-26T09:00:00+08:00``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from liveboard.contracts.primitives import (
+    ID_MAX_LENGTH,
+    ID_PATTERN,
+    MAX_TIME_MS,
+    MIN_TIME_MS,
+    Platform,
+    PlatformRef,
+)
+
+CONTEST_SCHEMA_VERSION = 1
+_DECIMAL_RE = re.compile(r"^-?(0|[1-9][0-9]{0,11})(\.[0-9]{1,6})?$")
+
+
+def _to_decimal(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        raise ValueError(f'write decimals as quoted strings, e.g. "{value}" (a YAML float is binary)')
+    if isinstance(value, str) and _DECIMAL_RE.match(value):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        return value
+    raise ValueError(f'must be an integer or a decimal string like "7.5" (got {value!r})')
+
+
+def _to_ms(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a time")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"must be UTC milliseconds or ISO-8601 with an offset, e.g. 2020-09-26T09:00:00+08:00 (got {value!r})"
+            ) from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"{value!r} has no UTC offset; write e.g. {value}+08:00")
+        return int(parsed.timestamp() * 1000) if parsed.microsecond == 0 else _exact_ms(parsed)
+    raise ValueError(f"must be UTC milliseconds or an ISO-8601 string (got {value!r})")
+
+
+def _exact_ms(parsed: datetime) -> int:
+    # timestamp() is a float; rebuild from whole seconds so sub-second inputs never round.
+    whole = parsed.replace(microsecond=0)
+    return int(whole.timestamp()) * 1000 + parsed.microsecond // 1000
+
+
+DecimalValue = Annotated[
+    Decimal,
+    BeforeValidator(_to_decimal),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer"},
+                {"type": "string", "pattern": _DECIMAL_RE.pattern},
+            ],
+            "description": 'an integer, or a decimal written as a string such as "7.5"',
+        }
+    ),
+]
+TimeValue = Annotated[
+    int,
+    BeforeValidator(_to_ms),
+    Field(ge=MIN_TIME_MS, le=MAX_TIME_MS),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": MIN_TIME_MS, "maximum": MAX_TIME_MS},
+                {"type": "string", "format": "date-time"},
+            ],
+            "description": "UTC milliseconds, or ISO-8601 with an explicit offset",
+        }
+    ),
+]
+Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+PositiveInt = Annotated[int, Field(ge=1)]
+OrgLevel = Literal["city", "district", "team"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# ------------------------------------------------------------------------------------------- formula
+
+
+class MinMax(_Model):
+    """``(x − min) × points / (max − min)`` over the field (Shaoyang's formula, verbatim)."""
+
+    method: Literal["min_max"]
+    points: DecimalValue
+    # When every entry has the same value the formula divides by zero. The notice is silent; the stated
+    # rule is that nobody is ahead of anybody, so everyone gets full points ("full"), or none ("zero").
+    when_equal: Literal["full", "zero"] = "full"
+
+
+class RatioToBest(_Model):
+    """``x / max × points``; everyone scores 0 when the best value is ≤ 0."""
+
+    method: Literal["ratio_to_best"]
+    points: DecimalValue
+
+
+class RankPoints(_Model):
+    """``points − step × (place − 1)``, never below 0; tied values share the better place."""
+
+    method: Literal["rank"]
+    points: DecimalValue
+    step: DecimalValue
+
+
+class RawValue(_Model):
+    """``min(x × scale, cap)`` (no cap when cap is null); e.g. scale 0.01 turns 分 into 元."""
+
+    method: Literal["raw"]
+    scale: DecimalValue = Decimal(1)
+    cap: DecimalValue | None = None
+
+
+Normalise = Annotated[Union[MinMax, RatioToBest, RankPoints, RawValue], Field(discriminator="method")]  # noqa: UP007
+
+
+class Ratio(_Model):
+    """An inline ratio: sum(numerator) / sum(denominator); 0 when the denominator is 0."""
+
+    numerator: Annotated[list[str], Field(min_length=1)]
+    denominator: Annotated[list[str], Field(min_length=1)]
+
+
+class _Node(_Model):
+    id: Id
+    name: Name
+    # Only for a component of a "weighted" node: its share of the parent, in percent.
+    weight: DecimalValue | None = None
+
+
+class MetricNode(_Node):
+    kind: Literal["metric"]
+    metric: str | Ratio
+    normalise: Normalise
+
+
+class Criterion(_Model):
+    id: Id
+    name: Name
+    max_points: DecimalValue
+
+
+class JudgesNode(_Node):
+    """Each judge's score is the sum of their criterion points; the node is the mean over judges."""
+
+    kind: Literal["judges"]
+    criteria: Annotated[list[Criterion], Field(min_length=1)]
+    # 去掉一个最高分和一个最低分: drop one highest and one lowest judge total before the mean.
+    drop_extremes: bool = False
+    min_judges: PositiveInt = 1
+    panel: list[Id] | None = None
+    # Rescale the judges' full score (sum of criteria maxima) to this many points.
+    scale_to: DecimalValue | None = None
+
+
+class SumNode(_Node):
+    """Components add up as points (Shaoyang short video: judges 70 + system 30)."""
+
+    kind: Literal["sum"]
+    components: Annotated[list[Node], Field(min_length=1)]
+
+
+class WeightedNode(_Node):
+    """Components on the same full score, combined by percentage weights summing to 100."""
+
+    kind: Literal["weighted"]
+    components: Annotated[list[Node], Field(min_length=1)]
+
+
+Node = Annotated[Union[MetricNode, JudgesNode, SumNode, WeightedNode], Field(discriminator="kind")]  # noqa: UP007
+SumNode.model_rebuild()
+WeightedNode.model_rebuild()
+
+
+# -------------------------------------------------------------------------------------------- rounds
+
+
+class Window(_Model):
+    """``[start, end)``: an event observed at ``end`` belongs to the next window."""
+
+    start: TimeValue
+    end: TimeValue
+
+
+class Award(_Model):
+    id: Id
+    name: Name
+    # A number of places, or "rest": every remaining ranked contestant (优秀奖若干名).
+    count: PositiveInt | Literal["rest"]
+
+
+class Advancement(_Model):
+    top: PositiveInt
+    per: Literal["group", "round"] = "group"
+
+
+class FieldSize(_Model):
+    """The field the notice announces, when the file lists only a sample of contestants."""
+
+    min: PositiveInt
+    max: PositiveInt | None = None
+
+
+class Entrants(_Model):
+    from_round: Id
+
+
+class CollectiveRule(_Model):
+    """An organisation's result from its members' results in the round (Harbin 集体奖 per 区县)."""
+
+    id: Id
+    name: Name
+    level: OrgLevel
+    aggregate: Literal["sum", "mean", "top_k_sum", "top_k_mean"]
+    k: PositiveInt | None = None
+    # "total" or the id of a formula node: which member score is aggregated.
+    of: str = "total"
+    min_members: PositiveInt = 1
+    awards: list[Award] = []
+
+
+class TeamSize(_Model):
+    min: PositiveInt
+    max: PositiveInt
+
+
+class Round(_Model):
+    id: Id
+    name: Name
+    window: Window
+    # Rounds this one deliberately contains (a season total over its stage rounds): their windows may
+    # overlap this one's, and must lie inside it.
+    spans: list[Id] = []
+    groups: list[Id] | None = None  # null: every group of the contest
+    entrants: Entrants | None = None  # null: every registered contestant of the groups
+    field: FieldSize | None = None
+    scoring: Node | None = None
+    scoring_by_group: dict[str, Node] = {}
+    tie_break: list[str] = []
+    awards: list[Award] = []
+    advancement: Advancement | None = None
+    collective: list[CollectiveRule] = []
+    team_size: TeamSize | None = None
+
+
+class Stage(_Model):
+    id: Id
+    name: Name
+    rounds: Annotated[list[Round], Field(min_length=1)]
+
+
+# --------------------------------------------------------------------------------------- registration
+
+
+class Organisation(_Model):
+    id: Id
+    name: Name
+    level: OrgLevel
+    parent: Id | None = None
+
+
+class Group(_Model):
+    id: Id
+    name: Name
+    # Per-organisation caps on registrations (Hubei 附件1 名额), keyed by organisation id.
+    quotas: dict[str, PositiveInt] | None = None
+
+
+class OrgRef(_Model):
+    city: Id | None = None
+    district: Id | None = None
+    team: Id | None = None
+
+
+class Contestant(_Model):
+    id: Id
+    name: Name
+    group: Id
+    organisation: OrgRef = OrgRef()
+    # One account per platform; a change later is an account_bound event, never an edit of this file.
+    accounts: dict[Platform, PlatformRef]
+
+
+class Contest(_Model):
+    schema_version: Annotated[int, Field(ge=CONTEST_SCHEMA_VERSION, le=CONTEST_SCHEMA_VERSION)]
+    id: Id
+    name: Name
+    notice: str
+    organiser: Name
+    platforms: Annotated[list[Platform], Field(min_length=1)]
+    # Hubei: "每位选手限报1个账号且不可更改": account_bound events that replace an account are refused.
+    accounts_locked: bool = False
+    display_decimals: Annotated[int, Field(ge=0, le=6)] = 2
+    organisations: list[Organisation] = []
+    groups: Annotated[list[Group], Field(min_length=1)]
+    contestants: list[Contestant] = []
+    stages: Annotated[list[Stage], Field(min_length=1)]
+
+    # ----------------------------------------------------------------------------- conveniences
+
+    def rounds(self) -> list[Round]:
+        return [r for stage in self.stages for r in stage.rounds]
+
+    def round(self, round_id: str) -> Round:
+        for r in self.rounds():
+            if r.id == round_id:
+                return r
+        raise KeyError(round_id)
+
+    def round_groups(self, rnd: Round) -> list[str]:
+        return list(rnd.groups) if rnd.groups is not None else [g.id for g in self.groups]
+
+    def formula_for(self, rnd: Round, group_id: str) -> Node | None:
+        return rnd.scoring_by_group.get(group_id, rnd.scoring)
+
+    def contestant(self, contestant_id: str) -> Contestant | None:
+        return self._contestants_by_id().get(contestant_id)
+
+    def _contestants_by_id(self) -> dict[str, Contestant]:
+        cache = self.__dict__.get("_by_id")
+        if cache is None:
+            cache = {c.id: c for c in self.contestants}
+            object.__setattr__(self, "_by_id", cache)  # frozen model: a private memo, not a field
+        return cache
+
+
+def iter_nodes(node: Node) -> list[Node]:
+    """The node and all its descendants, depth first, in file order."""
+    out: list[Node] = [node]
+    if isinstance(node, SumNode | WeightedNode):
+        for child in node.components:
+            out.extend(iter_nodes(child))
+    return out
+
+
+def node_max(node: Node) -> Decimal:
+    """The full score of a node (what its value is out of)."""
+    if isinstance(node, MetricNode):
+        n = node.normalise
+        if isinstance(n, RawValue):
+            return n.cap if n.cap is not None else Decimal(0)
+        return n.points
+    if isinstance(node, JudgesNode):
+        return node.scale_to if node.scale_to is not None else sum((c.max_points for c in node.criteria), Decimal(0))
+    if isinstance(node, SumNode):
+        return sum((node_max(c) for c in node.components), Decimal(0))
+    weights = [(c.weight or Decimal(0)) for c in node.components]
+    return sum((w * node_max(c) for w, c in zip(weights, node.components, strict=True)), Decimal(0)) / 100
+
+
+def contest_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a contest file, as committed in ``schemas/contest.v1.json``."""
+    schema = Contest.model_json_schema()
+    # top-level "x-…" keys hold YAML anchors and are ignored by the loader
+    schema["patternProperties"] = {"^x-": {}}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://schemas.liveboard.invalid/contest/v1",
+        "title": "Liveboard contest configuration v1",
+        **schema,
+    }

@@ -1,0 +1,520 @@
+"""Load a contest file and report every problem in it, each with its path and line.
+
+Three passes, each collecting everything it finds: YAML (syntax, duplicate keys), structure (the pydantic
+models of contest.py: types, unknown keys, missing keys) and meaning (references, weights, counts,
+windows). The third pass needs a structurally valid file, so it runs once the first two are clean.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError as PydanticValidationError
+
+from liveboard.contracts.contest import (
+    Contest,
+    JudgesNode,
+    MetricNode,
+    Node,
+    RankPoints,
+    Ratio,
+    RawValue,
+    Round,
+    SumNode,
+    WeightedNode,
+    iter_nodes,
+    node_max,
+)
+from liveboard.contracts.metrics import ALL_METRICS, BASE_METRICS
+from liveboard.errors import ValidationError
+
+PathT = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: str
+    line: int | None
+    message: str
+
+    def render(self, filename: str) -> str:
+        where = f"{filename}:{self.line}" if self.line else filename
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ContestValidationError(ValidationError):
+    def __init__(self, filename: str, problems: list[Problem]) -> None:
+        self.filename = filename
+        self.problems = problems
+        super().__init__("\n".join(p.render(filename) for p in problems))
+
+
+# ------------------------------------------------------------------------------------------------ YAML
+
+
+class ContestYamlLoader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps: window times stay the strings the organiser wrote."""
+
+
+ContestYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _parse_yaml(text: str) -> tuple[Any, dict[PathT, int], list[Problem]]:
+    loader = ContestYamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}, [Problem("", 1, "the file is empty")]
+        lines: dict[PathT, int] = {}
+        problems: list[Problem] = []
+        _walk_positions(node, (), lines, problems)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        return None, {}, [Problem("", line, f"bad YAML: {exc.problem or exc}")]
+    except yaml.YAMLError as exc:
+        return None, {}, [Problem("", None, f"bad YAML: {exc}")]
+    finally:
+        loader.dispose()
+    return data, lines, problems
+
+
+def _walk_positions(node: yaml.Node, path: PathT, lines: dict[PathT, int], problems: list[Problem]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(
+                    Problem(
+                        _fmt((*path, key)),
+                        key_node.start_mark.line + 1,
+                        f"duplicate key (first at line {seen[key]}); YAML would silently keep the last",
+                    )
+                )
+            seen[key] = key_node.start_mark.line + 1
+            _walk_positions(value_node, (*path, key), lines, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk_positions(item, (*path, i), lines, problems)
+
+
+def _fmt(path: PathT) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line(lines: dict[PathT, int], path: PathT) -> int | None:
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in lines:
+            return lines[path[:cut]]
+    return None
+
+
+# ------------------------------------------------------------------------------------------ structure
+
+
+def _structure_problems(data: Any, exc: PydanticValidationError, lines: dict[PathT, int]) -> list[Problem]:
+    by_path: dict[PathT, list[str]] = defaultdict(list)
+    for err in exc.errors(include_url=False):
+        path = _data_path(data, err["loc"])
+        message = _message(err)
+        if message not in by_path[path]:
+            by_path[path].append(message)
+    return [Problem(_fmt(p), _line(lines, p), " / ".join(msgs)) for p, msgs in by_path.items()]
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> PathT:
+    """Drop the union tags pydantic inserts into ``loc`` so the path is the one in the file."""
+    path: list[str | int] = []
+    cur = data
+    for i, part in enumerate(loc):
+        if isinstance(cur, dict) and part in cur:
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            path.append(part)
+            cur = cur[part]
+        elif i == len(loc) - 1 and isinstance(cur, dict) and isinstance(part, str) and not _is_tag(part):
+            path.append(part)  # a missing or unknown key: the path names it
+        # else: a union member label ("weighted", "min_max", "str", "Ratio", ...) — not in the file
+    return tuple(path)
+
+
+def _is_tag(part: str) -> bool:
+    return part in {
+        "metric",
+        "judges",
+        "sum",
+        "weighted",
+        "min_max",
+        "ratio_to_best",
+        "rank",
+        "raw",
+        "str",
+        "Ratio",
+        "int",
+        "constrained-int",
+    } or part.startswith(("function-", "literal["))
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')} (got {err.get('input')!r})"
+    if kind == "union_tag_invalid":
+        return f"{ctx.get('discriminator')} must be one of {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
+    if kind == "union_tag_not_found":
+        return f"{ctx.get('discriminator')} is required"
+    msg = str(err.get("msg", kind))
+    return msg.removeprefix("Value error, ")
+
+
+# -------------------------------------------------------------------------------------------- meaning
+
+
+def semantic_problems(contest: Contest) -> Iterator[tuple[PathT, str]]:
+    """Everything a well-typed contest file can still get wrong, as ``(path, message)``."""
+    yield from _registration_problems(contest)
+    round_index = {r.id: i for i, r in enumerate(contest.rounds())}
+    round_paths = {
+        r.id: ("stages", si, "rounds", ri) for si, s in enumerate(contest.stages) for ri, r in enumerate(s.rounds)
+    }
+    yield from _duplicates([(round_paths[r.id], r.id) for r in contest.rounds()], "round id")
+    yield from _duplicates([(("stages", i, "id"), s.id) for i, s in enumerate(contest.stages)], "stage id")
+    group_ids = {g.id for g in contest.groups}
+    windows_by_group: dict[str, list[tuple[Round, PathT]]] = defaultdict(list)
+    for rnd in contest.rounds():
+        base = round_paths[rnd.id]
+        yield from _round_problems(contest, rnd, base, group_ids, round_index)
+        for g in contest.round_groups(rnd):
+            windows_by_group[g].append((rnd, base))
+    for group, items in windows_by_group.items():
+        items.sort(key=lambda item: (item[0].window.start, item[0].window.end))
+        for i, (a, _) in enumerate(items):
+            for b, bpath in items[i + 1 :]:
+                if b.window.start >= a.window.end:
+                    break
+                if a.id in b.spans or b.id in a.spans:
+                    continue
+                yield (
+                    (*bpath, "window"),
+                    f"overlaps round {a.id!r} for group {group!r}: a metric would count in both rounds",
+                )
+
+
+def _duplicates(items: list[tuple[PathT, str]], what: str) -> Iterator[tuple[PathT, str]]:
+    first: dict[str, PathT] = {}
+    for path, value in items:
+        if value in first:
+            yield path, f"{what} {value!r} is listed twice (first at {_fmt(first[value])})"
+        else:
+            first[value] = path
+
+
+def _registration_problems(contest: Contest) -> Iterator[tuple[PathT, str]]:
+    orgs = {o.id: o for o in contest.organisations}
+    yield from _duplicates(
+        [(("organisations", i, "id"), o.id) for i, o in enumerate(contest.organisations)], "organisation id"
+    )
+    yield from _duplicates([(("groups", i, "id"), g.id) for i, g in enumerate(contest.groups)], "group id")
+    for i, org in enumerate(contest.organisations):
+        if org.parent is not None and org.parent not in orgs:
+            yield ("organisations", i, "parent"), f"unknown organisation {org.parent!r}"
+    groups = {g.id: g for g in contest.groups}
+    for gi, group in enumerate(contest.groups):
+        for org_id in group.quotas or {}:
+            if org_id not in orgs:
+                yield ("groups", gi, "quotas", org_id), f"unknown organisation {org_id!r}"
+
+    seen_contestant: dict[str, tuple[int, str]] = {}
+    seen_account: dict[tuple[str, str], int] = {}
+    per_quota: Counter[tuple[str, str]] = Counter()
+    for ci, c in enumerate(contest.contestants):
+        base: PathT = ("contestants", ci)
+        if c.id in seen_contestant:
+            prev_i, prev_group = seen_contestant[c.id]
+            detail = f"in two groups ({prev_group!r} and {c.group!r})" if prev_group != c.group else "listed twice"
+            yield (*base, "id"), f"contestant {c.id!r} is {detail} (first at contestants[{prev_i}])"
+        else:
+            seen_contestant[c.id] = (ci, c.group)
+        if c.group not in groups:
+            yield (*base, "group"), f"unknown group {c.group!r}"
+        if not c.accounts:
+            yield (*base, "accounts"), "needs one platform account"
+        for platform, account in c.accounts.items():
+            if platform not in contest.platforms:
+                yield (
+                    (*base, "accounts", platform),
+                    f"platform {platform!r} is not one of the contest's {contest.platforms}",
+                )
+            key = (platform, account)
+            if key in seen_account:
+                first = contest.contestants[seen_account[key]].id
+                yield (*base, "accounts", platform), f"account {platform}:{account} is already registered to {first!r}"
+            else:
+                seen_account[key] = ci
+        for level in ("city", "district", "team"):
+            org_id = getattr(c.organisation, level)
+            if org_id is None:
+                continue
+            org = orgs.get(org_id)
+            if org is None:
+                yield (*base, "organisation", level), f"unknown organisation {org_id!r}"
+            elif org.level != level:
+                yield (*base, "organisation", level), f"{org_id!r} is a {org.level}, not a {level}"
+            elif level != "city" and org.parent is not None and c.organisation.city not in (None, org.parent):
+                parent = orgs.get(org.parent)
+                if parent is not None and parent.level == "city":
+                    yield (
+                        (*base, "organisation", level),
+                        f"{org_id!r} belongs to {org.parent!r}, not {c.organisation.city!r}",
+                    )
+        group = groups.get(c.group)
+        if group is not None and group.quotas:
+            for level in ("city", "district", "team"):
+                org_id = getattr(c.organisation, level)
+                if org_id in group.quotas:
+                    per_quota[(c.group, org_id)] += 1
+    for gi, group in enumerate(contest.groups):
+        for org_id, quota in (group.quotas or {}).items():
+            n = per_quota[(group.id, org_id)]
+            if n > quota:
+                yield ("groups", gi, "quotas", org_id), f"{n} contestants registered, quota is {quota}"
+
+
+def _round_problems(
+    contest: Contest, rnd: Round, base: PathT, group_ids: set[str], round_index: dict[str, int]
+) -> Iterator[tuple[PathT, str]]:
+    if rnd.window.start >= rnd.window.end:
+        yield (*base, "window"), "start must be before end"
+    for i, spanned in enumerate(rnd.spans):
+        if spanned not in round_index or spanned == rnd.id:
+            yield (*base, "spans", i), f"unknown round {spanned!r}"
+            continue
+        inner = contest.round(spanned).window
+        if inner.start < rnd.window.start or inner.end > rnd.window.end:
+            yield (*base, "spans", i), f"round {spanned!r} is not inside this round's window"
+    for i, g in enumerate(rnd.groups or []):
+        if g not in group_ids:
+            yield (*base, "groups", i), f"unknown group {g!r}"
+    groups = [g for g in contest.round_groups(rnd) if g in group_ids]
+    if rnd.entrants is not None:
+        src = rnd.entrants.from_round
+        if src not in round_index:
+            yield (*base, "entrants", "from_round"), f"unknown round {src!r}"
+        elif round_index[src] >= round_index[rnd.id]:
+            yield (*base, "entrants", "from_round"), f"round {src!r} does not come before {rnd.id!r}"
+        elif contest.round(src).advancement is None:
+            yield (*base, "entrants", "from_round"), f"round {src!r} has no advancement"
+
+    # formulas
+    for g in rnd.scoring_by_group:
+        if g not in groups:
+            yield (*base, "scoring_by_group", g), f"group {g!r} is not ranked in this round"
+    if rnd.scoring is None:
+        for g in groups:
+            if g not in rnd.scoring_by_group:
+                yield (*base, "scoring"), f"group {g!r} has no formula (give scoring or scoring_by_group.{g})"
+    formulas: list[tuple[PathT, Node]] = []
+    if rnd.scoring is not None:
+        formulas.append(((*base, "scoring"), rnd.scoring))
+    formulas.extend(((*base, "scoring_by_group", g), n) for g, n in rnd.scoring_by_group.items())
+    node_ids_all: set[str] = set()
+    for path, node in formulas:
+        yield from _formula_problems(node, path)
+        ids = [n.id for n in iter_nodes(node)]
+        node_ids_all.update(ids)
+        crit = [(path, c.id) for n in iter_nodes(node) if isinstance(n, JudgesNode) for c in n.criteria]
+        yield from _duplicates(crit, "criterion id (judge_score events name it)")
+        yield from _duplicates([(path, i) for i in ids], "component id")
+        if node.weight is not None:
+            yield (*path, "weight"), "the top of a formula has no weight"
+
+    for i, key in enumerate(rnd.tie_break):
+        if key not in node_ids_all and key not in ALL_METRICS:
+            yield (*base, "tie_break", i), f"{key!r} is neither a component of this round nor a known metric"
+
+    # counts against the field
+    for g in groups:
+        size, basis = _field_size(contest, rnd, g)
+        fixed = sum(a.count for a in rnd.awards if a.count != "rest")
+        if size is not None and fixed > size:
+            yield (*base, "awards"), f"{fixed} fixed award places but the field of group {g!r} is {size} ({basis})"
+        if rnd.advancement is not None and rnd.advancement.per == "group" and size is not None:
+            if rnd.advancement.top > size:
+                yield (
+                    (*base, "advancement", "top"),
+                    f"{rnd.advancement.top} advance but the field of group {g!r} is {size} ({basis})",
+                )
+    yield from _awards_problems(rnd.awards, (*base, "awards"))
+    if rnd.field is not None and rnd.field.max is not None and rnd.field.max < rnd.field.min:
+        yield (*base, "field", "max"), "max is below min"
+
+    levels = {o.level for o in contest.organisations}
+    for ci, rule in enumerate(rnd.collective):
+        cpath = (*base, "collective", ci)
+        if rule.level not in levels:
+            yield (*cpath, "level"), f"no organisation of level {rule.level!r} is declared"
+        if rule.aggregate.startswith("top_k") and rule.k is None:
+            yield (*cpath, "k"), f"{rule.aggregate} needs k"
+        if not rule.aggregate.startswith("top_k") and rule.k is not None:
+            yield (*cpath, "k"), f"k only applies to top_k_sum / top_k_mean, not {rule.aggregate}"
+        if rule.of != "total" and rule.of not in node_ids_all:
+            yield (*cpath, "of"), f"{rule.of!r} is not 'total' or a component of this round"
+        n_orgs = sum(1 for o in contest.organisations if o.level == rule.level)
+        fixed = sum(a.count for a in rule.awards if a.count != "rest")
+        if n_orgs and fixed > n_orgs:
+            yield (
+                (*cpath, "awards"),
+                f"{fixed} fixed award places but only {n_orgs} organisations of level {rule.level!r}",
+            )
+        yield from _awards_problems(rule.awards, (*cpath, "awards"))
+
+    if rnd.team_size is not None:
+        if rnd.team_size.max < rnd.team_size.min:
+            yield (*base, "team_size", "max"), "max is below min"
+        members = Counter(c.organisation.team for c in contest.contestants if c.organisation.team and c.group in groups)
+        for team, n in sorted(members.items()):
+            if not rnd.team_size.min <= n <= rnd.team_size.max:
+                yield (
+                    (*base, "team_size"),
+                    f"team {team!r} has {n} members, allowed {rnd.team_size.min}..{rnd.team_size.max}",
+                )
+
+
+def _awards_problems(awards: list[Any], path: PathT) -> Iterator[tuple[PathT, str]]:
+    yield from _duplicates([((*path, i, "id"), a.id) for i, a in enumerate(awards)], "award id")
+    for i, a in enumerate(awards):
+        if a.count == "rest" and i != len(awards) - 1:
+            yield (*path, i, "count"), '"rest" takes every remaining place, so it must be the last award'
+
+
+def _field_size(contest: Contest, rnd: Round, group: str) -> tuple[int | None, str]:
+    if rnd.field is not None:
+        return rnd.field.min, "field.min"
+    if rnd.entrants is not None:
+        try:
+            src = contest.round(rnd.entrants.from_round)
+        except KeyError:
+            return None, ""
+        if src.advancement is not None:
+            if src.advancement.per == "group":
+                return src.advancement.top, f"top {src.advancement.top} of {src.id!r}"
+            return src.advancement.top, f"top {src.advancement.top} of {src.id!r} overall"
+        return None, ""
+    n = sum(1 for c in contest.contestants if c.group == group)
+    return n, "registered contestants"
+
+
+def _formula_problems(node: Node, path: PathT) -> Iterator[tuple[PathT, str]]:
+    if isinstance(node, MetricNode):
+        names = [node.metric] if isinstance(node.metric, str) else [*node.metric.numerator, *node.metric.denominator]
+        for name in names:
+            allowed = ALL_METRICS if isinstance(node.metric, str) else BASE_METRICS
+            if name not in allowed:
+                yield (*path, "metric"), f"unknown metric {name!r} (see liveboard/contracts/metrics.py)"
+        n = node.normalise
+        if isinstance(n, RawValue):
+            if n.scale <= 0:
+                yield (*path, "normalise", "scale"), "must be > 0"
+            if n.cap is not None and n.cap <= 0:
+                yield (*path, "normalise", "cap"), "must be > 0"
+        else:
+            if n.points <= 0:
+                yield (*path, "normalise", "points"), "must be > 0"
+            if isinstance(n, RankPoints) and n.step <= 0:
+                yield (*path, "normalise", "step"), "must be > 0"
+        if isinstance(node.metric, Ratio) and not node.metric.denominator:
+            yield (*path, "metric", "denominator"), "is required"
+    elif isinstance(node, JudgesNode):
+        for i, c in enumerate(node.criteria):
+            if c.max_points <= 0:
+                yield (*path, "criteria", i, "max_points"), "must be > 0"
+        if node.drop_extremes and node.min_judges < 3:
+            yield (*path, "min_judges"), "dropping the highest and lowest needs at least 3 judges"
+        if node.panel is not None:
+            yield from _duplicates([((*path, "panel", i), j) for i, j in enumerate(node.panel)], "judge")
+            if len(node.panel) < node.min_judges:
+                yield (*path, "panel"), f"{len(node.panel)} judges but min_judges is {node.min_judges}"
+        if node.scale_to is not None and node.scale_to <= 0:
+            yield (*path, "scale_to"), "must be > 0"
+    elif isinstance(node, SumNode | WeightedNode):
+        for i, child in enumerate(node.components):
+            cpath = (*path, "components", i)
+            yield from _formula_problems(child, cpath)
+            if isinstance(node, SumNode) and child.weight is not None:
+                yield (*cpath, "weight"), "components of a 'sum' add up as points and take no weight"
+            if isinstance(node, WeightedNode):
+                if child.weight is None:
+                    yield (*cpath, "weight"), "components of a 'weighted' node need a weight (percent)"
+                elif child.weight <= 0:
+                    yield (*cpath, "weight"), "must be > 0"
+        if isinstance(node, WeightedNode):
+            weights = [c.weight for c in node.components if c.weight is not None]
+            if len(weights) == len(node.components) and sum(weights, Decimal(0)) != 100:
+                listed = " + ".join(str(w) for w in weights)
+                yield (*path, "components"), f"weights must sum to 100 %, got {listed} = {sum(weights, Decimal(0))}"
+            fulls = {node_max(c) for c in node.components if not _is_uncapped(c)}
+            if len(fulls) > 1:
+                shown = ", ".join(f"{c.id}={node_max(c)}" for c in node.components)
+                yield (*path, "components"), f"weighted components must share one full score, got {shown}"
+
+
+def _is_uncapped(node: Node) -> bool:
+    return isinstance(node, MetricNode) and isinstance(node.normalise, RawValue) and node.normalise.cap is None
+
+
+# ---------------------------------------------------------------------------------------------- entry
+
+
+def check_contest_text(text: str) -> tuple[Contest | None, list[Problem]]:
+    """Parse and check a contest file's text; returns the contest (or None) and every problem found."""
+    data, lines, problems = _parse_yaml(text)
+    if data is None and problems:
+        return None, problems
+    if not isinstance(data, dict):
+        return None, [*problems, Problem("", 1, "the file must be a mapping (contest fields at the top level)")]
+    # Top-level "x-…" keys only hold YAML anchors shared by several rounds (as in docker-compose).
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    try:
+        contest = Contest.model_validate(data)
+    except PydanticValidationError as exc:
+        return None, problems + _structure_problems(data, exc, lines)
+    for path, message in semantic_problems(contest):
+        problems.append(Problem(_fmt(path), _line(lines, path), message))
+    return (contest if not problems else None), problems
+
+
+def check_contest_file(path: str | Path) -> tuple[Contest | None, list[Problem]]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem("", None, f"cannot read: {exc}")]
+    return check_contest_text(text)
+
+
+def load_contest(path: str | Path) -> Contest:
+    """The contest in ``path``, or :class:`ContestValidationError` listing every problem."""
+    contest, problems = check_contest_file(path)
+    if contest is None:
+        raise ContestValidationError(str(path), problems)
+    return contest
