@@ -341,7 +341,8 @@ class Contest(_Model):
         raise KeyError(round_id)
 
     def round_groups(self, rnd: Round) -> list[str]:
-        return list(rnd.groups) if rnd.groups is not None else [g.id for g in self.groups]
+        ids = rnd.groups if rnd.groups is not None else [g.id for g in self.groups]
+        return list(dict.fromkeys(ids))  # a group listed twice is reported by validation, ranked once
 
     def formula_for(self, rnd: Round, group_id: str) -> Node | None:
         return rnd.scoring_by_group.get(group_id, rnd.scoring)

@@ -8,7 +8,7 @@ windows). The third pass needs a structurally valid file, so it runs once the fi
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -142,6 +142,8 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> PathT:
     path: list[str | int] = []
     cur = data
     for i, part in enumerate(loc):
+        if isinstance(cur, dict) and isinstance(part, str) and part in (cur.get("kind"), cur.get("method")):
+            continue  # the discriminated union's tag (a "metric" node also has a "metric" key)
         if isinstance(cur, dict) and part in cur:
             path.append(part)
             cur = cur[part]
@@ -498,10 +500,86 @@ def check_contest_text(text: str) -> tuple[Contest | None, list[Problem]]:
     try:
         contest = Contest.model_validate(data)
     except PydanticValidationError as exc:
-        return None, problems + _structure_problems(data, exc, lines)
+        problems.extend(_structure_problems(data, exc, lines))
+        # Keep going: drop the malformed list items and check the meaning of the rest, so one run
+        # lists every problem rather than the structural ones first.
+        problems.extend(_semantics_of_the_rest(data, exc, lines))
+        return None, problems
     for path, message in semantic_problems(contest):
         problems.append(Problem(_fmt(path), _line(lines, path), message))
     return (contest if not problems else None), problems
+
+
+def _semantics_of_the_rest(
+    data: dict[str, Any], exc: PydanticValidationError, lines: dict[PathT, int]
+) -> list[Problem]:
+    current: Any = data
+    to_original: Callable[[PathT], PathT] = lambda p: p  # noqa: E731
+    dropped: set[PathT] = set()
+    for _ in range(8):
+        bad = {_list_item_ancestor(_data_path(current, err["loc"])) for err in exc.errors(include_url=False)}
+        if None in bad:
+            return []  # a top-level field is malformed: nothing sensible to check further
+        dropped |= {to_original(p) for p in bad if p is not None}
+        current, step = _without(current, {p for p in bad if p is not None})
+        to_original = _compose(to_original, step)
+        try:
+            contest = Contest.model_validate(current)
+        except PydanticValidationError as again:
+            exc = again
+            continue
+        break
+    else:
+        return []
+    # An aggregate check on the list a malformed item was dropped from ("weights must sum to 100",
+    # "award places exceed the field") would only repeat the structural problem: skip those.
+    parents = {p[:-1] for p in dropped}
+    out = []
+    for path, message in semantic_problems(contest):
+        original = to_original(path)
+        if original in parents:
+            continue
+        out.append(Problem(_fmt(original), _line(lines, original), message))
+    return out
+
+
+def _compose(outer: Callable[[PathT], PathT], inner: Callable[[PathT], PathT]) -> Callable[[PathT], PathT]:
+    return lambda p: outer(inner(p))
+
+
+def _list_item_ancestor(path: PathT) -> PathT | None:
+    for cut in range(len(path), 0, -1):
+        if isinstance(path[cut - 1], int):
+            return path[:cut]
+    return None
+
+
+def _without(data: Any, bad: set[PathT]) -> tuple[Any, Callable[[PathT], PathT]]:
+    """A copy of ``data`` without the list items at ``bad``, and a map from new paths to old ones."""
+    kept_by_list: dict[PathT, list[int]] = {}
+
+    def rec(node: Any, old: PathT, new: PathT) -> Any:
+        if isinstance(node, dict):
+            return {k: rec(v, (*old, k), (*new, k)) for k, v in node.items()}
+        if isinstance(node, list):
+            kept = [i for i in range(len(node)) if (*old, i) not in bad]
+            kept_by_list[new] = kept
+            return [rec(node[i], (*old, i), (*new, j)) for j, i in enumerate(kept)]
+        return node
+
+    pruned = rec(data, (), ())
+
+    def to_old(path: PathT) -> PathT:
+        out: list[str | int] = []
+        for n, part in enumerate(path):
+            kept = kept_by_list.get(path[:n])
+            if kept is not None and isinstance(part, int) and 0 <= part < len(kept):
+                out.append(kept[part])
+            else:
+                out.append(part)
+        return tuple(out)
+
+    return pruned, to_old
 
 
 def check_contest_file(path: str | Path) -> tuple[Contest | None, list[Problem]]:

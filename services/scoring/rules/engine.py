@@ -1,0 +1,691 @@
+"""The rules engine: score one round of a contest from per-contestant inputs. Pure and deterministic.
+
+Work is done column by column: each formula node is evaluated for the whole group at once, after the
+field statistics it needs (min, max, places) are computed once. Explanations are built on demand from
+the same columns, so they cannot disagree with the scores.
+
+Stated rules (also in docs/rules.md):
+- min–max: ``(x − min) × points / (max − min)``; when max = min everyone gets full points
+  (``when_equal: full``, the default) or none (``zero``).
+- ratio to the best: ``x / max × points``; negative x counts as 0; if max ≤ 0 everyone gets 0.
+- rank: ``points − step × (place − 1)``, not below 0; equal values share the better place (1, 2, 2, 4).
+- raw: ``x × scale``, capped at ``cap`` if given.
+- ratio metrics: ``sum(numerator) / sum(denominator)``, 0 when the denominator is 0.
+- judges: a judge's sheet is the sum of their points on the node's criteria and counts only when
+  complete; the node is the mean of the sheets (after dropping one highest and one lowest if
+  configured), rescaled to ``scale_to`` if given; with fewer than ``min_judges`` sheets it is 0 and the
+  row is marked incomplete.
+- every division rounds half-even to 10⁻¹² point; display rounds half-up to ``display_decimals``.
+- order: total descending, then each tie-break key descending, then contestant_id ascending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from liveboard.contracts.contest import (
+    Contest,
+    JudgesNode,
+    MetricNode,
+    MinMax,
+    Node,
+    RankPoints,
+    Ratio,
+    RatioToBest,
+    RawValue,
+    Round,
+    SumNode,
+    WeightedNode,
+    node_max,
+)
+from liveboard.contracts.metrics import BASE_METRICS, DERIVED_METRICS
+from liveboard.errors import ValidationError
+from services.scoring.rules.exact import SCALE, div_round, from_pico, plain, ratio_parts, to_pico
+from services.scoring.rules.inputs import AdjustmentInput, ContestantInputs, OrgInput
+from services.scoring.rules.placing import assign_advancement, assign_awards, collective_results
+from services.scoring.rules.result import (
+    ComponentExplanation,
+    Explanation,
+    GroupResult,
+    RejectedInput,
+    RoundResult,
+    Row,
+)
+
+# ------------------------------------------------------------------------------------ compiled plans
+
+
+@dataclass(slots=True)
+class Plan:
+    node: Node
+    id: str
+    name: str
+    kind: str
+    weight: Decimal | None
+    max_pico: int
+    children: list[Plan] = field(default_factory=list)
+    # weighted parent: contribution = value × wn / wd (wd includes the 100 of "percent")
+    wn: int = 1
+    wd: int = 1
+    # metric leaves
+    metric_key: str | tuple[tuple[str, ...], tuple[str, ...]] = ""
+    # judges leaves
+    criteria: dict[str, int] = field(default_factory=dict)
+    full_pico: int = 0
+
+
+def compile_plan(node: Node, parent_weighted: bool = False) -> Plan:
+    plan = Plan(
+        node=node,
+        id=node.id,
+        name=node.name,
+        kind=node.kind,
+        weight=node.weight,
+        max_pico=to_pico(node_max(node)),
+    )
+    if parent_weighted:
+        n, d = ratio_parts(node.weight if node.weight is not None else Decimal(0))
+        plan.wn, plan.wd = n, d * 100
+    if isinstance(node, MetricNode):
+        if isinstance(node.metric, Ratio):
+            plan.metric_key = (tuple(node.metric.numerator), tuple(node.metric.denominator))
+        else:
+            plan.metric_key = node.metric
+    elif isinstance(node, JudgesNode):
+        plan.criteria = {c.id: to_pico(c.max_points) for c in node.criteria}
+        plan.full_pico = sum(plan.criteria.values())
+    elif isinstance(node, SumNode | WeightedNode):
+        plan.children = [compile_plan(c, isinstance(node, WeightedNode)) for c in node.components]
+    return plan
+
+
+def _walk(plan: Plan) -> list[Plan]:
+    out = [plan]
+    for c in plan.children:
+        out.extend(_walk(c))
+    return out
+
+
+_PLANS: dict[int, tuple[Node, Plan]] = {}
+
+
+def _plan_for(node: Node) -> Plan:
+    cached = _PLANS.get(id(node))
+    if cached is not None and cached[0] is node:
+        return cached[1]
+    plan = compile_plan(node)
+    if len(_PLANS) > 256:
+        _PLANS.clear()
+    _PLANS[id(node)] = (node, plan)
+    return plan
+
+
+# --------------------------------------------------------------------------------------- evaluation
+
+
+@dataclass(slots=True)
+class MetricColumn:
+    values: list[int]  # in metric units × unit (unit = SCALE for ratios, else 1)
+    unit: int
+    missing: list[bool]
+    parts: dict[str, list[int]]  # base metric columns that went into it (for explanations)
+
+
+@dataclass(slots=True)
+class JudgeDetail:
+    sheets: dict[str, dict[str, int]]  # judge -> criterion -> pico points (complete and incomplete)
+    used: list[str]
+    dropped: list[str]
+    incomplete: list[str]
+    enough: bool
+
+
+class GroupEvaluation:
+    """All columns of one group of one round."""
+
+    def __init__(
+        self,
+        contest: Contest,
+        rnd: Round,
+        group_id: str,
+        plan: Plan,
+        members: list[tuple[str, ContestantInputs]],
+        rejected: list[RejectedInput],
+    ) -> None:
+        self.contest = contest
+        self.round = rnd
+        self.group_id = group_id
+        self.plan = plan
+        self.plans = _walk(plan)
+        self.cids = [cid for cid, _ in members]
+        self.inputs = [inp for _, inp in members]
+        self.n = len(members)
+        self.position = {cid: i for i, cid in enumerate(self.cids)}
+        self.rejected_by_index: dict[int, list[RejectedInput]] = {}
+        self._rejected = rejected
+        self.metric_cols: dict[Any, MetricColumn] = {}
+        self.stats: dict[str, dict[str, int]] = {}
+        self.computed: dict[str, list[int]] = {}
+        self.values: dict[str, list[int]] = {}
+        self.contrib: dict[str, list[int]] = {}
+        self.judges: dict[str, list[JudgeDetail]] = {}
+        self.node_adjust: dict[str, dict[int, list[AdjustmentInput]]] = {}
+        self.total_adjust: dict[int, list[AdjustmentInput]] = {}
+        self.complete = [True] * self.n
+        self._prepare_judges()
+        self._prepare_adjustments()
+        self._evaluate(plan)
+        self.contrib[plan.id] = self.values[plan.id]
+        self.totals = self._apply_adjustments(self.values[plan.id], self.total_adjust)
+        self.rows_by_index: list[Row] = []
+
+    # ------------------------------------------------------------------------------- inputs
+
+    def _reject(self, i: int, what: str, reason: str) -> None:
+        r = RejectedInput(self.cids[i], what, reason)
+        self.rejected_by_index.setdefault(i, []).append(r)
+        self._rejected.append(r)
+
+    def _prepare_judges(self) -> None:
+        judge_plans = [p for p in self.plans if p.kind == "judges"]
+        if not judge_plans:
+            return
+        by_criterion = {crit: p for p in judge_plans for crit in p.criteria}
+        details: dict[str, list[JudgeDetail]] = {p.id: [] for p in judge_plans}
+        for i, inp in enumerate(self.inputs):
+            latest: dict[tuple[str, str], tuple[tuple[int, str], int]] = {}
+            for s in inp.judge_scores:
+                what = f"judge_score {s.judge_id}/{s.criterion}"
+                p = by_criterion.get(s.criterion)
+                if p is None:
+                    self._reject(i, what, "criterion is not in this round's formula for the group")
+                    continue
+                node = p.node
+                assert isinstance(node, JudgesNode)
+                if node.panel is not None and s.judge_id not in node.panel:
+                    self._reject(i, what, f"judge is not on the panel of {p.id!r}")
+                    continue
+                try:
+                    pts = to_pico(s.points)
+                except ValueError as exc:
+                    self._reject(i, what, str(exc))
+                    continue
+                if pts < 0 or pts > p.criteria[s.criterion]:
+                    self._reject(i, what, f"{s.points} is outside 0..{plain(from_pico(p.criteria[s.criterion]))}")
+                    continue
+                key = (s.judge_id, s.criterion)
+                stamp = (s.observed_at, s.event_id)
+                prev = latest.get(key)
+                if prev is None or stamp > prev[0]:
+                    latest[key] = (stamp, pts)
+            sheets_by_node: dict[str, dict[str, dict[str, int]]] = {p.id: {} for p in judge_plans}
+            for (judge, crit), (_, pts) in latest.items():
+                sheets_by_node[by_criterion[crit].id].setdefault(judge, {})[crit] = pts
+            for p in judge_plans:
+                sheets = sheets_by_node[p.id]
+                node = p.node
+                assert isinstance(node, JudgesNode)
+                complete_totals = sorted(
+                    (sum(s.values()), judge) for judge, s in sheets.items() if len(s) == len(p.criteria)
+                )
+                incomplete = sorted(j for j, s in sheets.items() if len(s) != len(p.criteria))
+                dropped: list[str] = []
+                used = complete_totals
+                if node.drop_extremes and len(complete_totals) >= 3:
+                    dropped = [complete_totals[0][1], complete_totals[-1][1]]
+                    used = complete_totals[1:-1]
+                enough = len(complete_totals) >= node.min_judges
+                details[p.id].append(
+                    JudgeDetail(
+                        sheets={j: dict(sorted(s.items())) for j, s in sorted(sheets.items())},
+                        used=sorted(j for _, j in used),
+                        dropped=dropped,
+                        incomplete=incomplete,
+                        enough=enough,
+                    )
+                )
+                if not enough:
+                    self.complete[i] = False
+        self.judges = details
+
+    def _prepare_adjustments(self) -> None:
+        node_ids = {p.id for p in self.plans}
+        for i, inp in enumerate(self.inputs):
+            if not inp.adjustments:
+                continue
+            latest: dict[str, AdjustmentInput] = {}
+            for a in inp.adjustments:
+                prev = latest.get(a.adjustment_id)
+                if prev is None or (a.observed_at, a.event_id) > (prev.observed_at, prev.event_id):
+                    latest[a.adjustment_id] = a
+            for a in sorted(latest.values(), key=lambda a: (a.observed_at, a.adjustment_id)):
+                try:
+                    to_pico(a.value)
+                except ValueError as exc:
+                    self._reject(i, f"adjustment {a.adjustment_id}", str(exc))
+                    continue
+                if a.component is None:
+                    self.total_adjust.setdefault(i, []).append(a)
+                elif a.component in node_ids:
+                    self.node_adjust.setdefault(a.component, {}).setdefault(i, []).append(a)
+                else:
+                    self._reject(i, f"adjustment {a.adjustment_id}", f"unknown component {a.component!r}")
+
+    def metric_column(self, key: str | tuple[tuple[str, ...], tuple[str, ...]]) -> MetricColumn:
+        col = self.metric_cols.get(key)
+        if col is not None:
+            return col
+        if isinstance(key, tuple):
+            col = self._ratio_column(key[0], key[1])
+        elif key in DERIVED_METRICS:
+            d = DERIVED_METRICS[key]
+            if d.denominator:
+                col = self._ratio_column(d.numerator, d.denominator)
+            else:
+                plus = [self._base_column(m) for m in d.numerator]
+                minus = [self._base_column(m) for m in d.subtract]
+                values = [sum(t) for t in zip(*(c.values for c in plus), strict=True)]
+                for c in minus:
+                    values = [a - b for a, b in zip(values, c.values, strict=True)]
+                parts = {m: c.values for m, c in zip((*d.numerator, *d.subtract), (*plus, *minus), strict=True)}
+                col = MetricColumn(values, 1, _any_missing(*plus, *minus), parts)
+        else:
+            col = self._base_column(key)
+        self.metric_cols[key] = col
+        return col
+
+    def _base_column(self, name: str) -> MetricColumn:
+        col = self.metric_cols.get(name)
+        if col is not None:
+            return col
+        if name not in BASE_METRICS:
+            raise ValidationError(f"unknown metric {name!r}")
+        values = []
+        missing = []
+        for i, inp in enumerate(self.inputs):
+            v = inp.metrics.get(name)
+            if v is None:
+                values.append(0)
+                missing.append(True)
+            elif type(v) is not int:
+                self._reject(i, f"metric {name}", f"must be an integer, got {type(v).__name__}")
+                values.append(0)
+                missing.append(True)
+            else:
+                values.append(v)
+                missing.append(False)
+        col = MetricColumn(values, 1, missing, {name: values})
+        self.metric_cols[name] = col
+        return col
+
+    def _ratio_column(self, numerator: tuple[str, ...], denominator: tuple[str, ...]) -> MetricColumn:
+        num_cols = [self._base_column(m) for m in numerator]
+        den_cols = [self._base_column(m) for m in denominator]
+        nums = [sum(t) for t in zip(*(c.values for c in num_cols), strict=True)]
+        dens = [sum(t) for t in zip(*(c.values for c in den_cols), strict=True)]
+        values = [div_round(a * SCALE, b) if b > 0 else 0 for a, b in zip(nums, dens, strict=True)]
+        parts = {m: c.values for m, c in zip((*numerator, *denominator), (*num_cols, *den_cols), strict=True)}
+        return MetricColumn(values, SCALE, _any_missing(*num_cols, *den_cols), parts)
+
+    # ---------------------------------------------------------------------------- formula
+
+    def _evaluate(self, plan: Plan) -> None:
+        node = plan.node
+        if isinstance(node, MetricNode):
+            computed = self._metric_leaf(plan, node)
+        elif isinstance(node, JudgesNode):
+            computed = self._judges_leaf(plan, node)
+        else:
+            for child in plan.children:
+                self._evaluate(child)
+            if isinstance(node, WeightedNode):
+                for child in plan.children:
+                    self.contrib[child.id] = _scale(self.values[child.id], child.wn, child.wd)
+            else:
+                for child in plan.children:
+                    self.contrib[child.id] = self.values[child.id]
+            cols = [self.contrib[c.id] for c in plan.children]
+            computed = [sum(t) for t in zip(*cols, strict=True)] if len(cols) > 1 else list(cols[0])
+        self.computed[plan.id] = computed
+        self.values[plan.id] = self._apply_adjustments(computed, self.node_adjust.get(plan.id, {}))
+
+    @staticmethod
+    def _apply_adjustments(column: list[int], adjustments: dict[int, list[AdjustmentInput]]) -> list[int]:
+        if not adjustments:
+            return column
+        out = list(column)
+        for i, items in adjustments.items():
+            for a in items:
+                v = to_pico(a.value)
+                out[i] = v if a.kind == "override" else out[i] + v
+        return out
+
+    def _metric_leaf(self, plan: Plan, node: MetricNode) -> list[int]:
+        col = self.metric_column(plan.metric_key)
+        xs = col.values
+        n = node.normalise
+        if not xs:
+            return []
+        lo, hi = min(xs), max(xs)
+        stats = {"min": lo, "max": hi}
+        if isinstance(n, MinMax):
+            points = to_pico(n.points)
+            span = hi - lo
+            if span == 0:
+                out = [points if n.when_equal == "full" else 0] * len(xs)
+            else:
+                out = _min_max(xs, lo, span, points)
+        elif isinstance(n, RatioToBest):
+            points = to_pico(n.points)
+            out = [0] * len(xs) if hi <= 0 else _ratio_to_best(xs, hi, points)
+        elif isinstance(n, RankPoints):
+            points, step = to_pico(n.points), to_pico(n.step)
+            places = _places(xs)
+            stats["places"] = places  # type: ignore[assignment]
+            out = [max(points - step * (places[x] - 1), 0) for x in xs]
+        else:
+            assert isinstance(n, RawValue)
+            sn, sd = ratio_parts(n.scale)
+            num, den = sn * SCALE, sd * col.unit
+            out = [div_round(x * num, den) for x in xs]
+            if n.cap is not None:
+                cap = to_pico(n.cap)
+                out = [v if v < cap else cap for v in out]
+        self.stats[plan.id] = stats
+        return out
+
+    def _judges_leaf(self, plan: Plan, node: JudgesNode) -> list[int]:
+        out = []
+        scale_to = to_pico(node.scale_to) if node.scale_to is not None else None
+        for d in self.judges.get(plan.id, []):
+            if not d.enough or not d.used:
+                out.append(0)
+                continue
+            total = sum(sum(d.sheets[j].values()) for j in d.used)
+            mean = div_round(total, len(d.used))
+            out.append(div_round(mean * scale_to, plan.full_pico) if scale_to is not None else mean)
+        return out
+
+    # ---------------------------------------------------------------------------- ranking
+
+    def rank(self) -> list[Row]:
+        keys: list[list[int]] = []
+        for key in self.round.tie_break:
+            if key in self.values:
+                keys.append(self.values[key])
+            elif key in BASE_METRICS or key in DERIVED_METRICS:
+                keys.append(self.metric_column(key).values)
+            # a node of another group's formula: not a key for this group
+        totals, cids = self.totals, self.cids
+        if keys:
+            order = sorted(range(self.n), key=lambda i: (-totals[i], *[-k[i] for k in keys], cids[i]))
+        else:
+            order = sorted(range(self.n), key=lambda i: (-totals[i], cids[i]))
+        rows_by_index: list[Row | None] = [None] * self.n
+        rows = []
+        prev: tuple[int, ...] | None = None
+        for place, i in enumerate(order, start=1):
+            sig = (totals[i], *[k[i] for k in keys])
+            row = Row(place, cids[i], self.group_id, totals[i], self.complete[i], tied=sig == prev)
+            prev = sig
+            rows.append(row)
+            rows_by_index[i] = row
+        self.rows_by_index = rows_by_index  # type: ignore[assignment]
+        return rows
+
+    # ------------------------------------------------------------------------ explanation
+
+    def component_values(self, contestant_id: str) -> dict[str, str]:
+        i = self.position[contestant_id]
+        return {p.id: str(from_pico(self.values[p.id][i])) for p in self.plans}
+
+    def feed_digest(self, h: Any, rows: list[Row]) -> None:
+        h.update(f"G\x1f{self.group_id}\x1f{','.join(p.id for p in self.plans)}\n".encode())
+        columns = [self.values[p.id] for p in self.plans]
+        lines = []
+        for r in rows:
+            i = self.position[r.contestant_id]
+            vals = ",".join([str(c[i]) for c in columns])
+            lines.append(
+                f"{r.rank}\x1f{r.contestant_id}\x1f{r.total_pico}\x1f{r.complete:d}\x1f{r.award}\x1f{r.advances:d}\x1f{vals}\n"
+            )
+        h.update("".join(lines).encode())
+
+    def explain(self, contestant_id: str) -> Explanation:
+        i = self.position[contestant_id]
+        return Explanation(
+            contestant_id=contestant_id,
+            group_id=self.group_id,
+            total_pico=self.totals[i],
+            formula=self._explain_node(self.plan, i),
+            total_adjustments=[_adjustment_dict(a) for a in self.total_adjust.get(i, [])],
+            rejected=list(self.rejected_by_index.get(i, [])),
+        )
+
+    def _explain_node(self, plan: Plan, i: int) -> ComponentExplanation:
+        node = plan.node
+        inputs: dict[str, Any] = {}
+        rule = ""
+        if isinstance(node, MetricNode):
+            inputs, rule = self._explain_metric(plan, node, i)
+        elif isinstance(node, JudgesNode):
+            inputs, rule = self._explain_judges(plan, node, i)
+        elif isinstance(node, WeightedNode):
+            rule = " + ".join(f"{c.id} × {c.weight}%" for c in plan.children)
+        else:
+            rule = " + ".join(c.id for c in plan.children)
+        return ComponentExplanation(
+            id=plan.id,
+            name=plan.name,
+            kind=plan.kind,
+            weight=plan.weight,
+            max_points=Decimal(plain(from_pico(plan.max_pico))),
+            computed_pico=self.computed[plan.id][i],
+            value_pico=self.values[plan.id][i],
+            contribution_pico=self.contrib[plan.id][i],
+            rule=rule,
+            inputs=inputs,
+            adjustments=[_adjustment_dict(a) for a in self.node_adjust.get(plan.id, {}).get(i, [])],
+            children=[self._explain_node(c, i) for c in plan.children],
+        )
+
+    def _explain_metric(self, plan: Plan, node: MetricNode, i: int) -> tuple[dict[str, Any], str]:
+        col = self.metric_column(plan.metric_key)
+        x = col.values[i]
+        stats = self.stats.get(plan.id, {})
+
+        def show(v: int) -> Any:
+            return v if col.unit == 1 else from_pico(v)
+
+        name = plan.metric_key if isinstance(plan.metric_key, str) else _ratio_name(plan.metric_key)
+        inputs: dict[str, Any] = {
+            "metric": name,
+            "value": show(x),
+            "missing": col.missing[i],
+            "parts": {m: v[i] for m, v in col.parts.items()},
+            "field_min": show(stats["min"]) if "min" in stats else None,
+            "field_max": show(stats["max"]) if "max" in stats else None,
+        }
+        n = node.normalise
+        if isinstance(n, MinMax):
+            if stats.get("max") == stats.get("min"):
+                rule = f"max = min: everyone gets {'full points' if n.when_equal == 'full' else '0'} ({n.points})"
+            else:
+                lo_, hi_ = inputs["field_min"], inputs["field_max"]
+                rule = f"(x − min) × {n.points} / (max − min) = ({show(x)} − {lo_}) × {n.points} / ({hi_} − {lo_})"
+        elif isinstance(n, RatioToBest):
+            rule = f"x / max × {n.points} = {show(x)} / {inputs['field_max']} × {n.points}"
+        elif isinstance(n, RankPoints):
+            place = stats["places"][x]  # type: ignore[index]
+            inputs["place"] = place
+            rule = f"{n.points} − {n.step} × (place − 1) = {n.points} − {n.step} × ({place} − 1)"
+        else:
+            assert isinstance(n, RawValue)
+            rule = f"x × {n.scale}" + (f", capped at {n.cap}" if n.cap is not None else "")
+        return inputs, rule
+
+    def _explain_judges(self, plan: Plan, node: JudgesNode, i: int) -> tuple[dict[str, Any], str]:
+        d = self.judges[plan.id][i]
+        inputs: dict[str, Any] = {
+            "sheets": {
+                j: {
+                    "total": Decimal(plain(from_pico(sum(s.values())))),
+                    "points": {c: Decimal(plain(from_pico(v))) for c, v in s.items()},
+                }
+                for j, s in d.sheets.items()
+            },
+            "used": d.used,
+            "dropped": d.dropped,
+            "incomplete": d.incomplete,
+            "min_judges": node.min_judges,
+            "enough_judges": d.enough,
+        }
+        rule = "mean of complete sheets"
+        if node.drop_extremes:
+            rule += " after dropping the highest and the lowest"
+        if node.scale_to is not None:
+            rule += f", × {node.scale_to} / {plain(from_pico(plan.full_pico))}"
+        if not d.enough:
+            rule = f"fewer than {node.min_judges} complete sheets: 0 until they arrive"
+        return inputs, rule
+
+
+def _any_missing(*cols: MetricColumn) -> list[bool]:
+    return [any(t) for t in zip(*(c.missing for c in cols), strict=True)]
+
+
+def _ratio_name(key: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
+    return f"({' + '.join(key[0])}) / ({' + '.join(key[1])})"
+
+
+def _adjustment_dict(a: AdjustmentInput) -> dict[str, Any]:
+    return {
+        "adjustment_id": a.adjustment_id,
+        "kind": a.kind,
+        "value": a.value,
+        "component": a.component,
+        "reason": a.reason,
+        "approver": a.approver,
+    }
+
+
+def _scale(values: list[int], wn: int, wd: int) -> list[int]:
+    out = []
+    append = out.append
+    for v in values:
+        num = v * wn
+        if num < 0:
+            append(-div_round(-num, wd))
+            continue
+        q, r = divmod(num, wd)
+        twice = r + r
+        if twice > wd or (twice == wd and q & 1):
+            q += 1
+        append(q)
+    return out
+
+
+def _min_max(xs: list[int], lo: int, span: int, points: int) -> list[int]:
+    out = []
+    append = out.append
+    for x in xs:
+        q, r = divmod((x - lo) * points, span)
+        twice = r + r
+        if twice > span or (twice == span and q & 1):
+            q += 1
+        append(q)
+    return out
+
+
+def _ratio_to_best(xs: list[int], hi: int, points: int) -> list[int]:
+    out = []
+    append = out.append
+    for x in xs:
+        if x <= 0:
+            append(0)
+            continue
+        q, r = divmod(x * points, hi)
+        twice = r + r
+        if twice > hi or (twice == hi and q & 1):
+            q += 1
+        append(q)
+    return out
+
+
+def _places(xs: list[int]) -> dict[int, int]:
+    places: dict[int, int] = {}
+    for pos, x in enumerate(sorted(xs, reverse=True), start=1):
+        if x not in places:
+            places[x] = pos
+    return places
+
+
+# ---------------------------------------------------------------------------------------- entry point
+
+
+def score_field(contest: Contest, round_id: str, inputs: Mapping[str, ContestantInputs]) -> RoundResult:
+    """Score every contestant of ``inputs`` in round ``round_id``.
+
+    Contestants are placed in their group (``ContestantInputs.group_id`` or the contest file's
+    registration); those whose group the round does not rank, or who are unknown, are listed in
+    ``RoundResult.rejected`` and not scored. The result is independent of the order of ``inputs``.
+    """
+    try:
+        rnd = contest.round(round_id)
+    except KeyError:
+        raise ValidationError(
+            f"round {round_id!r} is not in contest {contest.id!r} (rounds: {', '.join(r.id for r in contest.rounds())})"
+        ) from None
+    groups = contest.round_groups(rnd)
+    rejected: list[RejectedInput] = []
+    members: dict[str, list[tuple[str, ContestantInputs]]] = {g: [] for g in groups}
+    orgs: dict[str, OrgInput] = {}
+    for cid in sorted(inputs):
+        inp = inputs[cid]
+        registered = contest.contestant(cid)
+        group = inp.group_id or (registered.group if registered is not None else None)
+        if group is None:
+            rejected.append(RejectedInput(cid, "contestant", "not registered and no group given"))
+            continue
+        if group not in members:
+            rejected.append(RejectedInput(cid, "contestant", f"group {group!r} is not ranked in round {round_id!r}"))
+            continue
+        members[group].append((cid, inp))
+        if inp.organisation is not None:
+            orgs[cid] = inp.organisation
+        elif registered is not None:
+            o = registered.organisation
+            orgs[cid] = OrgInput(o.city, o.district, o.team)
+        else:
+            orgs[cid] = OrgInput()
+
+    results: list[GroupResult] = []
+    for g in groups:
+        formula = contest.formula_for(rnd, g)
+        if formula is None:
+            raise ValidationError(f"round {round_id!r} has no formula for group {g!r}")
+        evaluation = GroupEvaluation(contest, rnd, g, _plan_for(formula), members[g], rejected)
+        rows = evaluation.rank()
+        assign_awards(rows, rnd.awards)
+        results.append(GroupResult(g, rows, evaluation))
+    assign_advancement(results, rnd.advancement)
+    collective = collective_results(results, rnd.collective, orgs)
+    return RoundResult(
+        contest_id=contest.id,
+        round_id=round_id,
+        display_decimals=contest.display_decimals,
+        groups=results,
+        collective=collective,
+        rejected=rejected,
+    )
+
+
+def digest_of(result: RoundResult) -> str:
+    """Same as ``result.digest()``; a function for callers that prefer one."""
+    return result.digest()
+
+
+__all__ = ["GroupEvaluation", "compile_plan", "digest_of", "score_field"]
