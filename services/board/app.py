@@ -1,0 +1,185 @@
+"""The board's aiohttp application: middlewares (request id, metrics, errors, auth + CSRF, security
+headers), routes, and the start/stop of its shared parts (ClickHouse client, score feed, producer)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from liveboard.clickhouse.client import get_async_client
+from liveboard.settings import Settings
+from services.board import api_v1, metrics, pages
+from services.board.audit import AuditLog
+from services.board.auth import (
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    LoginThrottle,
+    SessionSigner,
+    UserStore,
+    forbidden,
+    handler_roles,
+    public,
+    unauthorized,
+)
+from services.board.config import BoardSettings
+from services.board.contests import ContestRegistry
+from services.board.context import CTX, BoardContext
+from services.board.errors import ApiError, error_response, json_response
+from services.board.events_out import EventWriter
+from services.board.ops_monitor import OpsMonitor
+from services.board.scores_feed import ScoresHub
+
+log = logging.getLogger(__name__)
+
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def _route_label(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
+    request["request_id"] = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    t0 = time.perf_counter()
+    status = 500
+    try:
+        resp = await handler(request)
+        status = resp.status
+        resp.headers.setdefault("X-Request-Id", request["request_id"])
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Content-Security-Policy", _CSP)
+        return resp
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = _route_label(request)
+        metrics.REQUESTS.labels(route, request.method, str(status)).inc()
+        metrics.REQUEST_LATENCY.labels(route).observe(time.perf_counter() - t0)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return error_response(err)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        return error_response(ApiError(exc.status, code, f"{request.method} {request.path}: {exc.reason}"))
+    except Exception:
+        log.exception("unhandled error", extra={"fields": {"path": request.path, "request_id": request["request_id"]}})
+        return json_response(
+            {"error": {"code": "internal", "message": "internal error", "request_id": request["request_id"]}}, 500
+        )
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Role check of every route that declares roles; CSRF check of every unsafe method on them."""
+    roles = handler_roles(request.match_info.handler)
+    if not roles:
+        return await handler(request)
+    c: BoardContext = request.app[CTX]
+    token = request.cookies.get(SESSION_COOKIE)
+    session = c.signer.verify(token) if token else None
+    if session is None:
+        raise unauthorized("log in first" if not token else "session expired or invalid; log in again")
+    user = await c.users.get(session.username)
+    if user is None or user.disabled or user.version != session.version or user.role != session.role:
+        raise unauthorized("credential changed or disabled; log in again")
+    if user.role not in roles:
+        raise forbidden(f"this needs the {' or '.join(sorted(roles))} role; you are logged in as {user.role}")
+    if request.method not in SAFE_METHODS and not c.signer.check_csrf(session.sid, request.headers.get("X-CSRF-Token")):
+        await c.audit.record(
+            request, actor=user.username, role=user.role, action="csrf", outcome="refused", target=request.path
+        )
+        raise ApiError(403, "csrf", "X-CSRF-Token: missing or wrong", field="X-CSRF-Token")
+    request["user"] = user
+    request["session"] = session
+    return await handler(request)
+
+
+@public
+async def healthz(request: web.Request) -> web.Response:
+    c: BoardContext = request.app[CTX]
+    checks: dict[str, Any] = {}
+    ok = True
+    try:
+        await c.ch.query("SELECT 1")
+        checks["clickhouse"] = "ok"
+    except Exception as exc:
+        ok = False
+        checks["clickhouse"] = repr(exc)
+    checks["scores_consumer"] = "ok" if c.hub.consumer_ready.is_set() else "starting"
+    checks["streams"] = c.hub.client_count()
+    checks["contests"] = len(c.contests.all())
+    return json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
+
+
+@public
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(settings: Settings, board: BoardSettings, *, contests: ContestRegistry | None = None) -> web.Application:
+    app = web.Application(middlewares=[observe, errors, authenticate], client_max_size=1024 * 1024)
+    registry = contests or ContestRegistry(board.contests_dir)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        registry.reload()
+        ch = await get_async_client(settings)
+        hub = ScoresHub(settings, board, ch, registry)
+        writer = EventWriter(settings, ch)
+        await writer.start()
+        monitor = OpsMonitor(settings, board, ch)
+        app[CTX] = BoardContext(
+            settings=settings,
+            board=board,
+            ch=ch,
+            contests=registry,
+            hub=hub,
+            users=UserStore(ch),
+            signer=SessionSigner(board.signing_key(), board.session_ttl_s),
+            throttle=LoginThrottle(board.login_max_failures, board.login_max_failures_per_ip, board.login_window_s),
+            audit=AuditLog(ch, board.trust_proxy),
+            writer=writer,
+            monitor=monitor,
+        )
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await writer.stop()
+            await monitor.close()
+            await ch.close()
+
+    app.cleanup_ctx.append(lifecycle)
+
+    async def end_streams(app: web.Application) -> None:
+        # Streams never end by themselves; close them so shutdown does not wait for them.
+        if CTX in app:
+            app[CTX].hub.disconnect_all()
+
+    app.on_shutdown.append(end_streams)
+    for r in api_v1.routes():
+        app.router.add_route(r.method, r.path, r.handler, name=r.operation_id)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    pages.add_routes(app)
+    return app

@@ -1,0 +1,120 @@
+"""Events the board writes to lb.events.v1: judge scores and score adjustments.
+
+An event is built with the contract models (``liveboard.contracts``), so anything the scorer would refuse
+is refused here first; produced with ``acks=all`` and awaited, so a 201 means the broker has it; then
+recorded in ``board_outbox`` with its partition and offset. Corrections are new events, never edits.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from clickhouse_connect.driver.asyncclient import AsyncClient
+
+from liveboard.contracts import SCHEMA_VERSION, encode_event, event_id_for, parse_event
+from liveboard.kafka.catalog import EVENTS
+from liveboard.kafka.clients import make_producer
+from liveboard.settings import Settings
+from services.board import metrics
+
+
+class MonotonicMs:
+    """UTC ms that never repeats or goes back within the process: two submissions in the same millisecond
+    must be two facts (two event ids), and a later correction must win by observed_at."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def __call__(self) -> int:
+        self.last = max(time.time_ns() // 1_000_000, self.last + 1)
+        return self.last
+
+
+def manual_event(
+    event_type: str, contest_id: str, contestant_id: str | None, observed_at: int, data: dict[str, Any]
+) -> Any:
+    doc: dict[str, Any] = {
+        "event_id": "",
+        "type": event_type,
+        "schema_version": SCHEMA_VERSION,
+        "contest_id": contest_id,
+        "contestant_id": contestant_id,
+        "platform": None,
+        "account_id": None,
+        "room_id": None,
+        "video_id": None,
+        "observed_at": observed_at,
+        "ingested_at": observed_at,
+        "source": "manual",
+        "revision": "final",
+        "raw_ref": None,
+        "data": data,
+    }
+    doc["event_id"] = event_id_for(doc)
+    return parse_event(doc)  # raises EventValidationError naming the field
+
+
+class EventWriter:
+    def __init__(self, settings: Settings, ch: AsyncClient) -> None:
+        self.settings = settings
+        self.ch = ch
+        self.producer: AIOKafkaProducer | None = None
+        self.clock = MonotonicMs()
+
+    async def start(self) -> None:
+        self.producer = make_producer(self.settings, client_id="liveboard-board", linger_ms=0)
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def produce(self, events: list[Any], *, actor: str, round_id: str) -> list[dict[str, Any]]:
+        """Send events (one contestant's, in order) and wait for every acknowledgement."""
+        assert self.producer is not None, "EventWriter.start() first"
+        topic = self.settings.topic(EVENTS)
+        futures = []
+        for ev in events:
+            key = f"{ev.contest_id}:{ev.contestant_id or ''}".encode()
+            headers = [("type", ev.type.encode()), ("schema_version", str(ev.schema_version).encode())]
+            futures.append(await self.producer.send(topic, encode_event(ev), key=key, headers=headers))
+        sent = []
+        rows = []
+        for ev, fut in zip(events, futures, strict=True):
+            md = await fut
+            metrics.EVENTS_PRODUCED.labels(ev.type).inc()
+            sent.append({"event_id": ev.event_id, "partition": md.partition, "offset": md.offset})
+            rows.append(
+                [
+                    ev.event_id,
+                    ev.type,
+                    ev.contest_id,
+                    round_id,
+                    ev.contestant_id or "",
+                    actor,
+                    ev.observed_at,
+                    encode_event(ev).decode(),
+                    md.partition,
+                    md.offset,
+                ]
+            )
+        await self.ch.insert(
+            "board_outbox",
+            rows,
+            column_names=[
+                "event_id",
+                "type",
+                "contest_id",
+                "round_id",
+                "contestant_id",
+                "actor",
+                "produced_at",
+                "payload",
+                "kafka_partition",
+                "kafka_offset",
+            ],
+            settings={"async_insert": 0},
+        )
+        return sent

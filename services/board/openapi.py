@@ -1,0 +1,446 @@
+"""The OpenAPI 3.1 description of ``/api/v1``, served at ``/api/v1/openapi.json``.
+
+Written by hand next to the handlers; tests/board/test_api.py checks that it lists exactly the routes of
+``api_v1.routes()`` with the same operation ids and security, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from services.board.auth import public
+from services.board.errors import json_response
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string", "description": "starts with the offending field, e.g. 'limit: …'"},
+                "field": {"type": "string"},
+            },
+        }
+    },
+}
+_ID = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "maxLength": 64}
+_DEC = {"type": "string", "pattern": "^(0|[1-9][0-9]{0,5})(\\.[0-9]{1,4})?$", "examples": ["8.5"]}
+
+_ROW = {
+    "type": "object",
+    "properties": {
+        "rank": {"type": "integer"},
+        "group_id": _ID,
+        "contestant_id": _ID,
+        "display_name": {"type": "string"},
+        "organisation": {"type": "string"},
+        "total": {"type": "string", "description": "exact decimal"},
+        "total_display": {"type": "string"},
+        "data_score": {"type": "string"},
+        "judge_score": {"type": "string"},
+        "gmv_fen": {"type": "integer", "description": "GMV in 分 (fen)"},
+        "net_gmv_fen": {"type": "integer"},
+        "paid_orders": {"type": "integer"},
+        "viewers": {"type": "integer"},
+        "conversion_ppm": {"type": "integer", "description": "parts per million"},
+        "award": {"type": "string"},
+        "advanced": {"type": "boolean"},
+        "last_data_ms": {"type": "integer", "description": "UTC ms"},
+        "last_ingested_ms": {"type": ["integer", "null"]},
+        "last_arrival_ms": {"type": ["integer", "null"]},
+        "stale": {"type": "boolean", "description": "no data arrived within stale_after_ms"},
+    },
+}
+_SNAPSHOT = {
+    "type": "object",
+    "required": ["contest_id", "round_id", "group_id", "version", "rows", "totals"],
+    "properties": {
+        "contest_id": _ID,
+        "round_id": _ID,
+        "group_id": {"type": "string", "description": "empty: every group of the round"},
+        "contest_name": {"type": "string"},
+        "round_name": {"type": "string"},
+        "group_name": {"type": "string"},
+        "window": {"type": ["object", "null"]},
+        "version": {"type": "integer"},
+        "computed_at": {"type": "integer"},
+        "digest": {"type": "string"},
+        "generated_at": {"type": "integer"},
+        "server_now_ms": {"type": "integer"},
+        "stale_after_ms": {"type": "integer"},
+        "totals": {"type": "object"},
+        "rows": {"type": "array", "items": {"$ref": "#/components/schemas/LeaderboardRow"}},
+    },
+}
+
+
+def _q(name: str, desc: str, schema: dict[str, Any] | None = None, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": desc, "schema": schema or _ID}
+
+
+def _p(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema or _ID}
+
+
+def _json(desc: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": desc, "content": {"application/json": {"schema": schema or {"type": "object"}}}}
+
+
+def _err(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "invalid input (the message names the field)",
+        401: "not logged in / wrong credentials / display token needed",
+        403: "wrong role, or CSRF token missing",
+        404: "no such contest, round, group or contestant",
+        409: "conflict with the current state (item closed, round frozen)",
+        413: "body too large",
+        415: "not JSON",
+        429: "too many failed logins (Retry-After)",
+        502: "the scorer's freeze command failed",
+        503: "too many streams",
+    }
+    return {str(c): _json(text[c], {"$ref": "#/components/schemas/Error"}) for c in codes}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_SESSION = [{"session": []}]
+_CSRF = [{"session": [], "csrf": []}]
+_DISPLAY = [{}, {"displayToken": []}]
+
+
+def _op(op_id: str, summary: str, security: list[dict[str, Any]] | None, **kw: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"operationId": op_id, "summary": summary}
+    if security is not None:
+        doc["security"] = security
+    doc.update(kw)
+    doc.setdefault("responses", {"200": _json("OK")})
+    return doc
+
+
+def document() -> dict[str, Any]:
+    lb_params = [
+        _q("group", "group (track) id; omitted: every group"),
+        _q("limit", "rows (default all, up to 10000)", {"type": "integer", "minimum": 1, "maximum": 10000}),
+        _q("token", "display token, when the board has one", {"type": "string"}),
+    ]
+    paths: dict[str, Any] = {
+        "/api/v1/openapi.json": {"get": _op("openapi", "This document", [])},
+        "/api/v1/contests": {
+            "get": _op(
+                "listContests",
+                "Contests with rounds and groups",
+                _DISPLAY,
+                responses={"200": _json("contests"), **_err(401)},
+            )
+        },
+        "/api/v1/contests/{contest_id}/rounds/{round_id}/leaderboard": {
+            "get": _op(
+                "getLeaderboard",
+                "A round's leaderboard (one group or all), with field totals and stale markers",
+                _DISPLAY,
+                parameters=[_p("contest_id"), _p("round_id"), *lb_params],
+                responses={
+                    "200": _json("snapshot", {"$ref": "#/components/schemas/LeaderboardSnapshot"}),
+                    **_err(400, 401, 404),
+                },
+            )
+        },
+        "/api/v1/stream/leaderboard": {
+            "get": _op(
+                "streamLeaderboard",
+                "Server-sent events: `snapshot` events carrying a full LeaderboardSnapshot (top `limit` rows), "
+                "first on connect, then on every change. Reconnect with EventSource; no delta handling needed.",
+                _DISPLAY,
+                parameters=[
+                    _q("contest", "contest id", required=True),
+                    _q("round", "round id", required=True),
+                    _q("group", "group id; omitted: every group"),
+                    _q(
+                        "limit",
+                        "rows per snapshot (default LIVEBOARD_BOARD_SCREEN_TOP_N)",
+                        {"type": "integer", "minimum": 1, "maximum": 1000},
+                    ),
+                    _q("token", "display token", {"type": "string"}),
+                ],
+                responses={
+                    "200": {
+                        "description": "event stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_err(400, 401, 404, 503),
+                },
+            )
+        },
+        "/api/v1/auth/csrf": {
+            "get": _op("loginCsrf", "CSRF token for the login form (sets the anonymous lb_pre cookie)", [])
+        },
+        "/api/v1/auth/login": {
+            "post": _op(
+                "login",
+                "Log in; sets the lb_session cookie (HttpOnly, SameSite=Strict). Needs X-CSRF-Token from /auth/csrf.",
+                [{"csrf": []}],
+                requestBody=_body(
+                    {
+                        "type": "object",
+                        "required": ["username", "password"],
+                        "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+                    }
+                ),
+                responses={"200": _json("user and the session's CSRF token"), **_err(400, 401, 403, 429)},
+            )
+        },
+        "/api/v1/auth/logout": {
+            "post": _op("logout", "End the session", _CSRF, responses={"200": _json("ok"), **_err(401, 403)})
+        },
+        "/api/v1/auth/session": {
+            "get": _op(
+                "getSession",
+                "The logged-in user and the CSRF token for writes",
+                _SESSION,
+                responses={"200": _json("session"), **_err(401)},
+            )
+        },
+        "/api/v1/judge/contestants": {
+            "get": _op(
+                "judgeContestants",
+                "The judge's contestants in a round (default: the current one), item states and who is on stage",
+                _SESSION,
+                parameters=[_q("round", "round id")],
+                responses={"200": _json("contestants"), **_err(400, 401, 403, 404)},
+            )
+        },
+        "/api/v1/judge/series": {
+            "get": _op(
+                "judgeSeries",
+                "A contestant's live series over the round (rooms summed): GMV, online, funnel, UV value, GPM, refunds",
+                _SESSION,
+                parameters=[_q("round", "round id"), _q("contestant", "contestant id", required=True)],
+                responses={"200": _json("series"), **_err(400, 401, 403, 404)},
+            )
+        },
+        "/api/v1/judge/scores": {
+            "get": _op(
+                "judgeGetScores",
+                "Criteria with maxima, this judge's scores in force and history; other judges' scores when visible",
+                _SESSION,
+                parameters=[_q("round", "round id"), _q("contestant", "contestant id", required=True)],
+                responses={"200": _json("scores"), **_err(400, 401, 403, 404)},
+            ),
+            "post": _op(
+                "judgeSubmitScores",
+                "Submit (or correct) scores: one judge_score event per criterion on lb.events.v1",
+                _CSRF,
+                requestBody=_body(
+                    {
+                        "type": "object",
+                        "required": ["round_id", "contestant_id", "scores"],
+                        "properties": {
+                            "round_id": _ID,
+                            "contestant_id": _ID,
+                            "scores": {"type": "object", "additionalProperties": _DEC, "minProperties": 1},
+                        },
+                    }
+                ),
+                responses={
+                    "201": _json("events produced (id, partition, offset)"),
+                    **_err(400, 401, 403, 404, 409, 415),
+                },
+            ),
+        },
+        "/api/v1/ops/health": {
+            "get": _op(
+                "opsHealth",
+                "Ingestion health: feeds and their age, ingest metrics per platform, dead letters, scorer lag, alerts",
+                _SESSION,
+                parameters=[_q("contest", "contest id (default: all)")],
+                responses={"200": _json("health report"), **_err(401, 403)},
+            )
+        },
+        "/api/v1/ops/dead-letters": {
+            "get": _op(
+                "opsDeadLetters",
+                "Recent dead letters with reasons",
+                _SESSION,
+                parameters=[
+                    _q("limit", "rows", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _q("since_ms", "UTC ms", {"type": "integer", "minimum": 0}),
+                ],
+                responses={"200": _json("dead letters"), **_err(400, 401, 403)},
+            )
+        },
+        "/api/v1/ops/users": {"get": _op("opsListUsers", "Judge and operator credentials (no hashes)", _SESSION)},
+        "/api/v1/ops/judges": {
+            "post": _op(
+                "opsIssueJudge",
+                "Issue or re-issue a judge credential; the generated password is in this answer only",
+                _CSRF,
+                requestBody=_body(
+                    {
+                        "type": "object",
+                        "required": ["contest_id", "judge_id"],
+                        "properties": {
+                            "contest_id": _ID,
+                            "judge_id": _ID,
+                            "groups": {"type": "array", "items": _ID},
+                            "username": {"type": "string"},
+                            "display_name": {"type": "string"},
+                        },
+                    }
+                ),
+                responses={"201": _json("user and password"), **_err(400, 401, 403, 404, 409)},
+            )
+        },
+        "/api/v1/ops/users/{username}/disable": {
+            "post": _op(
+                "opsDisableUser",
+                "Disable a credential (its sessions end)",
+                _CSRF,
+                parameters=[_p("username", {"type": "string"})],
+                responses={"200": _json("user"), **_err(401, 403, 404, 409)},
+            )
+        },
+        "/api/v1/ops/rounds": {
+            "get": _op(
+                "opsRounds",
+                "Rounds with item states, who is on stage, freeze status and requests",
+                _SESSION,
+                parameters=[_q("contest", "contest id", required=True)],
+                responses={"200": _json("rounds"), **_err(400, 401, 403, 404)},
+            )
+        },
+        "/api/v1/ops/items": {
+            "post": _op(
+                "opsSetItem",
+                "Open or close a contestant's item in a round (closed: scores published, no more entry)",
+                _CSRF,
+                requestBody=_body(
+                    {
+                        "type": "object",
+                        "required": ["contest_id", "round_id", "contestant_id", "state"],
+                        "properties": {
+                            "contest_id": _ID,
+                            "round_id": _ID,
+                            "contestant_id": _ID,
+                            "state": {"enum": ["open", "closed"]},
+                        },
+                    }
+                ),
+                responses={"200": _json("state"), **_err(400, 401, 403, 404)},
+            )
+        },
+        "/api/v1/ops/stage": {
+            "post": _op(
+                "opsSetStage",
+                "Set who is on stage in a round (empty contestant_id: nobody)",
+                _CSRF,
+                requestBody=_body(
+                    {
+                        "type": "object",
+                        "required": ["contest_id", "round_id"],
+                        "properties": {
+                            "contest_id": _ID,
+                            "round_id": _ID,
+                            "contestant_id": {"type": ["string", "null"]},
+                        },
+                    }
+                ),
+                responses={"200": _json("stage"), **_err(400, 401, 403, 404)},
+            )
+        },
+        "/api/v1/ops/freeze": {
+            "post": _op(
+                "opsFreeze",
+                "Freeze a round through the scorer's CLI; 202 when recorded for the scorer to run",
+                _CSRF,
+                requestBody=_body(
+                    {
+                        "type": "object",
+                        "required": ["contest_id", "round_id"],
+                        "properties": {"contest_id": _ID, "round_id": _ID},
+                    }
+                ),
+                responses={
+                    "200": _json("frozen"),
+                    "202": _json("recorded, pending"),
+                    **_err(400, 401, 403, 404, 409, 502),
+                },
+            )
+        },
+        "/api/v1/ops/adjustments": {
+            "get": _op(
+                "opsListAdjustments",
+                "Adjustments recorded through the board",
+                _SESSION,
+                parameters=[_q("contest", "contest id")],
+            ),
+            "post": _op(
+                "opsRecordAdjustment",
+                "Record an appeal decision as a score_adjustment event",
+                _CSRF,
+                requestBody=_body(
+                    {
+                        "type": "object",
+                        "required": ["contest_id", "round_id", "contestant_id", "kind", "value", "reason", "approver"],
+                        "properties": {
+                            "contest_id": _ID,
+                            "round_id": _ID,
+                            "contestant_id": _ID,
+                            "adjustment_id": _ID,
+                            "kind": {"enum": ["delta", "override"]},
+                            "value": {"type": "string", "pattern": "^-?(0|[1-9][0-9]{0,11})(\\.[0-9]{1,4})?$"},
+                            "component": {"type": ["string", "null"]},
+                            "reason": {"type": "string", "maxLength": 2000},
+                            "approver": {"type": "string", "maxLength": 200},
+                        },
+                    }
+                ),
+                responses={"201": _json("event produced"), **_err(400, 401, 403, 404, 409)},
+            ),
+        },
+        "/api/v1/ops/audit": {
+            "get": _op(
+                "opsAudit",
+                "The audit log, newest first",
+                _SESSION,
+                parameters=[
+                    _q("limit", "rows", {"type": "integer", "minimum": 1, "maximum": 2000}),
+                    _q("action", "only this action"),
+                ],
+            ),
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Liveboard board API",
+            "version": "1",
+            "description": "Big screen, judges' and operators' consoles. Money in 分 (integer fen), time in UTC ms, "
+            "ratios in ppm. Errors: {error: {code, message, field}}.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": _ERROR, "LeaderboardRow": _ROW, "LeaderboardSnapshot": _SNAPSHOT},
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "lb_session"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+                "displayToken": {"type": "apiKey", "in": "query", "name": "token"},
+            },
+        },
+    }
+
+
+_DOC: bytes | None = None
+
+
+@public
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(document())

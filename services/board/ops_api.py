@@ -1,0 +1,481 @@
+"""Operators' endpoints: ingestion health, dead letters, judge credentials, items and stage, appeal
+adjustments, round freezes and the audit log. Every write is audited (who, when, what, from where).
+
+Freezing: the scorer owns ``round_frozen`` (it alone can compute the content hash and leaderboard digest),
+and services never import each other, so the board runs the scorer's CLI,
+``liveboard score freeze CONTEST ROUND`` (``LIVEBOARD_BOARD_FREEZE_COMMAND``), and records the request and
+its outcome in ``board_freeze_requests``. When that command is not installed the request stays recorded as
+``pending`` for the scorer's operator to run by hand; the console shows it until ``frozen_rounds`` has the
+round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shlex
+import shutil
+import sys
+import time
+from typing import Any
+
+from aiohttp import web
+
+from liveboard.contracts import EventValidationError
+from liveboard.contracts.contest import iter_nodes
+from services.board import queries
+from services.board.auth import User, generate_password, hash_password, requires
+from services.board.contests import find_round
+from services.board.context import BoardContext, ctx
+from services.board.errors import ApiError, bad_request, json_response, not_found
+from services.board.events_out import manual_event
+from services.board.inputs import ident, json_body, query_ident, query_int, req_ident, signed_decimal, text, username
+
+
+def _actor(request: web.Request) -> User:
+    return request["user"]
+
+
+def _contest_round(c: BoardContext, contest_id: str, round_id: str | None) -> tuple[Any, Any]:
+    contest = c.contests.get(contest_id)
+    if contest is None:
+        raise not_found(f"contest_id: no contest {contest_id!r} on the board", "contest_id")
+    if round_id is None:
+        return contest, None
+    rnd = find_round(contest, round_id)
+    if rnd is None:
+        raise not_found(f"round_id: contest {contest_id} has no round {round_id!r}", "round_id")
+    return contest, rnd
+
+
+def _check_contestant(contest: Any, rnd: Any, contestant_id: str) -> None:
+    p = contest.contestant(contestant_id)
+    if p is None:
+        raise not_found(f"contestant_id: no contestant {contestant_id!r} in contest {contest.id}", "contestant_id")
+    if rnd is not None and p.group not in contest.round_groups(rnd):
+        raise not_found(f"contestant_id: {contestant_id} is not in round {rnd.id}", "contestant_id")
+
+
+# ------------------------------------------------------------------------------------------- health
+
+
+@requires("operator")
+async def health(request: web.Request) -> web.Response:
+    contest_id = query_ident(request, "contest", required=False)
+    return json_response(await ctx(request).monitor.report(contest_id))
+
+
+@requires("operator")
+async def dead_letters(request: web.Request) -> web.Response:
+    limit = query_int(request, "limit", 100, 1, 1000)
+    since = query_int(request, "since_ms", 0, 0, 2**62)
+    return json_response({"dead_letters": await queries.dead_letters(ctx(request).ch, limit, since)})
+
+
+# ------------------------------------------------------------------------------------------- users
+
+
+@requires("operator")
+async def list_users(request: web.Request) -> web.Response:
+    users = await ctx(request).users.list()
+    return json_response({"users": [u.public() for u in users]})
+
+
+@requires("operator")
+async def issue_judge(request: web.Request) -> web.Response:
+    """Issue (or re-issue) a judge's credential; the password is shown once, in this answer only."""
+    c = ctx(request)
+    body = await json_body(request)
+    contest_id = req_ident(body.get("contest_id"), "contest_id")
+    contest, _ = _contest_round(c, contest_id, None)
+    judge_id = req_ident(body.get("judge_id"), "judge_id")
+    groups_raw = body.get("groups") or []
+    if not isinstance(groups_raw, list):
+        raise bad_request("groups", "must be a list of group ids")
+    known = {g.id for g in contest.groups}
+    groups = []
+    for i, g in enumerate(groups_raw):
+        gid = req_ident(g, f"groups[{i}]")
+        if gid not in known:
+            raise bad_request(
+                f"groups[{i}]", f"contest {contest_id} has no group {gid!r} (groups: {', '.join(sorted(known))})"
+            )
+        groups.append(gid)
+    name = username(body.get("username") or f"{contest_id}.{judge_id}")
+    display_name = text(body.get("display_name"), "display_name", max_len=100, required=False) or judge_id
+    existing = await c.users.get(name, fresh=True)
+    if existing is not None and existing.role != "judge":
+        raise ApiError(409, "conflict", f"username: {name} is an operator's username", field="username")
+    password = generate_password()
+    hashed = await asyncio.to_thread(hash_password, password)
+    user = await c.users.put(
+        User(
+            name,
+            "judge",
+            contest_id,
+            judge_id,
+            tuple(groups),
+            display_name,
+            hashed,
+            False,
+            existing.version if existing else 0,
+        ),
+        changed_by=_actor(request).username,
+    )
+    await c.audit.record(
+        request,
+        actor=_actor(request).username,
+        role="operator",
+        action="issue_judge" if existing is None else "reissue_judge",
+        contest_id=contest_id,
+        target=name,
+        detail={"judge_id": judge_id, "groups": groups, "display_name": display_name},
+    )
+    return json_response({"user": user.public(), "password": password}, status=201)
+
+
+@requires("operator")
+async def disable_user(request: web.Request) -> web.Response:
+    c = ctx(request)
+    name = username(request.match_info["username"])
+    user = await c.users.get(name, fresh=True)
+    if user is None:
+        raise not_found(f"username: no user {name!r}", "username")
+    if name == _actor(request).username:
+        raise ApiError(409, "conflict", "username: an operator cannot disable their own credential", field="username")
+    stored = await c.users.put(
+        User(
+            user.username,
+            user.role,
+            user.contest_id,
+            user.judge_id,
+            user.groups,
+            user.display_name,
+            user.password_hash,
+            True,
+            user.version,
+        ),
+        changed_by=_actor(request).username,
+    )
+    await c.audit.record(
+        request,
+        actor=_actor(request).username,
+        role="operator",
+        action="disable_user",
+        contest_id=user.contest_id,
+        target=name,
+    )
+    return json_response({"user": stored.public()})
+
+
+# -------------------------------------------------------------------------------- items and stage
+
+
+@requires("operator")
+async def rounds(request: web.Request) -> web.Response:
+    c = ctx(request)
+    contest_id = query_ident(request, "contest")
+    assert contest_id is not None
+    contest, _ = _contest_round(c, contest_id, None)
+    frozen = await queries.frozen_rounds(c.ch, contest.id)
+    requests_ = await queries.freeze_requests(c.ch, contest.id)
+    out = []
+    for r in contest.rounds():
+        states = await queries.item_states(c.ch, contest.id, r.id)
+        stage = await queries.on_stage(c.ch, contest.id, r.id)
+        groups = contest.round_groups(r)
+        out.append(
+            {
+                "id": r.id,
+                "name": r.name,
+                "window": {"start_ms": r.window.start, "end_ms": r.window.end},
+                "groups": groups,
+                "frozen": frozen.get(r.id),
+                "freeze_requests": [q for q in requests_ if q["round_id"] == r.id],
+                "on_stage": stage["contestant_id"] if stage else None,
+                "items": [
+                    {
+                        "contestant_id": p.id,
+                        "display_name": p.name,
+                        "group_id": p.group,
+                        "state": states.get(p.id, {}).get("state", "open"),
+                        "changed_by": states.get(p.id, {}).get("changed_by"),
+                    }
+                    for p in contest.contestants
+                    if p.group in groups
+                ],
+            }
+        )
+    return json_response({"contest_id": contest.id, "name": contest.name, "rounds": out})
+
+
+async def _insert_versioned(c: BoardContext, table: str, row: dict[str, Any]) -> None:
+    await c.ch.insert(table, [list(row.values())], column_names=list(row), settings={"async_insert": 0})
+
+
+_version_clock = {"last": 0}
+
+
+def _version() -> int:
+    _version_clock["last"] = max(time.time_ns() // 1_000_000, _version_clock["last"] + 1)
+    return _version_clock["last"]
+
+
+@requires("operator")
+async def set_item(request: web.Request) -> web.Response:
+    c = ctx(request)
+    body = await json_body(request)
+    contest_id = req_ident(body.get("contest_id"), "contest_id")
+    round_id = req_ident(body.get("round_id"), "round_id")
+    contestant_id = req_ident(body.get("contestant_id"), "contestant_id")
+    state = body.get("state")
+    if state not in ("open", "closed"):
+        raise bad_request("state", 'must be "open" or "closed"')
+    contest, rnd = _contest_round(c, contest_id, round_id)
+    _check_contestant(contest, rnd, contestant_id)
+    v = _version()
+    actor = _actor(request).username
+    await _insert_versioned(
+        c,
+        "board_items",
+        {
+            "contest_id": contest_id,
+            "round_id": round_id,
+            "contestant_id": contestant_id,
+            "state": state,
+            "version": v,
+            "changed_by": actor,
+            "changed_at": v,
+        },
+    )
+    await c.audit.record(
+        request,
+        actor=actor,
+        role="operator",
+        action="item_" + state,
+        contest_id=contest_id,
+        target=f"{round_id}/{contestant_id}",
+    )
+    return json_response(
+        {"contest_id": contest_id, "round_id": round_id, "contestant_id": contestant_id, "state": state}
+    )
+
+
+@requires("operator")
+async def set_stage(request: web.Request) -> web.Response:
+    c = ctx(request)
+    body = await json_body(request)
+    contest_id = req_ident(body.get("contest_id"), "contest_id")
+    round_id = req_ident(body.get("round_id"), "round_id")
+    contestant_id = ident(body.get("contestant_id"), "contestant_id", required=False)
+    contest, rnd = _contest_round(c, contest_id, round_id)
+    if contestant_id:
+        _check_contestant(contest, rnd, contestant_id)
+    v = _version()
+    actor = _actor(request).username
+    await _insert_versioned(
+        c,
+        "board_stage",
+        {
+            "contest_id": contest_id,
+            "round_id": round_id,
+            "contestant_id": contestant_id or "",
+            "version": v,
+            "changed_by": actor,
+            "changed_at": v,
+        },
+    )
+    await c.audit.record(
+        request,
+        actor=actor,
+        role="operator",
+        action="stage",
+        contest_id=contest_id,
+        target=f"{round_id}/{contestant_id or ''}",
+    )
+    return json_response({"contest_id": contest_id, "round_id": round_id, "on_stage": contestant_id})
+
+
+# -------------------------------------------------------------------------------------- adjustments
+
+
+@requires("operator")
+async def list_adjustments(request: web.Request) -> web.Response:
+    contest_id = query_ident(request, "contest", required=False)
+    rows = await queries.outbox_events(ctx(request).ch, contest_id, "score_adjustment")
+    return json_response({"adjustments": rows})
+
+
+@requires("operator")
+async def record_adjustment(request: web.Request) -> web.Response:
+    """An appeal decision (申诉处理) as a ``score_adjustment`` event, with its reason and approver."""
+    c = ctx(request)
+    body = await json_body(request)
+    contest_id = req_ident(body.get("contest_id"), "contest_id")
+    round_id = req_ident(body.get("round_id"), "round_id")
+    contestant_id = req_ident(body.get("contestant_id"), "contestant_id")
+    contest, rnd = _contest_round(c, contest_id, round_id)
+    _check_contestant(contest, rnd, contestant_id)
+    kind = body.get("kind")
+    if kind not in ("delta", "override"):
+        raise bad_request("kind", 'must be "delta" (add/subtract) or "override" (replace)')
+    value = signed_decimal(body.get("value"), "value")
+    if kind == "override" and value.startswith("-"):
+        raise bad_request("value", "an override cannot be negative")
+    component = ident(body.get("component"), "component", required=False)
+    if component is not None:
+        formula = contest.formula_for(rnd, contest.contestant(contestant_id).group)
+        ids = {n.id for n in iter_nodes(formula)} if formula is not None else set()
+        if component not in ids:
+            raise bad_request("component", f"not a component of round {round_id}'s formula ({', '.join(sorted(ids))})")
+    reason = text(body.get("reason"), "reason", max_len=2000)
+    approver = text(body.get("approver"), "approver", max_len=200)
+    adjustment_id = ident(body.get("adjustment_id"), "adjustment_id", required=False) or (
+        f"adj-{time.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
+    )
+    try:
+        event = manual_event(
+            "score_adjustment",
+            contest_id,
+            contestant_id,
+            c.writer.clock(),
+            {
+                "adjustment_id": adjustment_id,
+                "round_id": round_id,
+                "kind": kind,
+                "value": value,
+                "component": component,
+                "reason": reason,
+                "approver": approver,
+            },
+        )
+    except EventValidationError as exc:
+        raise bad_request("body", str(exc)) from None
+    if await queries.frozen_round(c.ch, contest_id, round_id):
+        raise ApiError(409, "round_frozen", f"round {round_id} is frozen", field="round_id")
+    actor = _actor(request).username
+    sent = await c.writer.produce([event], actor=actor, round_id=round_id)
+    await c.audit.record(
+        request,
+        actor=actor,
+        role="operator",
+        action="score_adjustment",
+        contest_id=contest_id,
+        target=f"{round_id}/{contestant_id}",
+        detail={
+            "adjustment_id": adjustment_id,
+            "kind": kind,
+            "value": value,
+            "component": component,
+            "reason": reason,
+            "approver": approver,
+            "events": sent,
+        },
+    )
+    return json_response({"adjustment_id": adjustment_id, "event": event.model_dump(), **sent[0]}, status=201)
+
+
+# ------------------------------------------------------------------------------------------ freeze
+
+
+def freeze_argv(template: str, contest_id: str, round_id: str, by: str) -> list[str]:
+    argv = [part.format(contest=contest_id, round=round_id, by=by) for part in shlex.split(template)]
+    if argv and argv[0] == "liveboard":
+        # The same installation as this process, whether or not its bin/ is on PATH.
+        exe = shutil.which("liveboard") or os.path.join(os.path.dirname(sys.executable), "liveboard")
+        argv[0] = exe
+    return argv
+
+
+@requires("operator")
+async def freeze(request: web.Request) -> web.Response:
+    c = ctx(request)
+    body = await json_body(request)
+    contest_id = req_ident(body.get("contest_id"), "contest_id")
+    round_id = req_ident(body.get("round_id"), "round_id")
+    _contest_round(c, contest_id, round_id)
+    actor = _actor(request).username
+    already = await queries.frozen_round(c.ch, contest_id, round_id)
+    if already:
+        raise ApiError(
+            409, "round_frozen", f"round {round_id} is already frozen", field="round_id", extra={"frozen": already}
+        )
+    request_id = secrets.token_hex(6)
+    at = int(time.time() * 1000)
+
+    async def record(status: str, detail: str) -> None:
+        await _insert_versioned(
+            c,
+            "board_freeze_requests",
+            {
+                "contest_id": contest_id,
+                "round_id": round_id,
+                "request_id": request_id,
+                "requested_at": at,
+                "requested_by": actor,
+                "status": status,
+                "detail": detail[-2000:],
+                "version": _version(),
+            },
+        )
+
+    await record("requested", "")
+    argv = freeze_argv(c.board.freeze_command, contest_id, round_id, actor)
+    status, detail, code = await _run_freeze(argv, c.board.freeze_timeout_s)
+    await record(status, detail)
+    await c.audit.record(
+        request,
+        actor=actor,
+        role="operator",
+        action="freeze",
+        outcome=status,
+        contest_id=contest_id,
+        target=round_id,
+        detail={"request_id": request_id, "argv": argv, "exit_code": code, "output": detail[-500:]},
+    )
+    http = {"done": 200, "pending": 202}.get(status, 502)
+    return json_response(
+        {
+            "request_id": request_id,
+            "status": status,
+            "detail": detail[-2000:],
+            "frozen": await queries.frozen_round(c.ch, contest_id, round_id),
+        },
+        status=http,
+    )
+
+
+async def _run_freeze(argv: list[str], timeout_s: float) -> tuple[str, str, int | None]:
+    """Run the scorer's freeze command: done / pending (command not available) / failed."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
+        )
+    except OSError as exc:
+        return "pending", f"freeze command not available ({exc}); run it on the scorer: {shlex.join(argv)}", None
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return "failed", f"freeze command timed out after {timeout_s:.0f} s", None
+    text_out = out.decode("utf-8", "replace")
+    if proc.returncode == 0:
+        return "done", text_out, 0
+    # click answers 2 for an unknown command or group: the scorer's freeze is not installed here.
+    if proc.returncode == 2 and ("No such command" in text_out or "No such option" in text_out):
+        return "pending", f"{text_out.strip()}\nrun it on the scorer: {shlex.join(argv)}", 2
+    return "failed", text_out, proc.returncode
+
+
+# ------------------------------------------------------------------------------------------- audit
+
+
+@requires("operator")
+async def audit_log(request: web.Request) -> web.Response:
+    limit = query_int(request, "limit", 200, 1, 2000)
+    action = request.query.get("action") or None
+    if action is not None:
+        ident(action, "action")
+    return json_response({"entries": await ctx(request).audit.recent(limit, action)})

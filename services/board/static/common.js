@@ -1,0 +1,190 @@
+// Shared by the three pages: language (zh-CN first, ?lang=en), number/time formatting, the JSON API
+// with the CSRF header, and the login panel of the consoles. No framework, nothing from a CDN.
+"use strict";
+
+const LB = (() => {
+  const params = new URLSearchParams(location.search);
+  const lang = params.get("lang") === "en" ? "en" : "zh";
+  document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+
+  const dict = {
+    zh: {
+      rank: "排名", name: "选手", org: "单位", gmv: "成交额（元）", orders: "成交订单", viewers: "观看人数",
+      conversion: "转化率", data_score: "数据分", judge_score: "评委分", total: "总分", stale: "数据中断",
+      no_data: "暂无数据", live: "实时", reconnecting: "重连中…", updated: "更新于", field_gmv: "总成交额",
+      field_orders: "总订单", field_viewers: "总观看", contestants: "参赛选手", ends_in: "距结束",
+      starts_in: "距开始", ended: "已结束", choose: "请选择赛事与轮次", login: "登录", logout: "退出",
+      username: "用户名", password: "密码", login_failed: "登录失败", language: "English",
+      judge_console: "评委席", operator_console: "运营控制台", round: "轮次", on_stage: "正在直播",
+      closed: "已结束评分", open: "评分中", submit: "提交评分", submitted: "已提交", max: "满分",
+      my_scores: "我的评分", others_scores: "其他评委评分", hidden_until_close: "本项目结束后公布",
+      history: "提交记录（更正为新记录）", online: "在线人数", funnel: "转化漏斗", exposure: "曝光",
+      click: "点击", order: "下单", paid: "成交", uv_value: "UV价值（元）", gpm: "GPM（元/千次观看）",
+      refund_rate: "退款率", net_gmv: "净成交额", gmv_short: "成交额", frozen: "本轮已冻结",
+      select_contestant: "请选择选手", alerts: "告警", no_alerts: "无告警", ingestion: "采集健康",
+      platform: "平台", feeds: "数据源", stale_feeds: "停滞", max_age: "最大延迟", errors: "错误",
+      requests: "请求", error_ratio: "错误率", rejected: "拒收推送", dead_letters: "死信",
+      reason: "原因", source: "来源", received: "接收时间", lag: "评分消费延迟", partition: "分区",
+      end_offset: "末端位点", committed: "已提交位点", judges: "评委账号", issue: "签发",
+      judge_id: "评委编号", groups: "组别", display_name: "显示名称", password_once: "初始密码（仅显示一次）",
+      rounds: "比赛进程", items: "选手项目", set_stage: "上场", close_item: "结束评分", reopen_item: "重新开放",
+      freeze: "冻结本轮", adjustments: "申诉调整", kind: "类型", delta: "加减分", override: "改判为",
+      value: "分值", component: "得分项（空=总分）", approver: "批准人", record: "记录", audit: "审计日志",
+      when: "时间", who: "操作人", action: "操作", target: "对象", from: "来源地址", outcome: "结果",
+      room: "直播间", contestant: "选手", age: "数据延迟", events: "事件数", contest: "赛事",
+      ingest_unreachable: "采集服务指标不可达", state: "状态", saved: "已保存", confirm_freeze: "确认冻结本轮？冻结后成绩不可更改。",
+      users: "账号", role: "角色", disabled: "已停用", active: "有效", disable: "停用", none: "无",
+      scorer_group: "评分消费组", total_lag: "总延迟", judge: "评委", by: "操作人", error: "错误", criterion: "评分项",
+    },
+    en: {
+      rank: "Rank", name: "Contestant", org: "Organisation", gmv: "GMV (¥)", orders: "Paid orders",
+      viewers: "Viewers", conversion: "Conversion", data_score: "Data", judge_score: "Judges", total: "Total",
+      stale: "Feed stale", no_data: "No data", live: "Live", reconnecting: "Reconnecting…", updated: "Updated",
+      field_gmv: "Total GMV", field_orders: "Orders", field_viewers: "Viewers", contestants: "Contestants",
+      ends_in: "Ends in", starts_in: "Starts in", ended: "Ended", choose: "Choose a contest and round",
+      login: "Log in", logout: "Log out", username: "Username", password: "Password",
+      login_failed: "Login failed", language: "中文", judge_console: "Judges' console",
+      operator_console: "Operators' console", round: "Round", on_stage: "On stage", closed: "Closed",
+      open: "Open", submit: "Submit scores", submitted: "Submitted", max: "max", my_scores: "My scores",
+      others_scores: "Other judges", hidden_until_close: "Published when the item closes",
+      history: "Submissions (corrections are new entries)", online: "Online now", funnel: "Funnel",
+      exposure: "Exposure", click: "Click", order: "Order", paid: "Paid", uv_value: "UV value (¥)",
+      gpm: "GPM (¥ per 1,000 views)", refund_rate: "Refund rate", net_gmv: "Net GMV", gmv_short: "GMV",
+      frozen: "Round frozen", select_contestant: "Select a contestant", alerts: "Alerts", no_alerts: "No alerts",
+      ingestion: "Ingestion health", platform: "Platform", feeds: "Feeds", stale_feeds: "Stale",
+      max_age: "Max age", errors: "Errors", requests: "Requests", error_ratio: "Error ratio",
+      rejected: "Rejected pushes", dead_letters: "Dead letters", reason: "Reason", source: "Source",
+      received: "Received", lag: "Scorer lag", partition: "Partition", end_offset: "End offset",
+      committed: "Committed", judges: "Judge credentials", issue: "Issue", judge_id: "Judge id",
+      groups: "Groups", display_name: "Display name", password_once: "Password (shown once)",
+      rounds: "Rounds", items: "Items", set_stage: "On stage", close_item: "Close", reopen_item: "Reopen",
+      freeze: "Freeze round", adjustments: "Adjustments", kind: "Kind", delta: "Delta", override: "Override",
+      value: "Value", component: "Component (empty = total)", approver: "Approver", record: "Record",
+      audit: "Audit log", when: "When", who: "Who", action: "Action", target: "Target", from: "From",
+      outcome: "Outcome", room: "Room", contestant: "Contestant", age: "Age", events: "Events",
+      contest: "Contest", ingest_unreachable: "Ingest metrics unreachable", state: "State", saved: "Saved",
+      confirm_freeze: "Freeze this round? Results can no longer change.", users: "Users", role: "Role",
+      disabled: "disabled", active: "active", disable: "Disable", none: "none", scorer_group: "Scorer group",
+      total_lag: "Total lag", judge: "Judge", by: "By", error: "Error", criterion: "Criterion",
+    },
+  };
+  const t = (key) => dict[lang][key] ?? key;
+
+  const TZ = "Asia/Shanghai";
+  const clockFmt = new Intl.DateTimeFormat(lang === "en" ? "en-GB" : "zh-CN", {
+    timeZone: TZ, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+  const dateFmt = new Intl.DateTimeFormat(lang === "en" ? "en-GB" : "zh-CN", {
+    timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit",
+  });
+  const intFmt = new Intl.NumberFormat("en-US");
+
+  // Money arrives in integer 分; shown as 元 with two decimals, computed on integers (no float cents).
+  function yuan(fen) {
+    if (fen === null || fen === undefined) return "–";
+    const neg = fen < 0;
+    const abs = Math.abs(fen);
+    const whole = Math.floor(abs / 100);
+    const cents = String(abs % 100).padStart(2, "0");
+    return (neg ? "-" : "") + intFmt.format(whole) + "." + cents;
+  }
+  const int = (n) => (n === null || n === undefined ? "–" : intFmt.format(n));
+  const pct = (ppm, digits = 2) => (ppm === null || ppm === undefined ? "–" : (ppm / 10000).toFixed(digits) + "%");
+  const time = (ms) => (ms ? clockFmt.format(new Date(ms)) : "–");
+  const dateTime = (ms) => (ms ? dateFmt.format(new Date(ms)) + " " + clockFmt.format(new Date(ms)) : "–");
+  function duration(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    return (h ? String(h).padStart(2, "0") + ":" : "") + String(m).padStart(2, "0") + ":" + String(r).padStart(2, "0");
+  }
+
+  function langLink(el) {
+    const p = new URLSearchParams(location.search);
+    if (lang === "en") p.delete("lang"); else p.set("lang", "en");
+    el.href = location.pathname + (p.toString() ? "?" + p : "");
+    el.textContent = t("language");
+  }
+
+  function el(tag, attrs = {}, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+    return e;
+  }
+
+  // --- API with the session's CSRF token -----------------------------------------------------------
+  let csrf = null;
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.error && body.error.message) || "HTTP " + status);
+      this.status = status;
+      this.body = body;
+    }
+  }
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
+    const resp = await fetch(path, {
+      method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try { data = await resp.json(); } catch (_) { /* empty or not JSON */ }
+    if (!resp.ok) throw new ApiError(resp.status, data);
+    return data;
+  }
+
+  // The consoles: resolve the session, or show the login panel and wait for a successful login.
+  async function ensureLogin(role, onReady) {
+    try {
+      const s = await api("GET", "/api/v1/auth/session");
+      if (s.user.role !== role) throw new ApiError(403, { error: { message: role } });
+      csrf = s.csrf_token;
+      return onReady(s.user);
+    } catch (e) {
+      if (!(e instanceof ApiError) || (e.status !== 401 && e.status !== 403)) throw e;
+    }
+    const panel = document.getElementById("login");
+    panel.hidden = false;
+    const form = panel.querySelector("form");
+    const msg = panel.querySelector(".msg");
+    form.onsubmit = async (ev) => {
+      ev.preventDefault();
+      msg.textContent = "";
+      try {
+        const pre = await api("GET", "/api/v1/auth/csrf");
+        csrf = pre.csrf_token;
+        const res = await api("POST", "/api/v1/auth/login", {
+          username: form.username.value, password: form.password.value,
+        });
+        if (res.user.role !== role) {
+          msg.textContent = t("login_failed") + ": " + res.user.role;
+          return;
+        }
+        csrf = res.csrf_token;
+        form.password.value = "";
+        panel.hidden = true;
+        onReady(res.user);
+      } catch (e) {
+        msg.textContent = t("login_failed") + ": " + e.message;
+      }
+    };
+  }
+
+  async function logout() {
+    try { await api("POST", "/api/v1/auth/logout", {}); } finally { location.reload(); }
+  }
+
+  function translate(root = document) {
+    root.querySelectorAll("[data-t]").forEach((n) => { n.textContent = t(n.dataset.t); });
+    root.querySelectorAll("[data-t-placeholder]").forEach((n) => { n.placeholder = t(n.dataset.tPlaceholder); });
+  }
+
+  return { lang, t, yuan, int, pct, time, dateTime, duration, langLink, el, api, ApiError, ensureLogin, logout, translate, params };
+})();

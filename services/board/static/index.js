@@ -1,0 +1,2 @@
+"use strict";
+LB.langLink(document.getElementById("lang"));
