@@ -348,9 +348,9 @@ class Contest(_Model):
         return rnd.scoring_by_group.get(group_id, rnd.scoring)
 
     def contestant(self, contestant_id: str) -> Contestant | None:
-        return self._contestants_by_id().get(contestant_id)
+        return self.contestants_by_id().get(contestant_id)
 
-    def _contestants_by_id(self) -> dict[str, Contestant]:
+    def contestants_by_id(self) -> dict[str, Contestant]:
         cache = self.__dict__.get("_by_id")
         if cache is None:
             cache = {c.id: c for c in self.contestants}

@@ -504,10 +504,14 @@ def check_contest_text(text: str) -> tuple[Contest | None, list[Problem]]:
         # Keep going: drop the malformed list items and check the meaning of the rest, so one run
         # lists every problem rather than the structural ones first.
         problems.extend(_semantics_of_the_rest(data, exc, lines))
-        return None, problems
+        return None, _in_file_order(problems)
     for path, message in semantic_problems(contest):
         problems.append(Problem(_fmt(path), _line(lines, path), message))
-    return (contest if not problems else None), problems
+    return (contest if not problems else None), _in_file_order(problems)
+
+
+def _in_file_order(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: p.line or 0)  # stable: same-line problems keep their order
 
 
 def _semantics_of_the_rest(

@@ -6,7 +6,7 @@ import copy
 
 import orjson
 import pytest
-from conftest import T0, sample_events
+from event_samples import T0, sample_events
 
 from liveboard.contracts.events import (
     EVENT_TYPES,

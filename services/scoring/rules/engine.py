@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import add, sub
 from typing import Any
 
 from liveboard.contracts.contest import (
@@ -43,7 +44,16 @@ from liveboard.contracts.contest import (
 )
 from liveboard.contracts.metrics import BASE_METRICS, DERIVED_METRICS
 from liveboard.errors import ValidationError
-from services.scoring.rules.exact import SCALE, div_round, from_pico, plain, ratio_parts, to_pico
+from services.scoring.rules.exact import (
+    SCALE,
+    div_round,
+    div_round_column,
+    from_pico,
+    plain,
+    ratio_parts,
+    round_doubled,
+    to_pico,
+)
 from services.scoring.rules.inputs import AdjustmentInput, ContestantInputs, OrgInput
 from services.scoring.rules.placing import assign_advancement, assign_awards, collective_results
 from services.scoring.rules.result import (
@@ -164,6 +174,7 @@ class GroupEvaluation:
         self.inputs = [inp for _, inp in members]
         self.n = len(members)
         self.position = {cid: i for i, cid in enumerate(self.cids)}
+        self._metric_maps = [inp.metrics for inp in self.inputs]
         self.rejected_by_index: dict[int, list[RejectedInput]] = {}
         self._rejected = rejected
         self.metric_cols: dict[Any, MetricColumn] = {}
@@ -287,9 +298,9 @@ class GroupEvaluation:
             else:
                 plus = [self._base_column(m) for m in d.numerator]
                 minus = [self._base_column(m) for m in d.subtract]
-                values = [sum(t) for t in zip(*(c.values for c in plus), strict=True)]
+                values = _add_columns([c.values for c in plus])
                 for c in minus:
-                    values = [a - b for a, b in zip(values, c.values, strict=True)]
+                    values = list(map(sub, values, c.values))
                 parts = {m: c.values for m, c in zip((*d.numerator, *d.subtract), (*plus, *minus), strict=True)}
                 col = MetricColumn(values, 1, _any_missing(*plus, *minus), parts)
         else:
@@ -303,20 +314,16 @@ class GroupEvaluation:
             return col
         if name not in BASE_METRICS:
             raise ValidationError(f"unknown metric {name!r}")
-        values = []
-        missing = []
-        for i, inp in enumerate(self.inputs):
-            v = inp.metrics.get(name)
-            if v is None:
-                values.append(0)
-                missing.append(True)
-            elif type(v) is not int:
-                self._reject(i, f"metric {name}", f"must be an integer, got {type(v).__name__}")
-                values.append(0)
-                missing.append(True)
-            else:
-                values.append(v)
-                missing.append(False)
+        values: list[Any] = [m.get(name) for m in self._metric_maps]
+        kinds = set(map(type, values))
+        if kinds == {int}:
+            missing = [False] * self.n
+        else:
+            missing = [type(v) is not int for v in values]
+            for i, v in enumerate(values):
+                if v is not None and type(v) is not int:
+                    self._reject(i, f"metric {name}", f"must be an integer, got {type(v).__name__}")
+            values = [v if type(v) is int else 0 for v in values]
         col = MetricColumn(values, 1, missing, {name: values})
         self.metric_cols[name] = col
         return col
@@ -324,9 +331,15 @@ class GroupEvaluation:
     def _ratio_column(self, numerator: tuple[str, ...], denominator: tuple[str, ...]) -> MetricColumn:
         num_cols = [self._base_column(m) for m in numerator]
         den_cols = [self._base_column(m) for m in denominator]
-        nums = [sum(t) for t in zip(*(c.values for c in num_cols), strict=True)]
-        dens = [sum(t) for t in zip(*(c.values for c in den_cols), strict=True)]
-        values = [div_round(a * SCALE, b) if b > 0 else 0 for a, b in zip(nums, dens, strict=True)]
+        nums = _add_columns([c.values for c in num_cols])
+        dens = _add_columns([c.values for c in den_cols])
+        # 0 when the denominator is 0 (WeChat's "is_valid: false"): numerator 0 over 1
+        safe_nums = [a * SCALE if b > 0 else 0 for a, b in zip(nums, dens, strict=True)]
+        safe_dens = [b if b > 0 else 1 for b in dens]
+        values = [
+            q - 1 if r == 0 and q & 1 else q
+            for q, r in map(divmod, map(add, map(add, safe_nums, safe_nums), safe_dens), map(add, safe_dens, safe_dens))
+        ]
         parts = {m: c.values for m, c in zip((*numerator, *denominator), (*num_cols, *den_cols), strict=True)}
         return MetricColumn(values, SCALE, _any_missing(*num_cols, *den_cols), parts)
 
@@ -348,7 +361,7 @@ class GroupEvaluation:
                 for child in plan.children:
                     self.contrib[child.id] = self.values[child.id]
             cols = [self.contrib[c.id] for c in plan.children]
-            computed = [sum(t) for t in zip(*cols, strict=True)] if len(cols) > 1 else list(cols[0])
+            computed = _add_columns(cols)
         self.computed[plan.id] = computed
         self.values[plan.id] = self._apply_adjustments(computed, self.node_adjust.get(plan.id, {}))
 
@@ -390,7 +403,7 @@ class GroupEvaluation:
             assert isinstance(n, RawValue)
             sn, sd = ratio_parts(n.scale)
             num, den = sn * SCALE, sd * col.unit
-            out = [div_round(x * num, den) for x in xs]
+            out = div_round_column([x * num for x in xs], den)
             if n.cap is not None:
                 cap = to_pico(n.cap)
                 out = [v if v < cap else cap for v in out]
@@ -420,16 +433,16 @@ class GroupEvaluation:
                 keys.append(self.metric_column(key).values)
             # a node of another group's formula: not a key for this group
         totals, cids = self.totals, self.cids
-        if keys:
-            order = sorted(range(self.n), key=lambda i: (-totals[i], *[-k[i] for k in keys], cids[i]))
-        else:
-            order = sorted(range(self.n), key=lambda i: (-totals[i], cids[i]))
+        sort_keys = list(zip([-t for t in totals], *[[-v for v in k] for k in keys], cids, strict=True))
+        order = sorted(range(self.n), key=sort_keys.__getitem__)
         rows_by_index: list[Row | None] = [None] * self.n
         rows = []
         prev: tuple[int, ...] | None = None
+        complete = self.complete
+        group_id = self.group_id
         for place, i in enumerate(order, start=1):
-            sig = (totals[i], *[k[i] for k in keys])
-            row = Row(place, cids[i], self.group_id, totals[i], self.complete[i], tied=sig == prev)
+            sig = sort_keys[i][:-1]
+            row = Row(place, cids[i], group_id, totals[i], complete[i], sig == prev)
             prev = sig
             rows.append(row)
             rows_by_index[i] = row
@@ -443,16 +456,15 @@ class GroupEvaluation:
         return {p.id: str(from_pico(self.values[p.id][i])) for p in self.plans}
 
     def feed_digest(self, h: Any, rows: list[Row]) -> None:
+        """Column by column, in rank order: the contestants, their totals, flags and every node value."""
+        order = [self.position[r.contestant_id] for r in rows]
         h.update(f"G\x1f{self.group_id}\x1f{','.join(p.id for p in self.plans)}\n".encode())
-        columns = [self.values[p.id] for p in self.plans]
-        lines = []
-        for r in rows:
-            i = self.position[r.contestant_id]
-            vals = ",".join([str(c[i]) for c in columns])
-            lines.append(
-                f"{r.rank}\x1f{r.contestant_id}\x1f{r.total_pico}\x1f{r.complete:d}\x1f{r.award}\x1f{r.advances:d}\x1f{vals}\n"
-            )
-        h.update("".join(lines).encode())
+        h.update(("\x1f".join(self.cids[i] for i in order) + "\n").encode())
+        h.update((",".join(map(str, [r.total_pico for r in rows])) + "\n").encode())
+        h.update((",".join(f"{r.award}:{r.advances:d}{r.complete:d}{r.tied:d}" for r in rows) + "\n").encode())
+        for p in self.plans:
+            column = self.values[p.id]
+            h.update((",".join(map(str, [column[i] for i in order])) + "\n").encode())
 
     def explain(self, contestant_id: str) -> Explanation:
         i = self.position[contestant_id]
@@ -572,47 +584,28 @@ def _adjustment_dict(a: AdjustmentInput) -> dict[str, Any]:
     }
 
 
+def _add_columns(columns: list[list[int]]) -> list[int]:
+    acc = list(columns[0])
+    for col in columns[1:]:
+        acc = list(map(add, acc, col))
+    return acc
+
+
 def _scale(values: list[int], wn: int, wd: int) -> list[int]:
-    out = []
-    append = out.append
-    for v in values:
-        num = v * wn
-        if num < 0:
-            append(-div_round(-num, wd))
-            continue
-        q, r = divmod(num, wd)
-        twice = r + r
-        if twice > wd or (twice == wd and q & 1):
-            q += 1
-        append(q)
-    return out
+    if wn == wd:
+        return list(values)
+    w2 = 2 * wn
+    return round_doubled([v * w2 + wd for v in values], wd)
 
 
 def _min_max(xs: list[int], lo: int, span: int, points: int) -> list[int]:
-    out = []
-    append = out.append
-    for x in xs:
-        q, r = divmod((x - lo) * points, span)
-        twice = r + r
-        if twice > span or (twice == span and q & 1):
-            q += 1
-        append(q)
-    return out
+    p2 = 2 * points
+    return round_doubled([(x - lo) * p2 + span for x in xs], span)
 
 
 def _ratio_to_best(xs: list[int], hi: int, points: int) -> list[int]:
-    out = []
-    append = out.append
-    for x in xs:
-        if x <= 0:
-            append(0)
-            continue
-        q, r = divmod(x * points, hi)
-        twice = r + r
-        if twice > hi or (twice == hi and q & 1):
-            q += 1
-        append(q)
-    return out
+    p2 = 2 * points
+    return round_doubled([x * p2 + hi if x > 0 else hi for x in xs], hi)
 
 
 def _places(xs: list[int]) -> dict[int, int]:
@@ -643,9 +636,10 @@ def score_field(contest: Contest, round_id: str, inputs: Mapping[str, Contestant
     rejected: list[RejectedInput] = []
     members: dict[str, list[tuple[str, ContestantInputs]]] = {g: [] for g in groups}
     orgs: dict[str, OrgInput] = {}
+    registry = contest.contestants_by_id()
     for cid in sorted(inputs):
         inp = inputs[cid]
-        registered = contest.contestant(cid)
+        registered = registry.get(cid)
         group = inp.group_id or (registered.group if registered is not None else None)
         if group is None:
             rejected.append(RejectedInput(cid, "contestant", "not registered and no group given"))

@@ -13,20 +13,30 @@ arithmetic is several times faster than either on the 3,000-contestant fields we
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import repeat
 
 SCALE_DIGITS = 12
 SCALE = 10**SCALE_DIGITS
 
 
 def div_round(numerator: int, denominator: int) -> int:
-    """``numerator / denominator`` rounded half to even (denominator > 0)."""
-    if numerator < 0:
-        return -div_round(-numerator, denominator)
-    q, r = divmod(numerator, denominator)
-    twice = 2 * r
-    if twice > denominator or (twice == denominator and q & 1):
-        q += 1
-    return q
+    """``numerator / denominator`` rounded half to even (denominator > 0).
+
+    ``(2n + d) // 2d`` is ``floor(n/d + ½)``: round half up, for either sign. It is exactly halfway
+    when the remainder is 0; then the even neighbour of the two is ``q`` or ``q − 1``.
+    """
+    q, r = divmod(2 * numerator + denominator, 2 * denominator)
+    return q - 1 if r == 0 and q & 1 else q
+
+
+def div_round_column(numerators: list[int], denominator: int) -> list[int]:
+    """``div_round`` over a column, at list-comprehension speed (the engine's inner loop)."""
+    return round_doubled([2 * n + denominator for n in numerators], denominator)
+
+
+def round_doubled(doubled: list[int], denominator: int) -> list[int]:
+    """``div_round`` of a column already written as ``2n + d`` (saves callers a pass over it)."""
+    return [q - 1 if r == 0 and q & 1 else q for q, r in map(divmod, doubled, repeat(2 * denominator))]
 
 
 def to_pico(value: Decimal | int) -> int:

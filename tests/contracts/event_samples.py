@@ -1,0 +1,169 @@
+"""One valid sample of every event type; tests mutate copies of them (via the ``samples`` fixture)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from liveboard.contracts.events import event_id_for
+
+T0 = 1_600_000_000_000  # 2020-09-13T12:26:40Z
+RAW = {"topic": "lb.raw.v1", "raw_id": "0f" * 32}
+
+
+def _env(event_type: str, **over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "event_id": "placeholder",
+        "type": event_type,
+        "schema_version": 1,
+        "contest_id": "harbin-2020",
+        "contestant_id": "hrb-001",
+        "platform": "kuaishou",
+        "account_id": "ks_3xk9",
+        "room_id": None,
+        "video_id": None,
+        "observed_at": T0,
+        "ingested_at": T0 + 250,
+        "source": "poll",
+        "revision": "provisional",
+        "raw_ref": dict(RAW),
+    }
+    base.update(over)
+    return base
+
+
+MANUAL = {"platform": None, "account_id": None, "source": "manual", "revision": "final", "raw_ref": None}
+
+
+def sample_events() -> dict[str, dict[str, Any]]:
+    samples = {
+        "live_metrics_snapshot": _env(
+            "live_metrics_snapshot",
+            room_id="room-77",
+            data={
+                "viewers_pv": 12_000,
+                "viewers_uv": 8_100,
+                "online_now": 640,
+                "peak_online": 1_200,
+                "avg_online": 410,
+                "avg_watch_seconds": 95,
+                "likes": 30_000,
+                "comments": 2_300,
+                "shares": 310,
+                "new_followers": 220,
+                "product_exposure_uv": 5_000,
+                "product_click_uv": 900,
+                "orders_created": 260,
+                "orders_paid": 241,
+                "paid_buyers_uv": 230,
+                "gmv_fen": 1_234_500,
+                "refunds_count": 3,
+                "refund_amount_fen": 15_900,
+                "live_started_at": T0 - 3_600_000,
+                "live_ended_at": None,
+            },
+        ),
+        "video_stats_snapshot": _env(
+            "video_stats_snapshot",
+            platform="wechat_channels",
+            account_id="finder_abc",
+            video_id="export/vid-1",
+            revision="final",
+            data={
+                "plays": 5_400,
+                "likes": 320,
+                "shares": 41,
+                "comments": 12,
+                "clicks": None,
+                "completion_rate_ppm": 431_250,
+                "avg_play_ms": 23_500,
+                "duration_ms": 58_000,
+                "published_at": T0 - 86_400_000,
+            },
+        ),
+        "order_event": _env(
+            "order_event",
+            platform="douyin",
+            account_id="dy_open_1",
+            room_id="7301",
+            source="push",
+            data={
+                "order_id": "691234",
+                "status": "refunded",
+                "amount_fen": 3_990,
+                "product_id": None,
+                "quantity": 1,
+            },
+        ),
+        "interaction_counts": _env(
+            "interaction_counts",
+            platform="douyin",
+            account_id="dy_open_1",
+            room_id="7301",
+            source="push",
+            data={"comments": 0, "likes": 57, "gifts": 0, "msg_ids": ["m-1", "m-2", "m-3"]},
+        ),
+        "judge_score": _env(
+            "judge_score",
+            **MANUAL,
+            data={
+                "judge_id": "judge-3",
+                "round_id": "final",
+                "criterion": "product_pitch",
+                "points": "8.5",
+                "max_points": "10",
+            },
+        ),
+        "score_adjustment": _env(
+            "score_adjustment",
+            **MANUAL,
+            data={
+                "adjustment_id": "appeal-2020-004",
+                "round_id": "final",
+                "kind": "delta",
+                "value": "-1.5",
+                "component": None,
+                "reason": "直播中出现商品虚假信息，扣 1.5 分",
+                "approver": "组委会办公室",
+            },
+        ),
+        "contestant_registered": _env(
+            "contestant_registered",
+            **MANUAL,
+            data={
+                "display_name": "冰城小李",
+                "group_id": "open",
+                "organisation": {"city": "harbin", "district": "songbei", "team": None},
+            },
+        ),
+        "account_bound": _env(
+            "account_bound",
+            source="manual",
+            revision="final",
+            raw_ref=None,
+            data={"replaces_account_id": None, "reason": None, "approver": None},
+        ),
+        "collector_heartbeat": _env(
+            "collector_heartbeat",
+            contestant_id=None,
+            account_id=None,
+            raw_ref=None,
+            revision="final",
+            data={"collector_id": "ks-poller-1", "rooms_polled": 48, "errors": 1, "lag_ms": 2_300},
+        ),
+        "round_frozen": _env(
+            "round_frozen",
+            contestant_id=None,
+            **MANUAL,
+            data={
+                "round_id": "final",
+                "content_hash": "ab" * 32,
+                "leaderboard_digest": "cd" * 32,
+                "frozen_at": T0 + 7_200_000,
+                "event_count": 18_344,
+                "frozen_by": "operator-1",
+            },
+        ),
+    }
+    for event in samples.values():
+        event["event_id"] = event_id_for(event)
+    return samples

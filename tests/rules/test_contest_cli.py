@@ -1,0 +1,150 @@
+"""`liveboard contest validate|score`: summaries, every problem, JSONL input errors, JSON output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from liveboard.errors import ValidationError
+from liveboard.paths import REPO_ROOT, contests_dir
+from services.scoring.contest_cli import contest
+
+LIVEBOARD = Path(sys.executable).parent / "liveboard"
+
+
+def test_validate_all_shipped_files_prints_a_summary():
+    files = sorted(str(p) for p in contests_dir().glob("*.yaml"))
+    result = CliRunner().invoke(contest, ["validate", *files])
+    assert result.exit_code == 0, result.output
+    assert "直播质量分 (quality) /100" in result.output
+    assert "30% × 直播质量分" in result.output and "70% × 直播数据分" in result.output
+    assert "奖项 awards: 一等奖 1, 二等奖 2, 三等奖 7, 优秀奖 rest" in result.output
+    assert "账号不可更改 accounts locked" in result.output  # Hubei
+
+
+def test_validate_lists_every_problem_and_fails(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    text = (contests_dir() / "harbin-2020.yaml").read_text(encoding="utf-8")
+    text = text.replace("weight: 70", "weight: 60").replace("metric: viewers_uv", "metric: fans_seen")
+    text = text.replace("accounts: {kuaishou: ks_hrb_002}", "accounts: {kuaishou: ks_hrb_001}")
+    bad.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(contest, ["validate", str(bad)])
+    assert isinstance(result.exception, ValidationError)
+    out = result.output
+    assert "3 个问题 / problem(s)" in out
+    assert "contestants[1].accounts.kuaishou: account kuaishou:ks_hrb_001 is already registered to 'hrb-001'" in out
+    assert "stages[1].rounds[0].scoring.components: weights must sum to 100 %, got 30 + 60 = 90" in out
+    assert "unknown metric 'fans_seen'" in out
+    line = next(ln for ln in out.splitlines() if "fans_seen" in ln)
+    lineno = int(line.split(":")[1])
+    assert "metric: fans_seen" in text.splitlines()[lineno - 1]
+
+
+def test_installed_command_exits_non_zero_on_a_bad_file(tmp_path):
+    if not LIVEBOARD.exists():
+        pytest.skip("liveboard entry point not installed in this interpreter's environment")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema_version: 1\nid: [\n", encoding="utf-8")
+    proc = subprocess.run(
+        [str(LIVEBOARD), "contest", "validate", str(bad)], capture_output=True, text=True, cwd=REPO_ROOT
+    )
+    assert proc.returncode == 1
+    assert "bad YAML" in proc.stderr
+    ok = subprocess.run([str(LIVEBOARD), "contest", "--help"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert ok.returncode == 0 and "validate" in ok.stdout and "score" in ok.stdout
+
+
+def _jsonl(tmp_path: Path, lines: list[object]) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(x if isinstance(x, bytes) else orjson.dumps(x) for x in lines) + b"\n")
+    return path
+
+
+def test_score_json_matches_the_hand_computed_semi_final(tmp_path):
+    lines = [
+        {
+            "contestant_id": "hrb-001",
+            "metrics": {"video_likes_24h": 500},
+            "judge_scores": [{"judge_id": "e1", "criterion": "video_review", "points": "80"}],
+        },
+        {
+            "contestant_id": "hrb-002",
+            "metrics": {"video_likes_24h": 1000},
+            "judge_scores": [{"judge_id": "e1", "criterion": "video_review", "points": "90"}],
+            "adjustments": [{"adjustment_id": "ap-1", "kind": "delta", "value": "-0.5", "reason": "超时"}],
+        },
+        b"# a comment line",
+        b"",
+    ]
+    path = _jsonl(tmp_path, lines)
+    result = CliRunner().invoke(
+        contest,
+        ["score", str(contests_dir() / "harbin-2020.yaml"), "--metrics", str(path), "--round", "semi", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    out = orjson.loads(result.output)
+    rows = out["groups"][0]["rows"]
+    # hrb-002: 45 + 50 − 0.5 = 94.5; hrb-001: 40 + 25 = 65
+    assert [(r["contestant_id"], r["display_total"], r["advances"]) for r in rows] == [
+        ("hrb-002", "94.50", True),
+        ("hrb-001", "65.00", True),
+    ]
+    assert rows[0]["explanation"]["total_adjustments"][0]["value"] == "-0.5"
+    assert len(out["digest"]) == 64
+
+
+def test_score_text_shows_ranks_and_explanations(tmp_path):
+    path = _jsonl(
+        tmp_path,
+        [
+            {"contestant_id": "jl-v-01", "metrics": {"video_plays": 10000, "video_shares": 100}},
+            {"contestant_id": "jl-v-02", "metrics": {"video_plays": 5000, "video_shares": 400}},
+        ],
+    )
+    result = CliRunner().invoke(
+        contest,
+        ["score", str(contests_dir() / "jiangle-2022.yaml"), "--metrics", str(path), "--round", "video-contest"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "1  jl-v-02 创作者02" in result.output and "75.00  一等奖" in result.output
+    assert "点击量 100.00 × 50% = 50.00" in result.output  # v02's shares part, relative to the best
+    assert "x / max × 100 = 400 / 400 × 100" in result.output
+
+
+def test_score_reports_bad_lines_with_number_and_field(tmp_path):
+    path = _jsonl(
+        tmp_path,
+        [
+            {"contestant_id": "hrb-001", "metrics": {"video_likes_24h": 1.5}},
+            b"{not json",
+            {
+                "contestant_id": "hrb-002",
+                "judge_scores": [{"judge_id": "e1", "criterion": "video_review", "points": 8.5}],
+            },
+            {"contestant_id": "hrb-003", "metrics": {}, "shoe": 1},
+            {"contestant_id": "hrb-003"},
+        ],
+    )
+    result = CliRunner().invoke(
+        contest, ["score", str(contests_dir() / "harbin-2020.yaml"), "--metrics", str(path), "--round", "semi"]
+    )
+    assert isinstance(result.exception, ValidationError)
+    out = result.output
+    assert f"{path}:1: metrics.video_likes_24h: Input should be a valid integer" in out
+    assert f"{path}:2: not valid JSON" in out
+    assert f"{path}:3: judge_scores.0.points: Input should be a valid string" in out
+    assert f"{path}:4: shoe: Extra inputs are not permitted" in out
+    # line 4 was rejected, so line 5 is hrb-003's first valid line, not a duplicate
+    assert f"{path}:5" not in out
+    assert "4 bad input line problem(s)" in str(result.exception)
+
+
+def test_score_requires_a_round_when_there_are_several(tmp_path):
+    path = _jsonl(tmp_path, [{"contestant_id": "hrb-001"}])
+    result = CliRunner().invoke(contest, ["score", str(contests_dir() / "harbin-2020.yaml"), "--metrics", str(path)])
+    assert result.exit_code == 2 and "--round is required: semi, final" in result.output
