@@ -71,6 +71,12 @@ def _faults(specs: tuple[str, ...]) -> dict[str, dict[str, float]]:
     help="write the collector's platform config (URLs + the simulator's fake credentials)",
 )
 @click.option("--write-truth", type=click.Path(path_type=Path), default=None, help="write the ground truth")
+@click.option(
+    "--write-contest",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write a contest YAML registering the simulated contestants (for liveboard ingest --contest)",
+)
 @click.option("--contest-id", default="sim-contest", show_default=True)
 @click.pass_context
 def simulate(
@@ -87,6 +93,7 @@ def simulate(
     revision_after: int,
     write_config: Path | None,
     write_truth: Path | None,
+    write_contest: Path | None,
     contest_id: str,
 ) -> None:
     """Serve simulated Douyin / Kuaishou / WeChat Channels APIs and push their webhooks.
@@ -107,6 +114,11 @@ def simulate(
         refund_tail_min=min(8, revision_after),
     )
     fault_rates = _faults(faults)
+    if write_contest:
+        from services.simulator.contest import contest_yaml
+        from services.simulator.scenario import Scenario
+
+        write_contest.write_text(contest_yaml(Scenario(config)), encoding="utf-8")
     asyncio.run(_run(config, speed, host, port, collector_url, fault_rates, write_config, write_truth))
 
 

@@ -55,8 +55,9 @@ class Simulation:
         for p in config.platforms:
             faults = FaultPlan((fault_rates or {}).get(p), seed=config.seed)
             self.sims[p] = SIM_CLASSES[p](self.scenario, self.clock, faults, **(sim_options or {}).get(p, {}))
-            if collector_url:
-                self.pushers[p] = Pusher(self.clock, collector_url, faults, concurrency=push_concurrency)
+        self.push_concurrency = push_concurrency
+        if collector_url:
+            self.attach(collector_url)
         self._runners: list[web.AppRunner] = []
         self.base_urls: dict[str, str] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -73,6 +74,12 @@ class Simulation:
             self.base_urls[p] = f"http://{self.host}:{port}"
             self._runners.append(runner)
         log.info("simulators listening", extra={"fields": {"urls": self.base_urls}})
+
+    def attach(self, collector_url: str) -> None:
+        """Point the pushers at a collector (which may only exist after the simulators started)."""
+        self.collector_url = collector_url
+        for p, sim in self.sims.items():
+            self.pushers[p] = Pusher(self.clock, collector_url, sim.faults, concurrency=self.push_concurrency)
 
     def platform_config(self) -> dict[str, Any]:
         return platform_config(self.scenario, self.base_urls)

@@ -437,7 +437,8 @@ class Scenario:
                         o.aftersale_id = f"as{o.order_id}"
                     o.fraud = rng.random() < 0.04
                 else:
-                    o.cancelled_at = created + 15 * MINUTE
+                    # unpaid orders close after 15 minutes (kept within the contest's horizon)
+                    o.cancelled_at = min(created + 15 * MINUTE, end + cfg.refund_tail_min * MINUTE - 1)
                 orders.append(o)
         # Every stream gets at least one fraud-filtered paid order, so the revision is always visible.
         paid = [o for o in orders if o.paid_at is not None]

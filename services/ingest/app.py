@@ -1,0 +1,177 @@
+"""The ingest process: platform collectors, their webhook routes, ``/metrics`` and ``/healthz``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from liveboard.contracts.events import parse_event
+from liveboard.kafka.catalog import EVENTS
+from liveboard.kafka.clients import make_consumer
+from liveboard.settings import Settings
+from services.ingest import metrics as m
+from services.ingest.base import PlatformCollector
+from services.ingest.clock import Clock, WallClock
+from services.ingest.config import IngestSettings, PlatformsConfig
+from services.ingest.producer import EventProducer
+from services.ingest.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+def _collector_class(platform: str) -> type[PlatformCollector]:
+    if platform == "wechat_channels":
+        from services.ingest.wechat.poller import WeChatCollector
+
+        return WeChatCollector
+    if platform == "douyin":
+        from services.ingest.douyin.poller import DouyinCollector
+
+        return DouyinCollector
+    from services.ingest.kuaishou.poller import KuaishouCollector
+
+    return KuaishouCollector
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: Settings,
+        ingest: IngestSettings,
+        platforms: PlatformsConfig,
+        registry: Registry,
+        *,
+        clock: Clock | None = None,
+        enabled: list[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        follow_account_bound: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.ingest = ingest
+        self.platforms_cfg = platforms
+        self.registry = registry
+        self.clock: Clock = clock or WallClock()
+        self.enabled = [p for p in (enabled or platforms.enabled()) if getattr(platforms, p, None) is not None]
+        self.host = host
+        self.port = settings.ingest_port if port is None else port
+        self.follow_account_bound = follow_account_bound
+        self.producer = EventProducer(settings, linger_ms=ingest.linger_ms)
+        self.collectors: dict[str, PlatformCollector] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._freshness: m.FreshnessCollector | None = None
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        await self.producer.start()
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
+        for p in self.enabled:
+            cls = _collector_class(p)
+            self.collectors[p] = cls(
+                getattr(self.platforms_cfg, p), self.ingest, self.clock, self.producer, self.registry, self._session
+            )
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        for c in self.collectors.values():
+            app.add_routes(c.routes())
+        app.add_routes([web.get("/metrics", self._metrics), web.get("/healthz", self._healthz)])
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, backlog=1024)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._freshness = m.FreshnessCollector(self.clock.now_ms, self._fresh_rows)
+        m.REGISTRY.register(self._freshness)
+        for p, c in self.collectors.items():
+            c.sync_accounts()
+            self._tasks[p] = asyncio.create_task(c.run(), name=f"collector-{p}")
+        if self.follow_account_bound:
+            self._tasks["account_bound"] = asyncio.create_task(self._follow_account_bound())
+        log.info(
+            "ingest started",
+            extra={"fields": {"url": self.url, "platforms": self.enabled, "contests": self.registry.contests()}},
+        )
+
+    def _fresh_rows(self):  # type: ignore[no-untyped-def]
+        for c in self.collectors.values():
+            yield from c.freshness()
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for t in self._tasks.values():
+            t.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        if self._freshness is not None:
+            m.REGISTRY.unregister(self._freshness)
+            self._freshness = None
+        await self.producer.stop()
+
+    async def idle(self) -> None:
+        """Wait for queued post-acknowledgement work and flush the producer (tests, shutdown)."""
+        for c in self.collectors.values():
+            await c.idle()
+        await self.producer.flush()
+
+    async def heartbeat(self) -> None:
+        for c in self.collectors.values():
+            await c.heartbeat()
+
+    # -- account_bound -----------------------------------------------------------------------------
+
+    async def _follow_account_bound(self) -> None:
+        """Apply ``account_bound`` events of our contests from the event log, from the beginning."""
+        consumer = make_consumer(self.settings, self.settings.topic(EVENTS), group_id=None)
+        await consumer.start()
+        try:
+            async for msg in consumer:
+                headers = dict(msg.headers or ())
+                if headers.get("type") != b"account_bound":
+                    continue
+                try:
+                    e: Any = parse_event(msg.value)
+                except Exception as exc:  # a bad record is the producer's bug, not a reason to stop
+                    log.warning("unreadable account_bound event", extra={"fields": {"error": str(exc)[:200]}})
+                    continue
+                if self.registry.knows_contest(e.contest_id):
+                    self.registry.apply_account_bound(
+                        e.contest_id, e.contestant_id, e.platform, e.account_id, e.data.replaces_account_id
+                    )
+        finally:
+            await consumer.stop()
+
+    # -- HTTP --------------------------------------------------------------------------------------
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(m.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        dead = [name for name, t in self._tasks.items() if t.done()]
+        now = self.clock.now_ms()
+        body: dict[str, Any] = {"status": "ok" if not dead else "failing", "dead_tasks": dead, "platforms": {}}
+        for p, c in self.collectors.items():
+            ages = [now - st.last_observed for st in c.rooms.values() if st.last_observed and not st.final_emitted]
+            body["platforms"][p] = {
+                "accounts": len(c._accounts),
+                "rooms_tracked": sum(1 for st in c.rooms.values() if not st.final_emitted),
+                "poll_runs": c.scheduler.runs,
+                "poll_errors": c.scheduler.errors,
+                "max_data_age_s": round(max(ages, default=0) / 1000, 1),
+            }
+        return web.json_response(body, status=200 if not dead else 503)

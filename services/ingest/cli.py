@@ -1,0 +1,86 @@
+"""``liveboard ingest``: run the collectors (pollers + webhook server) for the given contests."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import click
+
+from liveboard.logs import setup
+from liveboard.settings import get_settings
+
+PLATFORMS = ("wechat_channels", "douyin", "kuaishou")
+ALIASES = {"wechat": "wechat_channels", "channels": "wechat_channels"}
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--contest",
+    "contests",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="contest YAML (repeatable); only its registered accounts are collected",
+)
+@click.option("--platform", "platforms", multiple=True, help="collect only these platforms (repeatable)")
+@click.option(
+    "--platforms-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="credentials and API base URLs (default: LIVEBOARD_INGEST_PLATFORMS_FILE)",
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="address of the webhook + metrics server")
+@click.option("--port", type=int, default=None, help="default: LIVEBOARD_INGEST_PORT (8081)")
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    contests: tuple[Path, ...],
+    platforms: tuple[str, ...],
+    platforms_file: Path | None,
+    host: str,
+    port: int | None,
+) -> None:
+    """Poll the platforms and receive their webhooks; write raw payloads and canonical events to Kafka."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not contests:
+        raise click.UsageError("give at least one --contest FILE")
+    chosen = [ALIASES.get(p, p) for p in platforms]
+    for p in chosen:
+        if p not in PLATFORMS:
+            raise click.BadParameter(f"{p!r} is not one of {', '.join(PLATFORMS)}", param_hint="--platform")
+    settings = get_settings()
+    setup("ingest", settings.log_level)
+    asyncio.run(_run(settings, contests, chosen, platforms_file, host, port))
+
+
+async def _run(settings, contests, chosen, platforms_file, host, port) -> None:  # type: ignore[no-untyped-def]
+    from liveboard.errors import ConfigError
+    from services.ingest.app import Collector
+    from services.ingest.clock import WallClock
+    from services.ingest.config import IngestSettings, load_platforms
+    from services.ingest.registry import Registry
+
+    ingest_settings = IngestSettings()
+    path = platforms_file or ingest_settings.platforms_file
+    if path is None:
+        raise ConfigError("no platforms file: pass --platforms-file or set LIVEBOARD_INGEST_PLATFORMS_FILE")
+    platforms_cfg = load_platforms(path)
+    clock = WallClock()
+    registry = Registry(clock.now_ms, tail_ms=int(ingest_settings.final_after_s * 1000) + 86_400_000)
+    for f in contests:
+        registry.add_contest_file(f)
+    collector = Collector(
+        settings, ingest_settings, platforms_cfg, registry, clock=clock, enabled=chosen or None, host=host, port=port
+    )
+    await collector.start()
+    click.echo(f"ingest listening on {collector.url}; platforms: {', '.join(collector.enabled)}", err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await collector.stop()

@@ -1,0 +1,136 @@
+"""Collector settings and the platform configuration file.
+
+Tunables come from ``LIVEBOARD_INGEST_*`` environment variables (or the ``.env`` file ``Settings`` reads).
+Platform credentials (app ids, secrets, refresh tokens, push tokens, AES keys) and API base URLs come from
+the platform file named by ``LIVEBOARD_INGEST_PLATFORMS_FILE`` (or ``liveboard ingest --platforms-file``):
+YAML or JSON, format in docs/ingest.md. Secrets are ``SecretStr`` so they never reach a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from liveboard.errors import ConfigError
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LIVEBOARD_INGEST_",
+        env_file=os.environ.get("LIVEBOARD_ENV_FILE", ".env"),
+        extra="ignore",
+    )
+
+    platforms_file: Path | None = None
+    collector_id: str = Field("ingest-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+    poll_interval_s: float = Field(10.0, gt=0, description="live-room stats, per room")
+    discover_interval_s: float = Field(60.0, gt=0, description="room lists, per account")
+    video_interval_s: float = Field(300.0, gt=0, description="short-video stats, per account")
+    reconcile_interval_s: float = Field(120.0, gt=0, description="WeChat order list, per account")
+    final_after_s: float = Field(
+        86_400.0, ge=0, description="after a stream ends, poll once more this much later and mark it final"
+    )
+    finished_poll_interval_s: float = Field(300.0, gt=0, description="poll cadence of ended rooms")
+    request_timeout_s: float = Field(5.0, gt=0)
+    max_concurrency: int = Field(64, ge=1, description="in-flight API calls per platform")
+    backoff_base_s: float = Field(1.0, gt=0)
+    backoff_cap_s: float = Field(120.0, gt=0)
+    dedup_ttl_s: float = Field(4 * 3600.0, gt=0, description="push ids remembered (WeChat retries 3.6 h)")
+    dedup_max: int = Field(1_000_000, ge=1000)
+    heartbeat_interval_s: float = Field(30.0, gt=0)
+    pending_room_ttl_s: float = Field(300.0, gt=0, description="hold pushes for not-yet-polled rooms")
+    push_buffer_max: int = Field(100_000, ge=100, description="background push work queued at most")
+    linger_ms: int = Field(20, ge=0)
+    # QPS budgets the scheduler spreads rooms within (the platform's quota, less a safety margin)
+    wechat_qps: float = Field(150.0, gt=0)
+    douyin_qps: float = Field(100.0, gt=0)
+    kuaishou_qps: float = Field(100.0, gt=0)
+
+    def qps(self, platform: str) -> float:
+        return {"wechat_channels": self.wechat_qps, "douyin": self.douyin_qps}.get(platform, self.kuaishou_qps)
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WeChatPush(_Cfg):
+    token: SecretStr
+    encoding_aes_key: SecretStr
+    appid: str
+
+
+class WeChatAccount(_Cfg):
+    appid: str
+    secret: SecretStr
+    user_name: str = Field(description="the shop's original id (gh_…), the ToUserName of its pushes")
+
+
+class WeChatConfig(_Cfg):
+    api_base: str = "https://api.weixin.qq.com"
+    push: WeChatPush
+    accounts: dict[str, WeChatAccount] = {}
+
+
+class DouyinAccount(_Cfg):
+    open_id: str
+    refresh_token: SecretStr
+
+
+class DouyinConfig(_Cfg):
+    open_base: str = "https://open.douyin.com"
+    ads_base: str = "https://api.oceanengine.com"
+    client_key: str
+    client_secret: SecretStr
+    live_push_secret: SecretStr
+    ads_app_id: str
+    ads_secret: SecretStr
+    ads_refresh_token: SecretStr
+    advertiser_id: str
+    accounts: dict[str, DouyinAccount] = {}
+
+
+class KuaishouAccount(_Cfg):
+    open_id: str | None = None
+
+
+class KuaishouConfig(_Cfg):
+    api_base: str = "https://openapi.kwaixiaodian.com"
+    token_base: str | None = None  # defaults to api_base
+    app_key: str
+    app_secret: SecretStr
+    sign_secret: SecretStr
+    sign_method: str = "MD5"
+    accounts: dict[str, KuaishouAccount] = {}
+
+
+class PlatformsConfig(_Cfg):
+    wechat_channels: WeChatConfig | None = None
+    douyin: DouyinConfig | None = None
+    kuaishou: KuaishouConfig | None = None
+
+    def enabled(self) -> list[str]:
+        return [p for p in ("wechat_channels", "douyin", "kuaishou") if getattr(self, p) is not None]
+
+
+def load_platforms(source: Path | dict[str, Any]) -> PlatformsConfig:
+    if isinstance(source, dict):
+        doc = source
+    else:
+        try:
+            text = source.read_text(encoding="utf-8")
+            doc = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise ConfigError(f"platforms file {source}: {exc}") from exc
+    try:
+        return PlatformsConfig.model_validate(doc or {})
+    except PydanticValidationError as exc:
+        # pydantic's message names fields, never the secret values (SecretStr)
+        raise ConfigError(f"platforms file: {exc}") from exc

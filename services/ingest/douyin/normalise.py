@@ -1,0 +1,121 @@
+"""Douyin payloads → canonical event data (pure functions).
+
+oceanengine sends money as float 元 (converted to 分 with Decimal, half-up) and times as
+``YYYY-MM-DD HH:MM:SS`` China Standard Time. The live push is a JSON array of messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.ingest.normalise import (
+    NormaliseError,
+    count,
+    cst_to_ms,
+    epoch_s_to_ms,
+    opt_count,
+    yuan_to_fen,
+)
+
+
+@dataclass(frozen=True)
+class RoomView:
+    room_id: str
+    data: dict[str, Any]
+    living: bool
+    started_at: int | None
+    ended_at: int | None
+
+
+def room(doc: dict[str, Any]) -> RoomView:
+    """One entry of today_live ``room_list`` (or a ``room_detail``)."""
+    status = doc.get("room_status")
+    if status not in ("LIVING", "FINISH"):
+        raise NormaliseError(f"room_status: expected LIVING or FINISH, got {status!r}")
+    created = count(doc["live_create_order_count_alias"], "live_create_order_count_alias")
+    paid = doc.get("live_pay_order_count_alias")
+    if paid is None:
+        # Not every API version returns the paid count; the paid rate times created orders is the same
+        # figure to within rounding.
+        rate = doc.get("live_pay_order_rate") or 0
+        paid = round(created * float(rate))
+    refund = doc.get("live_refund_order_gmv_alias")
+    started = cst_to_ms(doc.get("start_time"), "start_time")
+    ended = cst_to_ms(doc.get("end_time"), "end_time")
+    data = {
+        "viewers_pv": count(doc["total_live_watch_cnt"], "total_live_watch_cnt"),
+        "viewers_uv": opt_count(doc.get("total_live_watch_ucnt"), "total_live_watch_ucnt"),
+        "online_now": opt_count(doc.get("online_user_cnt"), "online_user_cnt"),
+        "peak_online": opt_count(doc.get("max_online_user_cnt"), "max_online_user_cnt"),
+        "avg_online": None,
+        "avg_watch_seconds": opt_count(doc.get("avg_watch_duration"), "avg_watch_duration"),
+        "likes": opt_count(doc.get("total_live_like_cnt"), "total_live_like_cnt"),
+        "comments": opt_count(doc.get("total_live_comment"), "total_live_comment"),
+        "shares": opt_count(doc.get("total_live_share_cnt"), "total_live_share_cnt"),
+        "new_followers": opt_count(doc.get("total_live_follow_cnt"), "total_live_follow_cnt"),
+        "product_exposure_uv": None,
+        "product_click_uv": opt_count(doc.get("live_click_product_count_alias"), "live_click_product_count_alias"),
+        "orders_created": created,
+        "orders_paid": count(paid, "live_pay_order_count_alias"),
+        "paid_buyers_uv": opt_count(doc.get("live_pay_ucnt_alias"), "live_pay_ucnt_alias"),
+        "gmv_fen": yuan_to_fen(doc["live_pay_order_gmv_alias"], "live_pay_order_gmv_alias"),
+        "refunds_count": opt_count(doc.get("live_refund_order_count_alias"), "live_refund_order_count_alias"),
+        "refund_amount_fen": None if refund is None else yuan_to_fen(refund, "live_refund_order_gmv_alias"),
+        "live_started_at": started,
+        "live_ended_at": ended,
+    }
+    return RoomView(str(doc["room_id"]), data, status == "LIVING", started, ended)
+
+
+def video(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """One ``video_list`` item → video_stats_snapshot data (no clicks or completion in the open API)."""
+    st = item.get("statistics")
+    if not isinstance(st, dict):
+        raise NormaliseError("statistics: missing")
+    return str(item["item_id"]), {
+        "plays": count(st["play_count"], "play_count"),
+        "likes": count(st["digg_count"], "digg_count"),
+        "shares": count(st["share_count"], "share_count"),
+        "comments": opt_count(st.get("comment_count"), "comment_count"),
+        "clicks": None,
+        "completion_rate_ppm": None,
+        "avg_play_ms": None,
+        "duration_ms": None,
+        "published_at": epoch_s_to_ms(item.get("create_time"), "create_time"),
+    }
+
+
+@dataclass(frozen=True)
+class Interactions:
+    comments: int
+    likes: int
+    gifts: int
+    msg_ids: list[str]
+    observed_at: int
+
+
+def live_messages(msg_type: str, messages: Any) -> list[dict[str, Any]]:
+    if not isinstance(messages, list) or not messages:
+        raise NormaliseError("live push body: expected a non-empty JSON array")
+    for msg in messages:
+        if not isinstance(msg, dict) or not isinstance(msg.get("msg_id"), str | int):
+            raise NormaliseError("live push message without msg_id")
+    return messages
+
+
+def interactions(msg_type: str, messages: list[dict[str, Any]]) -> Interactions | None:
+    """Deltas carried by one batch of new messages (already de-duplicated); None if none count."""
+    comments = likes = gifts = 0
+    if msg_type == "live_comment":
+        comments = len(messages)
+    elif msg_type == "live_like":
+        likes = sum(count(x.get("like_num", 1), "like_num") for x in messages)
+    elif msg_type == "live_gift":
+        gifts = sum(count(x.get("gift_num", 1), "gift_num") for x in messages)
+    else:
+        return None  # fansclub and other kinds carry none of the counted interactions
+    ts = [count(x["timestamp"], "timestamp") for x in messages if x.get("timestamp") is not None]
+    if not ts:
+        raise NormaliseError("live push messages carry no timestamp")
+    return Interactions(comments, likes, gifts, [str(x["msg_id"]) for x in messages], max(ts))

@@ -1,0 +1,240 @@
+"""Douyin collector: 巨量千川 today-live polling (rooms + same-day numbers), open-platform video list,
+and the two webhooks (webhook.py).
+
+The advertiser's oceanengine token (refreshed with its refresh token, which oceanengine may rotate) reads
+the rooms of every authorised aweme account: one call per account returns all its rooms with their
+stats, so the per-account job is also the per-room cursor. Video lists need each user's own token
+(``/oauth/refresh_token/``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+
+from services.ingest.api import CallError
+from services.ingest.base import PlatformCollector
+from services.ingest.config import DouyinConfig
+from services.ingest.douyin import normalise as dn
+from services.ingest.scheduler import Done
+from services.ingest.tokens import TokenCache
+
+PLATFORM = "douyin"
+DY_TOKEN_ERRORS = {28001003, 28001008}
+DY_TOO_FREQUENT = 2100004
+OE_TOO_FREQUENT = 40100
+OE_TOKEN_ERRORS = {40102, 40104, 40105}
+OE_NO_PERMISSION = {40002, 40003}
+
+
+class DouyinCollector(PlatformCollector):
+    platform = PLATFORM
+
+    def __init__(self, cfg: DouyinConfig, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cfg = cfg
+        self.open_base = cfg.open_base.rstrip("/")
+        self.ads_base = cfg.ads_base.rstrip("/")
+        self._ads_refresh = cfg.ads_refresh_token.get_secret_value()
+        self.ads_token = TokenCache(PLATFORM, self._fetch_ads_token, self.clock)
+        self.user_tokens = {
+            acc: TokenCache(PLATFORM, partial(self._fetch_user_token, acc), self.clock) for acc in cfg.accounts
+        }
+        self.by_open_id = {a.open_id: acc for acc, a in cfg.accounts.items()}
+        from services.ingest.douyin.webhook import DouyinWebhook
+
+        self.webhook = DouyinWebhook(self)
+
+    def routes(self) -> list[web.RouteDef]:
+        return self.webhook.routes()
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    async def _fetch_ads_token(self, force: bool) -> tuple[str, float]:
+        body = {
+            "app_id": self.cfg.ads_app_id,
+            "secret": self.cfg.ads_secret.get_secret_value(),
+            "refresh_token": self._ads_refresh,
+        }
+        doc, raw = await self.api.call(
+            "oe_refresh_token", "POST", f"{self.ads_base}/open_api/oauth2/refresh_token/", json=body
+        )
+        if doc.get("code") != 0:
+            raise self._oe_error("oe_refresh_token", doc, raw)
+        data = doc.get("data") or {}
+        if data.get("refresh_token"):
+            self._ads_refresh = str(data["refresh_token"])  # oceanengine may rotate it
+        self.api.record("oe_refresh_token", "ok")
+        return str(data["access_token"]), float(data.get("expires_in", 86400))
+
+    async def _fetch_user_token(self, account_id: str, force: bool) -> tuple[str, float]:
+        a = self.cfg.accounts[account_id]
+        form = {
+            "client_key": self.cfg.client_key,
+            "grant_type": "refresh_token",
+            "refresh_token": a.refresh_token.get_secret_value(),
+        }
+        doc, raw = await self.api.call("refresh_token", "POST", f"{self.open_base}/oauth/refresh_token/", data=form)
+        data = doc.get("data") or {}
+        code = data.get("error_code", (doc.get("extra") or {}).get("error_code", 0))
+        if code or not data.get("access_token"):
+            raise self.api.fail("refresh_token", "api_error", f"error_code {code}", raw)
+        self.api.record("refresh_token", "ok")
+        return str(data["access_token"]), float(data.get("expires_in", 86400))
+
+    # -- error mapping ---------------------------------------------------------------------------
+
+    def _oe_error(self, endpoint: str, doc: dict[str, Any], raw: bytes) -> CallError:
+        code = doc.get("code")
+        msg = f"code {code} {str(doc.get('message', ''))[:80]}"
+        if code in OE_TOKEN_ERRORS:
+            return self.api.fail(endpoint, "token_invalid", msg, raw)
+        if code == OE_TOO_FREQUENT:
+            self.limiter.hold(1.0)
+            return self.api.fail(endpoint, "quota", msg, raw, retry_after_s=1.0)
+        if code in OE_NO_PERMISSION:
+            return self.api.fail(endpoint, "unauthorised", msg, raw, retry_after_s=self.settings.backoff_cap_s)
+        return self.api.fail(endpoint, "api_error", msg, raw)
+
+    async def oe_get(self, endpoint: str, path: str, params: dict[str, str]) -> tuple[dict[str, Any], bytes]:
+        token = await self.ads_token.get()
+        doc, raw = await self.api.call(
+            endpoint, "GET", f"{self.ads_base}{path}", params=params, headers={"Access-Token": token}
+        )
+        if doc.get("code") != 0:
+            if doc.get("code") in OE_TOKEN_ERRORS:
+                self.ads_token.reject(token)
+            raise self._oe_error(endpoint, doc, raw)
+        if not isinstance(doc.get("data"), dict):
+            raise self.api.fail(endpoint, "malformed", "data is not an object", raw)
+        self.api.record(endpoint, "ok")
+        return doc, raw
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def account_jobs(self, account_id: str) -> None:
+        s = self.settings
+        self.scheduler.add(f"rooms:{account_id}", s.poll_interval_s, partial(self.poll_rooms, account_id))
+        if account_id in self.cfg.accounts:
+            self.scheduler.add(f"video:{account_id}", s.video_interval_s, partial(self.poll_videos, account_id))
+
+    async def poll_rooms(self, account_id: str) -> float | None:
+        regs = self.registry.lookup(PLATFORM, account_id)
+        if not regs:
+            raise Done
+        doc, raw = await self.oe_get(
+            "today_live_room_get",
+            "/open_api/v1.0/qianchuan/today_live/room/get/",
+            {"advertiser_id": self.cfg.advertiser_id, "aweme_id": account_id, "page": "1", "page_size": "100"},
+        )
+        now = self.clock.now_ms()
+        finals: list[str] = []
+
+        def make(raw_ref: dict[str, str]) -> list[Any]:
+            out = []
+            for item in doc["data"].get("room_list") or []:
+                view = dn.room(item)
+                st, new = self.room(account_id, view.room_id)
+                if new:
+                    self.webhook.room_known(view.room_id)
+                if st.final_emitted:
+                    continue
+                st.started_at = view.started_at or st.started_at
+                if not view.living and st.ended_at is None:
+                    st.ended_at = view.ended_at or now
+                rev = self.revision_of(st, now)
+                if rev == "final":
+                    finals.append(view.room_id)
+                out += self.build_all(
+                    "live_metrics_snapshot",
+                    regs,
+                    observed_at=now,
+                    ingested_at=now,
+                    source="poll",
+                    revision=rev,
+                    raw_ref=raw_ref,
+                    data=view.data,
+                    room_id=view.room_id,
+                )
+            return out
+
+        ok = await self.publish(
+            endpoint="today_live_room_get",
+            account_id=account_id,
+            source="poll",
+            raw=raw,
+            received_at=now,
+            make_events=make,
+        )
+        mine = [st for st in self.rooms.values() if st.account_id == account_id]
+        if ok:
+            for st in mine:
+                if not st.final_emitted:
+                    st.last_observed = now
+                    st.polls += 1
+            for rid in finals:
+                self.rooms[rid].final_emitted = True
+        self.webhook.flush_pending()
+        open_rooms = [st for st in mine if not st.final_emitted]
+        if not open_rooms:
+            return self.settings.discover_interval_s  # nothing live: only look for new rooms
+        return min(self.next_room_delay(st, now) for st in open_rooms)
+
+    async def poll_videos(self, account_id: str) -> float | None:
+        regs = self.registry.lookup(PLATFORM, account_id)
+        if not regs:
+            raise Done
+        open_id = self.cfg.accounts[account_id].open_id
+        cache = self.user_tokens[account_id]
+        cursor = 0
+        while True:
+            token = await cache.get()
+            doc, raw = await self.api.call(
+                "video_list",
+                "GET",
+                f"{self.open_base}/api/douyin/v1/video/video_list/",
+                params={"open_id": open_id, "cursor": str(cursor), "count": "20"},
+                headers={"access-token": token},
+            )
+            data = doc.get("data") or {}
+            code = data.get("error_code", (doc.get("extra") or {}).get("error_code", 0))
+            if code:
+                if code in DY_TOKEN_ERRORS:
+                    cache.reject(token)
+                    raise self.api.fail("video_list", "token_invalid", f"error_code {code}", raw)
+                if code == DY_TOO_FREQUENT:
+                    raise self.api.fail("video_list", "quota", f"error_code {code}", raw, retry_after_s=1.0)
+                raise self.api.fail("video_list", "api_error", f"error_code {code}", raw)
+            self.api.record("video_list", "ok")
+            now = self.clock.now_ms()
+
+            def make(raw_ref: dict[str, str], data: dict[str, Any] = data, now: int = now) -> list[Any]:
+                out = []
+                for item in data.get("list") or []:
+                    vid, vdata = dn.video(item)
+                    out += self.build_all(
+                        "video_stats_snapshot",
+                        regs,
+                        observed_at=now,
+                        ingested_at=now,
+                        source="poll",
+                        revision="provisional",
+                        raw_ref=raw_ref,
+                        data=vdata,
+                        video_id=vid,
+                    )
+                return out
+
+            await self.publish(
+                endpoint="video_list",
+                account_id=account_id,
+                source="poll",
+                raw=raw,
+                received_at=now,
+                make_events=make,
+            )
+            if not data.get("has_more"):
+                return None
+            cursor = int(data.get("cursor") or 0)

@@ -1,0 +1,217 @@
+"""Douyin webhooks.
+
+* ``POST /webhooks/douyin``: open-platform events. ``X-Douyin-Signature = sha1(client_secret + body)``,
+  ``Msg-Id`` for de-duplication, ``verify_webhook`` answered with its challenge. ``create_video`` makes the
+  account's video job run now.
+* ``POST /webhooks/douyin/live``: live-room interaction push (comments, likes, gifts). Header signature
+  (md5/base64 over the sorted x-headers, the body and the secret); de-duplicated per ``msg_id`` inside
+  the batch. A batch for a room no poll has seen yet (pushes can beat the first poll) is held for a while
+  and emitted once the room shows up; if it never does, it was not a registered account's and is dropped
+  and counted.
+
+Both answer within Douyin's deadline (2 s; 3 s for gifts): the work done before answering is a signature
+check, a cache lookup and a hand-off to the producer's batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from liveboard.platforms import signing
+from services.ingest import metrics as m
+from services.ingest.douyin import normalise as dn
+from services.ingest.normalise import NormaliseError, json_object
+
+if TYPE_CHECKING:
+    from services.ingest.douyin.poller import DouyinCollector
+
+PLATFORM = "douyin"
+
+
+class DouyinWebhook:
+    def __init__(self, collector: DouyinCollector) -> None:
+        self.c = collector
+        self.client_secret = collector.cfg.client_secret.get_secret_value()
+        self.live_secret = collector.cfg.live_push_secret.get_secret_value()
+        # room_id -> [(received_at, msg_type, messages, raw body)] for rooms not yet seen by a poll
+        self._pending: OrderedDict[str, list[tuple[int, str, list[dict[str, Any]], bytes]]] = OrderedDict()
+        self._pending_count = 0
+        self._ready: set[str] = set()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/webhooks/douyin", self.receive_event), web.post("/webhooks/douyin/live", self.receive_live)]
+
+    def _forged(self, endpoint: str) -> web.Response:
+        m.SIGNATURE_FAILURES.labels(PLATFORM, endpoint).inc()
+        m.PUSHES.labels(PLATFORM, endpoint, "bad_signature").inc()
+        return web.json_response({"err_no": 401, "err_msg": "invalid signature"}, status=401)
+
+    # -- open-platform events --------------------------------------------------------------------
+
+    async def receive_event(self, request: web.Request) -> web.Response:
+        t0 = time.perf_counter()
+        try:
+            return await self._event(request)
+        finally:
+            m.PUSH_ACK_LATENCY.labels(PLATFORM, "webhook").observe(time.perf_counter() - t0)
+
+    async def _event(self, request: web.Request) -> web.Response:
+        c = self.c
+        body = await request.read()
+        now = c.clock.now_ms()
+        want = signing.douyin_webhook_signature(self.client_secret, body)
+        if not signing.safe_equal(request.headers.get("X-Douyin-Signature"), want):
+            return self._forged("webhook")
+        try:
+            doc = orjson.loads(body)
+            if not isinstance(doc, dict):
+                raise TypeError("not an object")
+            event = str(doc["event"])
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            await c.dead_letter("webhook", f"not a webhook body: {exc}", body, now)
+            return web.json_response({"err_no": 0})
+        if event == "verify_webhook":
+            content = doc.get("content")
+            challenge = json_object(content, "content").get("challenge") if content else None
+            m.PUSHES.labels(PLATFORM, "webhook", "handshake").inc()
+            return web.json_response({"challenge": challenge})
+        msg_id = request.headers.get("Msg-Id") or str(doc.get("log_id", ""))
+        if msg_id and not c.dedup.add(f"evt:{msg_id}", now):
+            m.DUPLICATES.labels(PLATFORM, "webhook").inc()
+            m.PUSHES.labels(PLATFORM, "webhook", "duplicate").inc()
+            return web.json_response({"err_no": 0})
+        account = c.by_open_id.get(str(doc.get("from_user_id", "")))
+        if account is None or not c.registry.lookup(PLATFORM, account):
+            m.REJECTED.labels(PLATFORM, "unknown_account").inc()
+            m.PUSHES.labels(PLATFORM, "webhook", "rejected").inc()
+            return web.json_response({"err_no": 0})
+        await c.archive(account, "push", "webhook", body, now, {"event": event, "msg_id": msg_id})
+        if event == "create_video":
+            c.scheduler.nudge(f"video:{account}")
+        m.PUSHES.labels(PLATFORM, "webhook", "ok").inc()
+        return web.json_response({"err_no": 0})
+
+    # -- live-room interaction push --------------------------------------------------------------
+
+    async def receive_live(self, request: web.Request) -> web.Response:
+        t0 = time.perf_counter()
+        try:
+            return await self._live(request)
+        finally:
+            m.PUSH_ACK_LATENCY.labels(PLATFORM, "live_push").observe(time.perf_counter() - t0)
+
+    async def _live(self, request: web.Request) -> web.Response:
+        c = self.c
+        body = await request.read()
+        now = c.clock.now_ms()
+        xh = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("x-")}
+        want = signing.douyin_live_signature(xh, body, self.live_secret)
+        if not signing.safe_equal(xh.get("x-signature"), want):
+            return self._forged("live_push")
+        room_id = xh.get("x-roomid", "")
+        msg_type = xh.get("x-msg-type", "")
+        try:
+            messages = dn.live_messages(msg_type, orjson.loads(body))
+        except (orjson.JSONDecodeError, NormaliseError) as exc:
+            await c.dead_letter("live_push", f"{type(exc).__name__}: {exc}", body, now)
+            m.PUSHES.labels(PLATFORM, "live_push", "dead_lettered").inc()
+            return web.json_response({"err_no": 0})
+        fresh = [x for x in messages if c.dedup.add(f"live:{x['msg_id']}", now)]
+        if len(fresh) < len(messages):
+            m.DUPLICATES.labels(PLATFORM, "live_push").inc(len(messages) - len(fresh))
+        if not fresh:
+            m.PUSHES.labels(PLATFORM, "live_push", "duplicate").inc()
+            return web.json_response({"err_no": 0})
+        st = c.rooms.get(room_id)
+        if st is None:
+            self._hold(room_id, now, msg_type, fresh, body)
+            m.PUSHES.labels(PLATFORM, "live_push", "pending").inc()
+            return web.json_response({"err_no": 0})
+        await self._emit(st.account_id, room_id, msg_type, fresh, body, now)
+        m.PUSHES.labels(PLATFORM, "live_push", "ok").inc()
+        return web.json_response({"err_no": 0})
+
+    async def _emit(
+        self, account_id: str, room_id: str, msg_type: str, msgs: list[dict[str, Any]], body: bytes, now: int
+    ) -> None:
+        c = self.c
+        regs = c.registry.lookup(PLATFORM, account_id)
+        if not regs:
+            m.REJECTED.labels(PLATFORM, "unknown_account").inc()
+            return
+
+        def make(raw_ref: dict[str, str]) -> list[Any]:
+            counts = dn.interactions(msg_type, msgs)
+            if counts is None:
+                return []
+            return c.build_all(
+                "interaction_counts",
+                regs,
+                observed_at=counts.observed_at,
+                ingested_at=now,
+                source="push",
+                revision="provisional",
+                raw_ref=raw_ref,
+                room_id=room_id,
+                data={
+                    "comments": counts.comments,
+                    "likes": counts.likes,
+                    "gifts": counts.gifts,
+                    "msg_ids": counts.msg_ids,
+                },
+            )
+
+        await c.publish(
+            endpoint="live_push",
+            account_id=account_id,
+            source="push",
+            raw=body,
+            received_at=now,
+            make_events=make,
+            meta={"room_id": room_id, "msg_type": msg_type},
+        )
+
+    def _hold(self, room_id: str, now: int, msg_type: str, msgs: list[dict[str, Any]], body: bytes) -> None:
+        self._pending.setdefault(room_id, []).append((now, msg_type, msgs, body))
+        self._pending_count += 1
+        self._expire(now)
+        while self._pending_count > self.c.settings.push_buffer_max and self._pending:
+            _, dropped = self._pending.popitem(last=False)
+            self._pending_count -= len(dropped)
+            m.REJECTED.labels(PLATFORM, "unknown_room").inc(len(dropped))
+
+    def _expire(self, now: int) -> None:
+        ttl = self.c.settings.pending_room_ttl_s * 1000
+        for rid in list(self._pending):
+            batches = self._pending[rid]
+            if batches and now - batches[-1][0] > ttl:
+                del self._pending[rid]
+                self._pending_count -= len(batches)
+                m.REJECTED.labels(PLATFORM, "unknown_room").inc(len(batches))
+
+    def room_known(self, room_id: str) -> None:
+        """A poll found ``room_id``: its held pushes can go (see flush_pending)."""
+        if room_id in self._pending:
+            self._ready.add(room_id)
+
+    def flush_pending(self) -> None:
+        ready, self._ready = self._ready, set()
+        for rid in ready:
+            batches = self._pending.pop(rid, [])
+            self._pending_count -= len(batches)
+            st = self.c.rooms.get(rid)
+            if st is None:
+                continue
+            for received, msg_type, msgs, body in batches:
+                self.c.defer(
+                    f"held live push {rid}",
+                    lambda a=st.account_id, r=rid, t=msg_type, ms=msgs, b=body, n=received: self._emit(
+                        a, r, t, ms, b, n
+                    ),
+                )
+        self._expire(self.c.clock.now_ms())

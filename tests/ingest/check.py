@@ -1,0 +1,108 @@
+"""Comparisons of the canonical events against the scenario's ground truth."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+# Which ground-truth figure each canonical live-metrics field must equal, per platform (None: the
+# platform does not report it).
+FIELDS = {
+    "gmv_fen": "gmv_fen",
+    "orders_paid": "pay_orders",
+    "refund_amount_fen": "refund_fen",
+    "refunds_count": "refund_orders",
+    "viewers_uv": "watch_uv",
+    "paid_buyers_uv": "pay_uv",
+    "orders_created": "create_orders",
+    "comments": "comments",
+    "new_followers": "follows",
+}
+
+
+def by_room(evts: list[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = defaultdict(list)
+    for e in evts:
+        if e.type == "live_metrics_snapshot":
+            out[e.room_id].append(e)
+    return out
+
+
+def check_live_metrics(evts: list[Any], truth: dict[str, Any], platforms: set[str]) -> list[str]:
+    """Every room has exactly one final snapshot equal to the final truth, and its last provisional
+    snapshot after the stream equals the live (provisional) figures."""
+    problems: list[str] = []
+    rooms = by_room(evts)
+    for room_id, t in truth["rooms"].items():
+        if t["platform"] not in platforms:
+            continue
+        snaps = rooms.get(room_id, [])
+        finals = {e.event_id: e for e in snaps if e.revision == "final"}
+        if len(finals) != 1:
+            problems.append(f"{t['platform']} {room_id}: {len(finals)} final snapshots")
+            continue
+        final = next(iter(finals.values()))
+        if final.contestant_id != t["contestant_id"] or final.account_id != t["account_id"]:
+            problems.append(f"{room_id}: wrong contestant/account")
+        for field, tf in FIELDS.items():
+            got = getattr(final.data, field)
+            if got is not None and got != t["final"][tf]:
+                problems.append(f"{t['platform']} {room_id} final {field}: {got} != {t['final'][tf]}")
+        # between the end of the stream and the platform's revision, the live figure stands
+        after_end = [
+            e for e in snaps if e.revision == "provisional" and t["end_ms"] <= e.observed_at < t["revision_at"]
+        ]
+        if after_end:
+            last = max(after_end, key=lambda e: e.observed_at)
+            if last.data.gmv_fen != t["provisional"]["gmv_fen"]:
+                problems.append(f"{room_id} provisional gmv {last.data.gmv_fen} != {t['provisional']['gmv_fen']}")
+        else:
+            problems.append(f"{room_id}: no provisional snapshot between the stream's end and the revision")
+        if final.data.gmv_fen >= t["provisional"]["gmv_fen"]:
+            problems.append(f"{room_id}: final gmv not below the live figure")
+    return problems
+
+
+def order_facts(evts: list[Any]) -> dict[tuple[str, str], set[str]]:
+    """(order_id, status) → the event ids that recorded it (more than one id = double counting)."""
+    out: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for e in evts:
+        if e.type == "order_event":
+            out[(e.data.order_id, e.data.status)].add(e.event_id)
+    return out
+
+
+def truth_facts(truth: dict[str, Any], platform: str) -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for oid, o in truth["orders"].items():
+        if o["platform"] != platform:
+            continue
+        for _, status in o["lifecycle"]:
+            out[(oid, status)] = o
+    return out
+
+
+def check_orders(evts: list[Any], truth: dict[str, Any], platform: str, complete: bool = True) -> list[str]:
+    problems = []
+    got = order_facts([e for e in evts if e.platform == platform])
+    want = truth_facts(truth, platform)
+    for fact, ids in got.items():
+        if len(ids) > 1:
+            problems.append(f"{fact}: recorded under {len(ids)} event ids")
+        if fact not in want:
+            problems.append(f"{fact}: not in the ground truth")
+    missing = set(want) - set(got)
+    if complete and missing:
+        problems.append(f"{platform}: {len(missing)} order facts missing, e.g. {sorted(missing)[:3]}")
+    for e in evts:
+        if e.type != "order_event" or e.platform != platform:
+            continue
+        o = truth["orders"].get(e.data.order_id)
+        if o is None:
+            continue
+        want_amount = o["refund_fen"] if e.data.status == "refunded" else o["amount_fen"]
+        if e.data.amount_fen != want_amount:
+            problems.append(f"{e.data.order_id} {e.data.status}: amount {e.data.amount_fen} != {want_amount}")
+        if e.contestant_id != o["contestant_id"]:
+            problems.append(f"{e.data.order_id}: contestant {e.contestant_id} != {o['contestant_id']}")
+    return problems
