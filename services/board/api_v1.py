@@ -21,6 +21,7 @@ from services.board.contests import find_round
 from services.board.context import ctx
 from services.board.errors import ApiError, json_response, not_found
 from services.board.inputs import ident, json_body, query_ident, query_int, text, username
+from services.board.reqkeys import SESSION, USER
 from services.board.scores_feed import ALL_GROUPS
 from services.board.sse import stream_leaderboard
 
@@ -192,8 +193,8 @@ async def login(request: web.Request) -> web.Response:
 @requires("judge", "operator")
 async def logout(request: web.Request) -> web.Response:
     c = ctx(request)
-    user = request["user"]
-    await c.audit.record(request, actor=user.username, role=user.role, action="logout", target=request["session"].sid)
+    user = request[USER]
+    await c.audit.record(request, actor=user.username, role=user.role, action="logout", target=request[SESSION].sid)
     resp = json_response({"ok": True})
     resp.del_cookie(SESSION_COOKIE, path="/")
     return resp
@@ -202,9 +203,9 @@ async def logout(request: web.Request) -> web.Response:
 @requires("judge", "operator")
 async def session_info(request: web.Request) -> web.Response:
     c = ctx(request)
-    s = request["session"]
+    s = request[SESSION]
     return json_response(
-        {"user": request["user"].public(), "csrf_token": c.signer.csrf_token(s.sid), "expires_at": s.exp_ms}
+        {"user": request[USER].public(), "csrf_token": c.signer.csrf_token(s.sid), "expires_at": s.exp_ms}
     )
 
 

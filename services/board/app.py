@@ -33,6 +33,7 @@ from services.board.context import CTX, BoardContext
 from services.board.errors import ApiError, error_response, json_response
 from services.board.events_out import EventWriter
 from services.board.ops_monitor import OpsMonitor
+from services.board.reqkeys import REQUEST_ID, SESSION, USER
 from services.board.scores_feed import ScoresHub
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,13 @@ def _route_label(request: web.Request) -> str:
 
 @web.middleware
 async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
-    request["request_id"] = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    request[REQUEST_ID] = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
     t0 = time.perf_counter()
     status = 500
     try:
         resp = await handler(request)
         status = resp.status
-        resp.headers.setdefault("X-Request-Id", request["request_id"])
+        resp.headers.setdefault("X-Request-Id", request[REQUEST_ID])
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault("Content-Security-Policy", _CSP)
@@ -82,9 +83,9 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
         return error_response(ApiError(exc.status, code, f"{request.method} {request.path}: {exc.reason}"))
     except Exception:
-        log.exception("unhandled error", extra={"fields": {"path": request.path, "request_id": request["request_id"]}})
+        log.exception("unhandled error", extra={"fields": {"path": request.path, "request_id": request[REQUEST_ID]}})
         return json_response(
-            {"error": {"code": "internal", "message": "internal error", "request_id": request["request_id"]}}, 500
+            {"error": {"code": "internal", "message": "internal error", "request_id": request[REQUEST_ID]}}, 500
         )
 
 
@@ -109,8 +110,8 @@ async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse
             request, actor=user.username, role=user.role, action="csrf", outcome="refused", target=request.path
         )
         raise ApiError(403, "csrf", "X-CSRF-Token: missing or wrong", field="X-CSRF-Token")
-    request["user"] = user
-    request["session"] = session
+    request[USER] = user
+    request[SESSION] = session
     return await handler(request)
 
 

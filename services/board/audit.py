@@ -15,6 +15,8 @@ import orjson
 from aiohttp import web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from services.board.reqkeys import REQUEST_ID
+
 _COLUMNS = [
     "at_ms",
     "audit_id",
@@ -68,7 +70,7 @@ class AuditLog:
             orjson.dumps(detail or {}, option=orjson.OPT_SORT_KEYS).decode(),
             client_addr(request, self.trust_proxy) if request is not None else "cli",
             (request.headers.get("User-Agent", "")[:300] if request is not None else "liveboard board"),
-            (request.get("request_id", "") if request is not None else ""),
+            (request.get(REQUEST_ID, "") if request is not None else ""),
         ]
         await self.client.insert("board_audit", [row], column_names=_COLUMNS, settings={"async_insert": 0})
 

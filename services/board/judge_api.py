@@ -27,6 +27,7 @@ from services.board.context import ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
 from services.board.events_out import manual_event
 from services.board.inputs import decimal_points, json_body, query_ident, req_ident
+from services.board.reqkeys import USER
 
 MAX_POINTS_SERIES = 600
 
@@ -88,7 +89,7 @@ def _visible(board_visibility: str, closed: bool) -> bool:
 @requires("judge")
 async def contestants(request: web.Request) -> web.Response:
     c = ctx(request)
-    user: User = request["user"]
+    user: User = request[USER]
     contest = _contest(request, user)
     rnd = _pick_round(request, contest, user)
     states = await queries.item_states(c.ch, contest.id, rnd.id)
@@ -154,7 +155,7 @@ def derived(p: dict[str, int]) -> dict[str, int | None]:
 @requires("judge")
 async def series(request: web.Request) -> web.Response:
     c = ctx(request)
-    user: User = request["user"]
+    user: User = request[USER]
     contest = _contest(request, user)
     rnd = _pick_round(request, contest, user)
     contestant_id = query_ident(request, "contestant")
@@ -196,7 +197,7 @@ def _criteria_doc(contest: Contest, rnd: Round, group: str) -> list[dict[str, An
 @requires("judge")
 async def get_scores(request: web.Request) -> web.Response:
     c = ctx(request)
-    user: User = request["user"]
+    user: User = request[USER]
     contest = _contest(request, user)
     rnd = _pick_round(request, contest, user)
     contestant_id = query_ident(request, "contestant")
@@ -255,7 +256,7 @@ async def get_scores(request: web.Request) -> web.Response:
 @requires("judge")
 async def submit_scores(request: web.Request) -> web.Response:
     c = ctx(request)
-    user: User = request["user"]
+    user: User = request[USER]
     contest = _contest(request, user)
     body = await json_body(request)
     round_id = req_ident(body.get("round_id"), "round_id")

@@ -31,10 +31,11 @@ from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
 from services.board.events_out import manual_event
 from services.board.inputs import ident, json_body, query_ident, query_int, req_ident, signed_decimal, text, username
+from services.board.reqkeys import USER
 
 
 def _actor(request: web.Request) -> User:
-    return request["user"]
+    return request[USER]
 
 
 def _contest_round(c: BoardContext, contest_id: str, round_id: str | None) -> tuple[Any, Any]:

@@ -1,0 +1,286 @@
+"""Test data for the board: a small contest file, and rows written straight into the scorer's tables
+(leaderboard, contestant_series, events_archive → feed_latest, dead_letters) as the scorer would."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from clickhouse_connect.driver.client import Client
+
+from liveboard.contracts import make_event_id
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def contest_yaml(contest_id: str, start_ms: int, end_ms: int, n_g1: int = 4, n_g2: int = 2) -> str:
+    people = []
+    for i in range(1, n_g1 + 1):
+        people.append(
+            f"  - {{id: a{i:02d}, name: 选手A{i:02d}, group: g1, "
+            f"organisation: {{city: city1, district: d{i % 2 + 1}}}, "
+            f"accounts: {{douyin: dy_a{i:02d}}}}}"
+        )
+    for i in range(1, n_g2 + 1):
+        people.append(
+            f"  - {{id: b{i:02d}, name: 选手B{i:02d}, group: g2, organisation: {{city: city1, district: d1}}, "
+            f"accounts: {{douyin: dy_b{i:02d}}}}}"
+        )
+    contestants = "\n".join(people)
+    return f"""schema_version: 1
+id: {contest_id}
+name: 测试直播带货大赛
+notice: test
+organiser: 测试主办方
+platforms: [douyin]
+organisations:
+  - {{id: city1, name: 测试市, level: city}}
+  - {{id: d1, name: 一区, level: district, parent: city1}}
+  - {{id: d2, name: 二区, level: district, parent: city1}}
+groups:
+  - {{id: g1, name: 创意组}}
+  - {{id: g2, name: 创业组}}
+contestants:
+{contestants}
+stages:
+  - id: final
+    name: 决赛
+    rounds:
+      - id: final
+        name: 决赛
+        window: {{start: "{iso(start_ms)}", end: "{iso(end_ms)}"}}
+        scoring:
+          id: total
+          name: 总分
+          kind: weighted
+          components:
+            - id: quality
+              name: 直播质量分
+              weight: 30
+              kind: judges
+              criteria:
+                - {{id: appearance, name: 形象仪表, max_points: 10}}
+                - {{id: pitch, name: 产品推介, max_points: 20}}
+            - id: data
+              name: 直播数据分
+              weight: 70
+              kind: metric
+              metric: gmv_fen
+              normalise: {{method: ratio_to_best, points: 30}}
+"""
+
+
+def write_contest(folder: Path, contest_id: str, start_ms: int, end_ms: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{contest_id}.yaml"
+    path.write_text(contest_yaml(contest_id, start_ms, end_ms), encoding="utf-8")
+    return path
+
+
+LB_COLUMNS = [
+    "contest_id",
+    "round_id",
+    "group_id",
+    "contestant_id",
+    "version",
+    "computed_at",
+    "rank",
+    "display_name",
+    "organisation",
+    "total",
+    "total_display",
+    "data_score",
+    "judge_score",
+    "gmv_fen",
+    "net_gmv_fen",
+    "paid_orders",
+    "viewers",
+    "conversion_ppm",
+    "award",
+    "advanced",
+    "last_data_ms",
+    "digest",
+]
+
+
+def insert_leaderboard(
+    ch: Client,
+    contest_id: str,
+    round_id: str,
+    group_id: str,
+    totals: dict[str, str],
+    version: int,
+    *,
+    last_data_ms: int | None = None,
+    names: dict[str, str] | None = None,
+) -> None:
+    """Rank contestants by total (descending) the way the scorer would, and write one version."""
+    order = sorted(totals, key=lambda c: (-float(totals[c]), c))
+    at = now_ms()
+    rows = []
+    for rank, cid in enumerate(order, start=1):
+        gmv = int(float(totals[cid]) * 10_000)
+        rows.append(
+            [
+                contest_id,
+                round_id,
+                group_id,
+                cid,
+                version,
+                at,
+                rank,
+                (names or {}).get(cid, f"选手{cid.upper()}"),
+                "测试市 · 一区",
+                totals[cid],
+                f"{float(totals[cid]):.2f}",
+                totals[cid],
+                "0",
+                gmv,
+                gmv - 100,
+                10 + rank,
+                1000 * rank,
+                12_345,
+                "",
+                0,
+                last_data_ms if last_data_ms is not None else at,
+                "d" * 64,
+            ]
+        )
+    ch.insert("leaderboard", rows, column_names=LB_COLUMNS, settings={"async_insert": 0})
+
+
+SERIES_COLUMNS = [
+    "contest_id",
+    "contestant_id",
+    "platform",
+    "room_id",
+    "ts_ms",
+    "gmv_fen",
+    "refund_fen",
+    "net_gmv_fen",
+    "orders_created",
+    "orders_paid",
+    "paid_buyers_uv",
+    "viewers_pv",
+    "viewers_uv",
+    "online_now",
+    "product_exposure_uv",
+    "product_click_uv",
+    "likes",
+    "new_followers",
+    "revision",
+    "event_id",
+]
+
+
+def insert_series(
+    ch: Client, contest_id: str, contestant_id: str, start_ms: int, n: int, step_ms: int = 60_000
+) -> None:
+    rows = []
+    for i in range(n):
+        gmv = 100_00 * (i + 1) * (i + 1)  # 分
+        refund = gmv // 20
+        rows.append(
+            [
+                contest_id,
+                contestant_id,
+                "douyin",
+                "room-1",
+                start_ms + i * step_ms,
+                gmv,
+                refund,
+                gmv - refund,
+                30 * (i + 1),
+                20 * (i + 1),
+                18 * (i + 1),
+                1000 * (i + 1),
+                500 * (i + 1),
+                200 + 10 * i,
+                400 * (i + 1),
+                120 * (i + 1),
+                50 * i,
+                5 * i,
+                "provisional",
+                f"lms-{contestant_id}-{i}",
+            ]
+        )
+    ch.insert("contestant_series", rows, column_names=SERIES_COLUMNS, settings={"async_insert": 0})
+
+
+ARCHIVE_COLUMNS = [
+    "event_id",
+    "type",
+    "contest_id",
+    "contestant_id",
+    "platform",
+    "account_id",
+    "room_id",
+    "video_id",
+    "observed_at",
+    "ingested_at",
+    "source",
+    "revision",
+    "payload",
+    "kafka_partition",
+    "kafka_offset",
+]
+
+
+def insert_feed(ch: Client, contest_id: str, contestant_id: str, room_id: str, at_ms: int) -> None:
+    """An archived live snapshot: the archive's materialized view turns it into feed_latest."""
+    eid = make_event_id(
+        "live_metrics_snapshot", contest_id, "douyin", f"dy_{contestant_id}", room_id, at_ms, "provisional"
+    )
+    payload: dict[str, Any] = {"event_id": eid, "type": "live_metrics_snapshot"}
+    ch.insert(
+        "events_archive",
+        [
+            [
+                eid,
+                "live_metrics_snapshot",
+                contest_id,
+                contestant_id,
+                "douyin",
+                f"dy_{contestant_id}",
+                room_id,
+                "",
+                at_ms,
+                at_ms,
+                "poll",
+                "provisional",
+                orjson.dumps(payload).decode(),
+                0,
+                0,
+            ]
+        ],
+        column_names=ARCHIVE_COLUMNS,
+        settings={"async_insert": 0},
+    )
+
+
+def insert_dead_letter(ch: Client, dlq_id: str, reason: str, at_ms: int) -> None:
+    ch.insert(
+        "dead_letters",
+        [[dlq_id, at_ms, "webhook", "douyin", reason, '{"bad": true}', 0, 0]],
+        column_names=[
+            "dlq_id",
+            "received_at",
+            "source",
+            "platform",
+            "reason",
+            "body",
+            "kafka_partition",
+            "kafka_offset",
+        ],
+        settings={"async_insert": 0},
+    )
