@@ -585,8 +585,11 @@ def _adjustment_dict(a: AdjustmentInput) -> dict[str, Any]:
 
 
 def _add_columns(columns: list[list[int]]) -> list[int]:
-    acc = list(columns[0])
-    for col in columns[1:]:
+    """Element-wise sum. Columns are never modified in place, so a single column is returned as is."""
+    if len(columns) == 1:
+        return columns[0]
+    acc = list(map(add, columns[0], columns[1]))
+    for col in columns[2:]:
         acc = list(map(add, acc, col))
     return acc
 
