@@ -167,7 +167,11 @@
       setConn(true);
       render(JSON.parse(ev.data));
     });
-    es.onopen = () => setConn(true);
+    es.onopen = () => {
+      // Counted so a reconnect is visible to whoever watches the page (and to the tests).
+      document.body.dataset.connects = String(parseInt(document.body.dataset.connects || "0", 10) + 1);
+      setConn(true);
+    };
     es.onerror = () => {
       setConn(false);
       // The browser retries a dropped stream by itself; after an HTTP error it gives up (CLOSED): retry here.

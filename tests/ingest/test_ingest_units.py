@@ -1,0 +1,143 @@
+"""De-duplication, scheduling, token refresh and the account registry (no broker needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from services.ingest.api import CallError, RateLimiter
+from services.ingest.dedup import TtlSet
+from services.ingest.registry import Registry
+from services.ingest.scheduler import Done, Scheduler
+from services.ingest.tokens import TokenCache
+from services.simulator.clock import SimClock
+
+T0 = 1_767_225_600_000
+
+
+def test_ttl_set_drops_repeats_until_expiry_and_stays_bounded() -> None:
+    s = TtlSet(ttl_ms=1000, max_items=3)
+    assert s.add("a", 0) and not s.add("a", 500)
+    assert s.add("a", 1500)  # expired, accepted again
+    for k in "bcde":
+        s.add(k, 1600)
+    assert len(s) == 3 and "a" not in s
+    s.discard("e")
+    assert s.add("e", 1700)
+
+
+async def test_scheduler_spreads_rooms_over_the_interval() -> None:
+    clock = SimClock(T0, speed=100)
+    sch = Scheduler("x", clock, seed=1)
+    seen: list[int] = []
+
+    async def job() -> float | None:
+        seen.append(clock.now_ms())
+        return None
+
+    for i in range(200):
+        sch.add(f"room:{i}", 10.0, job)
+    task = asyncio.create_task(sch.run())
+    await asyncio.sleep(0.095)  # ~9.5 simulated seconds: almost one interval
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    offsets = sorted((t - T0) // 1000 for t in seen)
+    assert 150 <= len(seen) <= 200
+    per_second = [offsets.count(s) for s in range(9)]
+    assert max(per_second) < 45, per_second  # no burst: ~20 a second, not 200 at once
+
+
+async def test_scheduler_backs_off_with_jitter_then_recovers_and_ends_on_done() -> None:
+    clock = SimClock(T0, speed=100)
+    sch = Scheduler("x", clock, backoff_base_s=1, backoff_cap_s=8, seed=2)
+    calls: list[int] = []
+
+    async def flaky() -> float | None:
+        calls.append(clock.now_ms())
+        if len(calls) <= 3:
+            raise CallError("http_5xx", "boom")
+        if len(calls) == 5:
+            raise Done
+        return 1.0
+
+    sch.add("j", 1.0, flaky, first_in_s=0)
+    task = asyncio.create_task(sch.run())
+    for _ in range(400):
+        await asyncio.sleep(0.005)
+        if "j" not in sch.jobs:
+            break
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert len(calls) == 5 and "j" not in sch.jobs
+    gaps = [(b - a) / 1000 for a, b in itertools.pairwise(calls)]
+    # failure n waits uniform(base·2^n / 2, base·2^n) (plus event-loop slack at 100x speed)
+    assert 1.0 <= gaps[0] <= 2.6 and 2.0 <= gaps[1] <= 4.6 and 4.0 <= gaps[2] <= 8.6, gaps
+    assert sch.errors == 3
+
+
+async def test_rate_limiter_paces_calls_and_counts_waits() -> None:
+    clock = SimClock(T0, speed=50)
+    lim = RateLimiter("x", qps=10, clock=clock)
+    start = clock.now_ms()
+    for _ in range(21):
+        await lim.acquire()
+    assert clock.now_ms() - start >= 1900  # 21 calls at 10/s take 2 simulated seconds
+
+
+async def test_token_cache_single_flight_refresh_ahead_and_forced_after_rejection() -> None:
+    clock = SimClock(T0, speed=0)
+    fetched: list[bool] = []
+    tokens = iter(["t1", "t1", "t2", "t3"])
+
+    async def fetch(force: bool) -> tuple[str, float]:
+        fetched.append(force)
+        await asyncio.sleep(0.01)
+        return next(tokens), 600.0
+
+    cache = TokenCache("x", fetch, clock, refresh_margin_s=300)
+    got = await asyncio.gather(*(cache.get() for _ in range(20)))
+    assert set(got) == {"t1"} and fetched == [False]
+    cache.reject("t1")
+    assert await cache.get() == "t2"  # the platform handed back t1 again: refetched with force
+    assert fetched == [False, False, True]
+    clock.advance(301_000)  # within the refresh margin (capped at half the lifetime)
+    assert await cache.get() == "t3"
+
+
+def test_registry_active_window_and_account_bound() -> None:
+    now = [T0]
+    reg = Registry(lambda: now[0], lead_ms=1000, tail_ms=1000)
+    reg.add_contest("k", (T0 + 5000, T0 + 10_000), [("c1", "douyin", "a1"), ("c2", "douyin", "a2")])
+    assert reg.lookup("douyin", "a1") == []  # not active yet
+    now[0] = T0 + 4500
+    assert [r.contestant_id for r in reg.lookup("douyin", "a1")] == ["c1"]
+    assert reg.accounts("douyin") == ["a1", "a2"]
+    reg.apply_account_bound("k", "c1", "douyin", "a9", replaces_account_id="a1")
+    assert reg.lookup("douyin", "a1") == [] and reg.lookup("douyin", "a9")[0].contestant_id == "c1"
+    now[0] = T0 + 11_500
+    assert reg.accounts("douyin") == []
+
+
+@pytest.mark.parametrize("kind", ["http_429", "quota"])
+async def test_scheduler_honours_retry_after(kind: str) -> None:
+    clock = SimClock(T0, speed=100)
+    sch = Scheduler("x", clock, seed=3)
+    calls: list[int] = []
+
+    async def job() -> float | None:
+        calls.append(clock.now_ms())
+        if len(calls) == 1:
+            raise CallError(kind, "slow down", retry_after_s=7)
+        raise Done
+
+    sch.add("j", 100.0, job, first_in_s=0)
+    task = asyncio.create_task(sch.run())
+    for _ in range(200):
+        await asyncio.sleep(0.005)
+        if len(calls) == 2:
+            break
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert 7000 <= calls[1] - calls[0] <= 8000
