@@ -323,6 +323,8 @@ class Contest(_Model):
     platforms: Annotated[list[Platform], Field(min_length=1)]
     # Hubei: "每位选手限报1个账号且不可更改": account_bound events that replace an account are refused.
     accounts_locked: bool = False
+    # Hubei: "参赛直播平台及账号(只限填一个)": one account in total, not one per platform.
+    single_account: bool = False
     display_decimals: Annotated[int, Field(ge=0, le=6)] = 2
     organisations: list[Organisation] = []
     groups: Annotated[list[Group], Field(min_length=1)]

@@ -262,6 +262,8 @@ def _registration_problems(contest: Contest) -> Iterator[tuple[PathT, str]]:
             yield (*base, "group"), f"unknown group {c.group!r}"
         if not c.accounts:
             yield (*base, "accounts"), "needs one platform account"
+        elif contest.single_account and len(c.accounts) > 1:
+            yield (*base, "accounts"), f"{len(c.accounts)} accounts, but this contest allows one per contestant"
         for platform, account in c.accounts.items():
             if platform not in contest.platforms:
                 yield (

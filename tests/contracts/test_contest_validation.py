@@ -158,6 +158,14 @@ def test_account_registered_twice():
     assert _check(data) == [("contestants[4].accounts.douyin", "account douyin:dy1 is already registered to 'c1'")]
 
 
+def test_single_account_contests_refuse_a_second_platform():
+    data = copy.deepcopy(BASE)
+    data["contestants"][0]["accounts"] = {"douyin": "dy0", "kuaishou": "ks0"}
+    assert _check(data) == []
+    data["single_account"] = True
+    assert _check(data) == [("contestants[0].accounts", "2 accounts, but this contest allows one per contestant")]
+
+
 def test_contestant_in_two_groups():
     data = copy.deepcopy(BASE)
     data["contestants"].append({**data["contestants"][0], "group": "g2", "accounts": {"kuaishou": "ks0"}})
