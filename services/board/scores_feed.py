@@ -229,9 +229,9 @@ class ScoresHub:
         out_rows = []
         for r in sorted(rows, key=lambda r: (r["rank"] or 1 << 31, r["group_id"], r["contestant_id"])):
             observed, ingested = fresh.get(r["contestant_id"], (0, 0))
-            # Staleness is judged on when data last *arrived* (our clock), not on the platform's clock;
-            # with no feed row yet, the scorer's last_data_ms is the best we have.
-            last_arrival = ingested or int(r["last_data_ms"])
+            # Staleness: the newest evidence of data, i.e. when data last reached the archive (feed_latest,
+            # our clock) or the newest data the scorer counted (last_data_ms), whichever is later.
+            last_arrival = max(ingested, int(r["last_data_ms"]))
             out_rows.append(
                 {
                     "rank": int(r["rank"]),
