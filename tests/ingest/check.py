@@ -16,6 +16,7 @@ FIELDS = {
     "paid_buyers_uv": "pay_uv",
     "orders_created": "create_orders",
     "comments": "comments",
+    "likes": "likes",
     "new_followers": "follows",
 }
 
@@ -105,4 +106,34 @@ def check_orders(evts: list[Any], truth: dict[str, Any], platform: str, complete
             problems.append(f"{e.data.order_id} {e.data.status}: amount {e.data.amount_fen} != {want_amount}")
         if e.contestant_id != o["contestant_id"]:
             problems.append(f"{e.data.order_id}: contestant {e.contestant_id} != {o['contestant_id']}")
+    return problems
+
+
+def check_interactions(evts: list[Any], truth: dict[str, Any], exact: bool) -> list[str]:
+    """Douyin live pushes: no message counted twice; totals equal the room's (or, with lost pushes, do
+    not exceed them)."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    unique = {e.event_id: e for e in evts if e.type == "interaction_counts"}
+    for e in unique.values():
+        for mid in e.data.msg_ids:
+            if mid in seen:
+                problems.append(f"message {mid} counted in {seen[mid]} and {e.event_id}")
+            seen[mid] = e.event_id
+        t = totals[e.room_id]
+        t[0] += e.data.comments
+        t[1] += e.data.likes
+        t[2] += e.data.gifts
+    for room_id, t in truth["rooms"].items():
+        if t["platform"] != "douyin":
+            continue
+        want = [t["final"]["comments"], t["final"]["likes"], t["final"]["gifts"]]
+        got = totals.get(room_id, [0, 0, 0])
+        if exact and got != want:
+            problems.append(f"{room_id}: pushed comments/likes/gifts {got} != {want}")
+        if any(g > w for g, w in zip(got, want, strict=True)):
+            problems.append(f"{room_id}: pushed comments/likes/gifts {got} exceed the room's {want}")
+        if not any(got):
+            problems.append(f"{room_id}: no interactions pushed")
     return problems
