@@ -165,16 +165,25 @@ class ScoresHub:
         self._watched[key] = time.monotonic()
         state = self.rounds.get(key)
         if state is None or time.monotonic() - state.read_at > self.board.refresh_interval_s:
-            state = await self.refresh(key)
+            state = await self.refresh(key, max_age_s=self.board.refresh_interval_s)
         snap = state.groups.get(group_id)
         if snap is None:
             snap = self._build_group(contest_id, round_id, group_id, [], {}, now_ms())
         return snap
 
-    async def refresh(self, key: RoundKey, *, message_computed_at: int = 0) -> RoundState:
-        """Read a round from ClickHouse, publish every group whose content changed."""
+    async def refresh(
+        self, key: RoundKey, *, message_computed_at: int = 0, max_age_s: float | None = None
+    ) -> RoundState:
+        """Read a round from ClickHouse, publish every group whose content changed.
+
+        With ``max_age_s``, a state read by someone else while this call waited for the lock is good
+        enough: a burst of requests on a stale round makes one read, not one each.
+        """
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
+            current = self.rounds.get(key)
+            if max_age_s is not None and current is not None and time.monotonic() - current.read_at <= max_age_s:
+                return current
             t0 = time.perf_counter()
             contest_id, round_id = key
             rows, fresh = await asyncio.gather(

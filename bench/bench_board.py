@@ -1,0 +1,283 @@
+"""Board performance: `python bench/bench_board.py [--clients 200] [--requests 50] [--screens 1000] [--updates 5]`.
+
+Starts an embedded stack on free ports under a temporary home, a test contest of 30 contestants, and
+`liveboard board serve` as its own process (the load generator is this process, on the same 2 cores).
+
+1. API: ``--clients`` concurrent clients each send ``--requests`` GETs of a round's leaderboard (mixed
+   with the contest list); prints p50/p99/max latency and throughput.
+2. Screens: ``--screens`` server-sent-event streams on the same leaderboard; for each of ``--updates``
+   score changes (a new leaderboard version written to ClickHouse, then a message on lb.scores.v1, as the
+   scorer does) measures, per stream, the time from producing the message to receiving the new version.
+
+Everything is bounded (request counts, a timeout per phase) and targets 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from deploy.embedded.processes import free_port  # noqa: E402
+from deploy.embedded.stack import Stack  # noqa: E402
+from liveboard.clickhouse.client import get_client  # noqa: E402
+from liveboard.clickhouse.migrate import migrate  # noqa: E402
+from liveboard.kafka.catalog import SCORES, ensure_topics  # noqa: E402
+from liveboard.kafka.clients import make_producer  # noqa: E402
+from liveboard.settings import Settings  # noqa: E402
+from tests.board import fixtures  # noqa: E402
+from tests.support import settings_env  # noqa: E402
+
+CONTEST = "bench-2026"
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))]
+
+
+def totals(n: int, shift: int) -> dict[str, str]:
+    # A different order each version: contestant i scores (i * 7 + shift * 13) mod 100.
+    return {f"a{i:02d}": str((i * 7 + shift * 13) % 100 + 0.5) for i in range(1, n + 1)}
+
+
+async def api_phase(base: str, clients: int, requests: int, interval_s: float) -> None:
+    """``interval_s`` = 0: every client sends its next request as soon as the last one is answered (closed
+    loop, the server's saturation). > 0: each client sends one request every ``interval_s`` (a console or
+    screen polling), so latency is measured below saturation."""
+    lat: list[float] = []
+    errors = 0
+    paths = [f"/api/v1/contests/{CONTEST}/rounds/final/leaderboard?group=g1&limit=10", "/api/v1/contests"]
+    conn = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        for _ in range(20):  # warm-up: connections, the snapshot cache
+            async with http.get(base + paths[0]) as r:
+                await r.read()
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            if interval_s:
+                await asyncio.sleep(interval_s * i / clients)  # spread the clients over one interval
+            for k in range(requests):
+                path = paths[0] if (i + k) % 4 else paths[1]
+                t0 = time.perf_counter()
+                if interval_s:
+                    next_at = t0 + interval_s
+                async with http.get(base + path) as r:
+                    await r.read()
+                    if r.status != 200:
+                        errors += 1
+                lat.append(time.perf_counter() - t0)
+                if interval_s:
+                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+        t0 = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(clients))), 300)
+        wall = time.perf_counter() - t0
+    ms = [x * 1000 for x in lat]
+    mode = f"each every {interval_s * 1000:.0f} ms" if interval_s else "closed loop, no pause"
+    print(
+        f"API ({mode}): {clients} concurrent clients, {len(ms)} requests in {wall:.1f} s ({len(ms) / wall:.0f} req/s), "
+        f"errors {errors}; latency p50 {pct(ms, 50):.1f} ms, p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms "
+        f"(target p99 <= 50 ms: {'met' if pct(ms, 99) <= 50 else 'MISSED'})"
+    )
+
+
+async def screens_phase(base: str, settings: Settings, ch, screens: int, updates: int, n: int) -> None:  # type: ignore[no-untyped-def]
+    url = f"{base}/api/v1/stream/leaderboard?contest={CONTEST}&round=final&group=g1&limit=10"
+    arrivals: dict[int, list[float]] = {}
+    ready = 0
+    all_ready = asyncio.Event()
+    conn = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as http:
+
+        async def screen() -> None:
+            nonlocal ready
+            async with http.get(url) as resp:
+                first = True
+                async for raw in resp.content:
+                    line = raw.rstrip(b"\n")
+                    if not line.startswith(b"data: "):
+                        continue
+                    version = orjson.loads(line[6:])["version"]
+                    if first:
+                        first = False
+                        ready += 1
+                        if ready == screens:
+                            all_ready.set()
+                        continue
+                    arrivals.setdefault(version, []).append(time.perf_counter())
+
+        t_open = time.perf_counter()
+        tasks = [asyncio.create_task(screen()) for _ in range(screens)]
+        await asyncio.wait_for(all_ready.wait(), 120)
+        print(f"screens: {screens} streams connected and holding a snapshot in {time.perf_counter() - t_open:.1f} s")
+        producer = make_producer(settings, linger_ms=0)
+        await producer.start()
+        delays: list[float] = []
+        late = 0
+        missing = 0
+        try:
+            for u in range(updates):
+                version = 100 + u
+                fixtures.insert_leaderboard(ch, CONTEST, "final", "g1", totals(n, u + 1), version)
+                msg = {
+                    "contest_id": CONTEST,
+                    "round_id": "final",
+                    "version": version,
+                    "computed_at": fixtures.now_ms(),
+                    "digest": "",
+                    "groups": ["g1"],
+                    "changed": [],
+                }
+                t0 = time.perf_counter()
+                await producer.send_and_wait(settings.topic(SCORES), orjson.dumps(msg), key=CONTEST.encode())
+                deadline = time.perf_counter() + 10
+                while len(arrivals.get(version, [])) < screens and time.perf_counter() < deadline:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)  # polling a counter the readers bump: simpler than 1,000 events
+                got = [t - t0 for t in arrivals.get(version, [])]
+                missing += screens - len(got)
+                late += sum(1 for d in got if d > 1.0)
+                delays.extend(got)
+                print(
+                    f"  update {u + 1}: {len(got)}/{screens} screens; first {min(got) * 1000:.0f} ms, "
+                    f"p50 {pct(got, 50) * 1000:.0f} ms, p99 {pct(got, 99) * 1000:.0f} ms, last {max(got) * 1000:.0f} ms"
+                )
+                await asyncio.sleep(1.0)
+        finally:
+            await producer.stop()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    print(
+        f"screens: {len(delays)} deliveries of {updates} updates to {screens} streams; delay p50 "
+        f"{pct(delays, 50) * 1000:.0f} ms, p99 {pct(delays, 99) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms; "
+        f"over 1 s: {late}, never: {missing} (target all within 1 s: {'met' if not late and not missing else 'MISSED'})"
+    )
+
+
+async def run(args: argparse.Namespace, settings: Settings, port: int) -> None:
+    base = f"http://127.0.0.1:{port}"
+    ch = get_client(settings)
+    for interval in args.intervals:
+        await api_phase(base, args.clients, args.requests, interval)
+        await asyncio.sleep(1)
+    await screens_phase(base, settings, ch, args.screens, args.updates, args.contestants)
+    async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as r:
+        text = await r.text()
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for fam in text_string_to_metric_families(text):
+        if fam.name == "liveboard_board_request_latency_seconds":
+            buckets = sorted(
+                (float(s.labels["le"]), s.value)
+                for s in fam.samples
+                if s.name.endswith("_bucket") and s.labels.get("route", "").endswith("/leaderboard")
+            )
+            total = buckets[-1][1]
+            p50 = next(le for le, n in buckets if n >= 0.5 * total)
+            p99 = next(le for le, n in buckets if n >= 0.99 * total)
+            print(
+                f"  server-side leaderboard latency (histogram bucket bounds): p50 <= {p50 * 1000:g} ms, "
+                f"p99 <= {p99 * 1000:g} ms over {total:.0f} requests"
+            )
+        if fam.name == "liveboard_board_snapshot_build_seconds":
+            d = {s.name: s.value for s in fam.samples}
+            n = d["liveboard_board_snapshot_build_seconds_count"]
+            print(
+                f"  server: {n:.0f} leaderboard reads from ClickHouse, mean "
+                f"{d['liveboard_board_snapshot_build_seconds_sum'] / max(n, 1) * 1000:.1f} ms"
+            )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument("--screens", type=int, default=1000)
+    ap.add_argument("--updates", type=int, default=5)
+    ap.add_argument(
+        "--intervals",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.1, 0.25],
+        help="seconds between one client's requests; 0 = closed loop",
+    )
+    ap.add_argument("--contestants", type=int, default=30)
+    args = ap.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings(home=Path(home), broker_port=free_port(), clickhouse_port=free_port(), _env_file=None)
+        stack = Stack(settings)
+        stack.up()
+        server = None
+        try:
+            migrate(settings)
+            asyncio.run(ensure_topics(settings))
+            now = fixtures.now_ms()
+            folder = Path(home) / "contests"
+            folder.mkdir()
+            (folder / f"{CONTEST}.yaml").write_text(
+                fixtures.contest_yaml(CONTEST, now - 3600_000, now + 7200_000, n_g1=args.contestants, n_g2=2),
+                encoding="utf-8",
+            )
+            ch = get_client(settings)
+            fixtures.insert_leaderboard(ch, CONTEST, "final", "g1", totals(args.contestants, 0), 1)
+            for i in range(1, args.contestants + 1):
+                fixtures.insert_feed(ch, CONTEST, f"a{i:02d}", "room-1", now)
+            port = free_port()
+            env = {
+                **os.environ,
+                **settings_env(settings),
+                "LIVEBOARD_BOARD_PORT": str(port),
+                "LIVEBOARD_BOARD_CONTESTS_DIR": str(folder),
+                "LIVEBOARD_BOARD_SESSION_KEY": "bench-" + "k" * 40,
+                "LIVEBOARD_LOG_LEVEL": "WARNING",
+            }
+            server = subprocess.Popen(
+                [str(Path(sys.executable).parent / "liveboard"), "board", "serve"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            deadline = time.monotonic() + 30
+            import urllib.request
+
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                        if orjson.loads(r.read())["checks"]["scores_consumer"] == "ok":
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(
+                        "the board did not start: " + (server.stderr.read().decode() if server.stderr else "")
+                    )
+                time.sleep(0.2)
+            asyncio.run(run(args, settings, port))
+        finally:
+            if server is not None:
+                server.terminate()
+                try:
+                    server.wait(10)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+            stack.down()
+
+
+if __name__ == "__main__":
+    main()
