@@ -28,7 +28,10 @@ PARTITION BY contest_id
 ORDER BY (contest_id, contestant_id, event_id)
 SETTINGS non_replicated_deduplication_window = 10000;
 
--- Per-contestant time series for charts: one row per accepted live-metrics snapshot (newest wins per ts).
+-- Per-contestant time series for charts: one row per accepted live-metrics snapshot. Two snapshots of one
+-- room at the same ts (the provisional one and the platform's final figures) collapse to the final one:
+-- rev_rank (0 provisional, 1 final) is the replacing version, so the survivor does not depend on which
+-- arrived (or was replayed) last.
 CREATE TABLE IF NOT EXISTS {database}.contestant_series
 (
     contest_id String,
@@ -50,9 +53,10 @@ CREATE TABLE IF NOT EXISTS {database}.contestant_series
     likes UInt64,
     new_followers UInt64,
     revision LowCardinality(String),
-    event_id String
+    event_id String,
+    rev_rank UInt8
 )
-ENGINE = ReplacingMergeTree
+ENGINE = ReplacingMergeTree(rev_rank)
 ORDER BY (contest_id, contestant_id, room_id, ts_ms)
 SETTINGS non_replicated_deduplication_window = 10000;
 

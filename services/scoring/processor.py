@@ -1,0 +1,678 @@
+"""The scorer's core, independent of how records arrive (faust agent or direct consumer, ``app.py``).
+
+For each batch of ``lb.events.v1`` records: validate (invalid → ``lb.dlq.v1``), drop recent duplicates,
+fold into state, queue archive/series rows and mark rounds dirty. A recompute loop scores dirty rounds at
+most every ``coalesce_ms``; a flush loop writes everything queued to ClickHouse at most once per
+``flush_interval_ms`` per table, in ``sink.TABLE_ORDER``, then publishes the score updates, then
+acknowledges the records. **Offsets are committed only for acknowledged records**, so nothing is lost
+when the process dies or ClickHouse is down: the flush retries until it succeeds (consumption stops
+once ``max_pending_rows`` wait) and a restarted scorer rebuilds state from the archive and re-reads from
+the committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from liveboard.contracts import parse_event
+from liveboard.errors import ValidationError
+from liveboard.kafka.catalog import DLQ, EVENTS, SCORES
+from liveboard.logs import now_ms
+from liveboard.settings import Settings
+from services.scoring import metrics as m
+from services.scoring.config import ScorerSettings
+from services.scoring.contests import ContestPlan
+from services.scoring.dedup import RecentIds
+from services.scoring.loader import archive_rows, fold
+from services.scoring.recompute import Outcome, Recomputer, ScoreRef, Versions, score_row
+from services.scoring.sink import TABLE_ORDER, ClickHouseSink, offsets_token, version_token
+from services.scoring.state import REV_RANK, ContestState, FrozenRound, Revision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    handle: Any = None  # what the intake needs to acknowledge it (a faust event, or None for direct)
+
+
+# An intake acknowledges records after their batch is in ClickHouse.
+AckFn = Callable[[list[Record]], Awaitable[None]]
+
+
+@dataclass
+class Batch:
+    """Everything queued between two flushes. A failed flush retries the same Batch (same tokens)."""
+
+    rows: dict[str, list[list[Any]]] = field(default_factory=lambda: {t: [] for t in TABLE_ORDER})
+    ranges: dict[str, dict[tuple[str, int], tuple[int, int]]] = field(default_factory=dict)
+    leaderboard: dict[tuple[str, str, str, str], list[Any]] = field(default_factory=dict)
+    deletes: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    scores: dict[tuple[str, str, str], ScoreRef] = field(default_factory=dict)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    dead_out: list[tuple[bytes, bytes]] = field(default_factory=list)  # invalid events to lb.dlq.v1
+    acks: dict[str, list[Record]] = field(default_factory=dict)  # intake name -> records
+    freezes: list[tuple[str, str]] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+    positions: dict[int, int] = field(default_factory=dict)
+    built_scores: list[list[Any]] | None = None
+
+    def pending_rows(self) -> int:
+        return sum(len(v) for v in self.rows.values()) + len(self.leaderboard)
+
+    def empty(self) -> bool:
+        return (
+            not self.pending_rows()
+            and not self.scores
+            and not self.updates
+            and not self.dead_out
+            and not any(self.acks.values())
+            and not self.freezes
+            and not self.deletes
+        )
+
+
+def _note_range(ranges: dict[tuple[str, int], tuple[int, int]], topic: str, partition: int, offset: int) -> None:
+    key = (topic, partition)
+    cur = ranges.get(key)
+    if cur is None:
+        ranges[key] = (offset, offset)
+    else:
+        lo, hi = cur
+        ranges[key] = (min(lo, offset), max(hi, offset))
+
+
+def archive_row(ev: Any, value: bytes, partition: int, offset: int) -> list[Any]:
+    return [
+        ev.event_id,
+        ev.type,
+        ev.contest_id,
+        ev.contestant_id or "",
+        ev.platform or "",
+        ev.account_id or "",
+        ev.room_id or "",
+        ev.video_id or "",
+        ev.observed_at,
+        ev.ingested_at,
+        ev.source,
+        ev.revision,
+        value,
+        partition,
+        offset,
+    ]
+
+
+def series_row(ev: Any) -> list[Any]:
+    d = ev.data
+    gmv = d.gmv_fen
+    refund = d.refund_amount_fen or 0
+    return [
+        ev.contest_id,
+        ev.contestant_id,
+        ev.platform,
+        ev.room_id,
+        ev.observed_at,
+        gmv,
+        refund,
+        gmv - refund,
+        d.orders_created or 0,
+        d.orders_paid,
+        d.paid_buyers_uv or 0,
+        d.viewers_pv or 0,
+        d.viewers_uv or 0,
+        d.online_now or 0,
+        d.product_exposure_uv or 0,
+        d.product_click_uv or 0,
+        d.likes or 0,
+        d.new_followers or 0,
+        ev.revision,
+        ev.event_id,
+        REV_RANK[ev.revision],
+    ]
+
+
+def revision_row(r: Revision, detected_at: int) -> list[Any]:
+    return [
+        r.contest_id,
+        r.contestant_id,
+        r.platform,
+        r.account_id,
+        r.source_id,
+        r.metric,
+        r.old_value,
+        r.new_value,
+        r.old_event_id,
+        r.new_event_id,
+        r.old_observed_at,
+        r.new_observed_at,
+        r.revision,
+        detected_at,
+    ]
+
+
+def dead_letter_row(value: bytes, partition: int, offset: int) -> list[Any]:
+    """A ``dead_letters`` row from a ``lb.dlq.v1`` record (ingest's and the scorer's own)."""
+    dlq_id = hashlib.sha256(value).hexdigest()[:32]
+    try:
+        doc = orjson.loads(value)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        return [
+            dlq_id,
+            0,
+            "",
+            "",
+            "unreadable dead letter (not a JSON object)",
+            value.decode(errors="replace"),
+            partition,
+            offset,
+        ]
+    body = doc.get("body")
+    if body is None and doc.get("body_b64") is not None:
+        body = "base64:" + str(doc["body_b64"])
+    received = doc.get("received_at")
+    return [
+        dlq_id,
+        received if isinstance(received, int) and received >= 0 else 0,
+        str(doc.get("source") or ""),
+        str(doc.get("platform") or ""),
+        str(doc.get("reason") or ""),
+        body if isinstance(body, str) else orjson.dumps(body).decode(),
+        partition,
+        offset,
+    ]
+
+
+def frozen_leaderboard_rows(frozen: FrozenRound, contest_id: str, version: int, computed_at: int) -> list[list[Any]]:
+    """The leaderboard rows recorded at freeze time, written again under a new version, flagged frozen."""
+    from services.scoring.sink import LEADERBOARD_COLUMNS
+
+    out = []
+    for doc in frozen.results.get("leaderboard", []):
+        row = [doc[c] for c in LEADERBOARD_COLUMNS]
+        row[LEADERBOARD_COLUMNS.index("version")] = version
+        row[LEADERBOARD_COLUMNS.index("computed_at")] = computed_at
+        row[LEADERBOARD_COLUMNS.index("frozen")] = 1
+        out.append(row)
+    return out
+
+
+class Scorer:
+    def __init__(
+        self,
+        settings: Settings,
+        cfg: ScorerSettings,
+        plans: dict[str, ContestPlan],
+        sink: ClickHouseSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self.cfg = cfg
+        self.plans = plans
+        self.sink = sink or ClickHouseSink(settings)
+        self.events_topic = settings.topic(EVENTS)
+        self.dlq_topic = settings.topic(DLQ)
+        self.scores_topic = settings.topic(SCORES)
+        self.versions = Versions()
+        self.states = {cid: ContestState(p) for cid, p in plans.items()}
+        self.recomputers = {cid: Recomputer(st, self.versions, cfg.update_top_n) for cid, st in self.states.items()}
+        self.dedup = RecentIds(cfg.dedup_capacity)
+        self.batch = Batch()
+        self.positions: dict[int, int] = {}  # lb.events.v1 partition -> next offset to process
+        self.acked: dict[tuple[str, int], int] = {}
+        self.ackers: dict[str, AckFn] = {}
+        self.ready = asyncio.Event()
+        self.room = asyncio.Event()
+        self.room.set()
+        self.flush_wanted = asyncio.Event()
+        self.flush_failing = False
+        self.all_partitions = True  # set by the intake from its assignment
+        self.last_flush = 0.0
+        self.last_scores_flush = 0.0
+        self.producer: AIOKafkaProducer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.archive_contests = set(cfg.contests) if cfg.contests else None
+        self.processed = 0
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self, producer: AIOKafkaProducer | None) -> None:
+        """Rebuild state from the archive, then start the recompute and flush loops."""
+        self.producer = producer
+        await self._rebuild()
+        self._tasks = [
+            asyncio.create_task(self._recompute_loop(), name="scorer-recompute"),
+            asyncio.create_task(self._flush_loop(), name="scorer-flush"),
+        ]
+        self.ready.set()
+
+    async def stop(self) -> None:
+        """Flush what is queued (so its records are acknowledged), then stop the loops."""
+        self._stopping = True
+        try:
+            await asyncio.wait_for(self.flush(), timeout=20)
+        except Exception as exc:
+            log.warning("final flush failed", extra={"fields": {"error": repr(exc)}})
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self.sink.close()
+
+    async def _rebuild(self) -> None:
+        t0 = time.perf_counter()
+        if not self.states:
+            return
+        floor = await self._retry("versions", self._max_version)
+        self.versions.last = max(self.versions.last, floor)
+        stats = await self._retry("rebuild", self._fold_archive)
+        frozen = await self._retry("frozen", self._load_frozen)
+        for st in self.states.values():
+            st.revisions.clear()  # recorded when they were first seen
+            st.record_revisions = True
+        for cid, rc in self.recomputers.items():
+            rc.mark(self.states[cid].active_rounds)
+            m.STATE_CONTESTANTS.labels(cid).set(len(self.states[cid].contestants))
+        log.info(
+            "state rebuilt from the archive",
+            extra={
+                "fields": {
+                    "events": stats.events,
+                    "seconds": round(time.perf_counter() - t0, 3),
+                    "frozen_rounds": frozen,
+                    "version_floor": floor,
+                }
+            },
+        )
+
+    def _max_version(self) -> int:
+        rows = self.sink.query_sync(
+            "SELECT max(version) FROM (SELECT max(version) AS version FROM leaderboard "
+            "UNION ALL SELECT max(version) FROM scores UNION ALL SELECT max(version) FROM pending_revisions)"
+        )
+        return int(rows[0][0] or 0)
+
+    def _fold_archive(self) -> Any:
+        for st in self.states.values():
+            st.record_revisions = False
+        client = self.sink._get()
+
+        def remember(ev: Any, _row: tuple[Any, ...]) -> None:
+            self.dedup.add(ev.event_id)
+
+        return fold(self.states, archive_rows(client, self.states.keys()), remember)
+
+    def _load_frozen(self) -> int:
+        rows = self.sink.query_sync(
+            "SELECT contest_id, round_id, frozen_at, content_hash, leaderboard_digest, event_count, results "
+            "FROM frozen_rounds FINAL WHERE contest_id IN {ids:Array(String)}",
+            {"ids": sorted(self.states)},
+        )
+        for contest_id, round_id, frozen_at, content_hash, digest, count, results in rows:
+            self.states[contest_id].frozen[round_id] = FrozenRound(
+                round_id, int(frozen_at), content_hash, digest, int(count), orjson.loads(results)
+            )
+        return len(rows)
+
+    async def _retry(self, what: str, fn: Callable[[], Any]) -> Any:
+        delay = self.cfg.retry_base_s
+        while True:
+            try:
+                return await asyncio.to_thread(fn)
+            except Exception as exc:
+                log.error(f"{what}: ClickHouse failed, retrying", extra={"fields": {"error": repr(exc)[:300]}})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.retry_cap_s)
+
+    # -------------------------------------------------------------------------------------- intake
+
+    def register_acker(self, name: str, fn: AckFn) -> None:
+        self.ackers[name] = fn
+
+    async def handle_events(self, intake: str, records: list[Record]) -> None:
+        """Fold a batch of ``lb.events.v1`` records in; they are acknowledged by a later flush."""
+        await self.ready.wait()
+        while not self.room.is_set():
+            await self.room.wait()
+        b = self.batch
+        rows = b.rows
+        archive, series = rows["events_archive"], rows["contestant_series"]
+        ranges = b.ranges.setdefault("events", {})
+        dedup = self.dedup
+        states = self.states
+        recomputers = self.recomputers
+        only = self.archive_contests
+        positions = self.positions
+        for rec in records:
+            positions[rec.partition] = rec.offset + 1
+            try:
+                ev = parse_event(rec.value)
+            except ValidationError as exc:
+                self._dead_letter(rec, str(exc))
+                continue
+            t = ev.type
+            if dedup.seen(ev.event_id):
+                m.DUPLICATES.inc()
+                m.EVENTS.labels(t, "duplicate").inc()
+                continue
+            st = states.get(ev.contest_id)
+            if only is not None and st is None:
+                m.EVENTS.labels(t, "other_contest").inc()
+                continue
+            archive.append(archive_row(ev, rec.value, rec.partition, rec.offset))
+            _note_range(ranges, rec.topic, rec.partition, rec.offset)
+            if st is None:
+                m.EVENTS.labels(t, "unscored").inc()
+                continue
+            if t == "live_metrics_snapshot":
+                series.append(series_row(ev))
+            elif t == "round_frozen":
+                b.freezes.append((ev.contest_id, ev.data.round_id))
+            dirty = st.apply(ev)
+            if dirty:
+                recomputers[ev.contest_id].mark(dirty)
+            m.EVENTS.labels(t, "applied").inc()
+        b.acks.setdefault(intake, []).extend(records)
+        self.processed += len(records)
+        for st in states.values():
+            if st.revisions:
+                stamp = now_ms()
+                for r in st.revisions:
+                    rows["metric_revisions"].append(revision_row(r, stamp))
+                    m.REVISIONS.labels(r.metric).inc()
+                st.revisions.clear()
+        self._check_room()
+        if len(archive) >= self.cfg.flush_max_rows:
+            self.flush_wanted.set()
+
+    async def handle_dead_letters(self, intake: str, records: list[Record]) -> None:
+        await self.ready.wait()
+        b = self.batch
+        ranges = b.ranges.setdefault("dead_letters", {})
+        for rec in records:
+            b.rows["dead_letters"].append(dead_letter_row(rec.value, rec.partition, rec.offset))
+            _note_range(ranges, rec.topic, rec.partition, rec.offset)
+        b.acks.setdefault(intake, []).extend(records)
+        self._check_room()
+
+    def _dead_letter(self, rec: Record, reason: str) -> None:
+        m.EVENTS.labels("invalid", "invalid").inc()
+        log.warning(
+            "invalid event dead-lettered",
+            extra={"fields": {"partition": rec.partition, "offset": rec.offset, "reason": reason[:300]}},
+        )
+        try:
+            body = {"body": rec.value.decode("utf-8")}
+        except UnicodeDecodeError:
+            import base64
+
+            body = {"body_b64": base64.b64encode(rec.value).decode()}
+        doc = {
+            "source": "scoring",
+            "platform": "",
+            "account_id": None,
+            "reason": f"{rec.topic}[{rec.partition}]@{rec.offset}: {reason}",
+            "received_at": now_ms(),
+            **body,
+        }
+        self.batch.dead_out.append((b"scoring", orjson.dumps(doc)))
+
+    def _check_room(self) -> None:
+        pending = self.batch.pending_rows()
+        m.SINK_PENDING.set(pending)
+        if pending >= self.cfg.max_pending_rows:
+            if self.room.is_set():
+                log.warning("sink backlog full: consumption paused", extra={"fields": {"rows": pending}})
+            self.room.clear()
+            self.flush_wanted.set()
+
+    # ------------------------------------------------------------------------------------ recompute
+
+    async def _recompute_loop(self) -> None:
+        coalesce = self.cfg.coalesce_ms / 1000
+        tick = min(0.02, max(coalesce / 4, 0.005))
+        while True:
+            await asyncio.sleep(tick)
+            if not self.all_partitions:
+                continue  # another worker holds part of the topic: a leaderboard from half the log is wrong
+            now = time.monotonic()
+            for cid, rc in self.recomputers.items():
+                if rc.due(now, coalesce):
+                    try:
+                        outcomes = rc.run(dict(self.positions))
+                    except Exception:
+                        log.exception("recompute failed", extra={"fields": {"contest": cid}})
+                        continue
+                    for o in outcomes:
+                        self._queue_outcome(o)
+                    await asyncio.sleep(0)
+
+    def recompute_now(self) -> list[Outcome]:
+        """Recompute every dirty round at once (tests, replay)."""
+        out = []
+        for rc in self.recomputers.values():
+            if rc.dirty:
+                for o in rc.run(dict(self.positions)):
+                    self._queue_outcome(o)
+                    out.append(o)
+        return out
+
+    def _queue_outcome(self, o: Outcome) -> None:
+        b = self.batch
+        for row in o.leaderboard_rows:
+            b.leaderboard[(row[0], row[1], row[2], row[3])] = row
+        for group, cid in o.deletes:
+            b.deletes.append((o.contest_id, o.round_id, group, cid, o.version))
+        for ref in o.scores:
+            b.scores[(ref.contest_id, ref.round_id, ref.contestant_id)] = ref
+        b.rows["pending_revisions"].extend(o.pending_rows)
+        b.updates.append(o.update)
+        b.versions.append(o.version)
+        b.positions = dict(self.positions)
+        self.flush_wanted.set()
+
+    # ---------------------------------------------------------------------------------------- flush
+
+    async def _flush_loop(self) -> None:
+        interval = self.cfg.flush_interval_ms / 1000
+        while True:
+            try:
+                await asyncio.wait_for(self.flush_wanted.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+            wait = self.last_flush + interval - time.monotonic()
+            if wait > 0 and self.room.is_set():
+                await asyncio.sleep(wait)
+            self.flush_wanted.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the queued batch (retrying until ClickHouse takes it), publish updates, acknowledge."""
+        b = self.batch
+        if b.empty():
+            self.last_flush = time.monotonic()
+            return
+        self.batch = Batch()
+        include_scores = time.monotonic() - self.last_scores_flush >= max(2.0, self.cfg.flush_interval_ms / 1000)
+        if not include_scores and b.scores:
+            self.batch.scores = b.scores  # carried to a later flush: one explanation per contestant
+            b.scores = {}
+        delay = self.cfg.retry_base_s
+        while True:
+            try:
+                await self._write(b)
+                break
+            except Exception as exc:
+                self.flush_failing = True
+                log.error(
+                    "ClickHouse write failed; offsets held, retrying",
+                    extra={"fields": {"error": repr(exc)[:300], "retry_in_s": delay, "rows": b.pending_rows()}},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.retry_cap_s)
+        self.flush_failing = False
+        if include_scores:
+            self.last_scores_flush = time.monotonic()
+        await self._publish(b)
+        await self._ack(b)
+        self.last_flush = time.monotonic()
+        for contest_id, round_id in b.freezes:
+            await self._apply_freeze(contest_id, round_id)
+        self._check_room_after_flush()
+
+    def _check_room_after_flush(self) -> None:
+        pending = self.batch.pending_rows()
+        m.SINK_PENDING.set(pending)
+        if pending < self.cfg.max_pending_rows:
+            self.room.set()
+
+    async def _write(self, b: Batch) -> None:
+        if b.dead_out:
+            await self._produce_dead_letters(b)
+        ev_ranges = b.ranges.get("events", {})
+        dlq_ranges = b.ranges.get("dead_letters", {})
+        vtok = (min(b.versions), max(b.versions)) if b.versions else (0, 0)
+        if b.scores and b.built_scores is None:
+            b.built_scores = [score_row(ref) for ref in b.scores.values()]
+        for table in TABLE_ORDER:
+            if table == "leaderboard":
+                await self._deletes(b)
+                rows = list(b.leaderboard.values())
+            elif table == "scores":
+                rows = b.built_scores or []
+            else:
+                rows = b.rows[table]
+            if not rows:
+                continue
+            if table in ("events_archive", "contestant_series", "metric_revisions"):
+                token = offsets_token(f"{self.sink.database}.{table}", ev_ranges)
+            elif table == "dead_letters":
+                token = offsets_token(f"{self.sink.database}.{table}", dlq_ranges)
+            else:
+                token = version_token(f"{self.sink.database}.{table}:{vtok[0]}", vtok[1], b.positions)
+            await self.sink.insert(table, rows, token)
+
+    async def _deletes(self, b: Batch) -> None:
+        for contest_id, round_id, group, cid, version in b.deletes:
+            if (contest_id, round_id, group, cid) in b.leaderboard:
+                continue  # ranked there again in the same batch
+            await self.sink.command(
+                "DELETE FROM leaderboard WHERE contest_id = {c:String} AND round_id = {r:String} "
+                "AND group_id = {g:String} AND contestant_id = {p:String} AND version < {v:UInt64}",
+                {"c": contest_id, "r": round_id, "g": group, "p": cid, "v": version},
+                table="leaderboard",
+            )
+        b.deletes.clear()
+
+    async def _produce_dead_letters(self, b: Batch) -> None:
+        if self.producer is None:
+            raise RuntimeError("no producer for dead letters")
+        futures = [
+            await self.producer.send(
+                self.dlq_topic, key=k, value=v, headers=[("type", b"dead_letter"), ("schema_version", b"1")]
+            )
+            for k, v in b.dead_out
+        ]
+        await asyncio.gather(*futures)
+        b.dead_out = []
+
+    async def _publish(self, b: Batch) -> None:
+        if not b.updates or self.producer is None:
+            return
+        try:
+            futures = []
+            for u in b.updates:
+                futures.append(
+                    await self.producer.send(
+                        self.scores_topic,
+                        key=u["contest_id"].encode(),
+                        value=orjson.dumps(u),
+                        headers=[("type", b"score_update"), ("schema_version", b"1")],
+                    )
+                )
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=10)
+            m.UPDATES.labels("published").inc(len(b.updates))
+        except Exception as exc:
+            m.UPDATES.labels("failed").inc(len(b.updates))
+            log.error("score update not published", extra={"fields": {"error": repr(exc)[:300]}})
+
+    async def _ack(self, b: Batch) -> None:
+        for intake, records in b.acks.items():
+            if not records:
+                continue
+            await self.ackers[intake](records)
+            for rec in records:
+                key = (rec.topic, rec.partition)
+                if rec.offset + 1 > self.acked.get(key, 0):
+                    self.acked[key] = rec.offset + 1
+        for (topic, p), off in self.acked.items():
+            m.COMMITTED.labels(topic, str(p)).set(off)
+
+    async def _apply_freeze(self, contest_id: str, round_id: str) -> None:
+        """A ``round_frozen`` event was archived: show the frozen result and keep it (pending revisions)."""
+        st = self.states.get(contest_id)
+        if st is None:
+            return
+        rows = await self._retry(
+            "frozen",
+            lambda: self.sink.query_sync(
+                "SELECT frozen_at, content_hash, leaderboard_digest, event_count, results FROM frozen_rounds FINAL "
+                "WHERE contest_id = {c:String} AND round_id = {r:String}",
+                {"c": contest_id, "r": round_id},
+            ),
+        )
+        if not rows:
+            log.error(
+                "round_frozen event without a frozen_rounds row; ignored (freeze with `liveboard score freeze`)",
+                extra={"fields": {"contest": contest_id, "round": round_id}},
+            )
+            return
+        frozen_at, content_hash, digest, count, results = rows[0]
+        frozen = FrozenRound(round_id, int(frozen_at), content_hash, digest, int(count), orjson.loads(results))
+        already = st.frozen.get(round_id)
+        st.frozen[round_id] = frozen
+        version = self.versions.next()
+        for row in frozen_leaderboard_rows(frozen, contest_id, version, now_ms()):
+            self.batch.leaderboard[(row[0], row[1], row[2], row[3])] = row
+        self.batch.versions.append(version)
+        rc = self.recomputers[contest_id]
+        rc.views.pop(round_id, None)
+        rc.mark({round_id, *st.plan.dependents.get(round_id, ())})
+        st.active_rounds.add(round_id)
+        if already is None:
+            log.info(
+                "round frozen",
+                extra={"fields": {"contest": contest_id, "round": round_id, "digest": digest, "events": count}},
+            )
+        self.flush_wanted.set()
+
+    # --------------------------------------------------------------------------------------- status
+
+    def lag(self, highwater: Callable[[int], int | None], partitions: list[int]) -> dict[int, int]:
+        out = {}
+        for p in partitions:
+            hw = highwater(p)
+            if hw is None:
+                continue
+            pos = self.positions.get(p)
+            if pos is None:
+                pos = self.acked.get((self.events_topic, p), 0)
+            out[p] = max(0, hw - pos)
+        return out

@@ -1,0 +1,443 @@
+"""From state to results: run the rules engine for a round and turn its result into table rows and the
+``lb.scores.v1`` update.
+
+Relative normalisation (min–max, ratio to the best, rank points) means one sale can move everyone, so a
+round is recomputed as a whole — but not once per event: changes mark the round dirty and the scorer
+recomputes at most every ``coalesce_ms`` (``Recomputer``). Only rows whose content changed are written
+(``changed``); explanations (``scores.explanation``) are built when the rows are flushed, from the newest
+result each contestant changed in, so a burst of recomputes costs one explanation per contestant.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import orjson
+
+from services.scoring import metrics as m
+from services.scoring.rules import RoundResult, display, from_pico, score_field
+from services.scoring.rules.engine import GroupEvaluation, Plan
+from services.scoring.state import ContestState, FrozenRound, RoundInputs
+
+log = logging.getLogger(__name__)
+
+UPDATE_SCHEMA_VERSION = 1
+
+
+class Versions:
+    """Monotonic row versions: microseconds since the epoch, bumped past the last one handed out.
+
+    Seeded from the largest version already in ClickHouse on start, so a restarted scorer's rows always
+    replace the previous run's (ReplacingMergeTree keeps the largest version)."""
+
+    def __init__(self, floor: int = 0) -> None:
+        self.last = floor
+
+    def next(self) -> int:
+        self.last = max(self.last + 1, time.time_ns() // 1000)
+        return self.last
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# ------------------------------------------------------------------------------------ score split
+
+
+def _leaf_kinds(plan: Plan) -> frozenset[str]:
+    if not plan.children:
+        return frozenset((plan.kind,))
+    out: frozenset[str] = frozenset()
+    for c in plan.children:
+        out |= _leaf_kinds(c)
+    return out
+
+
+def split_scores(ev: GroupEvaluation, i: int) -> tuple[str, str]:
+    """How much of contestant ``i``'s total comes from platform data and how much from judges.
+
+    Each maximal subtree that holds only metric (only judges) leaves contributes its share of the total:
+    its contribution times the weights of the nodes above it, exactly, rounded once to 10⁻¹² point.
+    Adjustments on the total or on mixed nodes belong to neither part, so the parts need not add up to
+    the total when an appeal changed it."""
+    data = Fraction(0)
+    judges = Fraction(0)
+    stack: list[tuple[Plan, Fraction]] = [(ev.plan, Fraction(1))]
+    while stack:
+        plan, factor = stack.pop()
+        kinds = _leaf_kinds(plan)
+        if kinds == {"metric"}:
+            data += ev.contrib[plan.id][i] * factor
+        elif kinds == {"judges"}:
+            judges += ev.contrib[plan.id][i] * factor
+        else:
+            inner = factor * Fraction(plan.wn, plan.wd)
+            stack.extend((c, inner) for c in plan.children)
+    return exact(round(data)), exact(round(judges))
+
+
+def exact(pico: int) -> str:
+    """Pico-points as a plain decimal string with 12 places ("0.000000000000", never "0E-12")."""
+    return format(from_pico(pico), "f")
+
+
+# -------------------------------------------------------------------------------------- outcomes
+
+
+@dataclass(slots=True)
+class ScoreRef:
+    """A contestant whose score row must be written, and the result it comes from (explained at flush)."""
+
+    contest_id: str
+    round_id: str
+    group_id: str
+    contestant_id: str
+    version: int
+    computed_at: int
+    rule_version: str
+    result: RoundResult
+    inputs: RoundInputs
+
+
+@dataclass(slots=True)
+class Outcome:
+    contest_id: str
+    round_id: str
+    version: int
+    computed_at: int
+    digest: str
+    frozen: bool
+    leaderboard_rows: list[list[Any]] = field(default_factory=list)
+    deletes: list[tuple[str, str]] = field(default_factory=list)  # (group_id, contestant_id) no longer ranked
+    scores: list[ScoreRef] = field(default_factory=list)
+    pending_rows: list[list[Any]] = field(default_factory=list)
+    update: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RoundView:
+    """What the last recompute of a round produced (to diff the next one against)."""
+
+    result: RoundResult
+    version: int
+    digest: str
+    sigs: dict[str, tuple[Any, ...]]
+    groups_of: dict[str, str]
+    inputs: dict[str, RoundInputs]
+    pending_sigs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+class Recomputer:
+    """Coalesced recomputation of one contest's rounds."""
+
+    def __init__(self, state: ContestState, versions: Versions, top_n: int) -> None:
+        self.state = state
+        self.versions = versions
+        self.top_n = top_n
+        self.dirty: set[str] = set()
+        self.dirty_since: float | None = None
+        self.views: dict[str, RoundView] = {}
+
+    def mark(self, rounds: frozenset[str] | set[str]) -> None:
+        if not rounds:
+            return
+        if self.dirty_since is None:
+            self.dirty_since = time.monotonic()
+        self.dirty |= rounds
+
+    def due(self, now: float, coalesce_s: float) -> bool:
+        return self.dirty_since is not None and now - self.dirty_since >= coalesce_s
+
+    def run(self, positions: dict[int, int]) -> list[Outcome]:
+        """Recompute every dirty round (and rounds whose entrants come from one), in dependency order."""
+        dirty = set(self.dirty)
+        self.dirty.clear()
+        self.dirty_since = None
+        plan = self.state.plan
+        for rid in list(dirty):
+            dirty.update(plan.dependents.get(rid, ()))
+        out = []
+        for rid in plan.round_order():
+            if rid in dirty and rid in self.state.active_rounds:
+                out.append(self.compute(rid, positions))
+        return out
+
+    # --------------------------------------------------------------------------------- one round
+
+    def entrants(self, round_id: str, positions: dict[int, int]) -> set[str] | None:
+        rnd = self.state.plan.contest.round(round_id)
+        if rnd.entrants is None:
+            return None
+        src = rnd.entrants.from_round
+        frozen = self.state.frozen.get(src)
+        if frozen is not None:
+            return frozen.advancing
+        view = self.views.get(src)
+        if view is None:
+            self.compute(src, positions)
+            view = self.views[src]
+        return {r.contestant_id for g in view.result.groups for r in g.rows if r.advances}
+
+    def score(self, round_id: str, positions: dict[int, int]) -> tuple[RoundResult, dict[str, RoundInputs]]:
+        st = self.state
+        members = st.field_of(round_id, self.entrants(round_id, positions))
+        inputs = {cid: st.inputs_for(round_id, cid) for cid in members}
+        result = score_field(st.plan.contest, round_id, {cid: ri.inputs for cid, ri in inputs.items()})
+        return result, inputs
+
+    def compute(self, round_id: str, positions: dict[int, int]) -> Outcome:
+        t0 = time.perf_counter()
+        st = self.state
+        plan = st.plan
+        result, inputs = self.score(round_id, positions)
+        version = self.versions.next()
+        computed_at = now_ms()
+        digest = result.digest()
+        frozen = st.frozen.get(round_id)
+        prev = self.views.get(round_id)
+        d = result.display_decimals
+        sigs: dict[str, tuple[Any, ...]] = {}
+        groups_of: dict[str, str] = {}
+        outcome = Outcome(plan.id, round_id, version, computed_at, digest, frozen is not None)
+        changed: list[str] = []
+        for g in result.groups:
+            ev = g.evaluation
+            cols = [ev.values[p.id] for p in ev.plans]
+            for row in g.rows:
+                cid = row.contestant_id
+                i = ev.position[cid]
+                ri = inputs[cid]
+                sig = (
+                    g.group_id,
+                    row.rank,
+                    row.total_pico,
+                    row.award,
+                    row.advances,
+                    row.complete,
+                    row.tied,
+                    tuple(c[i] for c in cols),
+                    tuple(ri.facts.values()),
+                    ri.last_data_ms,
+                    st.display_name(cid),
+                    st.organisation_label(cid),
+                )
+                sigs[cid] = sig
+                groups_of[cid] = g.group_id
+                old = prev.sigs.get(cid) if prev is not None else None
+                if old == sig and prev is not None and prev.inputs.get(cid) is ri:
+                    continue
+                changed.append(cid)
+                if frozen is not None:
+                    continue  # a frozen round's rows stay as frozen; differences go to pending_revisions
+                data_score, judge_score = split_scores(ev, i)
+                outcome.leaderboard_rows.append(
+                    [
+                        plan.id,
+                        round_id,
+                        g.group_id,
+                        cid,
+                        version,
+                        computed_at,
+                        row.rank,
+                        st.display_name(cid),
+                        st.organisation_label(cid),
+                        exact(row.total_pico),
+                        display(row.total_pico, d),
+                        data_score,
+                        judge_score,
+                        ri.facts["gmv_fen"],
+                        ri.facts["net_gmv_fen"],
+                        ri.facts["paid_orders"],
+                        ri.facts["viewers"],
+                        min(ri.facts["conversion_ppm"], 2**32 - 1),
+                        row.award_name or "",
+                        int(row.advances),
+                        ri.last_data_ms,
+                        digest,
+                        row.award or "",
+                        int(row.complete),
+                        int(row.tied),
+                        0,
+                    ]
+                )
+                outcome.scores.append(
+                    ScoreRef(plan.id, round_id, g.group_id, cid, version, computed_at, plan.rule_version, result, ri)
+                )
+        if prev is not None and frozen is None:
+            for cid, group in prev.groups_of.items():
+                if groups_of.get(cid) != group:
+                    outcome.deletes.append((group, cid))
+        view = RoundView(result, version, digest, sigs, groups_of, inputs)
+        if frozen is not None:
+            view.pending_sigs = prev.pending_sigs if prev is not None else {}
+            outcome.pending_rows = self._pending(frozen, result, inputs, view, version, computed_at)
+            m.PENDING_REVISIONS.labels(plan.id, round_id).set(sum(1 for s in view.pending_sigs.values() if s[0]))
+        self.views[round_id] = view
+        outcome.update = self._update(result, version, computed_at, digest, changed, positions, frozen, view)
+        m.RECOMPUTE.labels(plan.id).observe(time.perf_counter() - t0)
+        m.RECOMPUTE_FIELD.labels(plan.id, round_id).set(len(inputs))
+        return outcome
+
+    def _pending(
+        self,
+        frozen: FrozenRound,
+        result: RoundResult,
+        inputs: dict[str, RoundInputs],
+        view: RoundView,
+        version: int,
+        computed_at: int,
+    ) -> list[list[Any]]:
+        """Rows of ``pending_revisions``: per contestant, the live result next to the frozen one."""
+        frozen_rows = {r["contestant_id"]: (g["group_id"], r) for g in frozen.results["groups"] for r in g["rows"]}
+        live = {r.contestant_id: (g, r) for g in result.groups for r in g.rows}
+        rows = []
+        for cid in sorted(set(frozen_rows) | set(live)):
+            f = frozen_rows.get(cid)
+            lv = live.get(cid)
+            f_rank, f_total = (f[1]["rank"], f[1]["total"]) if f else (0, "")
+            l_rank, l_total = (lv[1].rank, exact(lv[1].total_pico)) if lv else (0, "")
+            differs = (f_rank, f_total) != (l_rank, l_total)
+            sig = (differs, l_rank, l_total)
+            old = view.pending_sigs.get(cid)
+            if old == sig or (old is None and not differs):
+                continue
+            view.pending_sigs[cid] = sig
+            group = lv[0].group_id if lv else f[0]  # type: ignore[index]
+            explanation = b"{}"
+            if lv is not None:
+                explanation = orjson.dumps(
+                    {
+                        "explanation": lv[0].explain(cid).to_dict(),
+                        "evidence": inputs[cid].evidence,
+                        "events_counted": inputs[cid].events_counted,
+                    }
+                )
+            rows.append(
+                [
+                    result.contest_id,
+                    result.round_id,
+                    group,
+                    cid,
+                    version,
+                    computed_at,
+                    int(differs),
+                    f_rank,
+                    f_total,
+                    l_rank,
+                    l_total,
+                    display(lv[1].total_pico, result.display_decimals) if lv else "",
+                    frozen.digest,
+                    result.digest(),
+                    explanation.decode(),
+                ]
+            )
+        return rows
+
+    def _update(
+        self,
+        result: RoundResult,
+        version: int,
+        computed_at: int,
+        digest: str,
+        changed: list[str],
+        positions: dict[int, int],
+        frozen: FrozenRound | None,
+        view: RoundView,
+    ) -> dict[str, Any]:
+        st = self.state
+        d = result.display_decimals
+        groups = []
+        for g in result.groups:
+            top = [
+                {
+                    "rank": r.rank,
+                    "contestant_id": r.contestant_id,
+                    "display_name": st.display_name(r.contestant_id),
+                    "total": exact(r.total_pico),
+                    "total_display": display(r.total_pico, d),
+                    "award": r.award,
+                    "advances": r.advances,
+                    "complete": r.complete,
+                }
+                for r in g.rows[: self.top_n]
+            ]
+            groups.append({"group_id": g.group_id, "size": len(g.rows), "top": top})
+        return {
+            "schema_version": UPDATE_SCHEMA_VERSION,
+            "contest_id": result.contest_id,
+            "round_id": result.round_id,
+            "version": version,
+            "computed_at": computed_at,
+            "digest": digest,
+            "rule_version": st.plan.rule_version,
+            "frozen": frozen is not None,
+            "frozen_digest": frozen.digest if frozen is not None else None,
+            "groups": groups,
+            "changed": sorted(changed),
+            "pending_revisions": sorted(c for c, s in view.pending_sigs.items() if s[0]) if frozen else [],
+            "rejected": len(result.rejected),
+            "offsets": {str(p): o for p, o in sorted(positions.items())},
+        }
+
+
+# ------------------------------------------------------------------------------- score rows (flush)
+
+
+def score_row(ref: ScoreRef) -> list[Any]:
+    """A ``scores`` row with its full explanation: formula tree, inputs, weights, rule version, evidence."""
+    result = ref.result
+    group = result.group(ref.group_id)
+    ev = group.evaluation
+    i = ev.position[ref.contestant_id]
+    row = ev.rows_by_index[i]
+    explanation = group.explain(ref.contestant_id).to_dict()
+    data_score, judge_score = split_scores(ev, i)
+    ri = ref.inputs
+    doc = {
+        "rule_version": ref.rule_version,
+        "digest": result.digest(),
+        "rank": row.rank,
+        "total": exact(row.total_pico),
+        "total_display": display(row.total_pico, result.display_decimals),
+        "award": row.award,
+        "advances": row.advances,
+        "complete": row.complete,
+        "tied": row.tied,
+        "inputs": {
+            "metrics": dict(ri.inputs.metrics),
+            "judge_scores": [
+                {"judge_id": j.judge_id, "criterion": j.criterion, "points": str(j.points), "event_id": j.event_id}
+                for j in ri.inputs.judge_scores
+            ],
+            "adjustments": [
+                {"adjustment_id": a.adjustment_id, "kind": a.kind, "value": str(a.value), "event_id": a.event_id}
+                for a in ri.inputs.adjustments
+            ],
+        },
+        "facts": ri.facts,
+        "explanation": explanation,
+        "evidence": ri.evidence,
+        "events_counted": ri.events_counted,
+        "last_event_ms": ri.last_event_ms,
+    }
+    return [
+        ref.contest_id,
+        ref.round_id,
+        ref.group_id,
+        ref.contestant_id,
+        ref.version,
+        ref.computed_at,
+        ref.rule_version,
+        row.rank,
+        exact(row.total_pico),
+        data_score,
+        judge_score,
+        orjson.dumps(doc, default=str).decode(),
+        ri.events_counted,
+        ri.last_event_ms,
+    ]

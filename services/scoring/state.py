@@ -1,0 +1,778 @@
+"""Per-contest scoring state: the fold of the event log the rules engine scores from.
+
+Every merge here is a *maximum* over a total order keyed on the fact's identity, so applying an event twice
+changes nothing and applying a set of events in any order gives the same state (docs/events.md,
+"Revisions, supersession and what the scorer keeps"):
+
+- snapshots, per room (per video): the one with the largest ``(revision rank, observed_at, event_id)``,
+  ``final`` above ``provisional``; a late older snapshot never wins; a newer one with a lower counter wins
+  and the decrease is recorded as a revision (``metric_revisions``), never ignored;
+- orders, per ``(platform, order_id, status)``: the same order; an order counts in the round of its
+  payment, ``paid`` adds to the order figures and ``refunded`` takes its amount off;
+- judges' scores per ``(round, judge, criterion)`` and adjustments per ``(round, adjustment_id)``: largest
+  ``(observed_at, event_id)``;
+- registrations per contestant and account bindings per ``(contestant, platform)``: largest
+  ``(observed_at, event_id)``, in force from ``observed_at``.
+
+That is why correctness never depends on having seen an event id before: the bounded id memory of
+``dedup.py`` only saves work. State is plain memory, rebuilt on start from the ClickHouse archive
+(``loader.py``); nothing lives in faust tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from liveboard.contracts import (
+    AccountBound,
+    ContestantRegistered,
+    JudgeScore,
+    LiveMetricsSnapshot,
+    OrderEvent,
+    ScoreAdjustment,
+    VideoStatsSnapshot,
+)
+from services.scoring.contests import ContestPlan
+from services.scoring.rules import AdjustmentInput, ContestantInputs, JudgeScoreInput, OrgInput
+
+log = logging.getLogger(__name__)
+
+REV_RANK = {"provisional": 0, "final": 1}
+DAY_MS = 86_400_000
+NEVER = -(2**63)
+
+# Counters that only grow while a room is live: a newer snapshot with a lower value is a revision.
+CUMULATIVE_LIVE = (
+    "gmv_fen",
+    "orders_paid",
+    "orders_created",
+    "paid_buyers_uv",
+    "viewers_pv",
+    "viewers_uv",
+    "likes",
+    "comments",
+    "shares",
+    "new_followers",
+    "product_exposure_uv",
+    "product_click_uv",
+    "refund_amount_fen",
+    "refunds_count",
+)
+CUMULATIVE_VIDEO = ("plays", "likes", "shares", "comments", "clicks")
+
+# base metric -> live snapshot field, summed over the contestant's rooms in the round
+LIVE_SUMS = {
+    "gmv_fen": "gmv_fen",
+    "refund_amount_fen": "refund_amount_fen",
+    "orders_paid": "orders_paid",
+    "orders_created": "orders_created",
+    "refunds_count": "refunds_count",
+    "paid_buyers_uv": "paid_buyers_uv",
+    "viewers_pv": "viewers_pv",
+    "viewers_uv": "viewers_uv",
+    "likes": "likes",
+    "comments": "comments",
+    "shares": "shares",
+    "new_followers": "new_followers",
+    "product_exposure_uv": "product_exposure_uv",
+    "product_click_uv": "product_click_uv",
+}
+VIDEO_SUMS = {
+    "video_plays": "plays",
+    "video_likes": "likes",
+    "video_shares": "shares",
+    "video_comments": "comments",
+    "video_clicks": "clicks",
+}
+
+Stamp = tuple[int, int, str]  # (revision rank, observed_at, event_id)
+
+
+@dataclass(slots=True)
+class Revision:
+    """A newer snapshot lowered a cumulative counter (a ``metric_revisions`` row)."""
+
+    contest_id: str
+    contestant_id: str
+    platform: str
+    account_id: str
+    source_id: str  # room or video id
+    metric: str
+    old_value: int
+    new_value: int
+    old_event_id: str
+    new_event_id: str
+    old_observed_at: int
+    new_observed_at: int
+    revision: str
+
+
+@dataclass(slots=True)
+class Snap:
+    stamp: Stamp
+    data: Any  # LiveMetricsData | VideoStatsData (the validated body)
+
+    @property
+    def event_id(self) -> str:
+        return self.stamp[2]
+
+    @property
+    def observed_at(self) -> int:
+        return self.stamp[1]
+
+    @property
+    def revision(self) -> str:
+        return "final" if self.stamp[0] else "provisional"
+
+
+@dataclass(slots=True)
+class Room:
+    platform: str
+    account_id: str
+    room_id: str
+    best: Snap
+    first_observed: int
+    last_observed: int
+
+    @property
+    def anchor(self) -> int:
+        started = self.best.data.live_started_at
+        return started if started is not None else self.first_observed
+
+
+@dataclass(slots=True)
+class Video:
+    platform: str
+    account_id: str
+    video_id: str
+    best: Snap
+    first_observed: int
+    last_observed: int
+    best24: Snap | None = None  # newest snapshot within 24 h of publishing (video_likes_24h)
+
+    @property
+    def published_at(self) -> int | None:
+        p = self.best.data.published_at
+        if p is None and self.best24 is not None:
+            p = self.best24.data.published_at
+        return p
+
+    @property
+    def anchor(self) -> int:
+        p = self.published_at
+        return p if p is not None else self.first_observed
+
+
+@dataclass(slots=True)
+class Order:
+    platform: str
+    account_id: str
+    order_id: str
+    statuses: dict[str, tuple[Stamp, int]] = field(default_factory=dict)  # status -> (stamp, amount_fen)
+    last_observed: int = 0
+
+    @property
+    def anchor(self) -> int | None:
+        paid = self.statuses.get("paid")
+        return paid[0][1] if paid is not None else None
+
+
+@dataclass(slots=True)
+class Registration:
+    stamp: tuple[int, str]
+    event_id: str
+    group_id: str
+    display_name: str
+    org: OrgInput
+
+
+@dataclass(slots=True)
+class Binding:
+    stamp: tuple[int, str]
+    account_id: str
+    replaces: str | None
+
+
+@dataclass(slots=True)
+class Contestant:
+    cid: str
+    rooms: dict[tuple[str, str, str], Room] = field(default_factory=dict)
+    videos: dict[tuple[str, str, str], Video] = field(default_factory=dict)
+    orders: dict[tuple[str, str], Order] = field(default_factory=dict)
+    judges: dict[tuple[str, str, str], tuple[tuple[int, str], str]] = field(default_factory=dict)
+    adjustments: dict[tuple[str, str], tuple[tuple[int, str], ScoreAdjustment]] = field(default_factory=dict)
+    version: int = 0  # bumped on every change: invalidates the cached inputs
+    cache: dict[str, tuple[int, RoundInputs]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RoundInputs:
+    """One contestant's inputs to one round, with the evidence behind them (for explanations)."""
+
+    inputs: ContestantInputs
+    facts: dict[str, Any]  # leaderboard figures: gmv_fen, net_gmv_fen, paid_orders, viewers, conversion_ppm
+    evidence: dict[str, Any]
+    events_counted: int
+    last_event_ms: int
+    last_data_ms: int
+
+
+@dataclass(slots=True)
+class FrozenRound:
+    round_id: str
+    frozen_at: int
+    content_hash: str
+    digest: str
+    event_count: int
+    results: dict[str, Any]  # RoundResult.to_dict() plus the leaderboard rows as frozen
+
+    @property
+    def advancing(self) -> set[str]:
+        return {r["contestant_id"] for g in self.results.get("groups", []) for r in g["rows"] if r.get("advances")}
+
+
+class ContestState:
+    """Everything one contest's scores are computed from."""
+
+    def __init__(self, plan: ContestPlan) -> None:
+        self.plan = plan
+        self.contest_id = plan.id
+        self.contestants: dict[str, Contestant] = {}
+        self.registrations: dict[str, Registration] = {}
+        self.bindings: dict[tuple[str, str], dict[str, Binding]] = {}  # (cid, platform) -> event_id -> binding
+        self.rejected_bindings: dict[str, str] = {}  # event_id -> reason (accounts_locked)
+        self.timelines: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+        self.active_rounds: set[str] = set()
+        self.frozen: dict[str, FrozenRound] = {}
+        self.revisions: list[Revision] = []  # drained by the processor into metric_revisions
+        self.record_revisions = True
+        self.file_accounts: dict[tuple[str, str], str] = {
+            (c.id, p): acct for c in plan.contest.contestants for p, acct in c.accounts.items()
+        }
+        self._round_ids = {r.id for r in plan.rounds}
+        self._all_rounds = frozenset(self._round_ids)
+
+    # ------------------------------------------------------------------------------------ helpers
+
+    def _contestant(self, cid: str) -> Contestant:
+        c = self.contestants.get(cid)
+        if c is None:
+            c = self.contestants[cid] = Contestant(cid)
+        return c
+
+    def rounds_at(self, t: int | None) -> tuple[str, ...]:
+        return () if t is None else self.plan.rounds_at(t)
+
+    # -------------------------------------------------------------------------------------- apply
+
+    def apply(self, ev: Any) -> frozenset[str]:
+        """Fold one validated event in; returns the rounds whose inputs may have changed."""
+        t = ev.type
+        if t == "live_metrics_snapshot":
+            return self._live(ev)
+        if t == "order_event":
+            return self._order(ev)
+        if t == "video_stats_snapshot":
+            return self._video(ev)
+        if t == "judge_score":
+            return self._judge(ev)
+        if t == "score_adjustment":
+            return self._adjustment(ev)
+        if t == "contestant_registered":
+            return self._registration(ev)
+        if t == "account_bound":
+            return self._binding(ev)
+        # interaction_counts (the board's pulse, not scored), collector_heartbeat, round_frozen: archive only
+        return frozenset()
+
+    def _live(self, ev: LiveMetricsSnapshot) -> frozenset[str]:
+        c = self._contestant(ev.contestant_id)
+        key = (ev.platform, ev.account_id, ev.room_id)
+        stamp = (REV_RANK[ev.revision], ev.observed_at, ev.event_id)
+        room = c.rooms.get(key)
+        if room is None:
+            room = c.rooms[key] = Room(
+                ev.platform, ev.account_id, ev.room_id, Snap(stamp, ev.data), ev.observed_at, ev.observed_at
+            )
+            c.version += 1
+            rounds = self.rounds_at(room.anchor)
+            self.active_rounds.update(rounds)
+            return frozenset(rounds)
+        if ev.observed_at > room.last_observed:
+            room.last_observed = ev.observed_at
+        before = self.rounds_at(room.anchor)
+        changed = False
+        if ev.observed_at < room.first_observed:
+            room.first_observed = ev.observed_at
+            changed = True
+        if stamp > room.best.stamp:
+            if stamp[2] != room.best.stamp[2] and self.record_revisions:
+                self._revisions(
+                    c.cid, room.platform, room.account_id, room.room_id, room.best, stamp, ev, CUMULATIVE_LIVE
+                )
+            room.best = Snap(stamp, ev.data)
+            changed = True
+        if not changed:
+            return frozenset()
+        c.version += 1
+        after = self.rounds_at(room.anchor)
+        self.active_rounds.update(after)
+        return frozenset(before) | frozenset(after)
+
+    def _revisions(
+        self, cid: str, platform: str, account: str, source: str, old: Snap, stamp: Stamp, ev: Any, names: Iterable[str]
+    ) -> None:
+        for name in names:
+            a = getattr(old.data, name)
+            b = getattr(ev.data, name)
+            if a is not None and b is not None and b < a:
+                self.revisions.append(
+                    Revision(
+                        self.contest_id,
+                        cid,
+                        platform,
+                        account,
+                        source,
+                        name,
+                        a,
+                        b,
+                        old.event_id,
+                        ev.event_id,
+                        old.observed_at,
+                        ev.observed_at,
+                        ev.revision,
+                    )
+                )
+
+    def _video(self, ev: VideoStatsSnapshot) -> frozenset[str]:
+        c = self._contestant(ev.contestant_id)
+        key = (ev.platform, ev.account_id, ev.video_id)
+        stamp = (REV_RANK[ev.revision], ev.observed_at, ev.event_id)
+        d = ev.data
+        within24 = d.published_at is not None and ev.observed_at <= d.published_at + DAY_MS
+        video = c.videos.get(key)
+        if video is None:
+            video = c.videos[key] = Video(
+                ev.platform, ev.account_id, ev.video_id, Snap(stamp, d), ev.observed_at, ev.observed_at
+            )
+            if within24:
+                video.best24 = video.best
+            c.version += 1
+            rounds = self.rounds_at(video.anchor)
+            self.active_rounds.update(rounds)
+            return frozenset(rounds)
+        if ev.observed_at > video.last_observed:
+            video.last_observed = ev.observed_at
+        before = self.rounds_at(video.anchor)
+        changed = False
+        if ev.observed_at < video.first_observed:
+            video.first_observed = ev.observed_at
+            changed = True
+        if stamp > video.best.stamp:
+            if stamp[2] != video.best.stamp[2] and self.record_revisions:
+                self._revisions(c.cid, ev.platform, ev.account_id, ev.video_id, video.best, stamp, ev, CUMULATIVE_VIDEO)
+            video.best = Snap(stamp, d)
+            changed = True
+        if within24 and (video.best24 is None or stamp > video.best24.stamp):
+            video.best24 = Snap(stamp, d)
+            changed = True
+        if not changed:
+            return frozenset()
+        c.version += 1
+        after = self.rounds_at(video.anchor)
+        self.active_rounds.update(after)
+        return frozenset(before) | frozenset(after)
+
+    def _order(self, ev: OrderEvent) -> frozenset[str]:
+        c = self._contestant(ev.contestant_id)
+        d = ev.data
+        key = (ev.platform, d.order_id)
+        order = c.orders.get(key)
+        if order is None:
+            order = c.orders[key] = Order(ev.platform, ev.account_id, d.order_id)
+        if ev.observed_at > order.last_observed:
+            order.last_observed = ev.observed_at
+        stamp = (REV_RANK[ev.revision], ev.observed_at, ev.event_id)
+        prev = order.statuses.get(d.status)
+        if prev is not None and stamp <= prev[0]:
+            return frozenset()
+        before = self.rounds_at(order.anchor)
+        order.statuses[d.status] = (stamp, d.amount_fen)
+        c.version += 1
+        after = self.rounds_at(order.anchor)
+        self.active_rounds.update(after)
+        return frozenset(before) | frozenset(after)
+
+    def _judge(self, ev: JudgeScore) -> frozenset[str]:
+        d = ev.data
+        if d.round_id not in self._round_ids:
+            return frozenset()  # the engine could not place it; the archive keeps it
+        c = self._contestant(ev.contestant_id)
+        key = (d.round_id, d.judge_id, d.criterion)
+        stamp = (ev.observed_at, ev.event_id)
+        prev = c.judges.get(key)
+        if prev is not None and stamp <= prev[0]:
+            return frozenset()
+        c.judges[key] = (stamp, d.points)
+        c.version += 1
+        self.active_rounds.add(d.round_id)
+        return frozenset((d.round_id,))
+
+    def _adjustment(self, ev: ScoreAdjustment) -> frozenset[str]:
+        d = ev.data
+        if d.round_id not in self._round_ids:
+            return frozenset()
+        c = self._contestant(ev.contestant_id)
+        key = (d.round_id, d.adjustment_id)
+        stamp = (ev.observed_at, ev.event_id)
+        prev = c.adjustments.get(key)
+        if prev is not None and stamp <= prev[0]:
+            return frozenset()
+        c.adjustments[key] = (stamp, ev)
+        c.version += 1
+        self.active_rounds.add(d.round_id)
+        return frozenset((d.round_id,))
+
+    def _registration(self, ev: ContestantRegistered) -> frozenset[str]:
+        stamp = (ev.observed_at, ev.event_id)
+        prev = self.registrations.get(ev.contestant_id)
+        if prev is not None and stamp <= prev.stamp:
+            return frozenset()
+        d = ev.data
+        o = d.organisation
+        self.registrations[ev.contestant_id] = Registration(
+            stamp, ev.event_id, d.group_id, d.display_name, OrgInput(o.city, o.district, o.team)
+        )
+        self._contestant(ev.contestant_id).version += 1
+        return self._all_rounds
+
+    def _binding(self, ev: AccountBound) -> frozenset[str]:
+        key = (ev.contestant_id, ev.platform)
+        known = self.bindings.setdefault(key, {})
+        if ev.event_id in known:
+            return frozenset()
+        known[ev.event_id] = Binding((ev.observed_at, ev.event_id), ev.account_id, ev.data.replaces_account_id)
+        self._timeline(ev.contestant_id, ev.platform)
+        self._contestant(ev.contestant_id).version += 1
+        return self._all_rounds
+
+    # ----------------------------------------------------------------------------------- bindings
+
+    def _timeline(self, cid: str, platform: str) -> None:
+        """Recompute which account holds ``(cid, platform)`` from when, from every binding known.
+
+        The contest file's account holds from the start; each ``account_bound`` holds from its
+        ``observed_at`` until a later one. In a contest with ``accounts_locked`` a binding that would change
+        the account in force is refused (``rejected_bindings``). Recomputed from the whole set, so the
+        verdict does not depend on arrival order.
+        """
+        key = (cid, platform)
+        current = self.file_accounts.get(key)
+        timeline: list[tuple[int, str | None]] = [(NEVER, current)]
+        for b in sorted(self.bindings.get(key, {}).values(), key=lambda b: b.stamp):
+            if self.plan.contest.accounts_locked and current is not None and b.account_id != current:
+                self.rejected_bindings[b.stamp[1]] = "accounts are locked in this contest (账号不可更改)"
+                continue
+            self.rejected_bindings.pop(b.stamp[1], None)
+            current = b.account_id
+            timeline.append((b.stamp[0], current))
+        self.timelines[key] = timeline
+
+    def account_in_force(self, cid: str, platform: str, t: int) -> tuple[str | None, bool]:
+        """The account bound for ``(cid, platform)`` at ``t``, and whether any binding is known at all."""
+        timeline = self.timelines.get((cid, platform))
+        if timeline is None:
+            initial = self.file_accounts.get((cid, platform))
+            return initial, initial is not None
+        account: str | None = None
+        for start, acct in timeline:
+            if start > t:
+                break
+            account = acct
+        return account, True
+
+    def counts_for(self, cid: str, platform: str, account_id: str, t: int) -> tuple[bool, str | None]:
+        bound, known = self.account_in_force(cid, platform, t)
+        if not known:
+            return True, "no account binding known for this platform: counted as the collector routed it"
+        if bound != account_id:
+            return False, f"account {account_id} is not bound to {cid} on {platform} at {t} (bound: {bound})"
+        return True, None
+
+    # ------------------------------------------------------------------------------------- field
+
+    def group_of(self, cid: str) -> str | None:
+        reg = self.registrations.get(cid)
+        if reg is not None:
+            return reg.group_id
+        c = self.plan.contest.contestant(cid)
+        return c.group if c is not None else None
+
+    def display_name(self, cid: str) -> str:
+        reg = self.registrations.get(cid)
+        if reg is not None:
+            return reg.display_name
+        c = self.plan.contest.contestant(cid)
+        return c.name if c is not None else cid
+
+    def organisation(self, cid: str) -> OrgInput:
+        reg = self.registrations.get(cid)
+        if reg is not None:
+            return reg.org
+        c = self.plan.contest.contestant(cid)
+        if c is None:
+            return OrgInput()
+        return OrgInput(c.organisation.city, c.organisation.district, c.organisation.team)
+
+    def organisation_label(self, cid: str) -> str:
+        o = self.organisation(cid)
+        return self.plan.org_label(o.city, o.district, o.team)
+
+    def field_of(self, round_id: str, entrants: set[str] | None) -> list[str]:
+        """Who round ``round_id`` ranks: its groups' registered contestants, plus anyone with inputs in it
+        (the engine lists those it cannot place as rejected); only the entrants when the round has them."""
+        rnd = self.plan.contest.round(round_id)
+        groups = set(self.plan.contest.round_groups(rnd))
+        ids = {c.id for c in self.plan.contest.contestants if c.group in groups}
+        ids.update(cid for cid, r in self.registrations.items() if r.group_id in groups)
+        for cid, c in self.contestants.items():
+            if cid not in ids and self._has_inputs(c, round_id):
+                ids.add(cid)
+        if entrants is not None:
+            ids &= entrants
+        return sorted(ids)
+
+    def _has_inputs(self, c: Contestant, round_id: str) -> bool:
+        if any(k[0] == round_id for k in c.judges) or any(k[0] == round_id for k in c.adjustments):
+            return True
+        for r in c.rooms.values():
+            if round_id in self.rounds_at(r.anchor):
+                return True
+        for v in c.videos.values():
+            if round_id in self.rounds_at(v.anchor):
+                return True
+        return any(round_id in self.rounds_at(o.anchor) for o in c.orders.values())
+
+    # ------------------------------------------------------------------------------------ inputs
+
+    def inputs_for(self, round_id: str, cid: str) -> RoundInputs:
+        c = self._contestant(cid)
+        hit = c.cache.get(round_id)
+        if hit is not None and hit[0] == c.version:
+            return hit[1]
+        built = self._build_inputs(c, round_id)
+        c.cache[round_id] = (c.version, built)
+        return built
+
+    def _build_inputs(self, c: Contestant, round_id: str) -> RoundInputs:
+        cid = c.cid
+        metrics: dict[str, int] = {}
+        evidence: dict[str, Any] = {}
+        events = 0
+        last_event = 0
+        last_data = 0
+
+        # ---- live rooms
+        rooms_used: list[Room] = []
+        rooms_doc = []
+        for room in sorted(c.rooms.values(), key=lambda r: (r.platform, r.account_id, r.room_id)):
+            if round_id not in self.rounds_at(room.anchor):
+                continue
+            ok, note = self.counts_for(cid, room.platform, room.account_id, room.anchor)
+            b = room.best
+            doc = {
+                "platform": room.platform,
+                "account_id": room.account_id,
+                "room_id": room.room_id,
+                "event_id": b.event_id,
+                "observed_at": b.observed_at,
+                "revision": b.revision,
+                "first_observed_at": room.first_observed,
+                "last_observed_at": room.last_observed,
+                "anchor_at": room.anchor,
+                "counted": ok,
+            }
+            if note:
+                doc["note"] = note
+            if ok:
+                rooms_used.append(room)
+                events += 1
+                last_event = max(last_event, room.last_observed)
+                last_data = max(last_data, room.last_observed)
+                doc["values"] = {m: getattr(b.data, f) for m, f in LIVE_SUMS.items()}
+            rooms_doc.append(doc)
+        for metric, fname in LIVE_SUMS.items():
+            vals = [v for v in (getattr(r.best.data, fname) for r in rooms_used) if v is not None]
+            if vals:
+                metrics[metric] = sum(vals)
+        peaks = [r.best.data.peak_online for r in rooms_used if r.best.data.peak_online is not None]
+        if peaks:
+            metrics["peak_online"] = max(peaks)
+        avgs = [r.best.data.avg_online for r in rooms_used if r.best.data.avg_online is not None]
+        if avgs:
+            metrics["avg_online"] = _div_half_up(sum(avgs), len(avgs))
+        watch = [
+            (r.best.data.avg_watch_seconds, r.best.data.viewers_uv)
+            for r in rooms_used
+            if r.best.data.avg_watch_seconds is not None
+        ]
+        if watch:
+            weighted = [(s, w) for s, w in watch if w is not None and w > 0]
+            if weighted:
+                metrics["avg_watch_seconds"] = _div_half_up(
+                    sum(s * w for s, w in weighted), sum(w for _, w in weighted)
+                )
+            else:
+                metrics["avg_watch_seconds"] = _div_half_up(sum(s for s, _ in watch), len(watch))
+        if rooms_doc:
+            evidence["rooms"] = rooms_doc
+
+        # ---- short videos
+        videos_used: list[Video] = []
+        videos_doc = []
+        for video in sorted(c.videos.values(), key=lambda v: (v.platform, v.account_id, v.video_id)):
+            if round_id not in self.rounds_at(video.anchor):
+                continue
+            ok, note = self.counts_for(cid, video.platform, video.account_id, video.anchor)
+            b = video.best
+            doc = {
+                "platform": video.platform,
+                "account_id": video.account_id,
+                "video_id": video.video_id,
+                "event_id": b.event_id,
+                "observed_at": b.observed_at,
+                "revision": b.revision,
+                "published_at": video.published_at,
+                "anchor_at": video.anchor,
+                "counted": ok,
+            }
+            if video.best24 is not None:
+                doc["likes_24h"] = {"event_id": video.best24.event_id, "likes": video.best24.data.likes}
+            if note:
+                doc["note"] = note
+            if ok:
+                videos_used.append(video)
+                events += 1 + (video.best24 is not None and video.best24.event_id != b.event_id)
+                last_event = max(last_event, video.last_observed)
+                last_data = max(last_data, video.last_observed)
+            videos_doc.append(doc)
+        for metric, fname in VIDEO_SUMS.items():
+            vals = [v for v in (getattr(x.best.data, fname) for x in videos_used) if v is not None]
+            if vals:
+                metrics[metric] = sum(vals)
+        likes24 = [x.best24.data.likes for x in videos_used if x.best24 is not None]
+        if likes24:
+            metrics["video_likes_24h"] = sum(likes24)
+        if videos_used:
+            # "one entry video per contestant": with several, the most played (then the smallest id) is it
+            entry = min(videos_used, key=lambda x: (-x.best.data.plays, x.video_id))
+            if entry.best.data.completion_rate_ppm is not None:
+                metrics["video_completion_rate_ppm"] = entry.best.data.completion_rate_ppm
+            if entry.best.data.avg_play_ms is not None:
+                metrics["video_avg_play_ms"] = entry.best.data.avg_play_ms
+            evidence["entry_video"] = entry.video_id
+        if videos_doc:
+            evidence["videos"] = videos_doc
+
+        # ---- orders (payment time places an order in a round; refunds count whenever they come)
+        paid_n = refunded_n = 0
+        paid_fen = refund_fen = 0
+        order_events = 0
+        for order in c.orders.values():
+            anchor = order.anchor
+            if anchor is None or round_id not in self.rounds_at(anchor):
+                continue
+            ok, _note = self.counts_for(cid, order.platform, order.account_id, anchor)
+            if not ok:
+                continue
+            order_events += len(order.statuses)
+            last_event = max(last_event, order.last_observed)
+            last_data = max(last_data, order.last_observed)
+            paid_n += 1
+            paid_fen += order.statuses["paid"][1]
+            refund = order.statuses.get("refunded")
+            if refund is not None:
+                refunded_n += 1
+                refund_fen += refund[1]
+        if order_events:
+            events += order_events
+            evidence["orders"] = {
+                "paid": paid_n,
+                "paid_fen": paid_fen,
+                "refunded": refunded_n,
+                "refund_fen": refund_fen,
+                "net_fen": paid_fen - refund_fen,
+                "status_events": order_events,
+            }
+
+        # ---- judges and adjustments
+        judge_inputs = []
+        for (rid, judge, crit), ((obs, eid), points) in sorted(c.judges.items()):
+            if rid != round_id:
+                continue
+            judge_inputs.append(JudgeScoreInput(judge, crit, Decimal(points), obs, eid))
+            events += 1
+            last_event = max(last_event, obs)
+        adj_inputs = []
+        for (rid, _aid), ((obs, eid), ev) in sorted(c.adjustments.items()):
+            if rid != round_id:
+                continue
+            d = ev.data
+            adj_inputs.append(
+                AdjustmentInput(d.adjustment_id, d.kind, Decimal(d.value), d.component, obs, d.reason, d.approver, eid)
+            )
+            events += 1
+            last_event = max(last_event, obs)
+        if judge_inputs:
+            evidence["judge_scores"] = [
+                {"judge_id": j.judge_id, "criterion": j.criterion, "points": str(j.points), "event_id": j.event_id}
+                for j in judge_inputs
+            ]
+        if adj_inputs:
+            evidence["adjustments"] = [{"adjustment_id": a.adjustment_id, "event_id": a.event_id} for a in adj_inputs]
+
+        reg = self.registrations.get(cid)
+        if reg is not None:
+            events += 1
+            evidence["registration_event_id"] = reg.event_id
+        bound_events = sum(len(v) for (b_cid, _p), v in self.bindings.items() if b_cid == cid)
+        if bound_events:
+            events += bound_events
+            rejected = [
+                {"event_id": eid, "reason": why}
+                for (b_cid, _p), v in self.bindings.items()
+                if b_cid == cid
+                for eid in v
+                if (why := self.rejected_bindings.get(eid))
+            ]
+            if rejected:
+                evidence["rejected_bindings"] = rejected
+
+        gmv = metrics.get("gmv_fen", 0)
+        refunds = metrics.get("refund_amount_fen", 0)
+        uv = metrics.get("viewers_uv")
+        buyers = metrics.get("paid_buyers_uv")
+        facts = {
+            "gmv_fen": gmv,
+            "net_gmv_fen": gmv - refunds,
+            "paid_orders": metrics.get("orders_paid", 0),
+            "viewers": uv if uv is not None else metrics.get("viewers_pv", 0),
+            "conversion_ppm": _div_half_up(buyers * 1_000_000, uv) if buyers is not None and uv else 0,
+        }
+        inputs = ContestantInputs(
+            metrics=metrics,
+            judge_scores=judge_inputs,
+            adjustments=adj_inputs,
+            group_id=reg.group_id if reg is not None else None,
+            organisation=reg.org if reg is not None else None,
+        )
+        return RoundInputs(inputs, facts, evidence, events, last_event, last_data)
+
+
+def _div_half_up(n: int, d: int) -> int:
+    """``n / d`` rounded half up, for n ≥ 0 and d > 0 (means and ratios of integer counters)."""
+    return (2 * n + d) // (2 * d)
