@@ -61,7 +61,11 @@ class Collector:
         self.host = host
         self.port = settings.ingest_port if port is None else port
         self.follow_account_bound = follow_account_bound
-        self.producer = EventProducer(settings, linger_ms=ingest.linger_ms)
+        self.producer = EventProducer(
+            settings,
+            linger_ms=ingest.linger_ms,
+            compression=None if ingest.compression == "none" else ingest.compression,
+        )
         self.collectors: dict[str, PlatformCollector] = {}
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None

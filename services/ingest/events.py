@@ -8,12 +8,26 @@ the whole event; a payload that normalises into something the contract refuses r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from pydantic import BaseModel
 
 from liveboard.contracts.events import SCHEMA_VERSION, event_id_for, parse_event
 from services.ingest.registry import Registration
+
+
+class Outgoing(NamedTuple):
+    """A validated event and its wire bytes.
+
+    The bytes are ``orjson.dumps(doc, OPT_SORT_KEYS)`` of the very dict the contract model validated
+    (strict mode: no coercion, so the model's dump equals the dict). That is byte-for-byte what
+    ``encode_event`` produces (tests/ingest check it on every event they read back) without a second
+    walk through the model, which costs as much as the validation itself.
+    """
+
+    event: Any
+    value: bytes
 
 
 def build(
@@ -28,7 +42,7 @@ def build(
     data: dict[str, Any],
     room_id: str | None = None,
     video_id: str | None = None,
-) -> BaseModel:
+) -> Outgoing:
     doc: dict[str, Any] = {
         "event_id": "",
         "type": event_type,
@@ -47,4 +61,5 @@ def build(
         "data": data,
     }
     doc["event_id"] = event_id_for(doc)
-    return parse_event(doc)
+    event: BaseModel = parse_event(doc)
+    return Outgoing(event, orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))

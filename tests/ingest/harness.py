@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from liveboard.contracts.events import parse_event
+from liveboard.contracts.events import encode_event, parse_event
 from liveboard.kafka.catalog import DLQ, EVENTS, RAW, ensure_topics
 from liveboard.kafka.clients import make_consumer
 from liveboard.settings import Settings
@@ -141,7 +141,14 @@ async def consume(settings: Settings, logical_topic: str, idle_s: float = 1.5) -
 
 
 async def events(settings: Settings) -> list[Any]:
-    return [parse_event(r.value) for r in await consume(settings, EVENTS)]
+    out = []
+    for r in await consume(settings, EVENTS):
+        e = parse_event(r.value)
+        # the collector encodes with its own fast path: it must be the contract codec's bytes exactly
+        assert encode_event(e) == r.value, r.value
+        assert dict(r.headers)["type"] == e.type.encode()
+        out.append(e)
+    return out
 
 
 async def raws(settings: Settings) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from liveboard.contracts.events import parse_event
+from liveboard.contracts.events import encode_event, parse_event
 from services.ingest.douyin import normalise as dn
 from services.ingest.events import build
 from services.ingest.kuaishou import normalise as kn
@@ -102,14 +102,15 @@ def test_wechat_live_data_matches_the_room(string_blocks: bool) -> None:
     assert view.data["orders_paid"] == truth.pay_orders
     assert view.data["viewers_uv"] == truth.watch_uv
     assert view.data["online_now"] == truth.online
-    event = _snapshot(REG, view.data)
+    event, value = _snapshot(REG, view.data)
     assert parse_event(event.model_dump()).event_id == event.event_id
+    assert value == encode_event(event)  # the collector's fast encoding is the contract's encoding
 
 
 def test_same_snapshot_same_event_id_other_observed_at_other_id() -> None:
     doc, _, _ = _wechat_doc(False)
     data = wn.live_metrics(doc).data
-    a, b = _snapshot(REG, data), _snapshot(REG, data)
+    a, b = _snapshot(REG, data).event, _snapshot(REG, data).event
     assert a.event_id == b.event_id
     c = build(
         "live_metrics_snapshot",
@@ -121,7 +122,7 @@ def test_same_snapshot_same_event_id_other_observed_at_other_id() -> None:
         raw_ref={"topic": "lb.raw.v1", "raw_id": "0" * 64},
         data=data,
         room_id="r1",
-    )
+    ).event
     assert c.event_id != a.event_id
 
 

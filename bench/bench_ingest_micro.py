@@ -1,0 +1,141 @@
+"""Normalise-and-produce throughput of the collectors: `python bench/bench_ingest_micro.py [--events N]`.
+
+Renders real platform payloads with the simulators (WeChat getlivedata, Douyin today_live rooms, Kuaishou
+room stats, Kuaishou order pushes), then in one process on one core measures:
+
+1. normalise + build + validate the canonical event (liveboard.contracts) only;
+2. the same plus ``encode_event`` and ``EventProducer.emit`` to the embedded broker (tansu, started here, on
+   the other core), flushed: the figure the issue's target (≥ 20,000 events/s per core) is about.
+
+Rates are events per wall second and per CPU second of this process (`time.process_time`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from deploy.embedded.processes import free_port
+from deploy.embedded.stack import Stack
+from liveboard.kafka.catalog import ensure_topics
+from liveboard.settings import Settings
+from services.ingest.douyin import normalise as dn
+from services.ingest.events import build
+from services.ingest.kuaishou import normalise as kn
+from services.ingest.producer import EventProducer
+from services.ingest.registry import Registration
+from services.ingest.wechat import normalise as wn
+from services.simulator.clock import SimClock
+from services.simulator.douyin import DouyinSim
+from services.simulator.kuaishou import KuaishouSim
+from services.simulator.scenario import MINUTE, Scenario, ScenarioConfig
+from services.simulator.wechat import WeChatSim
+
+RAW = {"topic": "lb.raw.v1", "raw_id": "ab" * 32}
+
+
+def corpus(rooms: int) -> list[tuple[str, Any, Registration, str]]:
+    sc = Scenario(ScenarioConfig(seed=5, rooms=rooms, minutes=30, audience_scale=0.3))
+    t = sc.config.start_ms + 20 * MINUTE
+    clock = SimClock(t, speed=0)
+    wx, dy, ks = WeChatSim(sc, clock), DouyinSim(sc, clock), KuaishouSim(sc, clock)
+    out: list[tuple[str, Any, Registration, str]] = []
+    for room in sc.rooms.values():
+        reg = Registration(sc.config.contest_id, room.contestant_id, room.platform, room.account_id)
+        st = room.stats(t)
+        if room.platform == "wechat_channels":
+            doc = orjson.loads(orjson.dumps({"errcode": 0, **wx._blocks(room, st, t)}))
+            out.append(("wechat", doc, reg, room.room_id))
+        elif room.platform == "douyin":
+            out.append(("douyin", orjson.loads(orjson.dumps(dy._room_doc(room, t))), reg, room.room_id))
+        else:
+            stats = ks._room_stats(room.account_id, {"liveStreamId": room.room_id})
+            out.append(("kuaishou", orjson.loads(stats.body)["data"], reg, room.room_id))
+            o = next((o for o in room.orders if o.paid_at), None)
+            if o is not None:
+                out.append(("ks_order", ks.order_message(o, "paid", o.paid_at or t), reg, room.room_id))
+    return out
+
+
+def make_event(kind: str, doc: Any, reg: Registration, room_id: str, observed_at: int) -> Any:
+    common = {"observed_at": observed_at, "ingested_at": observed_at, "raw_ref": RAW}
+    if kind == "wechat":
+        data = wn.live_metrics(doc).data
+    elif kind == "douyin":
+        data = dn.room(doc).data
+    elif kind == "kuaishou":
+        data = kn.room_stats(doc).data
+    else:
+        push = kn.order_push(doc)
+        return build(
+            "order_event",
+            reg,
+            source="push",
+            revision="provisional",
+            room_id=push.room_id,
+            data=push.data,
+            **{**common, "observed_at": push.observed_at + observed_at % 1000},
+        )
+    return build(
+        "live_metrics_snapshot", reg, source="poll", revision="provisional", room_id=room_id, data=data, **common
+    )
+
+
+def bench_normalise(items: list, n: int) -> tuple[float, float]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(n):
+        kind, doc, reg, room = items[i % len(items)]
+        make_event(kind, doc, reg, room, 1_767_225_600_000 + i)
+    return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
+
+
+async def bench_produce(settings: Settings, items: list, n: int) -> tuple[float, float]:
+    producer = EventProducer(settings, linger_ms=20)
+    await producer.start()
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(n):
+            kind, doc, reg, room = items[i % len(items)]
+            event, value = make_event(kind, doc, reg, room, 1_767_225_700_000 + i)
+            await producer.emit(event, value)
+        await producer.flush()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        assert producer.failed == 0 and producer.sent == n, (producer.sent, producer.failed)
+    finally:
+        await producer.stop()
+    return n / wall, n / cpu
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--rooms", type=int, default=300)
+    args = ap.parse_args()
+    items = corpus(args.rooms)
+    print(f"corpus: {len(items)} payloads ({', '.join(sorted({k for k, *_ in items}))})")
+    wall, cpu = bench_normalise(items, args.events)
+    print(f"normalise + build + validate: {wall:,.0f} events/s wall, {cpu:,.0f} events/s per CPU-second")
+    with tempfile.TemporaryDirectory() as home:
+        s = Settings(home=Path(home), broker_port=free_port(), clickhouse_port=free_port(), _env_file=None)
+        st = Stack(s)
+        st.up()
+        try:
+            asyncio.run(ensure_topics(s))
+            for run in range(3):
+                wall, cpu = asyncio.run(bench_produce(s, items, args.events))
+                print(
+                    f"run {run + 1}: normalise + build + encode + produce (acked by tansu): "
+                    f"{wall:,.0f} events/s wall, {cpu:,.0f} events/s per CPU-second"
+                )
+        finally:
+            st.down()
+
+
+if __name__ == "__main__":
+    main()
