@@ -19,11 +19,12 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Headless Chromium for the page tests (Debian packages; root on the dev and CI machines).
+# Headless Chromium and a CJK font for the page tests (Debian packages; root on the dev and CI machines).
+BROWSER_PKGS := chromium fonts-noto-cjk
 browser:
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "install Debian's chromium (sudo apt-get install chromium) for the browser tests"; fi; }
+	@dpkg -s $(BROWSER_PKGS) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; \
+	  else echo "install Debian's $(BROWSER_PKGS) (sudo apt-get install ...) for the browser tests"; exit 1; fi; }
 
 demo: setup
 	$(BIN)/liveboard demo
