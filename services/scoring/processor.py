@@ -325,11 +325,21 @@ class Scorer:
             "FROM frozen_rounds FINAL WHERE contest_id IN {ids:Array(String)}",
             {"ids": sorted(self.states)},
         )
+        n = 0
         for contest_id, round_id, frozen_at, content_hash, digest, count, results in rows:
-            self.states[contest_id].frozen[round_id] = FrozenRound(
-                round_id, int(frozen_at), content_hash, digest, int(count), orjson.loads(results)
-            )
-        return len(rows)
+            st = self.states[contest_id]
+            seen = st.frozen_events.get(round_id)
+            if seen is None or seen[1] != content_hash:
+                continue  # the freeze was recorded but its round_frozen event is not in the log (yet)
+            frozen = FrozenRound(round_id, int(frozen_at), content_hash, digest, int(count), orjson.loads(results))
+            st.frozen[round_id] = frozen
+            # (re)write the frozen rows: a crash may have come between archiving the event and writing them
+            version = self.versions.next()
+            for row in frozen_leaderboard_rows(frozen, contest_id, version, now_ms()):
+                self.batch.leaderboard[(row[0], row[1], row[2], row[3])] = row
+            self.batch.versions.append(version)
+            n += 1
+        return n
 
     async def _retry(self, what: str, fn: Callable[[], Any]) -> Any:
         delay = self.cfg.retry_base_s
@@ -483,6 +493,7 @@ class Scorer:
         for ref in o.scores:
             b.scores[(ref.contest_id, ref.round_id, ref.contestant_id)] = ref
         b.rows["pending_revisions"].extend(o.pending_rows)
+        b.rows["round_results"].append(o.result_row)
         b.updates.append(o.update)
         b.versions.append(o.version)
         b.positions = dict(self.positions)
@@ -645,6 +656,13 @@ class Scorer:
             )
             return
         frozen_at, content_hash, digest, count, results = rows[0]
+        seen = st.frozen_events.get(round_id)
+        if seen is not None and seen[1] != content_hash:
+            log.error(
+                "round_frozen event does not match the frozen_rounds row; ignored",
+                extra={"fields": {"contest": contest_id, "round": round_id, "event": seen[1], "row": content_hash}},
+            )
+            return
         frozen = FrozenRound(round_id, int(frozen_at), content_hash, digest, int(count), orjson.loads(results))
         already = st.frozen.get(round_id)
         st.frozen[round_id] = frozen

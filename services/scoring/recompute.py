@@ -117,6 +117,7 @@ class Outcome:
     scores: list[ScoreRef] = field(default_factory=list)
     pending_rows: list[list[Any]] = field(default_factory=list)
     update: dict[str, Any] = field(default_factory=dict)
+    result_row: list[Any] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -279,6 +280,19 @@ class Recomputer:
             m.PENDING_REVISIONS.labels(plan.id, round_id).set(sum(1 for s in view.pending_sigs.values() if s[0]))
         self.views[round_id] = view
         outcome.update = self._update(result, version, computed_at, digest, changed, positions, frozen, view)
+        outcome.result_row = [
+            plan.id,
+            round_id,
+            version,
+            computed_at,
+            digest,
+            int(frozen is not None),
+            frozen.digest if frozen is not None else "",
+            len(inputs),
+            len(result.rejected),
+            plan.rule_version,
+            orjson.dumps(outcome.update["offsets"]).decode(),
+        ]
         m.RECOMPUTE.labels(plan.id).observe(time.perf_counter() - t0)
         m.RECOMPUTE_FIELD.labels(plan.id, round_id).set(len(inputs))
         return outcome

@@ -154,6 +154,20 @@ PENDING_COLUMNS = (
     "explanation",
 )
 
+ROUND_RESULT_COLUMNS = (
+    "contest_id",
+    "round_id",
+    "version",
+    "computed_at",
+    "digest",
+    "frozen",
+    "frozen_digest",
+    "field_size",
+    "rejected",
+    "rule_version",
+    "offsets",
+)
+
 COLUMNS: dict[str, tuple[str, ...]] = {
     "events_archive": ARCHIVE_COLUMNS,
     "contestant_series": SERIES_COLUMNS,
@@ -162,6 +176,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "dead_letters": DEAD_LETTER_COLUMNS,
     "metric_revisions": REVISION_COLUMNS,
     "pending_revisions": PENDING_COLUMNS,
+    "round_results": ROUND_RESULT_COLUMNS,
 }
 # Write order inside one flush: the archive first, so nothing derived from an event is ever in ClickHouse
 # before the event itself; leaderboards last, right before the update that tells the board to read them.
@@ -173,6 +188,7 @@ TABLE_ORDER = (
     "scores",
     "pending_revisions",
     "leaderboard",
+    "round_results",
 )
 
 

@@ -248,6 +248,9 @@ class ContestState:
         self.timelines: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
         self.active_rounds: set[str] = set()
         self.frozen: dict[str, FrozenRound] = {}
+        # round_frozen events seen in the log: round -> (stamp, content_hash). A frozen_rounds row counts only
+        # when the log has its event (the log is the truth; the row carries the frozen results).
+        self.frozen_events: dict[str, tuple[tuple[int, str], str]] = {}
         self.revisions: list[Revision] = []  # drained by the processor into metric_revisions
         self.record_revisions = True
         self.file_accounts: dict[tuple[str, str], str] = {
@@ -286,7 +289,13 @@ class ContestState:
             return self._registration(ev)
         if t == "account_bound":
             return self._binding(ev)
-        # interaction_counts (the board's pulse, not scored), collector_heartbeat, round_frozen: archive only
+        if t == "round_frozen":
+            stamp = (ev.observed_at, ev.event_id)
+            prev = self.frozen_events.get(ev.data.round_id)
+            if prev is None or stamp > prev[0]:
+                self.frozen_events[ev.data.round_id] = (stamp, ev.data.content_hash)
+            return frozenset()
+        # interaction_counts (the board's pulse, not scored) and collector_heartbeat: archive only
         return frozenset()
 
     def _live(self, ev: LiveMetricsSnapshot) -> frozenset[str]:

@@ -1,0 +1,119 @@
+"""``liveboard score run | explain | freeze`` and ``liveboard replay``.
+
+liveboard score run                              # the streaming scorer (faust worker)
+liveboard score explain CONTEST CONTESTANT [--round R] [--json]
+liveboard score freeze CONTEST ROUND [--by NAME] [--json]
+liveboard replay --contest ID [--keep] [--json]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import orjson
+
+from liveboard.logs import setup
+from liveboard.settings import get_settings
+from services.scoring.config import ScorerSettings
+
+
+@click.group("score")
+def score() -> None:
+    """实时计分 / The streaming scorer: live scores, explanations, freezing rounds."""
+
+
+@score.command("run")
+@click.option("--intake", type=click.Choice(["faust", "direct"]), help="override LIVEBOARD_SCORER_INTAKE")
+def run(intake: str | None) -> None:
+    """Consume lb.events.v1 and keep scores and leaderboards in ClickHouse (until SIGTERM/SIGINT)."""
+    import faust
+
+    from services.scoring.app import create_app
+
+    settings = get_settings()
+    setup("scoring", settings.log_level)
+    cfg = ScorerSettings()
+    if intake:
+        cfg = cfg.model_copy(update={"intake": intake})
+    app = create_app(settings, cfg)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        quiet=True,
+        override_logging=False,
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()
+
+
+@score.command("explain")
+@click.argument("contest_id")
+@click.argument("contestant_id")
+@click.option("--round", "round_id", help="round id (default: every round the contestant has inputs in)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def explain(contest_id: str, contestant_id: str, round_id: str | None, as_json: bool) -> None:
+    """得分说明 / A contestant's score down to the events behind it (rebuilt from the archive)."""
+    from services.scoring.explain import explain_contestant, render
+
+    settings = get_settings()
+    doc = explain_contestant(settings, ScorerSettings(), contest_id, contestant_id, round_id)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str) + b"\n")
+    else:
+        click.echo(render(doc))
+
+
+@score.command("freeze")
+@click.argument("contest_id")
+@click.argument("round_id")
+@click.option("--by", "frozen_by", default="operator", show_default=True, help="who freezes (recorded)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def freeze(contest_id: str, round_id: str, frozen_by: str, as_json: bool) -> None:
+    """冻结轮次 / Record a round's final results for the notary (round_frozen + frozen_rounds)."""
+    import asyncio
+
+    from services.scoring.freeze import freeze_round
+
+    settings = get_settings()
+    doc = asyncio.run(freeze_round(settings, ScorerSettings(), contest_id, round_id, frozen_by))
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    click.echo(f"frozen {contest_id}/{round_id} by {frozen_by}")
+    click.echo(f"  content_hash        {doc['content_hash']}")
+    click.echo(f"  leaderboard_digest  {doc['leaderboard_digest']}")
+    click.echo(f"  events              {doc['event_count']}  (round inputs; {doc['events_snapshotted']} in the set)")
+    click.echo(f"  round_frozen event  {doc['event_id']}")
+
+
+@click.command("replay")
+@click.option("--contest", "contest_id", required=True, help="contest id to rebuild")
+@click.option("--database", help="target database (default replay_<contest id>)")
+@click.option("--keep/--drop-first", default=False, help="keep an existing target database (default: recreate)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def replay(contest_id: str, database: str | None, keep: bool, as_json: bool) -> None:
+    """重放 / Rebuild every projection of a contest from the archive into fresh tables; print the digests."""
+    from services.scoring.replay import replay_contest
+
+    settings = get_settings()
+    setup("scoring", settings.log_level)
+    report = replay_contest(settings, ScorerSettings(), contest_id, database=database, recreate=not keep)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        click.echo(
+            f"replayed {report['events']} events of {contest_id} into {report['database']} "
+            f"in {report['seconds']:.1f} s ({report['events_per_s']:.0f}/s)"
+        )
+        for r in report["rounds"]:
+            live = r["live_digest"] or "-"
+            same = (
+                "same as live" if r["matches_live"] else ("no live leaderboard" if not r["live_digest"] else "DIFFERS")
+            )
+            click.echo(f"  {r['round_id']:<16} digest {r['digest']}  ({same}; live {live})")
+            if r.get("frozen_digest"):
+                ok = "reproduced" if r["frozen_reproduced"] else "NOT REPRODUCED"
+                click.echo(f"  {'':<16} frozen {r['frozen_digest']}  ({ok})")
+    if not report["ok"]:
+        sys.exit(1)
