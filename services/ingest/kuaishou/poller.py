@@ -108,8 +108,7 @@ class KuaishouCollector(PlatformCollector):
                     f"room:{account_id}:{rid}",
                     self.settings.poll_interval_s,
                     partial(self.poll_room, account_id, rid),
-                    first_in_s=0,
-                )
+                )  # first run at the room's hash offset: a thousand rooms found at once are not one burst
         return None
 
     async def poll_room(self, account_id: str, room_id: str) -> float | None:

@@ -116,8 +116,7 @@ class WeChatCollector(PlatformCollector):
                     f"room:{account_id}:{export_id}",
                     self.settings.poll_interval_s,
                     partial(self.poll_room, account_id, export_id),
-                    first_in_s=0,
-                )
+                )  # first run at the room's hash offset: a thousand rooms found at once are not one burst
         return None
 
     async def poll_room(self, account_id: str, export_id: str) -> float | None:
