@@ -128,13 +128,14 @@ def score_frozen_set(
     state.frozen.update({r: f for r, f in frozen_before.items() if r != round_id})
     inputs = InputSet()
     fre = f"{database}.frozen_round_events" if database else "frozen_round_events"
+    chosen = f"SELECT event_id FROM {fre} WHERE contest_id = {{c:String}} AND round_id = {{r:String}}"
     stats = fold(
         {plan.id: state},
         archive_rows(
             client,
             [plan.id],
             database=database,
-            where=f"AND event_id IN (SELECT event_id FROM {fre} WHERE contest_id = {{c:String}} AND round_id = {{r:String}})",
+            where=f"AND event_id IN ({chosen})",
             parameters={"c": plan.id, "r": round_id},
         ),
         inputs,

@@ -66,7 +66,6 @@ class Batch:
     dead_out: list[tuple[bytes, bytes]] = field(default_factory=list)  # invalid events to lb.dlq.v1
     acks: dict[str, list[Record]] = field(default_factory=dict)  # intake name -> records
     freezes: list[tuple[str, str]] = field(default_factory=list)
-    versions: list[int] = field(default_factory=list)
     positions: dict[int, int] = field(default_factory=dict)
     built_scores: list[list[Any]] | None = None
 
@@ -337,7 +336,6 @@ class Scorer:
             version = self.versions.next()
             for row in frozen_leaderboard_rows(frozen, contest_id, version, now_ms()):
                 self.batch.leaderboard[(row[0], row[1], row[2], row[3])] = row
-            self.batch.versions.append(version)
             n += 1
         return n
 
@@ -495,7 +493,6 @@ class Scorer:
         b.rows["pending_revisions"].extend(o.pending_rows)
         b.rows["round_results"].append(o.result_row)
         b.updates.append(o.update)
-        b.versions.append(o.version)
         b.positions = dict(self.positions)
         self.flush_wanted.set()
 
@@ -559,7 +556,6 @@ class Scorer:
             await self._produce_dead_letters(b)
         ev_ranges = b.ranges.get("events", {})
         dlq_ranges = b.ranges.get("dead_letters", {})
-        vtok = (min(b.versions), max(b.versions)) if b.versions else (0, 0)
         if b.scores and b.built_scores is None:
             b.built_scores = [score_row(ref) for ref in b.scores.values()]
         for table in TABLE_ORDER:
@@ -577,7 +573,7 @@ class Scorer:
             elif table == "dead_letters":
                 token = offsets_token(f"{self.sink.database}.{table}", dlq_ranges)
             else:
-                token = version_token(f"{self.sink.database}.{table}:{vtok[0]}", vtok[1], b.positions)
+                token = version_token(f"{self.sink.database}.{table}", table, rows, b.positions)
             await self.sink.insert(table, rows, token)
 
     async def _deletes(self, b: Batch) -> None:
@@ -669,7 +665,6 @@ class Scorer:
         version = self.versions.next()
         for row in frozen_leaderboard_rows(frozen, contest_id, version, now_ms()):
             self.batch.leaderboard[(row[0], row[1], row[2], row[3])] = row
-        self.batch.versions.append(version)
         rc = self.recomputers[contest_id]
         rc.views.pop(round_id, None)
         rc.mark({round_id, *st.plan.dependents.get(round_id, ())})

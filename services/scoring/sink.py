@@ -178,6 +178,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "pending_revisions": PENDING_COLUMNS,
     "round_results": ROUND_RESULT_COLUMNS,
 }
+VERSION_INDEX = {
+    "scores": SCORES_COLUMNS.index("version"),
+    "leaderboard": LEADERBOARD_COLUMNS.index("version"),
+    "pending_revisions": PENDING_COLUMNS.index("version"),
+    "round_results": ROUND_RESULT_COLUMNS.index("version"),
+}
+
 # Write order inside one flush: the archive first, so nothing derived from an event is ever in ClickHouse
 # before the event itself; leaderboards last, right before the update that tells the board to read them.
 TABLE_ORDER = (
@@ -198,9 +205,20 @@ def offsets_token(prefix: str, ranges: dict[tuple[str, int], tuple[int, int]]) -
     return f"{prefix}|" + "|".join(parts)
 
 
-def version_token(prefix: str, version: int, positions: dict[int, int]) -> str:
+def version_token(prefix: str, table: str, rows: Sequence[Sequence[Any]], positions: dict[int, int]) -> str:
+    """For rows made by recomputes: the versions they carry (with their keys) and the offsets read.
+
+    A retried batch has the same rows, hence the same token; two different batches never share one (their
+    rows have different versions), which a token from the batch's recomputes alone would not guarantee:
+    score rows carried over from an earlier flush have no recompute of their own."""
+    vi = VERSION_INDEX[table]
+    versions = [r[vi] for r in rows]
+    h = hashlib.sha1()
+    for r in rows:
+        h.update(f"{r[0]}\x1f{r[1]}\x1f{r[2]}\x1f{r[3]}\x1f{r[vi]}\n".encode())
     marks = ",".join(f"{p}:{o}" for p, o in sorted(positions.items()))
-    return f"{prefix}|v{version}|{hashlib.sha1(marks.encode()).hexdigest()[:16]}"
+    h.update(marks.encode())
+    return f"{prefix}|v{min(versions)}-{max(versions)}|n{len(rows)}|{h.hexdigest()[:20]}"
 
 
 class ClickHouseSink:

@@ -1,0 +1,293 @@
+"""Helpers for the scorer's engine tests: a scenario of events, the expected result, a scorer subprocess,
+waiting for it to catch up, and reading what it wrote."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from liveboard.clickhouse.client import get_client
+from liveboard.contracts import parse_event
+from liveboard.kafka.catalog import EVENTS
+from liveboard.kafka.clients import make_producer
+from liveboard.settings import Settings
+from services.scoring.contests import plan_for
+from services.scoring.recompute import Recomputer, Versions
+from services.scoring.sink import LEADERBOARD_COLUMNS
+from services.scoring.state import ContestState
+from tests.scoring import factory as f
+from tests.scoring.contests import T0
+from tests.support import settings_env
+
+REPO = Path(__file__).resolve().parents[2]
+# What two leaderboards must agree on (version, computed_at and digest of the writing version may differ).
+COMPARED = (
+    "group_id",
+    "contestant_id",
+    "rank",
+    "display_name",
+    "organisation",
+    "total",
+    "total_display",
+    "data_score",
+    "judge_score",
+    "gmv_fen",
+    "net_gmv_fen",
+    "paid_orders",
+    "viewers",
+    "conversion_ppm",
+    "award",
+    "advanced",
+    "last_data_ms",
+)
+
+
+@dataclass
+class Scenario:
+    contest_id: str
+    events: list[Any] = field(default_factory=list)
+
+    def unique(self) -> list[Any]:
+        seen: dict[str, Any] = {}
+        for e in self.events:
+            seen.setdefault(e.event_id, e)
+        return list(seen.values())
+
+
+def stream_scenario(contest_id: str, n: int, snapshots: int, *, seed: int = 7, judges: bool = True) -> Scenario:
+    """Per contestant, ``snapshots`` growing cumulative snapshots of one room (1 s apart), a judge's score
+    and a correction of it; deterministic for a seed."""
+    rnd = random.Random(seed)
+    sc = Scenario(contest_id)
+    for i in range(n):
+        cid = f"c{i:04d}"
+        gmv = 0
+        orders = 0
+        for k in range(snapshots):
+            gmv += rnd.randint(0, 50_000)
+            orders += rnd.randint(0, 5)
+            sc.events.append(
+                f.live_snapshot(
+                    contest_id,
+                    cid,
+                    T0 + 60_000 + 1000 * k,
+                    gmv_fen=gmv,
+                    orders_paid=orders,
+                    refund_amount_fen=gmv // 50,
+                    viewers_uv=100 + 10 * k,
+                    paid_buyers_uv=orders,
+                    account_id=f"acct-{cid}",
+                    room_id=f"room-{cid}",
+                    live_started_at=T0 + 60_000,
+                )
+            )
+        if judges:
+            sc.events.append(
+                f.judge_score(
+                    contest_id,
+                    cid,
+                    T0 + 70_000,
+                    round_id="r1",
+                    judge_id="j1",
+                    criterion="pitch",
+                    points=str(rnd.randint(0, 10)),
+                    max_points="10",
+                )
+            )
+            sc.events.append(
+                f.judge_score(
+                    contest_id,
+                    cid,
+                    T0 + 80_000,
+                    round_id="r1",
+                    judge_id="j1",
+                    criterion="pitch",
+                    points=str(rnd.randint(0, 10)),
+                    max_points="10",
+                )
+            )
+    return sc
+
+
+def expected(contest_path: Path, events: list[Any], round_id: str = "r1") -> tuple[str, list[dict[str, Any]]]:
+    """A clean, in-order, single-pass run of the same code over the events: (digest, leaderboard rows)."""
+    from liveboard.contracts.contest_validate import load_contest
+
+    state = ContestState(plan_for(load_contest(contest_path)))
+    for e in sorted(events, key=lambda e: (e.observed_at, e.event_id)):
+        state.apply(parse_event(f.encode(e)))
+    state.active_rounds.add(round_id)
+    outcome = Recomputer(state, Versions(), 10).compute(round_id, {})
+    rows = [dict(zip(LEADERBOARD_COLUMNS, r, strict=True)) for r in outcome.leaderboard_rows]
+    return outcome.digest, [{k: v for k, v in r.items() if k != "frozen"} for r in _norm(rows)]
+
+
+def _norm(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keep = (*COMPARED, "frozen")
+    return sorted(({k: r[k] for k in keep if k in r} for r in rows), key=lambda r: (r["group_id"], r["rank"]))
+
+
+async def produce(settings: Settings, events: list[Any], *, topic: str | None = None, bad: list[bytes] = ()) -> None:
+    producer = make_producer(settings, linger_ms=5)
+    await producer.start()
+    try:
+        name = topic or settings.topic(EVENTS)
+        for e in events:
+            await producer.send(name, key=f.key_of(e), value=f.encode(e))
+        for b in bad:
+            await producer.send(name, key=b"x:y", value=b)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def ch(settings: Settings) -> Any:
+    return get_client(settings)
+
+
+def leaderboard(settings: Settings, contest_id: str, round_id: str = "r1") -> list[dict[str, Any]]:
+    client = get_client(settings)
+    try:
+        res = client.query(
+            f"SELECT {', '.join(COMPARED)}, frozen FROM leaderboard FINAL "
+            "WHERE contest_id = {c:String} AND round_id = {r:String}",
+            parameters={"c": contest_id, "r": round_id},
+        )
+        return _norm(list(res.named_results()))
+    finally:
+        client.close()
+
+
+def live_digest(settings: Settings, contest_id: str, round_id: str = "r1") -> str | None:
+    client = get_client(settings)
+    try:
+        rows = client.query(
+            "SELECT argMax(digest, version), count() FROM round_results "
+            "WHERE contest_id = {c:String} AND round_id = {r:String}",
+            parameters={"c": contest_id, "r": round_id},
+        ).result_rows
+        return rows[0][0] if rows and rows[0][1] else None
+    finally:
+        client.close()
+
+
+def scalar(settings: Settings, sql: str, **params: Any) -> Any:
+    client = get_client(settings)
+    try:
+        return client.query(sql, parameters=params).result_rows[0][0]
+    finally:
+        client.close()
+
+
+async def poll_until(check: Any, timeout_s: float, interval_s: float = 0.2) -> Any:
+    """Call ``check()`` until it returns something truthy or time runs out; returns the last value."""
+    deadline = time.monotonic() + timeout_s
+    value = check()
+    while not value and time.monotonic() < deadline:
+        await asyncio.sleep(interval_s)
+        value = check()
+    return value
+
+
+async def wait_digest(
+    settings: Settings, contest_id: str, want: str, timeout_s: float, proc: subprocess.Popen | None = None
+) -> str | None:
+    """Poll round_results until the newest digest is ``want`` (or time runs out); returns the last one seen."""
+    deadline = time.monotonic() + timeout_s
+    seen = None
+    while time.monotonic() < deadline:
+        try:
+            seen = live_digest(settings, contest_id)
+        except Exception:
+            seen = None
+        if seen == want:
+            return seen
+        if proc is not None and proc.poll() is not None:
+            break
+        await asyncio.sleep(0.3)
+    return seen
+
+
+@dataclass
+class ScorerProc:
+    proc: subprocess.Popen
+    port: int
+    log: Path
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        import json
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:
+            return r.read().decode()
+
+    def tail(self, n: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-n:]
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_scorer(settings: Settings, contests: list[Path], app_id: str, log: Path, port: int, **env: str) -> ScorerProc:
+    import json
+
+    full = {
+        **os.environ,
+        **settings_env(settings),
+        "LIVEBOARD_SCORER_CONTEST_FILES": json.dumps([str(p) for p in contests]),
+        "LIVEBOARD_SCORER_APP_ID": app_id,
+        "LIVEBOARD_SCORER_PORT": str(port),
+        "LIVEBOARD_SCORER_DATA_DIR": str(log.parent / f"{app_id}-data"),
+        "LIVEBOARD_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+        **env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liveboard", "score", "run"],
+        env=full,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    return ScorerProc(proc, port, log)
+
+
+async def wait_healthy(sp: ScorerProc, timeout_s: float = 60) -> dict[str, Any]:
+    """Until /healthz says ready and every partition is assigned (the group join takes ~7 s on tansu)."""
+    deadline = time.monotonic() + timeout_s
+    doc: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        if sp.proc.poll() is not None:
+            raise AssertionError(f"scorer exited:\n{sp.tail()}")
+        try:
+            _status, doc = sp.health()
+            if doc.get("ready") and doc.get("lag"):
+                return doc
+        except OSError:
+            pass
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"scorer not ready in {timeout_s} s ({doc}):\n{sp.tail()}")

@@ -1,0 +1,141 @@
+"""Faults on the real engines: the scorer killed with SIGKILL mid-stream, ClickHouse stopped mid-stream.
+Either way the leaderboard must end up equal to a clean run's, with no event lost or counted twice."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from deploy.embedded import clickhouse
+from deploy.embedded.processes import free_port, wait_gone
+from deploy.embedded.stack import Stack
+from liveboard.clickhouse.migrate import migrate
+from liveboard.kafka.catalog import ensure_topics
+from liveboard.settings import Settings
+from tests.scoring.contests import make_contest
+from tests.scoring.support import (
+    expected,
+    leaderboard,
+    poll_until,
+    produce,
+    scalar,
+    start_scorer,
+    stream_scenario,
+    wait_digest,
+    wait_healthy,
+)
+from tests.support import stack_settings, unique
+
+pytestmark = pytest.mark.engines
+
+
+def _chunks(items: list, n: int) -> list[list]:
+    size = -(-len(items) // n)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _archived(settings: Settings, cid: str) -> int:
+    return scalar(settings, "SELECT uniqExact(event_id) FROM events_archive WHERE contest_id = {c:String}", c=cid)
+
+
+async def test_kill_9_mid_stream_then_restart_equals_a_clean_run(stack: Settings, tmp_path: Path) -> None:
+    cid = unique("k9")
+    path, _ = make_contest(tmp_path, cid, 30)
+    sc = stream_scenario(cid, 30, 20, seed=99)
+    events = sorted(sc.events, key=lambda e: (e.observed_at, e.event_id))
+    want, rows = expected(path, events)
+    app_id = unique("scorer-k9")
+    # a slow flush keeps processed-but-unwritten events in memory when the kill comes
+    slow = {"LIVEBOARD_SCORER_FLUSH_INTERVAL_MS": "1500"}
+    sp = start_scorer(stack, [path], app_id, tmp_path / "k9-1.log", free_port(), **slow)
+    parts = _chunks(events, 4)
+    try:
+        await wait_healthy(sp)
+        await produce(stack, parts[0] + parts[1])
+        assert await poll_until(lambda: _archived(stack, cid) > 0, 30), sp.tail()
+        sending = asyncio.create_task(produce(stack, parts[2]))
+        await asyncio.sleep(0.3)
+        sp.kill9()
+        await sending
+        before_restart = _archived(stack, cid)
+        await produce(stack, parts[3])
+    finally:
+        sp.stop()
+    assert before_restart < len(sc.unique())
+
+    sp2 = start_scorer(stack, [path], app_id, tmp_path / "k9-2.log", free_port())
+    try:
+        await wait_healthy(sp2)
+        assert await wait_digest(stack, cid, want, 90, sp2.proc) == want, sp2.tail()
+        assert leaderboard(stack, cid) == [{**r, "frozen": 0} for r in rows]
+        assert _archived(stack, cid) == len(sc.unique())
+        assert scalar(stack, "SELECT count() FROM events_archive FINAL WHERE contest_id = {c:String}", c=cid) == len(
+            sc.unique()
+        )
+        assert '"msg":"state rebuilt from the archive","events":0' not in sp2.tail(100_000)
+    finally:
+        sp2.stop()
+
+
+async def test_clickhouse_stopped_mid_stream_loses_nothing(tmp_path: Path) -> None:
+    settings = stack_settings(tmp_path / "private")
+    st = Stack(settings)
+    await asyncio.to_thread(st.up)  # its readiness probe runs its own event loop
+    sp = None
+    try:
+        migrate(settings)
+        assert (await ensure_topics(settings)).success
+        cid = unique("chdown")
+        path, _ = make_contest(tmp_path, cid, 20)
+        sc = stream_scenario(cid, 20, 10, seed=4)
+        events = sorted(sc.events, key=lambda e: (e.observed_at, e.event_id))
+        first, second = events[: len(events) // 2], events[len(events) // 2 :]
+        want1, _ = expected(path, first)
+        want, rows = expected(path, events)
+        sp = start_scorer(
+            settings,
+            [path],
+            unique("scorer-ch"),
+            tmp_path / "ch.log",
+            free_port(),
+            LIVEBOARD_SCORER_RETRY_CAP_S="1",
+        )
+        await wait_healthy(sp)
+        await produce(settings, first)
+        assert await wait_digest(settings, cid, want1, 60, sp.proc) == want1, sp.tail()
+
+        # ClickHouse goes away; the stream goes on
+        pid = int(st.ch_pidfile.read_text())
+        assert clickhouse.stop_keepalive(st.ch_url)
+        assert wait_gone(pid, 20)
+        await produce(settings, second)
+        await asyncio.sleep(4)
+        status, health = sp.health()
+        assert health["clickhouse_failing"] is True, health
+        acked = sum(
+            float(line.split()[-1])
+            for line in sp.metrics().splitlines()
+            if line.startswith("liveboard_scoring_acked_offset{") and "lb.events.v1" in line
+        )
+        assert acked == len(first)  # nothing of the second half is acknowledged, so nothing is committed
+
+        # ClickHouse is back: everything held is written, nothing twice
+        st._spawn(
+            clickhouse.command(st.ch_data, settings.host, settings.clickhouse_port),
+            st.ch_dir / "clickhouse.log",
+            st.ch_pidfile,
+        )
+        assert await poll_until(lambda: clickhouse.serving_path(st.ch_url) is not None, 30)
+        assert await wait_digest(settings, cid, want, 90, sp.proc) == want, sp.tail()
+        assert leaderboard(settings, cid) == [{**r, "frozen": 0} for r in rows]
+        assert scalar(settings, "SELECT count() FROM events_archive FINAL WHERE contest_id = {c:String}", c=cid) == len(
+            sc.unique()
+        )
+        status, health = sp.health()
+        assert status == 200 and health["clickhouse_failing"] is False
+    finally:
+        if sp is not None:
+            sp.stop()
+        await asyncio.to_thread(st.down)
