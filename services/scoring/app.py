@@ -1,13 +1,19 @@
 """The faust app of the scorer (``liveboard score run``).
 
-- agent ``score_events`` on ``lb.events.v1`` and ``dead_letters`` on ``lb.dlq.v1``: streams without
-  automatic acks (``noack``) taken in batches; each batch goes to the processor, and its events are
-  acknowledged only after the flush that wrote them to ClickHouse. faust runs ``at_least_once`` (the
-  embedded broker has no transactions; ``faust_settings``) and commits acknowledged offsets only.
-- no faust tables: state is rebuilt from the ClickHouse archive at start (dev-stack.md: table recovery
-  can hang), then kept in memory.
-- ``intake = direct`` replaces the two agents by one aiokafka batch consumer in the same app, for
-  catch-up throughput (faust hands a stream one message at a time: ~100–250 µs each on the dev machine).
+The faust App (``faust_settings``: ``at_least_once``, the broker cannot do transactions) runs the worker:
+lifecycle, signals, the processor's loops, the producer and the status server. No faust tables: state is
+rebuilt from the ClickHouse archive at start (dev-stack.md: table recovery can hang), then kept in memory.
+
+How ``lb.events.v1`` and ``lb.dlq.v1`` are read (``LIVEBOARD_SCORER_INTAKE``):
+
+- ``direct`` (default): one aiokafka consumer in the scorer's group, read in batches (``getmany``);
+  after a flush has written a batch to ClickHouse, exactly its offsets are committed. Measured reasons
+  it is the default (docs/scoring.md): faust's ``Stream.take_events`` acknowledges a batch as soon as the
+  agent returns from it, before any write; faust acknowledges messages it *skips* during a rebalance
+  (so they can be committed before their re-delivered copies are written); and faust hands over one
+  message at a time at ~100–250 µs each on the dev machine, far from the throughput target.
+- ``faust``: agents ``score_events`` and ``dead_letters`` on ``noack`` streams, event by event,
+  acknowledged after the write — correct outside rebalances, slow; kept for comparison.
 """
 
 from __future__ import annotations
@@ -175,8 +181,7 @@ def _status_extra(app: ScorerApp) -> dict[str, Any]:
 
 
 def _faust_intake(app: ScorerApp) -> None:
-    settings, cfg, scorer = app.lb_settings, app.lb_cfg, app.scorer
-    within = cfg.batch_within_ms / 1000
+    settings, scorer = app.lb_settings, app.scorer
     events = app.topic(settings.topic(EVENTS), key_serializer="raw", value_serializer="raw")
     dlq = app.topic(settings.topic(DLQ), key_serializer="raw", value_serializer="raw")
     streams: dict[str, Any] = {}
@@ -195,21 +200,23 @@ def _faust_intake(app: ScorerApp) -> None:
     scorer.register_acker("events", ack_events)
     scorer.register_acker("dlq", ack_dlq)
 
+    # Not take_events(): it acknowledges a batch as soon as the agent has looked at it, before the write.
+    # A noack stream, iterated event by event, acknowledges nothing by itself; the flush does it.
     @app.agent(events, name="score_events")
     async def score_events(stream: Any) -> None:
         s = stream.noack()
         streams["events"] = s
-        async for batch in s.take_events(cfg.batch_max, within=within):
-            records = [Record(e.message.topic, e.message.partition, e.message.offset, e.value, e) for e in batch]
-            await scorer.handle_events("events", records)
+        async for e in s.events():
+            m_ = e.message
+            await scorer.handle_events("events", [Record(m_.topic, m_.partition, m_.offset, e.value, e)])
 
     @app.agent(dlq, name="dead_letters")
     async def dead_letters(stream: Any) -> None:
         s = stream.noack()
         streams["dlq"] = s
-        async for batch in s.take_events(1000, within=0.2):
-            records = [Record(e.message.topic, e.message.partition, e.message.offset, e.value, e) for e in batch]
-            await scorer.handle_dead_letters("dlq", records)
+        async for e in s.events():
+            m_ = e.message
+            await scorer.handle_dead_letters("dlq", [Record(m_.topic, m_.partition, m_.offset, e.value, e)])
 
 
 class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -44,6 +44,7 @@ def run(intake: str | None) -> None:
         override_logging=False,
         redirect_stdouts=False,
     )
+    worker.spinner = None  # a terminal spinner writes escape codes into the JSON log
     worker.execute_from_commandline()
 
 

@@ -42,10 +42,12 @@ class ScorerSettings(BaseSettings):
 
     # --- Kafka intake ----------------------------------------------------------------------------
     app_id: str = Field("liveboard-scorer", pattern=_ID, description="faust app id = consumer group id")
-    intake: Literal["faust", "direct"] = Field(
-        "faust",
-        description="faust: a faust agent (one message at a time through faust's stream); direct: an aiokafka "
-        "batch consumer inside the same faust app (same group, same commit-after-write rule), for catch-up speed",
+    intake: Literal["direct", "faust"] = Field(
+        "direct",
+        description="direct (default): one aiokafka consumer inside the faust app, in batches, committing exactly "
+        "the offsets whose rows ClickHouse has taken; faust: faust agents (one message at a time through faust's "
+        "stream, acknowledged after the write; slower, and faust itself acknowledges messages it skips during a "
+        "rebalance — see docs/scoring.md)",
     )
     batch_max: int = Field(5000, ge=1, description="events handed to the processor at once")
     batch_within_ms: int = Field(20, ge=1, description="wait at most this long to fill a batch")
@@ -62,6 +64,9 @@ class ScorerSettings(BaseSettings):
     # --- ClickHouse sink -------------------------------------------------------------------------
     flush_interval_ms: int = Field(
         500, ge=50, description="at most one insert per table per interval (each insert makes a part)"
+    )
+    scores_interval_ms: int = Field(
+        2000, ge=100, description="explained score rows are written at most this often (newest per contestant)"
     )
     flush_max_rows: int = Field(50_000, ge=100, description="flush early when this many archive rows wait")
     max_pending_rows: int = Field(

@@ -34,7 +34,7 @@ from services.scoring.contests import ContestPlan
 from services.scoring.dedup import RecentIds
 from services.scoring.loader import archive_rows, fold
 from services.scoring.recompute import Outcome, Recomputer, ScoreRef, Versions, score_row
-from services.scoring.sink import TABLE_ORDER, ClickHouseSink, offsets_token, version_token
+from services.scoring.sink import TABLE_ORDER, TABLE_STAGES, ClickHouseSink, offsets_token, version_token
 from services.scoring.state import REV_RANK, ContestState, FrozenRound, Revision
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class Batch:
     freezes: list[tuple[str, str]] = field(default_factory=list)
     positions: dict[int, int] = field(default_factory=dict)
     built_scores: list[list[Any]] | None = None
+    written: set[str] = field(default_factory=set)  # tables already written (a retry skips them)
 
     def pending_rows(self) -> int:
         return sum(len(v) for v in self.rows.values()) + len(self.leaderboard)
@@ -240,9 +241,11 @@ class Scorer:
         self.flush_failing = False
         self.all_partitions = True  # set by the intake from its assignment
         self.last_flush = 0.0
+        self.last_flush_start = 0.0
         self.last_scores_flush = 0.0
         self.producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._flush_lock = asyncio.Lock()
         self._stopping = False
         self.archive_contests = set(cfg.contests) if cfg.contests else None
         self.processed = 0
@@ -263,7 +266,7 @@ class Scorer:
         """Flush what is queued (so its records are acknowledged), then stop the loops."""
         self._stopping = True
         try:
-            await asyncio.wait_for(self.flush(), timeout=20)
+            await asyncio.wait_for(self.flush(final=True), timeout=20)
         except Exception as exc:
             log.warning("final flush failed", extra={"fields": {"error": repr(exc)}})
         for t in self._tasks:
@@ -505,27 +508,66 @@ class Scorer:
                 await asyncio.wait_for(self.flush_wanted.wait(), timeout=interval)
             except TimeoutError:
                 pass
-            wait = self.last_flush + interval - time.monotonic()
+            wait = self.last_flush_start + interval - time.monotonic()
             if wait > 0 and self.room.is_set():
                 await asyncio.sleep(wait)
             self.flush_wanted.clear()
             await self.flush()
 
-    async def flush(self) -> None:
-        """Write the queued batch (retrying until ClickHouse takes it), publish updates, acknowledge."""
+    async def flush(self, final: bool = False) -> None:
+        """Write the queued batch (retrying until ClickHouse takes it), publish updates, acknowledge.
+
+        Serialised: a flush asked for by a rebalance or at stop waits for the one in progress, so batches
+        are written, published and acknowledged strictly in order."""
+        async with self._flush_lock:
+            await self._flush(final)
+
+    async def _flush(self, final: bool) -> None:
         b = self.batch
         if b.empty():
             self.last_flush = time.monotonic()
             return
+        t_start = self.last_flush_start = time.monotonic()
         self.batch = Batch()
-        include_scores = time.monotonic() - self.last_scores_flush >= max(2.0, self.cfg.flush_interval_ms / 1000)
+        include_scores = final or time.monotonic() - self.last_scores_flush >= self.cfg.scores_interval_ms / 1000
         if not include_scores and b.scores:
             self.batch.scores = b.scores  # carried to a later flush: one explanation per contestant
             b.scores = {}
+        await self._until_written(b, 0)
+        t_written = time.monotonic()
+        await self._publish(b)
+        if b.scores and b.built_scores is None:
+            # explanations are the costly part of a flush: built off the event loop, after the update is out
+            b.built_scores = await asyncio.to_thread(lambda: [score_row(ref) for ref in b.scores.values()])
+        await self._until_written(b, 1)
+        if include_scores:
+            self.last_scores_flush = time.monotonic()
+        await self._ack(b)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "flushed",
+                extra={
+                    "fields": {
+                        "rows": {t: len(r) for t, r in b.rows.items() if r},
+                        "leaderboard": len(b.leaderboard),
+                        "scores": len(b.built_scores or []),
+                        "updates": len(b.updates),
+                        "acks": sum(len(v) for v in b.acks.values()),
+                        "to_update_s": round(t_written - t_start, 3),
+                        "total_s": round(time.monotonic() - t_start, 3),
+                    }
+                },
+            )
+        self.last_flush = time.monotonic()
+        for contest_id, round_id in b.freezes:
+            await self._apply_freeze(contest_id, round_id)
+
+    async def _until_written(self, b: Batch, stage: int) -> None:
+        """Write one stage of the batch, retrying (same rows, same tokens) until ClickHouse takes it."""
         delay = self.cfg.retry_base_s
         while True:
             try:
-                await self._write(b)
+                await self._write(b, stage)
                 break
             except Exception as exc:
                 self.flush_failing = True
@@ -536,13 +578,6 @@ class Scorer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.cfg.retry_cap_s)
         self.flush_failing = False
-        if include_scores:
-            self.last_scores_flush = time.monotonic()
-        await self._publish(b)
-        await self._ack(b)
-        self.last_flush = time.monotonic()
-        for contest_id, round_id in b.freezes:
-            await self._apply_freeze(contest_id, round_id)
         self._check_room_after_flush()
 
     def _check_room_after_flush(self) -> None:
@@ -551,16 +586,18 @@ class Scorer:
         if pending < self.cfg.max_pending_rows:
             self.room.set()
 
-    async def _write(self, b: Batch) -> None:
-        if b.dead_out:
+    async def _write(self, b: Batch, stage: int) -> None:
+        if stage == 0 and b.dead_out:
             await self._produce_dead_letters(b)
         ev_ranges = b.ranges.get("events", {})
         dlq_ranges = b.ranges.get("dead_letters", {})
-        if b.scores and b.built_scores is None:
-            b.built_scores = [score_row(ref) for ref in b.scores.values()]
-        for table in TABLE_ORDER:
+        tables = [t for t in TABLE_STAGES[stage] if t not in b.written]
+        if "leaderboard" in tables:
+            await self._deletes(b)
+        inserts = []
+        names = []
+        for table in tables:
             if table == "leaderboard":
-                await self._deletes(b)
                 rows = list(b.leaderboard.values())
             elif table == "scores":
                 rows = b.built_scores or []
@@ -574,7 +611,18 @@ class Scorer:
                 token = offsets_token(f"{self.sink.database}.{table}", dlq_ranges)
             else:
                 token = version_token(f"{self.sink.database}.{table}", table, rows, b.positions)
-            await self.sink.insert(table, rows, token)
+            inserts.append(self.sink.insert(table, rows, token))
+            names.append(table)
+        # every insert of a stage is attempted at once; a failed one is retried with the same token
+        results = await asyncio.gather(*inserts, return_exceptions=True)
+        failed = None
+        for name, r in zip(names, results, strict=True):
+            if isinstance(r, BaseException):
+                failed = failed or r
+            else:
+                b.written.add(name)
+        if failed is not None:
+            raise failed
 
     async def _deletes(self, b: Batch) -> None:
         for contest_id, round_id, group, cid, version in b.deletes:

@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ import orjson
 from services.scoring import metrics as m
 from services.scoring.rules import RoundResult, display, from_pico, score_field
 from services.scoring.rules.engine import GroupEvaluation, Plan
+from services.scoring.rules.exact import div_round
 from services.scoring.state import ContestState, FrozenRound, RoundInputs
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,45 @@ def _leaf_kinds(plan: Plan) -> frozenset[str]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _SplitPlan:
+    """Which nodes' contributions make up the data part and the judges' part, with integer factors over a
+    common denominator (so a whole column splits with integer arithmetic and one rounding)."""
+
+    data: tuple[tuple[str, int], ...]
+    judges: tuple[tuple[str, int], ...]
+    denominator: int
+
+
+_SPLITS: dict[int, tuple[Plan, _SplitPlan]] = {}
+
+
+def _split_plan(root: Plan) -> _SplitPlan:
+    hit = _SPLITS.get(id(root))
+    if hit is not None and hit[0] is root:
+        return hit[1]
+    terms: list[tuple[str, str, Fraction]] = []
+    stack: list[tuple[Plan, Fraction]] = [(root, Fraction(1))]
+    while stack:
+        plan, factor = stack.pop()
+        kinds = _leaf_kinds(plan)
+        if kinds == {"metric"} or kinds == {"judges"}:
+            terms.append((next(iter(kinds)), plan.id, factor))
+        else:
+            inner = factor * Fraction(plan.wn, plan.wd)
+            stack.extend((c, inner) for c in plan.children)
+    den = 1
+    for _k, _id, fr in terms:
+        den = den * fr.denominator // gcd(den, fr.denominator)
+    data = tuple((pid, fr.numerator * (den // fr.denominator)) for k, pid, fr in terms if k == "metric")
+    judges = tuple((pid, fr.numerator * (den // fr.denominator)) for k, pid, fr in terms if k == "judges")
+    split = _SplitPlan(data, judges, den)
+    if len(_SPLITS) > 256:
+        _SPLITS.clear()
+    _SPLITS[id(root)] = (root, split)
+    return split
+
+
 def split_scores(ev: GroupEvaluation, i: int) -> tuple[str, str]:
     """How much of contestant ``i``'s total comes from platform data and how much from judges.
 
@@ -65,20 +106,10 @@ def split_scores(ev: GroupEvaluation, i: int) -> tuple[str, str]:
     its contribution times the weights of the nodes above it, exactly, rounded once to 10⁻¹² point.
     Adjustments on the total or on mixed nodes belong to neither part, so the parts need not add up to
     the total when an appeal changed it."""
-    data = Fraction(0)
-    judges = Fraction(0)
-    stack: list[tuple[Plan, Fraction]] = [(ev.plan, Fraction(1))]
-    while stack:
-        plan, factor = stack.pop()
-        kinds = _leaf_kinds(plan)
-        if kinds == {"metric"}:
-            data += ev.contrib[plan.id][i] * factor
-        elif kinds == {"judges"}:
-            judges += ev.contrib[plan.id][i] * factor
-        else:
-            inner = factor * Fraction(plan.wn, plan.wd)
-            stack.extend((c, inner) for c in plan.children)
-    return exact(round(data)), exact(round(judges))
+    sp = _split_plan(ev.plan)
+    data = sum(ev.contrib[pid][i] * k for pid, k in sp.data)
+    judges = sum(ev.contrib[pid][i] * k for pid, k in sp.judges)
+    return exact(div_round(data, sp.denominator)), exact(div_round(judges, sp.denominator))
 
 
 def exact(pico: int) -> str:
@@ -143,6 +174,7 @@ class Recomputer:
         self.dirty: set[str] = set()
         self.dirty_since: float | None = None
         self.views: dict[str, RoundView] = {}
+        self.last_cost = 0.0  # seconds the last run took
 
     def mark(self, rounds: frozenset[str] | set[str]) -> None:
         if not rounds:
@@ -152,10 +184,13 @@ class Recomputer:
         self.dirty |= rounds
 
     def due(self, now: float, coalesce_s: float) -> bool:
-        return self.dirty_since is not None and now - self.dirty_since >= coalesce_s
+        """Dirty for ``coalesce_s`` — or for as long as the last run took, so that recomputing a large
+        field never takes more than about half the process's time, however fast events come."""
+        return self.dirty_since is not None and now - self.dirty_since >= max(coalesce_s, self.last_cost)
 
     def run(self, positions: dict[int, int]) -> list[Outcome]:
         """Recompute every dirty round (and rounds whose entrants come from one), in dependency order."""
+        t0 = time.perf_counter()
         dirty = set(self.dirty)
         self.dirty.clear()
         self.dirty_since = None
@@ -166,6 +201,7 @@ class Recomputer:
         for rid in plan.round_order():
             if rid in dirty and rid in self.state.active_rounds:
                 out.append(self.compute(rid, positions))
+        self.last_cost = time.perf_counter() - t0
         return out
 
     # --------------------------------------------------------------------------------- one round
@@ -208,7 +244,7 @@ class Recomputer:
         changed: list[str] = []
         for g in result.groups:
             ev = g.evaluation
-            cols = [ev.values[p.id] for p in ev.plans]
+            node_values = list(zip(*[ev.values[p.id] for p in ev.plans], strict=True))
             for row in g.rows:
                 cid = row.contestant_id
                 i = ev.position[cid]
@@ -221,11 +257,10 @@ class Recomputer:
                     row.advances,
                     row.complete,
                     row.tied,
-                    tuple(c[i] for c in cols),
-                    tuple(ri.facts.values()),
+                    node_values[i],
+                    ri.facts_key,
                     ri.last_data_ms,
-                    st.display_name(cid),
-                    st.organisation_label(cid),
+                    st.labels(cid),
                 )
                 sigs[cid] = sig
                 groups_of[cid] = g.group_id
@@ -245,8 +280,7 @@ class Recomputer:
                         version,
                         computed_at,
                         row.rank,
-                        st.display_name(cid),
-                        st.organisation_label(cid),
+                        *st.labels(cid),
                         exact(row.total_pico),
                         display(row.total_pico, d),
                         data_score,

@@ -185,18 +185,16 @@ VERSION_INDEX = {
     "round_results": ROUND_RESULT_COLUMNS.index("version"),
 }
 
-# Write order inside one flush: the archive first, so nothing derived from an event is ever in ClickHouse
-# before the event itself; leaderboards last, right before the update that tells the board to read them.
-TABLE_ORDER = (
-    "events_archive",
-    "contestant_series",
-    "metric_revisions",
-    "dead_letters",
-    "scores",
-    "pending_revisions",
-    "leaderboard",
-    "round_results",
+# Write order inside one flush, in two stages around the lb.scores.v1 update: first every table the live
+# screens depend on, at once (the archive, the series, the leaderboard...); then the update is published,
+# so the board reads a leaderboard that is complete, with every event behind it archived; then the
+# explained score rows (the costly part) and round_results (the record that a version is complete).
+# Offsets are acknowledged only after both stages.
+TABLE_STAGES: tuple[tuple[str, ...], ...] = (
+    ("events_archive", "dead_letters", "contestant_series", "metric_revisions", "pending_revisions", "leaderboard"),
+    ("scores", "round_results"),
 )
+TABLE_ORDER = tuple(t for stage in TABLE_STAGES for t in stage)
 
 
 def offsets_token(prefix: str, ranges: dict[tuple[str, int], tuple[int, int]]) -> str:
@@ -222,33 +220,42 @@ def version_token(prefix: str, table: str, rows: Sequence[Sequence[Any]], positi
 
 
 class ClickHouseSink:
-    """One synchronous clickhouse-connect client used from a worker thread, one statement at a time."""
+    """Synchronous clickhouse-connect clients used from worker threads: one per table for inserts (so the
+    tables of one flush can be written concurrently), one for commands and queries. A client is used by one
+    thread at a time (its lock); a failed statement drops the client and the next use connects anew."""
 
     def __init__(self, settings: Settings, database: str | None = None) -> None:
         self.settings = settings
         self.database = database if database is not None else settings.clickhouse_database
-        self._client: Client | None = None
-        self._lock = asyncio.Lock()
+        self._clients: dict[str, Client] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
-    def _get(self) -> Client:
-        if self._client is None:
-            self._client = get_client(self.settings, database=self.database)
-        return self._client
+    def _get(self, name: str = "query") -> Client:
+        client = self._clients.get(name)
+        if client is None:
+            client = self._clients[name] = get_client(self.settings, database=self.database)
+        return client
 
-    def _reset(self) -> None:
-        if self._client is not None:
+    def _reset(self, name: str) -> None:
+        client = self._clients.pop(name, None)
+        if client is not None:
             try:
-                self._client.close()
+                client.close()
             except Exception:
                 pass
-        self._client = None
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = asyncio.Lock()
+        return lock
 
     def insert_sync(self, table: str, rows: Sequence[Sequence[Any]], token: str) -> None:
         if not rows:
             return
         t0 = time.perf_counter()
         try:
-            self._get().insert(
+            self._get(table).insert(
                 table,
                 rows,
                 column_names=list(COLUMNS[table]),
@@ -256,13 +263,13 @@ class ClickHouseSink:
             )
         except Exception:
             m.CH_ERRORS.labels(table).inc()
-            self._reset()
+            self._reset(table)
             raise
         m.SINK_LATENCY.labels(table).observe(time.perf_counter() - t0)
         m.SINK_ROWS.labels(table).observe(len(rows))
 
     async def insert(self, table: str, rows: Sequence[Sequence[Any]], token: str) -> None:
-        async with self._lock:
+        async with self._lock(table):
             await asyncio.to_thread(self.insert_sync, table, rows, token)
 
     def command_sync(self, sql: str, parameters: dict[str, Any] | None = None, table: str = "command") -> Any:
@@ -270,11 +277,11 @@ class ClickHouseSink:
             return self._get().command(sql, parameters=parameters)
         except Exception:
             m.CH_ERRORS.labels(table).inc()
-            self._reset()
+            self._reset("query")
             raise
 
     async def command(self, sql: str, parameters: dict[str, Any] | None = None, table: str = "command") -> Any:
-        async with self._lock:
+        async with self._lock("query"):
             return await asyncio.to_thread(self.command_sync, sql, parameters, table)
 
     def query_sync(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -282,12 +289,13 @@ class ClickHouseSink:
             return list(self._get().query(sql, parameters=parameters).result_rows)
         except Exception:
             m.CH_ERRORS.labels("query").inc()
-            self._reset()
+            self._reset("query")
             raise
 
     async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        async with self._lock:
+        async with self._lock("query"):
             return await asyncio.to_thread(self.query_sync, sql, parameters)
 
     def close(self) -> None:
-        self._reset()
+        for name in list(self._clients):
+            self._reset(name)

@@ -219,6 +219,10 @@ class RoundInputs:
     events_counted: int
     last_event_ms: int
     last_data_ms: int
+    facts_key: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.facts_key = tuple(self.facts.values())
 
 
 @dataclass(slots=True)
@@ -256,6 +260,7 @@ class ContestState:
         self.file_accounts: dict[tuple[str, str], str] = {
             (c.id, p): acct for c in plan.contest.contestants for p, acct in c.accounts.items()
         }
+        self._labels: dict[str, tuple[str, tuple[str, str]]] = {}
         self._round_ids = {r.id for r in plan.rounds}
         self._all_rounds = frozenset(self._round_ids)
 
@@ -540,6 +545,16 @@ class ContestState:
     def organisation_label(self, cid: str) -> str:
         o = self.organisation(cid)
         return self.plan.org_label(o.city, o.district, o.team)
+
+    def labels(self, cid: str) -> tuple[str, str]:
+        """(display name, organisation label), cached until the contestant's registration changes."""
+        reg = self.registrations.get(cid)
+        key = reg.event_id if reg is not None else ""
+        hit = self._labels.get(cid)
+        if hit is None or hit[0] != key:
+            hit = (key, (self.display_name(cid), self.organisation_label(cid)))
+            self._labels[cid] = hit
+        return hit[1]
 
     def field_of(self, round_id: str, entrants: set[str] | None) -> list[str]:
         """Who round ``round_id`` ranks: its groups' registered contestants, plus anyone with inputs in it

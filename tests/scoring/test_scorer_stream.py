@@ -277,7 +277,15 @@ async def test_digest_is_the_same_with_1_and_6_partitions_and_after_replay(
         await admin.create_topics([NewTopic(one.topic(t.name), 1, 1) for t in load_catalog().topics])
     finally:
         await admin.close()
-    sp1 = start_scorer(one, [contests["parts"]], unique("scorer1p"), tmp_path / "scorer1p.log", free_port())
+    # this one reads through faust agents (the other intake), so both are exercised end to end
+    sp1 = start_scorer(
+        one,
+        [contests["parts"]],
+        unique("scorer1p"),
+        tmp_path / "scorer1p.log",
+        free_port(),
+        LIVEBOARD_SCORER_INTAKE="faust",
+    )
     try:
         await wait_healthy(sp1)
         rnd = random.Random(2)

@@ -1,0 +1,491 @@
+"""Scorer benchmark, side by side in one run, on a private embedded stack (nothing shared is touched).
+
+    .venv/bin/python bench/bench_scoring.py                 # every scenario (~8 min on 2 cores)
+    .venv/bin/python bench/bench_scoring.py --only e2e --contestants 1000 --seconds 45
+
+Scenarios:
+- throughput: N snapshots pre-produced to a 6-partition topic; a raw aiokafka consume of it, then the scorer
+  (faust intake, and the direct intake) catching up from offset 0: events/s from the first record
+  processed until every record is acknowledged after its ClickHouse write (each scorer in its own
+  consumer group and ClickHouse database).
+- e2e: C contestants × 1 snapshot/s for S seconds against a running scorer. Latency per event from the
+  moment it is handed to the producer until (a) a ``lb.scores.v1`` update covers its offset, and
+  (b) ``round_results`` in ClickHouse has a version covering it (the leaderboard rows of that version
+  are written just before). Also the board's leaderboard query latency and the scorer's peak RSS.
+- replay: R events written straight into a fresh ``events_archive``; ``replay_contest`` timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from deploy.embedded.processes import free_port
+from deploy.embedded.stack import Stack
+from liveboard.clickhouse.client import DEDUP_INSERT_SETTINGS, get_client
+from liveboard.clickhouse.migrate import migrate
+from liveboard.contracts import make_event_id, parse_event
+from liveboard.kafka.catalog import EVENTS, SCORES, ensure_topics
+from liveboard.kafka.clients import make_consumer, make_producer
+from liveboard.settings import Settings
+from services.scoring.config import ScorerSettings
+from services.scoring.replay import replay_contest
+from services.scoring.sink import ARCHIVE_COLUMNS
+from tests.scoring import factory as f
+from tests.scoring.contests import T0, make_contest
+from tests.scoring.support import ScorerProc, start_scorer, wait_healthy
+from tests.support import stack_settings
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Snapshots:
+    """Fast canonical live snapshots: one validated template, fields filled in, the real event-id recipe."""
+
+    def __init__(self, contest_id: str) -> None:
+        self.contest_id = contest_id
+        tpl = f.live_snapshot(contest_id, "c0000", T0, gmv_fen=0, orders_paid=0, viewers_uv=0, paid_buyers_uv=0)
+        self.tpl = tpl.model_dump()
+        self.state: dict[int, tuple[int, int]] = {}
+
+    def make(self, i: int, t: int, rnd: random.Random) -> tuple[bytes, bytes]:
+        gmv, orders = self.state.get(i, (0, 0))
+        gmv += rnd.randint(0, 20_000)
+        orders += rnd.randint(0, 3)
+        self.state[i] = (gmv, orders)
+        cid = f"c{i:04d}"
+        doc = dict(self.tpl)
+        data = dict(doc["data"])
+        data.update(
+            gmv_fen=gmv,
+            orders_paid=orders,
+            viewers_uv=1000 + orders,
+            paid_buyers_uv=orders,
+            live_started_at=T0 + 60_000,
+        )
+        doc.update(
+            contestant_id=cid,
+            account_id=f"acct-{cid}",
+            room_id=f"room-{cid}",
+            observed_at=t,
+            ingested_at=t + 100,
+            data=data,
+        )
+        doc["raw_ref"] = {"topic": "lb.raw.v1", "raw_id": hashlib.sha256(f"{cid}{t}".encode()).hexdigest()}
+        doc["event_id"] = make_event_id(
+            "live_metrics_snapshot", self.contest_id, "douyin", doc["account_id"], doc["room_id"], t, "provisional"
+        )
+        return f"{self.contest_id}:{cid}".encode(), orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+async def _metrics(port: int) -> str:
+    def get() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    return await asyncio.to_thread(get)
+
+
+def _sum_metric(text: str, name: str, contains: str = "") -> float:
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name) and contains in line)
+
+
+def _topic_settings(base: Settings, tag: str, db: str) -> Settings:
+    s = base.model_copy(update={"kafka_topic_prefix": f"{tag}-", "clickhouse_database": db})
+    migrate(s)
+    return s
+
+
+# ------------------------------------------------------------------------------------------ throughput
+
+
+async def throughput(base: Settings, work: Path, n_events: int, contestants: int) -> dict[str, Any]:
+    tag = f"tp{uuid.uuid4().hex[:6]}"
+    cid = f"bench-{tag}"
+    path, _ = make_contest(work, cid, contestants, groups=3)
+    s = _topic_settings(base, tag, f"bench_{tag}_faust")
+    assert (await ensure_topics(s)).success
+    gen = Snapshots(cid)
+    rnd = random.Random(1)
+    producer = make_producer(s, linger_ms=20)
+    await producer.start()
+    t0 = time.perf_counter()
+    per = n_events // contestants
+    for k in range(per):
+        for i in range(contestants):
+            key, value = gen.make(i, T0 + 60_000 + 1000 * k, rnd)
+            await producer.send(s.topic(EVENTS), key=key, value=value)
+    await producer.flush()
+    await producer.stop()
+    n = per * contestants
+    produce_s = time.perf_counter() - t0
+
+    consumer = make_consumer(s, s.topic(EVENTS), group_id=None, max_poll_records=10_000)
+    await consumer.start()
+    got, first = 0, None
+    while got < n:
+        batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+        for recs in batch.values():
+            if recs and first is None:
+                first = time.perf_counter()
+            got += len(recs)
+    raw_s = time.perf_counter() - (first or time.perf_counter())
+    await consumer.stop()
+    out: dict[str, Any] = {"events": n, "produce_s": round(produce_s, 1), "raw_consume_per_s": round(n / raw_s)}
+
+    for intake in ("faust", "direct"):
+        si = _topic_settings(base, tag, f"bench_{tag}_{intake}")
+        port = free_port()
+        sp = start_scorer(
+            si, [path], f"{tag}-{intake}", work / f"tp-{intake}.log", port, LIVEBOARD_SCORER_INTAKE=intake
+        )
+        try:
+            await wait_healthy(sp, 120)
+            started = done = None
+            peak = 0.0
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                text = await _metrics(port)
+                processed = _sum_metric(text, "liveboard_scoring_events_total{")
+                acked = _sum_metric(text, "liveboard_scoring_acked_offset{", s.topic(EVENTS))
+                peak = max(peak, rss_mb(sp.proc.pid))
+                now = time.perf_counter()
+                if started is None and processed > 0:
+                    started = now
+                if acked >= n:
+                    done = now
+                    break
+                await asyncio.sleep(0.25)
+            if started is None or done is None:
+                out[intake] = {"error": "did not finish", "log": sp.tail(1500)}
+                continue
+            rate = n / (done - started)
+            out[intake] = {
+                "per_s": round(rate),
+                "ratio_to_raw": round(rate / out["raw_consume_per_s"], 3),
+                "seconds": round(done - started, 1),
+                "peak_rss_mb": round(peak),
+            }
+        finally:
+            sp.stop()
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- e2e
+
+
+async def e2e(base: Settings, work: Path, contestants: int, seconds: int, intake: str) -> dict[str, Any]:
+    tag = f"e2e{uuid.uuid4().hex[:6]}"
+    cid = f"bench-{tag}"
+    path, _ = make_contest(work, cid, contestants, groups=3)
+    s = _topic_settings(base, tag, f"bench_{tag}")
+    assert (await ensure_topics(s)).success
+    port = free_port()
+    sp = start_scorer(
+        s,
+        [path],
+        tag,
+        work / f"{tag}.log",
+        port,
+        LIVEBOARD_SCORER_INTAKE=intake,
+        LIVEBOARD_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+    )
+    print("scorer log:", sp.log, flush=True)
+    try:
+        await wait_healthy(sp, 120)
+        return await _drive(s, sp, cid, contestants, seconds)
+    finally:
+        sp.stop()
+
+
+async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, seconds: int) -> dict[str, Any]:
+    gen = Snapshots(cid)
+    rnd = random.Random(2)
+    sent: list[tuple[float, Any]] = []  # (time handed to the producer, delivery future)
+    updates: list[tuple[float, dict[str, int]]] = []
+    offsets_of: dict[int, dict[str, int]] = {}  # version -> offsets it had read
+    ch_seen: list[tuple[float, int]] = []  # (when a leaderboard version first showed in ClickHouse, version)
+    reads: list[float] = []
+    rss: list[float] = []
+    stop = asyncio.Event()
+
+    async def listen() -> None:
+        consumer = make_consumer(s, s.topic(SCORES), group_id=None, auto_offset_reset="latest")
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=100)
+                now = time.time()
+                for recs in batch.values():
+                    for r in recs:
+                        doc = orjson.loads(r.value)
+                        if doc["contest_id"] == cid:
+                            offsets = {k: int(v) for k, v in doc["offsets"].items()}
+                            updates.append((now, offsets))
+                            offsets_of[doc["version"]] = offsets
+        finally:
+            await consumer.stop()
+
+    def poll_clickhouse() -> None:
+        client = get_client(s)
+        last = 0
+        try:
+            while not stop.is_set():
+                rows = client.query(
+                    "SELECT max(version) FROM leaderboard WHERE contest_id = {c:String}", parameters={"c": cid}
+                ).result_rows
+                if rows and rows[0][0] and rows[0][0] != last:
+                    last = rows[0][0]
+                    ch_seen.append((time.time(), int(last)))
+                t = time.perf_counter()
+                client.query(
+                    "SELECT group_id, contestant_id, rank, display_name, total_display, gmv_fen FROM leaderboard "
+                    "FINAL WHERE contest_id = {c:String} AND round_id = 'r1' ORDER BY group_id, rank LIMIT 50",
+                    parameters={"c": cid},
+                )
+                reads.append(time.perf_counter() - t)
+                time.sleep(0.03)
+        finally:
+            client.close()
+
+    async def sample_rss() -> None:
+        while not stop.is_set():
+            rss.append(rss_mb(sp.proc.pid))
+            await asyncio.sleep(1)
+
+    producer = make_producer(s, linger_ms=5)
+    await producer.start()
+    tasks = [asyncio.create_task(listen()), asyncio.create_task(sample_rss())]
+    poller = asyncio.create_task(asyncio.to_thread(poll_clickhouse))
+    await asyncio.sleep(1.5)
+    start = time.perf_counter()
+    interval = 1.0 / contestants
+    for k in range(seconds):
+        t_obs = T0 + 60_000 + 1000 * k
+        for i in range(contestants):
+            due = start + k + i * interval
+            delay = due - time.perf_counter()
+            if delay > 0.002:
+                await asyncio.sleep(delay)
+            key, value = gen.make(i, t_obs, rnd)
+            sent.append((time.time(), await producer.send(s.topic(EVENTS), key=key, value=value)))
+    await producer.flush()
+    behind = time.perf_counter() - (start + seconds)
+    await asyncio.sleep(8)
+    stop.set()
+    await asyncio.gather(*tasks, poller)
+    await producer.stop()
+    text = await _metrics(sp.port)
+
+    def latencies(marks: list[tuple[float, dict[str, int]]]) -> tuple[list[float], int]:
+        by_part: dict[str, tuple[list[int], list[float]]] = {}
+        for t, offsets in marks:
+            for p, o in offsets.items():
+                wm, ts = by_part.setdefault(p, ([], []))
+                if not wm or o > wm[-1]:
+                    wm.append(o)
+                    ts.append(t)
+        out, missing = [], 0
+        for t_sent, fut in sent:
+            md = fut.result()
+            wm, ts = by_part.get(str(md.partition), ([], []))
+            j = bisect.bisect_right(wm, md.offset)  # first watermark > offset
+            if j >= len(wm):
+                missing += 1
+            else:
+                out.append(max(0.0, ts[j] - t_sent))
+        return out, missing
+
+    upd, upd_missing = latencies(updates)
+    ch_versions = [(t, offsets_of[v]) for t, v in ch_seen if v in offsets_of]
+    chl, ch_missing = latencies(ch_versions)
+    rec_sum = _sum_metric(text, "liveboard_scoring_recompute_seconds_sum")
+    rec_n = _sum_metric(text, "liveboard_scoring_recompute_seconds_count")
+
+    def summary(v: list[float]) -> dict[str, float]:
+        return {
+            "p50_ms": round(pct(v, 50) * 1000),
+            "p95_ms": round(pct(v, 95) * 1000),
+            "p99_ms": round(pct(v, 99) * 1000),
+            "max_ms": round(max(v) * 1000) if v else float("nan"),
+        }
+
+    return {
+        "contestants": contestants,
+        "seconds": seconds,
+        "events": len(sent),
+        "producer_behind_s": round(behind, 2),
+        "to_scores_topic": {**summary(upd), "not_covered": upd_missing},
+        "to_clickhouse": {**summary(chl), "not_covered": ch_missing},
+        "leaderboard_read": {
+            "p50_ms": round(pct(reads, 50) * 1000, 1),
+            "p99_ms": round(pct(reads, 99) * 1000, 1),
+            "n": len(reads),
+        },
+        "recompute_mean_ms": round(rec_sum / rec_n * 1000, 1) if rec_n else None,
+        "insert_mean_ms": {
+            t: round(
+                _sum_metric(text, f'liveboard_scoring_sink_insert_seconds_sum{{table="{t}"}}')
+                / max(1.0, _sum_metric(text, f'liveboard_scoring_sink_insert_seconds_count{{table="{t}"}}'))
+                * 1000,
+                1,
+            )
+            for t in ("events_archive", "contestant_series", "scores", "leaderboard", "round_results")
+        },
+        "inserts": {
+            t: int(_sum_metric(text, f'liveboard_scoring_sink_insert_seconds_count{{table="{t}"}}'))
+            for t in ("events_archive", "leaderboard")
+        },
+        "recomputes": int(rec_n),
+        "scorer_peak_rss_mb": round(max(rss)) if rss else None,
+        "scorer_mean_rss_mb": round(statistics.mean(rss)) if rss else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- replay
+
+
+def replay(base: Settings, work: Path, n_events: int, contestants: int) -> dict[str, Any]:
+    tag = f"rp{uuid.uuid4().hex[:6]}"
+    cid = f"bench-{tag}"
+    path, _ = make_contest(work, cid, contestants, groups=3)
+    s = _topic_settings(base, tag, f"bench_{tag}")
+    gen = Snapshots(cid)
+    parse_event(gen.make(0, T0, random.Random(0))[1])  # the template is a valid event
+    gen.state.clear()
+    rnd = random.Random(3)
+    client = get_client(s)
+    t0 = time.perf_counter()
+    per = n_events // contestants
+    rows: list[list[Any]] = []
+    written = 0
+    for k in range(per):
+        for i in range(contestants):
+            _key, value = gen.make(i, T0 + 60_000 + 1000 * k, rnd)
+            ev = orjson.loads(value)
+            rows.append(
+                [
+                    ev["event_id"],
+                    ev["type"],
+                    cid,
+                    ev["contestant_id"],
+                    "douyin",
+                    ev["account_id"],
+                    ev["room_id"],
+                    "",
+                    ev["observed_at"],
+                    ev["ingested_at"],
+                    "poll",
+                    "provisional",
+                    value,
+                    i % 6,
+                    written,
+                ]
+            )
+            written += 1
+            if len(rows) >= 100_000:
+                client.insert(
+                    "events_archive", rows, column_names=list(ARCHIVE_COLUMNS), settings=DEDUP_INSERT_SETTINGS
+                )
+                rows = []
+    if rows:
+        client.insert("events_archive", rows, column_names=list(ARCHIVE_COLUMNS), settings=DEDUP_INSERT_SETTINGS)
+    client.close()
+    load_s = time.perf_counter() - t0
+    cfg = ScorerSettings(contest_files=[path])
+    report = replay_contest(s, cfg, cid)
+    return {
+        "events": report["events"],
+        "archive_load_s": round(load_s, 1),
+        "replay_s": report["seconds"],
+        "fold_s": report["fold_seconds"],
+        "events_per_s": report["events_per_s"],
+        "series_rows": report["series_rows"],
+        "digest": report["rounds"][0]["digest"] if report["rounds"] else None,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=["throughput", "e2e", "replay"], action="append")
+    ap.add_argument("--throughput-events", type=int, default=150_000)
+    ap.add_argument("--contestants", type=int, action="append", help="e2e field sizes (default 1000 and 3000)")
+    ap.add_argument("--seconds", type=int, default=40, help="e2e load duration")
+    ap.add_argument("--intake", default="faust", choices=["faust", "direct"], help="e2e scorer intake")
+    ap.add_argument("--replay-events", type=int, default=1_000_000)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (scorer logs) afterwards")
+    args = ap.parse_args()
+    only = set(args.only or ["throughput", "e2e", "replay"])
+    print(
+        f"machine: {os.cpu_count()} cores (nproc), Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')}, load average {os.getloadavg()}",
+        flush=True,
+    )
+    tmp = tempfile.mkdtemp(prefix="bench-scoring-")
+    try:
+        work = Path(tmp)
+        settings = stack_settings(work / "stack")
+        st = Stack(settings)
+        await asyncio.to_thread(st.up)
+        try:
+            migrate(settings)
+            results: dict[str, Any] = {}
+            if "throughput" in only:
+                results["throughput"] = await throughput(settings, work, args.throughput_events, 3000)
+                print(json.dumps({"throughput": results["throughput"]}, ensure_ascii=False), flush=True)
+            if "e2e" in only:
+                for n in args.contestants or [1000, 3000]:
+                    key = f"e2e_{n}_{args.intake}"
+                    results[key] = await e2e(settings, work, n, args.seconds, args.intake)
+                    print(json.dumps({key: results[key]}, ensure_ascii=False), flush=True)
+            if "replay" in only:
+                results["replay"] = await asyncio.to_thread(replay, settings, work, args.replay_events, 3000)
+                print(json.dumps({"replay": results["replay"]}, ensure_ascii=False), flush=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(st.down)
+    finally:
+        if args.keep:
+            print(f"work folder kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
