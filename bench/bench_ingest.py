@@ -380,126 +380,128 @@ def driver(args: argparse.Namespace) -> None:
         print(f"collector tracking {tracked} rooms after {time.perf_counter() - t_w:.0f} s warm-up")
         time.sleep(12)  # one full poll interval with every room scheduled
 
-        pids = {"collector": col.pid, "simulators": sim.pid}
-        for c in stack.status():
-            if c.pid:
-                pids[c.name] = c.pid
-        start_at = time.time() + 15 + args.seconds * args.push_rate / 10_000  # after the payloads are built
-        loads = [
-            subprocess.Popen(
-                [
-                    PY,
-                    __file__,
-                    "load",
-                    "--dir",
-                    str(tmp),
-                    "--url",
-                    url,
-                    "--rate",
-                    str(args.push_rate / args.generators),
-                    "--seconds",
-                    str(args.seconds),
-                    "--shard",
-                    str(i),
-                    "--start-at",
-                    str(start_at),
-                    "--connections",
-                    str(args.connections),
-                ],
-                env=env,
-                cwd=ROOT,
+        for rate in [float(x) for x in str(args.push_rate).split(",")]:
+            pids = {"collector": col.pid, "simulators": sim.pid}
+            for c in stack.status():
+                if c.pid:
+                    pids[c.name] = c.pid
+            start_at = time.time() + 15 + args.seconds * rate / 10_000  # after the payloads are built
+            loads = [
+                subprocess.Popen(
+                    [
+                        PY,
+                        __file__,
+                        "load",
+                        "--dir",
+                        str(tmp),
+                        "--url",
+                        url,
+                        "--rate",
+                        str(rate / args.generators),
+                        "--seconds",
+                        str(args.seconds),
+                        "--shard",
+                        str(i),
+                        "--start-at",
+                        str(start_at),
+                        "--connections",
+                        str(args.connections),
+                    ],
+                    env=env,
+                    cwd=ROOT,
+                )
+                for i in range(args.generators)
+            ]
+            procs += loads  # (each generator overwrites its load<i>.json when it finishes)
+            while time.time() < start_at:
+                time.sleep(0.1)
+            m0 = metrics(url)
+            cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+            cpu0.update({f"push generator {i}": cpu_seconds(p.pid) for i, p in enumerate(loads)})
+            w0 = time.perf_counter()
+            rss_max = 0.0
+            ages = []
+            cpu_gen: dict[str, float] = {}
+            while any(p.poll() is None for p in loads):
+                rss_max = max(rss_max, rss_mb(col.pid))
+                for i, p in enumerate(loads):
+                    if p.poll() is None:
+                        cpu_gen[f"push generator {i}"] = cpu_seconds(p.pid)
+                time.sleep(1)
+                mx = metrics(url)
+                a = [v for _, v in mx.get("liveboard_ingest_data_age_seconds", [])]
+                if a:
+                    ages.append(max(a))
+            wall = time.perf_counter() - w0
+            m1 = metrics(url)
+            cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
+            cpu1.update(cpu_gen)
+            shards = [orjson.loads((tmp / f"load{i}.json").read_bytes()) for i in range(args.generators)]
+            errs: dict[str, int] = {}
+            for sh in shards:
+                for k, v in sh["errors"].items():
+                    errs[k] = errs.get(k, 0) + v
+            res = {
+                "latencies": [x for sh in shards for x in sh["latencies"]],
+                "kinds": [x for sh in shards for x in sh["kinds"]],
+                "errors": errs,
+                "sent": sum(sh["sent"] for sh in shards),
+                "offered_s": max(sh["offered_s"] for sh in shards),
+                "schedule_lag_max_s": max(sh["schedule_lag_max_s"] for sh in shards),
+            }
+            lats = res["latencies"]
+
+            def delta(name: str, m0: dict = m0, m1: dict = m1, **lab: str) -> float:
+                return msum(m1, name, **lab) - msum(m0, name, **lab)
+
+            polls = sum(
+                delta("liveboard_ingest_requests_total", endpoint=e)
+                for e in ("getlivedata", "today_live_room_get", "room_stats")
             )
-            for i in range(args.generators)
-        ]
-        procs += loads
-        while time.time() < start_at:
-            time.sleep(0.1)
-        m0 = metrics(url)
-        cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
-        cpu0.update({f"push generator {i}": cpu_seconds(p.pid) for i, p in enumerate(loads)})
-        w0 = time.perf_counter()
-        rss_max = 0.0
-        ages = []
-        cpu_gen: dict[str, float] = {}
-        while any(p.poll() is None for p in loads):
-            rss_max = max(rss_max, rss_mb(col.pid))
-            for i, p in enumerate(loads):
-                if p.poll() is None:
-                    cpu_gen[f"push generator {i}"] = cpu_seconds(p.pid)
-            time.sleep(1)
-            mx = metrics(url)
-            a = [v for _, v in mx.get("liveboard_ingest_data_age_seconds", [])]
-            if a:
-                ages.append(max(a))
-        wall = time.perf_counter() - w0
-        m1 = metrics(url)
-        cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
-        cpu1.update(cpu_gen)
-        shards = [orjson.loads((tmp / f"load{i}.json").read_bytes()) for i in range(args.generators)]
-        errs: dict[str, int] = {}
-        for sh in shards:
-            for k, v in sh["errors"].items():
-                errs[k] = errs.get(k, 0) + v
-        res = {
-            "latencies": [x for sh in shards for x in sh["latencies"]],
-            "kinds": [x for sh in shards for x in sh["kinds"]],
-            "errors": errs,
-            "sent": sum(sh["sent"] for sh in shards),
-            "offered_s": max(sh["offered_s"] for sh in shards),
-            "schedule_lag_max_s": max(sh["schedule_lag_max_s"] for sh in shards),
-        }
-        lats = res["latencies"]
-
-        def delta(name: str, **lab: str) -> float:
-            return msum(m1, name, **lab) - msum(m0, name, **lab)
-
-        polls = sum(
-            delta("liveboard_ingest_requests_total", endpoint=e)
-            for e in ("getlivedata", "today_live_room_get", "room_stats")
-        )
-        per_ep = {
-            e: delta("liveboard_ingest_requests_total", endpoint=e) / wall
-            for e in ("getlivedata", "today_live_room_get", "room_stats", "order_get", "getlivelist", "room_list")
-        }
-        errors = delta("liveboard_ingest_errors_total")
-        pushes_ok = delta("liveboard_ingest_pushes_total", outcome="ok")
-        events = delta("liveboard_ingest_events_total")
-        print(
-            f"\n== {args.rooms} rooms polled every 10 s + {args.push_rate} pushes/s for {args.seconds} s "
-            f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
-            f"load average before {os.getloadavg()[0]:.2f}) =="
-        )
-        print(
-            f"room polls: {polls / wall:,.0f}/s (target {args.rooms / 10:,.0f}/s); API errors {errors:.0f}; "
-            f"max room data age: median {statistics.median(ages) if ages else float('nan'):.1f} s, "
-            f"worst {max(ages) if ages else float('nan'):.1f} s"
-        )
-        print(f"  window {wall:.1f} s")
-        print("  API calls/s by endpoint: " + ", ".join(f"{e} {r:.1f}" for e, r in per_ep.items()))
-        print(
-            f"pushes: offered {res['sent'] / res['offered_s']:,.0f}/s (schedule lag max "
-            f"{res['schedule_lag_max_s'] * 1000:.0f} ms), acknowledged ok {pushes_ok / wall:,.0f}/s, "
-            f"errors {res['errors']}"
-        )
-        for kind in ("all", "douyin", "kuaishou", "wechat"):
-            xs = [x for x, k in zip(lats, res["kinds"], strict=True) if kind == "all" or k == kind]
+            per_ep = {
+                e: delta("liveboard_ingest_requests_total", endpoint=e) / wall
+                for e in ("getlivedata", "today_live_room_get", "room_stats", "order_get", "getlivelist", "room_list")
+            }
+            errors = delta("liveboard_ingest_errors_total")
+            pushes_ok = delta("liveboard_ingest_pushes_total", outcome="ok")
+            events = delta("liveboard_ingest_events_total")
             print(
-                f"  push ack latency (client) {kind:8s}: p50 {pct(xs, 0.5) * 1000:6.1f} ms, "
-                f"p99 {pct(xs, 0.99) * 1000:6.1f} ms, max {max(xs) * 1000:6.1f} ms  (n={len(xs)})"
+                f"\n== {args.rooms} rooms polled every 10 s + {rate:.0f} pushes/s for {args.seconds} s "
+                f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+                f"load average before {os.getloadavg()[0]:.2f}) =="
             )
-        print(
-            f"  push ack latency (server handler, histogram bucket bound): p99 ≤ "
-            f"{hist_quantile(m1, 'liveboard_ingest_push_ack_latency_seconds', 0.99) * 1000:.0f} ms"
-        )
-        print(
-            f"events produced: {events / wall:,.0f}/s; produce latency p99 ≤ "
-            f"{hist_quantile(m1, 'liveboard_ingest_produce_latency_seconds', 0.99) * 1000:.0f} ms"
-        )
-        print(f"collector RSS: max {rss_max:.0f} MB (target ≤ 300 MB)")
-        print(
-            "CPU (share of one core over the measured window): "
-            + ", ".join(f"{k} {(cpu1[k] - cpu0.get(k, 0)) / wall * 100:.0f} %" for k in cpu1)
-        )
+            print(
+                f"room polls: {polls / wall:,.0f}/s (target {args.rooms / 10:,.0f}/s); API errors {errors:.0f}; "
+                f"max room data age: median {statistics.median(ages) if ages else float('nan'):.1f} s, "
+                f"worst {max(ages) if ages else float('nan'):.1f} s"
+            )
+            print(f"  window {wall:.1f} s")
+            print("  API calls/s by endpoint: " + ", ".join(f"{e} {r:.1f}" for e, r in per_ep.items()))
+            print(
+                f"pushes: offered {res['sent'] / res['offered_s']:,.0f}/s (schedule lag max "
+                f"{res['schedule_lag_max_s'] * 1000:.0f} ms), acknowledged ok {pushes_ok / wall:,.0f}/s, "
+                f"errors {res['errors']}"
+            )
+            for kind in ("all", "douyin", "kuaishou", "wechat"):
+                xs = [x for x, k in zip(lats, res["kinds"], strict=True) if kind == "all" or k == kind]
+                print(
+                    f"  push ack latency (client) {kind:8s}: p50 {pct(xs, 0.5) * 1000:6.1f} ms, "
+                    f"p99 {pct(xs, 0.99) * 1000:6.1f} ms, max {max(xs) * 1000:6.1f} ms  (n={len(xs)})"
+                )
+            print(
+                f"  push ack latency (server handler, histogram bucket bound): p99 ≤ "
+                f"{hist_quantile(m1, 'liveboard_ingest_push_ack_latency_seconds', 0.99) * 1000:.0f} ms"
+            )
+            print(
+                f"events produced: {events / wall:,.0f}/s; produce latency p99 ≤ "
+                f"{hist_quantile(m1, 'liveboard_ingest_produce_latency_seconds', 0.99) * 1000:.0f} ms"
+            )
+            print(f"collector RSS: max {rss_max:.0f} MB (target ≤ 300 MB)")
+            print(
+                "CPU (share of one core over the measured window): "
+                + ", ".join(f"{k} {(cpu1[k] - cpu0.get(k, 0)) / wall * 100:.0f} %" for k in cpu1)
+            )
+            time.sleep(12)  # let the collector drain before the next rate
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -527,7 +529,7 @@ def main() -> None:
     b.add_argument("--start-at", type=float, default=0)
     b.add_argument("--connections", type=int, default=256)
     ap.add_argument("--rooms", type=int, default=3000)
-    ap.add_argument("--push-rate", type=float, default=2000)
+    ap.add_argument("--push-rate", default="2000", help="pushes/s; a comma-separated list runs each in turn")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--generators", type=int, default=2, help="push generator processes")
     ap.add_argument("--connections", type=int, default=256, help="keep-alive connections per generator")

@@ -32,6 +32,13 @@ ALIASES = {"wechat": "wechat_channels", "channels": "wechat_channels"}
 )
 @click.option("--host", default="0.0.0.0", show_default=True, help="address of the webhook + metrics server")
 @click.option("--port", type=int, default=None, help="default: LIVEBOARD_INGEST_PORT (8081)")
+@click.option(
+    "--clock",
+    "clock_spec",
+    default="wall",
+    show_default=True,
+    help="'wall', or the 'sim:…' spec `liveboard simulate` prints, to follow a compressed simulation",
+)
 @click.pass_context
 def ingest(
     ctx: click.Context,
@@ -40,6 +47,7 @@ def ingest(
     platforms_file: Path | None,
     host: str,
     port: int | None,
+    clock_spec: str,
 ) -> None:
     """Poll the platforms and receive their webhooks; write raw payloads and canonical events to Kafka."""
     if ctx.invoked_subcommand is not None:
@@ -52,13 +60,18 @@ def ingest(
             raise click.BadParameter(f"{p!r} is not one of {', '.join(PLATFORMS)}", param_hint="--platform")
     settings = get_settings()
     setup("ingest", settings.log_level)
-    asyncio.run(_run(settings, contests, chosen, platforms_file, host, port))
+    from services.ingest.clock import parse_clock
+
+    try:
+        clock = parse_clock(clock_spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--clock") from exc
+    asyncio.run(_run(settings, contests, chosen, platforms_file, host, port, clock))
 
 
-async def _run(settings, contests, chosen, platforms_file, host, port) -> None:  # type: ignore[no-untyped-def]
+async def _run(settings, contests, chosen, platforms_file, host, port, clock) -> None:  # type: ignore[no-untyped-def]
     from liveboard.errors import ConfigError
     from services.ingest.app import Collector
-    from services.ingest.clock import WallClock
     from services.ingest.config import IngestSettings, load_platforms
     from services.ingest.registry import Registry
 
@@ -67,7 +80,6 @@ async def _run(settings, contests, chosen, platforms_file, host, port) -> None: 
     if path is None:
         raise ConfigError("no platforms file: pass --platforms-file or set LIVEBOARD_INGEST_PLATFORMS_FILE")
     platforms_cfg = load_platforms(path)
-    clock = WallClock()
     registry = Registry(clock.now_ms, tail_ms=int(ingest_settings.final_after_s * 1000) + 86_400_000)
     for f in contests:
         registry.add_contest_file(f)

@@ -99,6 +99,7 @@ class EventProducer:
         self._open: dict[tuple[str, int], _OpenBatch] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._shipping: set[asyncio.Task] = set()
+        self._ship_locks: dict[tuple[str, int], asyncio.Lock] = {}
 
     async def start(self) -> None:
         await self._producer.start()
@@ -169,11 +170,18 @@ class EventProducer:
             return
         topic, partition = tp
         ob.builder.close()
-        try:
-            fut = await self._producer.send_batch(ob.builder, topic, partition=partition)
-        except Exception as exc:
-            self._failed(topic, ob.count, exc)
-            return
+        # One shipper per partition at a time: aiokafka queues one batch per partition until the previous
+        # one has been drained into a request, so concurrent shippers would only wait (and time out) in
+        # its queue; serialised, the records that arrive meanwhile build up into the next, bigger batch.
+        lock = self._ship_locks.get(tp)
+        if lock is None:
+            lock = self._ship_locks[tp] = asyncio.Lock()
+        async with lock:
+            try:
+                fut = await self._producer.send_batch(ob.builder, topic, partition=partition)
+            except Exception as exc:
+                self._failed(topic, ob.count, exc)
+                return
         self._inflight.add(fut)
         fut.add_done_callback(lambda f: self._done(f, topic, ob.count, ob.t0))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 
 import click
@@ -78,6 +79,13 @@ def _faults(specs: tuple[str, ...]) -> dict[str, dict[str, float]]:
     help="write a contest YAML registering the simulated contestants (for liveboard ingest --contest)",
 )
 @click.option("--contest-id", default="sim-contest", show_default=True)
+@click.option(
+    "--start",
+    "start",
+    default="now",
+    show_default=True,
+    help="simulated start of the contest: 'now' or UTC milliseconds (the contest's streams begin then)",
+)
 @click.pass_context
 def simulate(
     ctx: click.Context,
@@ -95,6 +103,7 @@ def simulate(
     write_truth: Path | None,
     write_contest: Path | None,
     contest_id: str,
+    start: str,
 ) -> None:
     """Serve simulated Douyin / Kuaishou / WeChat Channels APIs and push their webhooks.
 
@@ -104,7 +113,12 @@ def simulate(
     if ctx.invoked_subcommand is not None:
         return
     setup("simulator")
+    try:
+        start_ms = int(time.time()) * 1000 if start == "now" else int(start)
+    except ValueError as exc:
+        raise click.BadParameter("'now' or UTC milliseconds", param_hint="--start") from exc
     config = ScenarioConfig(
+        start_ms=start_ms,
         seed=seed,
         rooms=rooms,
         minutes=minutes,
@@ -136,10 +150,13 @@ async def _run(
     write_config: Path | None,
     write_truth: Path | None,
 ) -> None:
+    from services.simulator.clock import SimClock
     from services.simulator.runner import Simulation
 
     ports = {p: (port + i if port else 0) for i, p in enumerate(PLATFORMS)}
-    sim = Simulation(config, speed=speed, host=host, ports=ports, collector_url=collector_url, fault_rates=fault_rates)
+    epoch = time.time()
+    clock = SimClock(config.start_ms, speed)
+    sim = Simulation(config, clock=clock, host=host, ports=ports, collector_url=collector_url, fault_rates=fault_rates)
     if write_truth:
         _write(write_truth, sim.scenario.truth())
     await sim.start()
@@ -147,6 +164,8 @@ async def _run(
         _write(write_config, sim.platform_config())
     for p, url in sim.base_urls.items():
         click.echo(f"{p}: {url}", err=True)
+    # a collector in another process follows the compressed time with: liveboard ingest --clock <this>
+    click.echo(f"collector clock: --clock sim:{config.start_ms}:{speed}:{epoch:.3f}", err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

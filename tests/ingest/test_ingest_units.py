@@ -141,3 +141,16 @@ async def test_scheduler_honours_retry_after(kind: str) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert 7000 <= calls[1] - calls[0] <= 8000
+
+
+def test_scaled_clock_follows_the_simulators_spec() -> None:
+    import time
+
+    from services.ingest.clock import ScaledClock, WallClock, parse_clock
+
+    assert isinstance(parse_clock("wall"), WallClock)
+    c = parse_clock(f"sim:{T0}:20:{time.time() - 3:.3f}")
+    assert isinstance(c, ScaledClock)
+    assert abs(c.now_ms() - (T0 + 60_000)) < 2_000  # 3 real seconds at 20x
+    with pytest.raises(ValueError):
+        parse_clock("sim:1:2")

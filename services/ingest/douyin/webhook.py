@@ -25,6 +25,7 @@ from aiohttp import web
 from liveboard.platforms import signing
 from services.ingest import metrics as m
 from services.ingest.douyin import normalise as dn
+from services.ingest.http import json_response as _json
 from services.ingest.normalise import NormaliseError, json_object
 
 if TYPE_CHECKING:
@@ -47,9 +48,9 @@ class DouyinWebhook:
         return [web.post("/webhooks/douyin", self.receive_event), web.post("/webhooks/douyin/live", self.receive_live)]
 
     def _forged(self, endpoint: str) -> web.Response:
-        m.SIGNATURE_FAILURES.labels(PLATFORM, endpoint).inc()
-        m.PUSHES.labels(PLATFORM, endpoint, "bad_signature").inc()
-        return web.json_response({"err_no": 401, "err_msg": "invalid signature"}, status=401)
+        m.child(m.SIGNATURE_FAILURES, PLATFORM, endpoint).inc()
+        m.child(m.PUSHES, PLATFORM, endpoint, "bad_signature").inc()
+        return _json({"err_no": 401, "err_msg": "invalid signature"}, status=401)
 
     # -- open-platform events --------------------------------------------------------------------
 
@@ -58,7 +59,7 @@ class DouyinWebhook:
         try:
             return await self._event(request)
         finally:
-            m.PUSH_ACK_LATENCY.labels(PLATFORM, "webhook").observe(time.perf_counter() - t0)
+            m.child(m.PUSH_ACK_LATENCY, PLATFORM, "webhook").observe(time.perf_counter() - t0)
 
     async def _event(self, request: web.Request) -> web.Response:
         c = self.c
@@ -74,27 +75,27 @@ class DouyinWebhook:
             event = str(doc["event"])
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             await c.dead_letter("webhook", f"not a webhook body: {exc}", body, now)
-            return web.json_response({"err_no": 0})
+            return _json({"err_no": 0})
         if event == "verify_webhook":
             content = doc.get("content")
             challenge = json_object(content, "content").get("challenge") if content else None
-            m.PUSHES.labels(PLATFORM, "webhook", "handshake").inc()
-            return web.json_response({"challenge": challenge})
+            m.child(m.PUSHES, PLATFORM, "webhook", "handshake").inc()
+            return _json({"challenge": challenge})
         msg_id = request.headers.get("Msg-Id") or str(doc.get("log_id", ""))
         if msg_id and not c.dedup.add(f"evt:{msg_id}", now):
-            m.DUPLICATES.labels(PLATFORM, "webhook").inc()
-            m.PUSHES.labels(PLATFORM, "webhook", "duplicate").inc()
-            return web.json_response({"err_no": 0})
+            m.child(m.DUPLICATES, PLATFORM, "webhook").inc()
+            m.child(m.PUSHES, PLATFORM, "webhook", "duplicate").inc()
+            return _json({"err_no": 0})
         account = c.by_open_id.get(str(doc.get("from_user_id", "")))
         if account is None or not c.registry.lookup(PLATFORM, account):
-            m.REJECTED.labels(PLATFORM, "unknown_account").inc()
-            m.PUSHES.labels(PLATFORM, "webhook", "rejected").inc()
-            return web.json_response({"err_no": 0})
+            m.child(m.REJECTED, PLATFORM, "unknown_account").inc()
+            m.child(m.PUSHES, PLATFORM, "webhook", "rejected").inc()
+            return _json({"err_no": 0})
         await c.archive(account, "push", "webhook", body, now, {"event": event, "msg_id": msg_id})
         if event == "create_video":
             c.scheduler.nudge(f"video:{account}")
-        m.PUSHES.labels(PLATFORM, "webhook", "ok").inc()
-        return web.json_response({"err_no": 0})
+        m.child(m.PUSHES, PLATFORM, "webhook", "ok").inc()
+        return _json({"err_no": 0})
 
     # -- live-room interaction push --------------------------------------------------------------
 
@@ -103,7 +104,7 @@ class DouyinWebhook:
         try:
             return await self._live(request)
         finally:
-            m.PUSH_ACK_LATENCY.labels(PLATFORM, "live_push").observe(time.perf_counter() - t0)
+            m.child(m.PUSH_ACK_LATENCY, PLATFORM, "live_push").observe(time.perf_counter() - t0)
 
     async def _live(self, request: web.Request) -> web.Response:
         c = self.c
@@ -119,22 +120,22 @@ class DouyinWebhook:
             messages = dn.live_messages(msg_type, orjson.loads(body))
         except (orjson.JSONDecodeError, NormaliseError) as exc:
             await c.dead_letter("live_push", f"{type(exc).__name__}: {exc}", body, now)
-            m.PUSHES.labels(PLATFORM, "live_push", "dead_lettered").inc()
-            return web.json_response({"err_no": 0})
+            m.child(m.PUSHES, PLATFORM, "live_push", "dead_lettered").inc()
+            return _json({"err_no": 0})
         fresh = [x for x in messages if c.dedup.add(f"live:{x['msg_id']}", now)]
         if len(fresh) < len(messages):
-            m.DUPLICATES.labels(PLATFORM, "live_push").inc(len(messages) - len(fresh))
+            m.child(m.DUPLICATES, PLATFORM, "live_push").inc(len(messages) - len(fresh))
         if not fresh:
-            m.PUSHES.labels(PLATFORM, "live_push", "duplicate").inc()
-            return web.json_response({"err_no": 0})
+            m.child(m.PUSHES, PLATFORM, "live_push", "duplicate").inc()
+            return _json({"err_no": 0})
         st = c.rooms.get(room_id)
         if st is None:
             self._hold(room_id, now, msg_type, fresh, body)
-            m.PUSHES.labels(PLATFORM, "live_push", "pending").inc()
-            return web.json_response({"err_no": 0})
+            m.child(m.PUSHES, PLATFORM, "live_push", "pending").inc()
+            return _json({"err_no": 0})
         await self._emit(st.account_id, room_id, msg_type, fresh, body, now)
-        m.PUSHES.labels(PLATFORM, "live_push", "ok").inc()
-        return web.json_response({"err_no": 0})
+        m.child(m.PUSHES, PLATFORM, "live_push", "ok").inc()
+        return _json({"err_no": 0})
 
     async def _emit(
         self, account_id: str, room_id: str, msg_type: str, msgs: list[dict[str, Any]], body: bytes, now: int
@@ -142,7 +143,7 @@ class DouyinWebhook:
         c = self.c
         regs = c.registry.lookup(PLATFORM, account_id)
         if not regs:
-            m.REJECTED.labels(PLATFORM, "unknown_account").inc()
+            m.child(m.REJECTED, PLATFORM, "unknown_account").inc()
             return
 
         def make(raw_ref: dict[str, str]) -> list[Any]:
@@ -183,7 +184,7 @@ class DouyinWebhook:
         while self._pending_count > self.c.settings.push_buffer_max and self._pending:
             _, dropped = self._pending.popitem(last=False)
             self._pending_count -= len(dropped)
-            m.REJECTED.labels(PLATFORM, "unknown_room").inc(len(dropped))
+            m.child(m.REJECTED, PLATFORM, "unknown_room").inc(len(dropped))
 
     def _expire(self, now: int) -> None:
         ttl = self.c.settings.pending_room_ttl_s * 1000
@@ -192,7 +193,7 @@ class DouyinWebhook:
             if batches and now - batches[-1][0] > ttl:
                 del self._pending[rid]
                 self._pending_count -= len(batches)
-                m.REJECTED.labels(PLATFORM, "unknown_room").inc(len(batches))
+                m.child(m.REJECTED, PLATFORM, "unknown_room").inc(len(batches))
 
     def room_known(self, room_id: str) -> None:
         """A poll found ``room_id``: its held pushes can go (see flush_pending)."""

@@ -16,6 +16,7 @@ from aiohttp import web
 from liveboard.platforms import signing
 from services.ingest import metrics as m
 from services.ingest.base import BAD_PAYLOAD
+from services.ingest.http import json_response as _json
 from services.ingest.kuaishou import normalise as kn
 
 if TYPE_CHECKING:
@@ -39,16 +40,16 @@ class KuaishouWebhook:
         try:
             return await self._receive(request)
         finally:
-            m.PUSH_ACK_LATENCY.labels(PLATFORM, ENDPOINT).observe(time.perf_counter() - t0)
+            m.child(m.PUSH_ACK_LATENCY, PLATFORM, ENDPOINT).observe(time.perf_counter() - t0)
 
     async def _receive(self, request: web.Request) -> web.Response:
         c = self.c
         body = await request.read()
         now = c.clock.now_ms()
         if not signing.safe_equal(request.headers.get("kwaisign"), signing.kuaishou_kwaisign(body, self.secret)):
-            m.SIGNATURE_FAILURES.labels(PLATFORM, ENDPOINT).inc()
-            m.PUSHES.labels(PLATFORM, ENDPOINT, "bad_signature").inc()
-            return web.json_response({"result": 11, "errorMsg": "sign verify failed"})
+            m.child(m.SIGNATURE_FAILURES, PLATFORM, ENDPOINT).inc()
+            m.child(m.PUSHES, PLATFORM, ENDPOINT, "bad_signature").inc()
+            return _json({"result": 11, "errorMsg": "sign verify failed"})
         try:
             msg = orjson.loads(body)
             if not isinstance(msg, dict):
@@ -56,17 +57,17 @@ class KuaishouWebhook:
             push = kn.order_push(msg)
         except (orjson.JSONDecodeError, *BAD_PAYLOAD) as exc:
             await c.dead_letter(ENDPOINT, f"{type(exc).__name__}: {exc}", body, now)
-            m.PUSHES.labels(PLATFORM, ENDPOINT, "dead_lettered").inc()
-            return web.json_response(OK)
+            m.child(m.PUSHES, PLATFORM, ENDPOINT, "dead_lettered").inc()
+            return _json(OK)
         if not c.dedup.add(f"task:{push.task_id}", now):
-            m.DUPLICATES.labels(PLATFORM, ENDPOINT).inc()
-            m.PUSHES.labels(PLATFORM, ENDPOINT, "duplicate").inc()
-            return web.json_response(OK)
+            m.child(m.DUPLICATES, PLATFORM, ENDPOINT).inc()
+            m.child(m.PUSHES, PLATFORM, ENDPOINT, "duplicate").inc()
+            return _json(OK)
         regs = c.registry.lookup(PLATFORM, push.account_id)
         if not regs:
-            m.REJECTED.labels(PLATFORM, "unknown_account").inc()
-            m.PUSHES.labels(PLATFORM, ENDPOINT, "rejected").inc()
-            return web.json_response(OK)
+            m.child(m.REJECTED, PLATFORM, "unknown_account").inc()
+            m.child(m.PUSHES, PLATFORM, ENDPOINT, "rejected").inc()
+            return _json(OK)
 
         def make(raw_ref: dict[str, str]) -> list[Any]:
             if push.status is None:
@@ -92,5 +93,5 @@ class KuaishouWebhook:
             make_events=make,
             meta={"task_id": push.task_id, "event": msg.get("event")},
         )
-        m.PUSHES.labels(PLATFORM, ENDPOINT, "ok").inc()
-        return web.json_response(OK)
+        m.child(m.PUSHES, PLATFORM, ENDPOINT, "ok").inc()
+        return _json(OK)

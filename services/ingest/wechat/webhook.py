@@ -45,8 +45,8 @@ class WeChatWebhook:
         return [web.get("/webhooks/wechat", self.url_check), web.post("/webhooks/wechat", self.receive)]
 
     def _forged(self) -> web.Response:
-        m.SIGNATURE_FAILURES.labels(PLATFORM, ENDPOINT).inc()
-        m.PUSHES.labels(PLATFORM, ENDPOINT, "bad_signature").inc()
+        m.child(m.SIGNATURE_FAILURES, PLATFORM, ENDPOINT).inc()
+        m.child(m.PUSHES, PLATFORM, ENDPOINT, "bad_signature").inc()
         return web.Response(status=401, text="invalid signature")
 
     async def url_check(self, request: web.Request) -> web.Response:
@@ -61,7 +61,7 @@ class WeChatWebhook:
         try:
             return await self._receive(request)
         finally:
-            m.PUSH_ACK_LATENCY.labels(PLATFORM, ENDPOINT).observe(time.perf_counter() - t0)
+            m.child(m.PUSH_ACK_LATENCY, PLATFORM, ENDPOINT).observe(time.perf_counter() - t0)
 
     async def _receive(self, request: web.Request) -> web.Response:
         c = self.c
@@ -88,21 +88,21 @@ class WeChatWebhook:
         except (signing.WeChatCryptoError, orjson.JSONDecodeError, TypeError) as exc:
             # Signed by the platform but unreadable: retrying will not help, so acknowledge and keep it.
             await c.dead_letter(ENDPOINT, f"undecodable message: {exc}", body, now)
-            m.PUSHES.labels(PLATFORM, ENDPOINT, "dead_lettered").inc()
+            m.child(m.PUSHES, PLATFORM, ENDPOINT, "dead_lettered").inc()
             return web.Response(text="success")
         event = str(msg.get("Event", ""))
         ref = _ref(msg)
         key = f"{msg.get('ToUserName')}|{msg.get('FromUserName')}|{msg.get('CreateTime')}|{event}|{ref}"
         if not c.dedup.add(key, now):
-            m.DUPLICATES.labels(PLATFORM, ENDPOINT).inc()
-            m.PUSHES.labels(PLATFORM, ENDPOINT, "duplicate").inc()
+            m.child(m.DUPLICATES, PLATFORM, ENDPOINT).inc()
+            m.child(m.PUSHES, PLATFORM, ENDPOINT, "duplicate").inc()
             return web.Response(text="success")
         account = c.by_user_name.get(str(msg.get("ToUserName", "")))
         if account is None or not c.registry.lookup(PLATFORM, account):
             # Acknowledged all the same: an error answer would make the platform retry, and repeated
             # failures make it suspend the feed for the registered accounts too.
-            m.REJECTED.labels(PLATFORM, "unknown_account").inc()
-            m.PUSHES.labels(PLATFORM, ENDPOINT, "rejected").inc()
+            m.child(m.REJECTED, PLATFORM, "unknown_account").inc()
+            m.child(m.PUSHES, PLATFORM, ENDPOINT, "rejected").inc()
             return web.Response(text="success")
         await c.archive(account, "push", ENDPOINT, plain, now, {"event": event, "decrypted": True})
         queued = True
@@ -114,9 +114,9 @@ class WeChatWebhook:
             )
         if not queued:
             c.dedup.discard(key)  # let the platform's retry through once we have room again
-            m.PUSHES.labels(PLATFORM, ENDPOINT, "overloaded").inc()
+            m.child(m.PUSHES, PLATFORM, ENDPOINT, "overloaded").inc()
             return web.Response(status=503, text="busy")
-        m.PUSHES.labels(PLATFORM, ENDPOINT, "ok").inc()
+        m.child(m.PUSHES, PLATFORM, ENDPOINT, "ok").inc()
         return web.Response(text="success")
 
 
