@@ -1,23 +1,53 @@
 """`liveboard demo`: the whole product on the embedded stack.
 
-Brings the stack up (or reuses a running one), applies migrations and topics, and prints the health report.
+A simulated Harbin-style final (直播销售职业技能大赛 决赛: 直播质量分 30% from judges + 直播数据分 70% from
+orders, viewers and conversion; awards 1 / 2 / 7 / rest; district collective award) with about 40
+contestants on Douyin, Kuaishou and WeChat Channels, one hour compressed into a few minutes:
+
+    stack (tansu + ClickHouse) ─ simulator (3 platform APIs + signed webhooks)
+        ─ liveboard ingest ─▶ Kafka ─▶ liveboard score run ─▶ ClickHouse ─▶ liveboard board serve
+
+Every service runs as its own `liveboard …` process (this module composes them; it imports none of
+them). Three simulated judges score every contestant part-way through; two more judge logins are printed
+for a person to use. Ctrl-C (or `--exit-after`) stops every process and the stack.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from random import Random
+from typing import Any
 
 import click
+import yaml
 
 from deploy.embedded.cli import _print
+from deploy.embedded.processes import port_is_free, terminate
 from deploy.embedded.stack import Stack
 from liveboard.clickhouse.migrate import migrate
-from liveboard.kafka.catalog import ensure_topics
-from liveboard.settings import get_settings
+from liveboard.contracts import encode_event, manual_event
+from liveboard.errors import StackError
+from liveboard.kafka.catalog import EVENTS, ensure_topics
+from liveboard.kafka.clients import make_producer
+from liveboard.paths import contests_dir
+from liveboard.settings import Settings, get_settings
+
+CONTEST_ID = "harbin-demo"
+ROUND_ID = "final"
+AUTO_JUDGES = ("j1", "j2", "j3")
+HUMAN_JUDGES = ("j4", "j5")
+DISTRICTS = ("daoli", "daowai", "nangang", "xiangfang", "songbei", "pingfang", "hulan", "acheng")
 
 
-def prepare_stack() -> Stack:
-    settings = get_settings()
+def prepare_stack(settings: Settings) -> Stack:
     st = Stack(settings)
     if not all(c.running for c in st.status()):
         st.down()  # clear half-started leftovers before a clean start
@@ -29,13 +59,293 @@ def prepare_stack() -> Stack:
     return st
 
 
+def demo_contest(sim_contest: dict[str, Any], harbin: dict[str, Any]) -> dict[str, Any]:
+    """The simulator's contestants and time window, scored by the Harbin final's published rules."""
+    final = next(r for st in harbin["stages"] for r in st["rounds"] if r["id"] == "final")
+    sim_round = sim_contest["stages"][0]["rounds"][0]
+    scoring = final["scoring"]
+    quality = next(c for c in scoring["components"] if c["id"] == "quality")
+    quality["panel"] = [*AUTO_JUDGES, *HUMAN_JUDGES]
+    contestants = []
+    for i, c in enumerate(sim_contest["contestants"]):
+        district = DISTRICTS[i % len(DISTRICTS)]
+        contestants.append({**c, "group": "open", "organisation": {"city": "harbin", "district": district}})
+    return {
+        "schema_version": 1,
+        "id": CONTEST_ID,
+        "name": "哈尔滨直播销售技能大赛·决赛（演示）",
+        "notice": harbin["notice"],
+        "organiser": harbin["organiser"],
+        "platforms": sim_contest["platforms"],
+        "accounts_locked": False,
+        "display_decimals": 2,
+        "organisations": [o for o in harbin["organisations"] if o["id"] in {"harbin", *DISTRICTS}],
+        "groups": [{"id": "open", "name": "个人赛"}],
+        "contestants": contestants,
+        "stages": [
+            {
+                "id": "final",
+                "name": "决赛",
+                "rounds": [
+                    {
+                        "id": ROUND_ID,
+                        "name": "决赛直播",
+                        "window": sim_round["window"],
+                        "scoring": scoring,
+                        "tie_break": final["tie_break"],
+                        "awards": final["awards"],
+                        "collective": final["collective"],
+                    }
+                ],
+            }
+        ],
+    }
+
+
+class Services:
+    """The demo's child processes; stopped in reverse order, always."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.env = env
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = (self.workdir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "liveboard", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def run(self, *args: str, stdin: str | None = None) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "liveboard", *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if out.returncode != 0:
+            raise StackError(f"liveboard {' '.join(args)} failed: {out.stderr.strip() or out.stdout.strip()}")
+        return out.stdout
+
+    def check(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None and name != "simulator":
+                raise StackError(f"{name} exited with {proc.returncode}; see {self.workdir / (name + '.log')}")
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                terminate(proc.pid, 15.0)
+            try:
+                proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _wait_http(url: str, timeout_s: float, services: Services) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        services.check()
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status < 500:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise StackError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+def _wait_file(path: Path, timeout_s: float, services: Services, line_prefix: str | None = None) -> str:
+    """Wait until ``path`` is written (and, with ``line_prefix``, holds such a line: returned without it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        services.check()
+        if path.exists() and path.stat().st_size > 0:
+            if line_prefix is None:
+                return ""
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.startswith(line_prefix):
+                    return line[len(line_prefix) :].strip()
+        time.sleep(0.2)
+    raise StackError(f"{path} was not written within {timeout_s:.0f} s")
+
+
+async def _submit_auto_judges(settings: Settings, contest: dict[str, Any], seed: int) -> int:
+    """Judges j1..j3 score every contestant: the same events the judges' console produces."""
+    quality = next(c for c in contest["stages"][0]["rounds"][0]["scoring"]["components"] if c["id"] == "quality")
+    rng = Random(seed)
+    producer = make_producer(settings, client_id="liveboard-demo")
+    await producer.start()
+    sent = 0
+    try:
+        now = int(time.time() * 1000)
+        for c in contest["contestants"]:
+            skill = rng.uniform(0.55, 0.95)  # a contestant's quality, seen by every judge with some noise
+            for judge in AUTO_JUDGES:
+                for crit in quality["criteria"]:
+                    top = int(crit["max_points"])
+                    pts = max(0.0, min(top, round(top * rng.gauss(skill, 0.06) * 2) / 2))
+                    ev = manual_event(
+                        "judge_score",
+                        CONTEST_ID,
+                        c["id"],
+                        now + sent,
+                        {
+                            "judge_id": judge,
+                            "round_id": ROUND_ID,
+                            "criterion": crit["id"],
+                            "points": f"{pts:.1f}",
+                            "max_points": str(top),
+                        },
+                    )
+                    await producer.send(
+                        settings.topic(EVENTS), key=f"{CONTEST_ID}:{c['id']}".encode(), value=encode_event(ev)
+                    )
+                    sent += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
 @click.command()
-def demo() -> None:
-    """Run Liveboard on the embedded stack and print its health."""
-    st = prepare_stack()
+@click.option("--rooms", type=click.IntRange(3, 500), default=40, show_default=True, help="contestants")
+@click.option("--minutes", type=click.IntRange(5), default=60, show_default=True, help="simulated stream length")
+@click.option("--speed", type=click.FloatRange(1), default=20.0, show_default=True, help="simulated s per real s")
+@click.option("--seed", type=int, default=2020, show_default=True)
+@click.option("--sim-port", type=click.IntRange(1024, 65533), default=18700, show_default=True)
+@click.option("--exit-after", type=click.FloatRange(0), default=None, help="stop after this many seconds")
+@click.option("--keep-stack", is_flag=True, help="leave the embedded engines running when the demo stops")
+def demo(
+    rooms: int, minutes: int, speed: float, seed: int, sim_port: int, exit_after: float | None, keep_stack: bool
+) -> None:
+    """Run the whole product on the embedded stack: a simulated final, collectors, scorer and board."""
+    settings = get_settings()
+    for name, port in (
+        ("board", settings.board_port),
+        ("ingest", settings.ingest_port),
+        ("scorer", settings.scorer_port),
+        *((f"simulator+{i}", sim_port + i) for i in range(3)),
+    ):
+        if not port_is_free("127.0.0.1", port):
+            raise StackError(f"port {port} is busy, so the {name} cannot start; stop what uses it or change it")
+
+    st = prepare_stack(settings)
     statuses = st.status()
     _print(statuses)
-    healthy = all(s.running for s in statuses)
-    click.echo("both engines healthy" if healthy else "UNHEALTHY")
-    if not healthy:
-        raise SystemExit(1)
+    if not all(s.running for s in statuses):
+        raise StackError("the embedded engines are not healthy")
+    click.echo("both engines healthy")
+
+    workdir = Path(settings.home) / "demo" / time.strftime("%Y%m%d-%H%M%S")
+    (workdir / "contests").mkdir(parents=True)
+    env = {
+        **os.environ,
+        "LIVEBOARD_HOME": str(settings.home),
+        "LIVEBOARD_BROKER_PORT": str(settings.broker_port),
+        "LIVEBOARD_CLICKHOUSE_PORT": str(settings.clickhouse_port),
+        "LIVEBOARD_SCORER_CONTESTS_DIR": str(workdir / "contests"),
+        "LIVEBOARD_BOARD_CONTESTS_DIR": str(workdir / "contests"),
+        "LIVEBOARD_BOARD_SESSION_KEY": secrets.token_urlsafe(48),
+        "LIVEBOARD_BOARD_INGEST_METRICS_URL": f"http://127.0.0.1:{settings.ingest_port}/metrics",
+    }
+    services = Services(workdir, env)
+    interrupted = False
+
+    def _sigterm(_sig: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        sim_contest_file = workdir / "simulated-contest.yaml"
+        services.start(
+            "simulator",
+            "simulate",
+            f"--rooms={rooms}",
+            f"--minutes={minutes}",
+            f"--speed={speed}",
+            f"--seed={seed}",
+            f"--port={sim_port}",
+            f"--collector-url=http://127.0.0.1:{settings.ingest_port}",
+            f"--contest-id={CONTEST_ID}",
+            f"--write-contest={sim_contest_file}",
+            f"--write-config={workdir / 'platforms.json'}",
+            f"--write-truth={workdir / 'truth.json'}",
+        )
+        _wait_file(workdir / "platforms.json", 30, services)
+        # The simulation runs compressed: the collectors must follow its clock, not the wall's.
+        clock = _wait_file(workdir / "simulator.log", 30, services, line_prefix="collector clock: --clock ")
+        harbin = yaml.safe_load((contests_dir() / "harbin-2020.yaml").read_text(encoding="utf-8"))
+        contest = demo_contest(yaml.safe_load(sim_contest_file.read_text(encoding="utf-8")), harbin)
+        contest_file = workdir / "contests" / f"{CONTEST_ID}.yaml"
+        contest_file.write_text(yaml.safe_dump(contest, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        services.run("contest", "validate", str(contest_file))
+
+        services.start("scorer", "score", "run")
+        services.start(
+            "ingest",
+            "ingest",
+            f"--contest={contest_file}",
+            f"--platforms-file={workdir / 'platforms.json'}",
+            "--host=127.0.0.1",
+            f"--clock={clock}",
+        )
+        services.start("board", "board", "serve")
+        _wait_http(f"http://127.0.0.1:{settings.ingest_port}/healthz", 60, services)
+        _wait_http(f"http://127.0.0.1:{settings.board_port}/healthz", 60, services)
+
+        op_password = secrets.token_urlsafe(12)
+        services.run("board", "create-operator", "operator", "--reset", stdin=op_password + "\n")
+        judge_logins = []
+        for j in HUMAN_JUDGES:
+            out = services.run("board", "issue-judge", f"--contest={CONTEST_ID}", f"--judge={j}")
+            judge_logins.append("  ".join(line.strip() for line in out.strip().splitlines()))
+
+        base = f"http://127.0.0.1:{settings.board_port}"
+        click.echo("")
+        click.echo("Liveboard demo is running — 演示运行中")
+        click.echo(f"  大屏 big screen   {base}/screen?contest={CONTEST_ID}&round={ROUND_ID}")
+        click.echo(f"  评委 judges       {base}/judge")
+        for line in judge_logins:
+            click.echo(f"                    {line}")
+        click.echo(f"  运维 operators    {base}/operator    login: operator / {op_password}")
+        click.echo(f"  API               {base}/api/v1/openapi.json")
+        click.echo(
+            f"  /metrics          {base}/metrics  http://127.0.0.1:{settings.ingest_port}/metrics  "
+            f"http://127.0.0.1:{settings.scorer_port}/metrics"
+        )
+        click.echo(f"  logs              {workdir}")
+        click.echo(
+            f"  {rooms} contestants, {minutes} simulated minutes at {speed:g}x "
+            f"(about {minutes * 60 / speed / 60:.1f} real minutes); Ctrl-C stops everything"
+        )
+
+        started = time.monotonic()
+        judged = False
+        while exit_after is None or time.monotonic() - started < exit_after:
+            services.check()
+            if not judged and time.monotonic() - started > min(20.0, minutes * 60 / speed / 3):
+                n = asyncio.run(_submit_auto_judges(settings, contest, seed))
+                click.echo(f"  judges {', '.join(AUTO_JUDGES)} submitted {n} criterion scores")
+                judged = True
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        click.echo("stopping the demo's services…")
+        services.stop()
+        if not keep_stack:
+            st.down()
+            click.echo("stack stopped")
+    if interrupted:
+        click.echo("demo stopped")

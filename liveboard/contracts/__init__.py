@@ -20,6 +20,7 @@ from liveboard.contracts.events import (
     encode_event,
     event_id_for,
     make_event_id,
+    manual_event,
     natural_key,
     parse_event,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "encode_event",
     "event_id_for",
     "make_event_id",
+    "manual_event",
     "natural_key",
     "parse_event",
 ]

@@ -570,3 +570,32 @@ def _metadata(ann: Any) -> list[Any]:
             ann = args[0]
         else:
             return found
+
+
+def manual_event(
+    event_type: str, contest_id: str, contestant_id: str | None, observed_at: int, data: Mapping[str, Any]
+) -> Any:
+    """A validated manual record (judge score, adjustment, freeze…): no platform, no raw payload, final.
+
+    Raises EventValidationError naming the field, so anything the scorer would refuse is refused at the
+    source (the board, the demo, scripts).
+    """
+    doc: dict[str, Any] = {
+        "event_id": "",
+        "type": event_type,
+        "schema_version": SCHEMA_VERSION,
+        "contest_id": contest_id,
+        "contestant_id": contestant_id,
+        "platform": None,
+        "account_id": None,
+        "room_id": None,
+        "video_id": None,
+        "observed_at": observed_at,
+        "ingested_at": observed_at,
+        "source": "manual",
+        "revision": "final",
+        "raw_ref": None,
+        "data": dict(data),
+    }
+    doc["event_id"] = event_id_for(doc)
+    return parse_event(doc)

@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from liveboard.contracts import SCHEMA_VERSION, encode_event, event_id_for, parse_event
+from liveboard.contracts import encode_event
 from liveboard.kafka.catalog import EVENTS
 from liveboard.kafka.clients import make_producer
 from liveboard.settings import Settings
@@ -30,30 +30,6 @@ class MonotonicMs:
     def __call__(self) -> int:
         self.last = max(time.time_ns() // 1_000_000, self.last + 1)
         return self.last
-
-
-def manual_event(
-    event_type: str, contest_id: str, contestant_id: str | None, observed_at: int, data: dict[str, Any]
-) -> Any:
-    doc: dict[str, Any] = {
-        "event_id": "",
-        "type": event_type,
-        "schema_version": SCHEMA_VERSION,
-        "contest_id": contest_id,
-        "contestant_id": contestant_id,
-        "platform": None,
-        "account_id": None,
-        "room_id": None,
-        "video_id": None,
-        "observed_at": observed_at,
-        "ingested_at": observed_at,
-        "source": "manual",
-        "revision": "final",
-        "raw_ref": None,
-        "data": data,
-    }
-    doc["event_id"] = event_id_for(doc)
-    return parse_event(doc)  # raises EventValidationError naming the field
 
 
 class EventWriter:

@@ -18,14 +18,13 @@ from typing import Any
 
 from aiohttp import web
 
-from liveboard.contracts import EventValidationError
+from liveboard.contracts import EventValidationError, manual_event
 from liveboard.contracts.contest import Contest, Round
 from services.board import queries
 from services.board.auth import User, forbidden, requires
 from services.board.contests import find_round, judge_criteria, judge_panels
 from services.board.context import ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
-from services.board.events_out import manual_event
 from services.board.inputs import decimal_points, json_body, query_ident, req_ident
 from services.board.reqkeys import USER
 

@@ -22,14 +22,13 @@ from typing import Any
 
 from aiohttp import web
 
-from liveboard.contracts import EventValidationError
+from liveboard.contracts import EventValidationError, manual_event
 from liveboard.contracts.contest import iter_nodes
 from services.board import queries
 from services.board.auth import User, generate_password, hash_password, requires
 from services.board.contests import find_round
 from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
-from services.board.events_out import manual_event
 from services.board.inputs import ident, json_body, query_ident, query_int, req_ident, signed_decimal, text, username
 from services.board.reqkeys import USER
 
