@@ -447,7 +447,7 @@ async def main() -> None:
     ap.add_argument("--throughput-events", type=int, default=150_000)
     ap.add_argument("--contestants", type=int, action="append", help="e2e field sizes (default 1000 and 3000)")
     ap.add_argument("--seconds", type=int, default=40, help="e2e load duration")
-    ap.add_argument("--intake", default="faust", choices=["faust", "direct"], help="e2e scorer intake")
+    ap.add_argument("--intake", default="direct", choices=["faust", "direct"], help="e2e scorer intake")
     ap.add_argument("--replay-events", type=int, default=1_000_000)
     ap.add_argument("--keep", action="store_true", help="keep the work folder (scorer logs) afterwards")
     args = ap.parse_args()

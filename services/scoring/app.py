@@ -227,7 +227,7 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Any) -> None:
         # Acknowledge what is written before giving partitions away; the rest is re-read by the next owner.
         try:
-            await asyncio.wait_for(self.scorer.flush(), timeout=10)
+            await asyncio.wait_for(self.scorer.flush(final=True), timeout=10)
         except Exception as exc:
             log.warning("flush before rebalance failed", extra={"fields": {"error": repr(exc)}})
 

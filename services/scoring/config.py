@@ -66,7 +66,7 @@ class ScorerSettings(BaseSettings):
         500, ge=50, description="at most one insert per table per interval (each insert makes a part)"
     )
     scores_interval_ms: int = Field(
-        2000, ge=100, description="explained score rows are written at most this often (newest per contestant)"
+        5000, ge=100, description="explained score rows are written at most this often (newest per contestant)"
     )
     flush_max_rows: int = Field(50_000, ge=100, description="flush early when this many archive rows wait")
     max_pending_rows: int = Field(

@@ -39,6 +39,8 @@ from services.scoring.state import REV_RANK, ContestState, FrozenRound, Revision
 
 log = logging.getLogger(__name__)
 
+MAX_UNFINISHED = 3  # batches written (first stage) but not yet acknowledged
+
 
 @dataclass(slots=True)
 class Record:
@@ -246,6 +248,8 @@ class Scorer:
         self.producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_lock = asyncio.Lock()
+        self._finishing: list[asyncio.Task[None]] = []
+        self.last_scores_cost = 0.0
         self._stopping = False
         self.archive_contests = set(cfg.contests) if cfg.contests else None
         self.processed = 0
@@ -523,25 +527,55 @@ class Scorer:
             await self._flush(final)
 
     async def _flush(self, final: bool) -> None:
+        # Pipelined: the next batch's first stage may start while this one's explanations and second stage
+        # are still being written; acknowledgements stay strictly in batch order (each finisher waits for
+        # the previous one). At most MAX_UNFINISHED batches are in the pipeline.
+        while len(self._finishing) >= MAX_UNFINISHED:
+            await self._finishing[0]
         b = self.batch
         if b.empty():
             self.last_flush = time.monotonic()
+            if final:
+                await self._drain_finishing()
             return
         t_start = self.last_flush_start = time.monotonic()
         self.batch = Batch()
-        include_scores = final or time.monotonic() - self.last_scores_flush >= self.cfg.scores_interval_ms / 1000
-        if not include_scores and b.scores:
+        # explanations are the costly part: at most every scores_interval, and never more than a quarter
+        # of the time (a large field then gets its explained rows less often, its leaderboard as often)
+        every = max(self.cfg.scores_interval_ms / 1000, 4 * self.last_scores_cost)
+        include_scores = final or time.monotonic() - self.last_scores_flush >= every
+        if include_scores:
+            self.last_scores_flush = time.monotonic()
+        elif b.scores:
             self.batch.scores = b.scores  # carried to a later flush: one explanation per contestant
             b.scores = {}
         await self._until_written(b, 0)
         t_written = time.monotonic()
         await self._publish(b)
+        prev = self._finishing[-1] if self._finishing else None
+        task = asyncio.create_task(self._finish(b, prev, t_start, t_written), name="scorer-finish")
+        self._finishing.append(task)
+        task.add_done_callback(self._finishing.remove)
+        self.last_flush = time.monotonic()
+        if final:
+            await self._drain_finishing()
+
+    async def _drain_finishing(self) -> None:
+        while self._finishing:
+            await self._finishing[-1]
+
+    async def _finish(self, b: Batch, prev: asyncio.Task[None] | None, t_start: float, t_written: float) -> None:
+        """Second stage of a batch: explained score rows, round_results; then its acknowledgements."""
         if b.scores and b.built_scores is None:
-            # explanations are the costly part of a flush: built off the event loop, after the update is out
+            t0 = time.perf_counter()
             b.built_scores = await asyncio.to_thread(lambda: [score_row(ref) for ref in b.scores.values()])
+            self.last_scores_cost = time.perf_counter() - t0
         await self._until_written(b, 1)
-        if include_scores:
-            self.last_scores_flush = time.monotonic()
+        if prev is not None:
+            try:
+                await prev
+            except Exception:  # a bug in an earlier finisher must not stop every later acknowledgement
+                log.exception("an earlier flush did not finish")
         await self._ack(b)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -558,7 +592,6 @@ class Scorer:
                     }
                 },
             )
-        self.last_flush = time.monotonic()
         for contest_id, round_id in b.freezes:
             await self._apply_freeze(contest_id, round_id)
 

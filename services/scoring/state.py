@@ -211,18 +211,28 @@ class Contestant:
 
 @dataclass(slots=True)
 class RoundInputs:
-    """One contestant's inputs to one round, with the evidence behind them (for explanations)."""
+    """One contestant's inputs to one round, with the evidence behind them (for explanations).
+
+    The evidence is kept as references to the (immutable) winning snapshots and rendered only when an
+    explanation is written, which is far less often than inputs are rebuilt."""
 
     inputs: ContestantInputs
     facts: dict[str, Any]  # leaderboard figures: gmv_fen, net_gmv_fen, paid_orders, viewers, conversion_ppm
-    evidence: dict[str, Any]
+    parts: dict[str, Any]
     events_counted: int
     last_event_ms: int
     last_data_ms: int
     facts_key: tuple[Any, ...] = ()
+    _evidence: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.facts_key = tuple(self.facts.values())
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        if self._evidence is None:
+            self._evidence = _render_evidence(self.parts)
+        return self._evidence
 
 
 @dataclass(slots=True)
@@ -602,88 +612,93 @@ class ContestState:
 
         # ---- live rooms
         rooms_used: list[Room] = []
-        rooms_doc = []
+        rooms_seen = []
         for room in sorted(c.rooms.values(), key=lambda r: (r.platform, r.account_id, r.room_id)):
-            if round_id not in self.rounds_at(room.anchor):
+            anchor = room.anchor
+            if round_id not in self.rounds_at(anchor):
                 continue
-            ok, note = self.counts_for(cid, room.platform, room.account_id, room.anchor)
-            b = room.best
-            doc = {
-                "platform": room.platform,
-                "account_id": room.account_id,
-                "room_id": room.room_id,
-                "event_id": b.event_id,
-                "observed_at": b.observed_at,
-                "revision": b.revision,
-                "first_observed_at": room.first_observed,
-                "last_observed_at": room.last_observed,
-                "anchor_at": room.anchor,
-                "counted": ok,
-            }
-            if note:
-                doc["note"] = note
+            ok, note = self.counts_for(cid, room.platform, room.account_id, anchor)
+            rooms_seen.append(
+                (
+                    room.platform,
+                    room.account_id,
+                    room.room_id,
+                    room.best,
+                    room.first_observed,
+                    room.last_observed,
+                    anchor,
+                    ok,
+                    note,
+                )
+            )
             if ok:
                 rooms_used.append(room)
                 events += 1
                 last_event = max(last_event, room.last_observed)
                 last_data = max(last_data, room.last_observed)
-                doc["values"] = {m: getattr(b.data, f) for m, f in LIVE_SUMS.items()}
-            rooms_doc.append(doc)
-        for metric, fname in LIVE_SUMS.items():
-            vals = [v for v in (getattr(r.best.data, fname) for r in rooms_used) if v is not None]
-            if vals:
-                metrics[metric] = sum(vals)
-        peaks = [r.best.data.peak_online for r in rooms_used if r.best.data.peak_online is not None]
-        if peaks:
-            metrics["peak_online"] = max(peaks)
-        avgs = [r.best.data.avg_online for r in rooms_used if r.best.data.avg_online is not None]
-        if avgs:
-            metrics["avg_online"] = _div_half_up(sum(avgs), len(avgs))
-        watch = [
-            (r.best.data.avg_watch_seconds, r.best.data.viewers_uv)
-            for r in rooms_used
-            if r.best.data.avg_watch_seconds is not None
-        ]
-        if watch:
-            weighted = [(s, w) for s, w in watch if w is not None and w > 0]
-            if weighted:
-                metrics["avg_watch_seconds"] = _div_half_up(
-                    sum(s * w for s, w in weighted), sum(w for _, w in weighted)
-                )
-            else:
-                metrics["avg_watch_seconds"] = _div_half_up(sum(s for s, _ in watch), len(watch))
-        if rooms_doc:
-            evidence["rooms"] = rooms_doc
+        if len(rooms_used) == 1:  # the common case: one snapshot's values, no sums
+            d = rooms_used[0].best.data
+            for metric, fname in LIVE_SUMS.items():
+                v = getattr(d, fname)
+                if v is not None:
+                    metrics[metric] = v
+            for metric in ("peak_online", "avg_online", "avg_watch_seconds"):
+                v = getattr(d, metric)
+                if v is not None:
+                    metrics[metric] = v
+        elif rooms_used:
+            for metric, fname in LIVE_SUMS.items():
+                vals = [v for v in (getattr(r.best.data, fname) for r in rooms_used) if v is not None]
+                if vals:
+                    metrics[metric] = sum(vals)
+            peaks = [r.best.data.peak_online for r in rooms_used if r.best.data.peak_online is not None]
+            if peaks:
+                metrics["peak_online"] = max(peaks)
+            avgs = [r.best.data.avg_online for r in rooms_used if r.best.data.avg_online is not None]
+            if avgs:
+                metrics["avg_online"] = _div_half_up(sum(avgs), len(avgs))
+            watch = [
+                (r.best.data.avg_watch_seconds, r.best.data.viewers_uv)
+                for r in rooms_used
+                if r.best.data.avg_watch_seconds is not None
+            ]
+            if watch:
+                weighted = [(s, w) for s, w in watch if w is not None and w > 0]
+                if weighted:
+                    metrics["avg_watch_seconds"] = _div_half_up(
+                        sum(s * w for s, w in weighted), sum(w for _, w in weighted)
+                    )
+                else:
+                    metrics["avg_watch_seconds"] = _div_half_up(sum(s for s, _ in watch), len(watch))
+        if rooms_seen:
+            evidence["rooms"] = rooms_seen
 
         # ---- short videos
         videos_used: list[Video] = []
-        videos_doc = []
+        videos_seen = []
         for video in sorted(c.videos.values(), key=lambda v: (v.platform, v.account_id, v.video_id)):
-            if round_id not in self.rounds_at(video.anchor):
+            anchor = video.anchor
+            if round_id not in self.rounds_at(anchor):
                 continue
-            ok, note = self.counts_for(cid, video.platform, video.account_id, video.anchor)
-            b = video.best
-            doc = {
-                "platform": video.platform,
-                "account_id": video.account_id,
-                "video_id": video.video_id,
-                "event_id": b.event_id,
-                "observed_at": b.observed_at,
-                "revision": b.revision,
-                "published_at": video.published_at,
-                "anchor_at": video.anchor,
-                "counted": ok,
-            }
-            if video.best24 is not None:
-                doc["likes_24h"] = {"event_id": video.best24.event_id, "likes": video.best24.data.likes}
-            if note:
-                doc["note"] = note
+            ok, note = self.counts_for(cid, video.platform, video.account_id, anchor)
+            videos_seen.append(
+                (
+                    video.platform,
+                    video.account_id,
+                    video.video_id,
+                    video.best,
+                    video.best24,
+                    video.published_at,
+                    anchor,
+                    ok,
+                    note,
+                )
+            )
             if ok:
                 videos_used.append(video)
-                events += 1 + (video.best24 is not None and video.best24.event_id != b.event_id)
+                events += 1 + (video.best24 is not None and video.best24.event_id != video.best.event_id)
                 last_event = max(last_event, video.last_observed)
                 last_data = max(last_data, video.last_observed)
-            videos_doc.append(doc)
         for metric, fname in VIDEO_SUMS.items():
             vals = [v for v in (getattr(x.best.data, fname) for x in videos_used) if v is not None]
             if vals:
@@ -699,8 +714,8 @@ class ContestState:
             if entry.best.data.avg_play_ms is not None:
                 metrics["video_avg_play_ms"] = entry.best.data.avg_play_ms
             evidence["entry_video"] = entry.video_id
-        if videos_doc:
-            evidence["videos"] = videos_doc
+        if videos_seen:
+            evidence["videos"] = videos_seen
 
         # ---- orders (payment time places an order in a round; refunds count whenever they come)
         paid_n = refunded_n = 0
@@ -795,6 +810,55 @@ class ContestState:
             organisation=reg.org if reg is not None else None,
         )
         return RoundInputs(inputs, facts, evidence, events, last_event, last_data)
+
+
+def _render_evidence(parts: dict[str, Any]) -> dict[str, Any]:
+    """The evidence as JSON-ready dicts: which snapshot of which room or video counted, and why not."""
+    out = dict(parts)
+    rooms = []
+    for platform, account, room_id, b, first, last, anchor, ok, note in parts.get("rooms", ()):
+        doc: dict[str, Any] = {
+            "platform": platform,
+            "account_id": account,
+            "room_id": room_id,
+            "event_id": b.event_id,
+            "observed_at": b.observed_at,
+            "revision": b.revision,
+            "first_observed_at": first,
+            "last_observed_at": last,
+            "anchor_at": anchor,
+            "counted": ok,
+        }
+        if note:
+            doc["note"] = note
+        if ok:
+            doc["values"] = {m: getattr(b.data, f) for m, f in LIVE_SUMS.items()}
+        rooms.append(doc)
+    if rooms:
+        out["rooms"] = rooms
+    videos = []
+    for platform, account, video_id, b, b24, published, anchor, ok, note in parts.get("videos", ()):
+        doc = {
+            "platform": platform,
+            "account_id": account,
+            "video_id": video_id,
+            "event_id": b.event_id,
+            "observed_at": b.observed_at,
+            "revision": b.revision,
+            "published_at": published,
+            "anchor_at": anchor,
+            "counted": ok,
+        }
+        if b24 is not None:
+            doc["likes_24h"] = {"event_id": b24.event_id, "likes": b24.data.likes}
+        if note:
+            doc["note"] = note
+        if ok:
+            doc["values"] = {m: getattr(b.data, f) for m, f in VIDEO_SUMS.items()}
+        videos.append(doc)
+    if videos:
+        out["videos"] = videos
+    return out
 
 
 def _div_half_up(n: int, d: int) -> int:
