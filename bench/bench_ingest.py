@@ -303,6 +303,8 @@ def driver(args: argparse.Namespace) -> None:
     from liveboard.kafka.catalog import ensure_topics
     from liveboard.settings import Settings
 
+    # a SIGTERM must still run the clean-up below (simulator, collector and the embedded stack)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     s = Settings(home=tmp / "stack", broker_port=free_port(), clickhouse_port=free_port(), _env_file=None)
     stack = Stack(s)
@@ -386,6 +388,7 @@ def driver(args: argparse.Namespace) -> None:
                 if c.pid:
                     pids[c.name] = c.pid
             start_at = time.time() + 15 + args.seconds * rate / 10_000  # after the payloads are built
+            gens = args.generators if rate > 0 else 0
             loads = [
                 subprocess.Popen(
                     [
@@ -410,7 +413,7 @@ def driver(args: argparse.Namespace) -> None:
                     env=env,
                     cwd=ROOT,
                 )
-                for i in range(args.generators)
+                for i in range(gens)
             ]
             procs += loads  # (each generator overwrites its load<i>.json when it finishes)
             while time.time() < start_at:
@@ -422,7 +425,8 @@ def driver(args: argparse.Namespace) -> None:
             rss_max = 0.0
             ages = []
             cpu_gen: dict[str, float] = {}
-            while any(p.poll() is None for p in loads):
+            t_end = time.perf_counter() + args.seconds
+            while any(p.poll() is None for p in loads) or (not loads and time.perf_counter() < t_end):
                 rss_max = max(rss_max, rss_mb(col.pid))
                 for i, p in enumerate(loads):
                     if p.poll() is None:
@@ -436,7 +440,7 @@ def driver(args: argparse.Namespace) -> None:
             m1 = metrics(url)
             cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
             cpu1.update(cpu_gen)
-            shards = [orjson.loads((tmp / f"load{i}.json").read_bytes()) for i in range(args.generators)]
+            shards = [orjson.loads((tmp / f"load{i}.json").read_bytes()) for i in range(gens)]
             errs: dict[str, int] = {}
             for sh in shards:
                 for k, v in sh["errors"].items():
@@ -446,8 +450,8 @@ def driver(args: argparse.Namespace) -> None:
                 "kinds": [x for sh in shards for x in sh["kinds"]],
                 "errors": errs,
                 "sent": sum(sh["sent"] for sh in shards),
-                "offered_s": max(sh["offered_s"] for sh in shards),
-                "schedule_lag_max_s": max(sh["schedule_lag_max_s"] for sh in shards),
+                "offered_s": max((sh["offered_s"] for sh in shards), default=1.0),
+                "schedule_lag_max_s": max((sh["schedule_lag_max_s"] for sh in shards), default=0.0),
             }
             lats = res["latencies"]
 
@@ -484,6 +488,8 @@ def driver(args: argparse.Namespace) -> None:
             )
             for kind in ("all", "douyin", "kuaishou", "wechat"):
                 xs = [x for x, k in zip(lats, res["kinds"], strict=True) if kind == "all" or k == kind]
+                if not xs:
+                    continue
                 print(
                     f"  push ack latency (client) {kind:8s}: p50 {pct(xs, 0.5) * 1000:6.1f} ms, "
                     f"p99 {pct(xs, 0.99) * 1000:6.1f} ms, max {max(xs) * 1000:6.1f} ms  (n={len(xs)})"
@@ -497,6 +503,11 @@ def driver(args: argparse.Namespace) -> None:
                 f"{hist_quantile(m1, 'liveboard_ingest_produce_latency_seconds', 0.99) * 1000:.0f} ms"
             )
             print(f"collector RSS: max {rss_max:.0f} MB (target ≤ 300 MB)")
+            col_cpu = cpu1["collector"] - cpu0["collector"]
+            print(
+                f"collector CPU: {col_cpu:.1f} s for {polls + 0:.0f} polls + {pushes_ok:.0f} pushes "
+                f"({col_cpu / max(1.0, pushes_ok + polls) * 1000:.2f} ms per request handled or made)"
+            )
             print(
                 "CPU (share of one core over the measured window): "
                 + ", ".join(f"{k} {(cpu1[k] - cpu0.get(k, 0)) / wall * 100:.0f} %" for k in cpu1)
