@@ -13,6 +13,7 @@ the committed offsets.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 import time
@@ -34,7 +35,14 @@ from services.scoring.contests import ContestPlan
 from services.scoring.dedup import RecentIds
 from services.scoring.loader import archive_rows, fold
 from services.scoring.recompute import Outcome, Recomputer, ScoreRef, Versions, score_row
-from services.scoring.sink import TABLE_ORDER, TABLE_STAGES, ClickHouseSink, offsets_token, version_token
+from services.scoring.sink import (
+    LEADERBOARD_COLUMNS,
+    TABLE_ORDER,
+    TABLE_STAGES,
+    ClickHouseSink,
+    offsets_token,
+    version_token,
+)
 from services.scoring.state import REV_RANK, ContestState, FrozenRound, Revision
 
 log = logging.getLogger(__name__)
@@ -201,8 +209,6 @@ def dead_letter_row(value: bytes, partition: int, offset: int) -> list[Any]:
 
 def frozen_leaderboard_rows(frozen: FrozenRound, contest_id: str, version: int, computed_at: int) -> list[list[Any]]:
     """The leaderboard rows recorded at freeze time, written again under a new version, flagged frozen."""
-    from services.scoring.sink import LEADERBOARD_COLUMNS
-
     out = []
     for doc in frozen.results.get("leaderboard", []):
         row = [doc[c] for c in LEADERBOARD_COLUMNS]
@@ -250,7 +256,6 @@ class Scorer:
         self._flush_lock = asyncio.Lock()
         self._finishing: list[asyncio.Task[None]] = []
         self.last_scores_cost = 0.0
-        self._stopping = False
         self.archive_contests = set(cfg.contests) if cfg.contests else None
         self.processed = 0
 
@@ -268,7 +273,6 @@ class Scorer:
 
     async def stop(self) -> None:
         """Flush what is queued (so its records are acknowledged), then stop the loops."""
-        self._stopping = True
         try:
             await asyncio.wait_for(self.flush(final=True), timeout=20)
         except Exception as exc:
@@ -436,8 +440,6 @@ class Scorer:
         try:
             body = {"body": rec.value.decode("utf-8")}
         except UnicodeDecodeError:
-            import base64
-
             body = {"body_b64": base64.b64encode(rec.value).decode()}
         doc = {
             "source": "scoring",

@@ -13,14 +13,15 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 import pytest_asyncio
 from aiokafka.admin import NewTopic
 
 from deploy.embedded.processes import free_port
 from liveboard.clickhouse.migrate import migrate
-from liveboard.kafka.catalog import load_catalog
-from liveboard.kafka.clients import make_admin
+from liveboard.kafka.catalog import SCORES, load_catalog
+from liveboard.kafka.clients import make_admin, make_consumer
 from liveboard.settings import Settings
 from tests.scoring import factory as f
 from tests.scoring.contests import HOUR, T0, make_contest
@@ -131,6 +132,25 @@ async def test_out_of_order_duplicates_and_invalid_events(stack: Settings, score
     assert dup and float(dup[0].split()[-1]) >= 40
     status, health = scorer.health()
     assert status == 200 and health["holds_all_partitions"] and not health["clickhouse_failing"]
+
+    # the updates on lb.scores.v1 follow their published schema, and the last one carries the final digest
+    schema = json.loads((REPO / "schemas" / "score_update.v1.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    consumer = make_consumer(stack, stack.topic(SCORES), group_id=None)
+    await consumer.start()
+    mine: list[dict] = []
+    try:
+        for _ in range(20):
+            for recs in (await consumer.getmany(timeout_ms=500)).values():
+                mine.extend(d for d in (json.loads(r.value) for r in recs) if d["contest_id"] == cid)
+            if mine and mine[-1]["digest"] == want:
+                break
+    finally:
+        await consumer.stop()
+    assert mine and mine[-1]["digest"] == want
+    for doc in mine:
+        validator.validate(doc)
+    assert [d["version"] for d in mine] == sorted(d["version"] for d in mine)
     for name in (
         "liveboard_scoring_consumer_lag_messages",
         "liveboard_scoring_recompute_seconds_bucket",
