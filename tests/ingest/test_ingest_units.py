@@ -29,24 +29,32 @@ def test_ttl_set_drops_repeats_until_expiry_and_stays_bounded() -> None:
 
 
 async def test_scheduler_spreads_rooms_over_the_interval() -> None:
-    clock = SimClock(T0, speed=100)
-    sch = Scheduler("x", clock, seed=1)
     seen: list[int] = []
 
     async def job() -> float | None:
         seen.append(clock.now_ms())
         return None
 
+    frozen = Scheduler("x", SimClock(T0, speed=0), seed=1)
+    for i in range(200):
+        frozen.add(f"room:{i}", 10.0, job)
+    # the first runs are spread over the interval (~20 a second), not 200 at once
+    dues = sorted((due - T0) // 1000 for due, *_ in frozen._heap)
+    per_second = [dues.count(s) for s in range(10)]
+    assert max(per_second) < 45 and min(per_second) > 3, per_second
+
+    clock = SimClock(T0, speed=100)
+    sch = Scheduler("x", clock, seed=1)
     for i in range(200):
         sch.add(f"room:{i}", 10.0, job)
     task = asyncio.create_task(sch.run())
-    await asyncio.sleep(0.095)  # ~9.5 simulated seconds: almost one interval
+    for _ in range(300):  # wait (in simulated time) for one full interval, however loaded the machine is
+        await asyncio.sleep(0.01)
+        if clock.now_ms() - T0 > 10_500:
+            break
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    offsets = sorted((t - T0) // 1000 for t in seen)
-    assert 150 <= len(seen) <= 200
-    per_second = [offsets.count(s) for s in range(9)]
-    assert max(per_second) < 45, per_second  # no burst: ~20 a second, not 200 at once
+    assert len(seen) >= 200  # every room ran within its first interval
 
 
 async def test_scheduler_backs_off_with_jitter_then_recovers_and_ends_on_done() -> None:
@@ -72,8 +80,10 @@ async def test_scheduler_backs_off_with_jitter_then_recovers_and_ends_on_done() 
     await asyncio.gather(task, return_exceptions=True)
     assert len(calls) == 5 and "j" not in sch.jobs
     gaps = [(b - a) / 1000 for a, b in itertools.pairwise(calls)]
-    # failure n waits uniform(base·2^n / 2, base·2^n) (plus event-loop slack at 100x speed)
-    assert 1.0 <= gaps[0] <= 2.6 and 2.0 <= gaps[1] <= 4.6 and 4.0 <= gaps[2] <= 8.6, gaps
+    # failure n waits uniform(base·2^n / 2, base·2^n); the upper bounds allow for event-loop lag on a busy
+    # machine (1 s of simulated time is 10 ms of real time at 100x)
+    assert 1.0 <= gaps[0] <= 4.0 and 2.0 <= gaps[1] <= 6.0 and 4.0 <= gaps[2] <= 10.0, gaps
+    assert gaps[0] < gaps[2]
     assert sch.errors == 3
 
 
@@ -140,7 +150,7 @@ async def test_scheduler_honours_retry_after(kind: str) -> None:
             break
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert 7000 <= calls[1] - calls[0] <= 8000
+    assert 7000 <= calls[1] - calls[0] <= 10_000
 
 
 def test_scaled_clock_follows_the_simulators_spec() -> None:
