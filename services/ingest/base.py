@@ -70,6 +70,7 @@ class PlatformCollector:
             backoff_cap_s=settings.backoff_cap_s,
         )
         self.rooms: dict[str, RoomState] = {}
+        self.rooms_by_account: dict[str, dict[str, RoomState]] = {}
         self.dedup = TtlSet(int(settings.dedup_ttl_s * 1000), settings.dedup_max)
         self._accounts: set[str] = set()
         self._work: asyncio.Queue[tuple[str, Callable[[], Awaitable[None]]]] = asyncio.Queue(settings.push_buffer_max)
@@ -91,8 +92,8 @@ class PlatformCollector:
     def drop_account(self, account_id: str) -> None:
         for key in [k for k in self.scheduler.jobs if f":{account_id}" in k]:
             self.scheduler.remove(key)
-        for rid in [r for r, st in self.rooms.items() if st.account_id == account_id]:
-            del self.rooms[rid]
+        for rid in self.rooms_by_account.pop(account_id, {}):
+            self.rooms.pop(rid, None)
 
     def configured(self, account_id: str) -> bool:
         """Whether this collector has what it needs to poll the account (subclasses)."""
@@ -181,6 +182,7 @@ class PlatformCollector:
         st = self.rooms.get(room_id)
         if st is None:
             st = self.rooms[room_id] = RoomState(account_id, room_id)
+            self.rooms_by_account.setdefault(account_id, {})[room_id] = st
             return st, True
         return st, False
 

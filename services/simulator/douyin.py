@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from liveboard.platforms import signing
-from services.simulator.base import PlatformSim, Pusher, QpsLimiter, TokenStore
+from services.simulator.base import PlatformSim, Pusher, QpsLimiter, TokenStore, json_response
 from services.simulator.clock import SimClock
 from services.simulator.credentials import fixtures
 from services.simulator.faults import Fault, FaultPlan
@@ -95,10 +95,10 @@ class DouyinSim(PlatformSim):
             "logid": secrets.token_hex(12),
             "now": self.clock.now_ms(),
         }
-        return web.json_response({"extra": extra, "data": {**data, "error_code": code, "description": desc}})
+        return json_response({"extra": extra, "data": {**data, "error_code": code, "description": desc}})
 
     def _oe(self, data: dict[str, Any] | None, code: int = 0, message: str = "OK") -> web.Response:
-        return web.json_response(
+        return json_response(
             {"code": code, "message": message, "request_id": secrets.token_hex(16), "data": data or {}}
         )
 

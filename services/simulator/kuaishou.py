@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 
 from liveboard.platforms import signing
-from services.simulator.base import PlatformSim, Pusher, QpsLimiter, TokenStore
+from services.simulator.base import PlatformSim, Pusher, QpsLimiter, TokenStore, json_response
 from services.simulator.clock import SimClock
 from services.simulator.credentials import fixtures
 from services.simulator.faults import Fault, FaultPlan
@@ -51,7 +51,7 @@ def _res(result: int, **fields: Any) -> web.Response:
     if result != KS_OK:
         body.setdefault("error_msg", fields.pop("error_msg", "error"))
     body.update(fields)
-    return web.json_response(body)
+    return json_response(body)
 
 
 class KuaishouSim(PlatformSim):

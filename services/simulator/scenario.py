@@ -356,6 +356,7 @@ class Scenario:
         self.videos: dict[str, Video] = {}
         self.orders: dict[str, Order] = {}
         self._build()
+        self._index()
 
     # -- generation -------------------------------------------------------------------------------
 
@@ -517,17 +518,28 @@ class Scenario:
         """When everything, including every room's final revision, has happened."""
         return max(r.revision_at for r in self.rooms.values())
 
+    def _index(self) -> None:
+        # per-account lookups run on every simulated API call: a scan of 3,000 rooms each time made the
+        # simulator quadratic (and the benchmark measured the simulator instead of the collector)
+        self._by_contestant = {c.contestant_id: c for c in self.contestants}
+        self._rooms_by_account: dict[str, list[Room]] = {}
+        for r in self.rooms.values():
+            self._rooms_by_account.setdefault(r.account_id, []).append(r)
+        self._videos_by_account: dict[str, list[Video]] = {}
+        for v in self.videos.values():
+            self._videos_by_account.setdefault(v.account_id, []).append(v)
+
     def contestant(self, contestant_id: str) -> Contestant:
-        return next(c for c in self.contestants if c.contestant_id == contestant_id)
+        return self._by_contestant[contestant_id]
 
     def rooms_of(self, platform: str) -> list[Room]:
         return [r for r in self.rooms.values() if r.platform == platform]
 
     def rooms_of_account(self, account_id: str) -> list[Room]:
-        return [r for r in self.rooms.values() if r.account_id == account_id]
+        return self._rooms_by_account.get(account_id, [])
 
     def videos_of_account(self, account_id: str) -> list[Video]:
-        return [v for v in self.videos.values() if v.account_id == account_id]
+        return self._videos_by_account.get(account_id, [])
 
     def truth(self) -> dict:
         """Ground truth for tests: provisional vs final per room, lifecycle per order, final video stats."""

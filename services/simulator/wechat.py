@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from liveboard.platforms import signing
-from services.simulator.base import PlatformSim, Pusher, QpsLimiter, TokenStore
+from services.simulator.base import PlatformSim, Pusher, QpsLimiter, TokenStore, json_response
 from services.simulator.clock import SimClock
 from services.simulator.credentials import fixtures
 from services.simulator.faults import Fault, FaultPlan
@@ -39,7 +39,7 @@ ST_UNPAID, ST_TO_SHIP, ST_AFTERSALE_CANCELLED, ST_CANCELLED = 10, 20, 200, 250
 
 
 def _err(code: int, msg: str) -> web.Response:
-    return web.json_response({"errcode": code, "errmsg": msg})
+    return json_response({"errcode": code, "errmsg": msg})
 
 
 def _ratio(num: int, den: int) -> dict[str, Any]:
@@ -99,7 +99,7 @@ class WeChatSim(PlatformSim):
         if not signing.safe_equal(body.get("secret", ""), self.creds["accounts"][account]["secret"]):
             return _err(ERR_INVALID_SECRET, "invalid appsecret")
         token, expires_in = self.tokens.issue(appid, force=bool(body.get("force_refresh")))
-        return web.json_response({"access_token": token, "expires_in": expires_in})
+        return json_response({"access_token": token, "expires_in": expires_in})
 
     def _auth(self, request: web.Request, endpoint: str) -> tuple[str | None, web.Response | None]:
         appid, state = self.tokens.check(request.query.get("access_token"))
@@ -140,7 +140,7 @@ class WeChatSim(PlatformSim):
             for r in self.scenario.rooms_of_account(account or "")
             if r.start_ms <= now
         ]
-        return web.json_response({"errcode": 0, "errmsg": "ok", "live_items": items, "has_more": False})
+        return json_response({"errcode": 0, "errmsg": "ok", "live_items": items, "has_more": False})
 
     async def getlivedata(self, request: web.Request) -> web.Response:
         account, err = self._auth(request, "getlivedata")
@@ -157,7 +157,7 @@ class WeChatSim(PlatformSim):
             # Some SDKs (and some API versions) type each block as a JSON *string*.
             blocks = {k: orjson.dumps(v).decode() for k, v in blocks.items()}
         trace = os.urandom(8).hex()
-        return web.json_response({"errcode": 0, "errmsg": "ok", "trace_id": trace, **blocks})
+        return json_response({"errcode": 0, "errmsg": "ok", "trace_id": trace, **blocks})
 
     def _blocks(self, room: Room, st: RoomStats, now: int) -> dict[str, Any]:
         gmv = st.gmv_fen
@@ -300,7 +300,7 @@ class WeChatSim(PlatformSim):
         now = self.clock.now_ms()
         if o is None or o.account_id != account or o.created_at > now:
             return _err(ERR_INVALID_ARGS, "invalid args: order_id")
-        return web.json_response({"errcode": 0, "errmsg": "ok", "order": self._order_doc(o, now)})
+        return json_response({"errcode": 0, "errmsg": "ok", "order": self._order_doc(o, now)})
 
     async def order_list(self, request: web.Request) -> web.Response:
         account, err = self._auth(request, "order_list")
@@ -320,7 +320,7 @@ class WeChatSim(PlatformSim):
         ]
         page = ids[offset : offset + size]
         more = offset + size < len(ids)
-        return web.json_response(
+        return json_response(
             {
                 "errcode": 0,
                 "errmsg": "ok",
@@ -339,7 +339,7 @@ class WeChatSim(PlatformSim):
         now = self.clock.now_ms()
         if o is None or o.account_id != account or (o.refund_at or now + 1) > now:
             return _err(ERR_INVALID_ARGS, "invalid args: after_sale_order_id")
-        return web.json_response(
+        return json_response(
             {
                 "errcode": 0,
                 "errmsg": "ok",
@@ -380,7 +380,7 @@ class WeChatSim(PlatformSim):
                     "avg_play_seconds": s.avg_play_ms / 1000,
                 }
             )
-        return web.json_response({"errcode": 0, "errmsg": "ok", "feed_list": feeds, "has_more": False})
+        return json_response({"errcode": 0, "errmsg": "ok", "feed_list": feeds, "has_more": False})
 
     # -- message push ----------------------------------------------------------------------------
 

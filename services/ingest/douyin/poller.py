@@ -168,7 +168,7 @@ class DouyinCollector(PlatformCollector):
             received_at=now,
             make_events=make,
         )
-        mine = [st for st in self.rooms.values() if st.account_id == account_id]
+        mine = list(self.rooms_by_account.get(account_id, {}).values())
         if ok:
             for st in mine:
                 if not st.final_emitted:
