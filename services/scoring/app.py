@@ -133,6 +133,7 @@ class ScorerApp(faust.App):
                 )
             if parts:
                 self.scorer.all_partitions = holds_all
+            self.scorer.behind = sum(lags.values()) > self.lb_cfg.batch_max
             self.lb_progress.observe({p: self.scorer.positions.get(p, -1) for p in parts}, lags)
 
 
@@ -154,6 +155,8 @@ def create_app(settings: Settings, cfg: ScorerSettings) -> ScorerApp:
             stream_buffer_maxsize=max(cfg.batch_max * 2, 4096),
             # a revoked partition's unacknowledged events are simply re-read by its next owner
             stream_wait_empty=False,
+            # while ClickHouse is down the agents wait (back-pressure); stay in the group meanwhile
+            broker_max_poll_interval=3600.0,
         ),
     )
     app.lb_settings = settings
@@ -268,6 +271,8 @@ def _direct_intake(app: ScorerApp) -> None:
             max_poll_records=cfg.batch_max,
             fetch_max_wait_ms=max(cfg.batch_within_ms, 5),
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            # while ClickHouse is down the intake waits (back-pressure) instead of polling; stay in the group
+            max_poll_interval_ms=3_600_000,
         )
         ref.append(consumer)
         consumer.subscribe([events_topic, dlq_topic], listener=_Assignments(scorer, ref))

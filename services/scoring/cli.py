@@ -81,10 +81,13 @@ def freeze(contest_id: str, round_id: str, frozen_by: str, as_json: bool) -> Non
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
         return
-    click.echo(f"frozen {contest_id}/{round_id} by {frozen_by}")
+    if doc["already_frozen"]:
+        click.echo(f"{contest_id}/{round_id} was already frozen by {doc['frozen_by']}; the freeze is re-announced")
+    else:
+        click.echo(f"frozen {contest_id}/{round_id} by {frozen_by}")
     click.echo(f"  content_hash        {doc['content_hash']}")
     click.echo(f"  leaderboard_digest  {doc['leaderboard_digest']}")
-    click.echo(f"  events              {doc['event_count']}  (round inputs; {doc['events_snapshotted']} in the set)")
+    click.echo(f"  events              {doc['event_count']} round inputs")
     click.echo(f"  round_frozen event  {doc['event_id']}")
 
 

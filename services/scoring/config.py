@@ -70,7 +70,7 @@ class ScorerSettings(BaseSettings):
     )
     flush_max_rows: int = Field(50_000, ge=100, description="flush early when this many archive rows wait")
     max_pending_rows: int = Field(
-        200_000, ge=1000, description="stop consuming while this many rows wait (e.g. ClickHouse is down)"
+        100_000, ge=1000, description="stop consuming while this many rows wait (e.g. ClickHouse is down)"
     )
     retry_base_s: float = Field(0.5, gt=0)
     retry_cap_s: float = Field(10.0, gt=0)

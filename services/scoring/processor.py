@@ -3,8 +3,9 @@
 For each batch of ``lb.events.v1`` records: validate (invalid → ``lb.dlq.v1``), drop recent duplicates,
 fold into state, queue archive/series rows and mark rounds dirty. A recompute loop scores dirty rounds at
 most every ``coalesce_ms``; a flush loop writes everything queued to ClickHouse at most once per
-``flush_interval_ms`` per table, in ``sink.TABLE_ORDER``, then publishes the score updates, then
-acknowledges the records. **Offsets are committed only for acknowledged records**, so nothing is lost
+``flush_interval_ms`` per table (``sink.BATCH_TABLES``, all at once), then publishes the score updates,
+then acknowledges the records; explained score rows are written by their own loop, less often.
+**Offsets are committed only for acknowledged records**, so nothing is lost
 when the process dies or ClickHouse is down: the flush retries until it succeeds (consumption stops
 once ``max_pending_rows`` wait) and a restarted scorer rebuilds state from the archive and re-reads from
 the committed offsets.
@@ -36,9 +37,9 @@ from services.scoring.dedup import RecentIds
 from services.scoring.loader import archive_rows, fold
 from services.scoring.recompute import Outcome, Recomputer, ScoreRef, Versions, score_row
 from services.scoring.sink import (
+    BATCH_TABLES,
     LEADERBOARD_COLUMNS,
     TABLE_ORDER,
-    TABLE_STAGES,
     ClickHouseSink,
     offsets_token,
     version_token,
@@ -46,8 +47,6 @@ from services.scoring.sink import (
 from services.scoring.state import REV_RANK, ContestState, FrozenRound, Revision
 
 log = logging.getLogger(__name__)
-
-MAX_UNFINISHED = 3  # batches written (first stage) but not yet acknowledged
 
 
 @dataclass(slots=True)
@@ -77,7 +76,6 @@ class Batch:
     acks: dict[str, list[Record]] = field(default_factory=dict)  # intake name -> records
     freezes: list[tuple[str, str]] = field(default_factory=list)
     positions: dict[int, int] = field(default_factory=dict)
-    built_scores: list[list[Any]] | None = None
     written: set[str] = field(default_factory=set)  # tables already written (a retry skips them)
 
     def pending_rows(self) -> int:
@@ -248,13 +246,14 @@ class Scorer:
         self.flush_wanted = asyncio.Event()
         self.flush_failing = False
         self.all_partitions = True  # set by the intake from its assignment
+        self.behind = False  # a backlog to read (set from the lag every second)
         self.last_flush = 0.0
         self.last_flush_start = 0.0
-        self.last_scores_flush = 0.0
         self.producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_lock = asyncio.Lock()
-        self._finishing: list[asyncio.Task[None]] = []
+        self._explain_lock = asyncio.Lock()
+        self.explain_pending: dict[tuple[str, str, str], ScoreRef] = {}
         self.last_scores_cost = 0.0
         self.archive_contests = set(cfg.contests) if cfg.contests else None
         self.processed = 0
@@ -268,6 +267,7 @@ class Scorer:
         self._tasks = [
             asyncio.create_task(self._recompute_loop(), name="scorer-recompute"),
             asyncio.create_task(self._flush_loop(), name="scorer-flush"),
+            asyncio.create_task(self._explain_loop(), name="scorer-explain"),
         ]
         self.ready.set()
 
@@ -471,7 +471,7 @@ class Scorer:
                 continue  # another worker holds part of the topic: a leaderboard from half the log is wrong
             now = time.monotonic()
             for cid, rc in self.recomputers.items():
-                if rc.due(now, coalesce):
+                if rc.due(now, coalesce, self.behind):
                     try:
                         outcomes = rc.run(dict(self.positions))
                     except Exception:
@@ -529,80 +529,76 @@ class Scorer:
             await self._flush(final)
 
     async def _flush(self, final: bool) -> None:
-        # Pipelined: the next batch's first stage may start while this one's explanations and second stage
-        # are still being written; acknowledgements stay strictly in batch order (each finisher waits for
-        # the previous one). At most MAX_UNFINISHED batches are in the pipeline.
-        while len(self._finishing) >= MAX_UNFINISHED:
-            await self._finishing[0]
         b = self.batch
-        if b.empty():
-            self.last_flush = time.monotonic()
-            if final:
-                await self._drain_finishing()
-            return
-        t_start = self.last_flush_start = time.monotonic()
-        self.batch = Batch()
-        # explanations are the costly part: at most every scores_interval, and never more than a quarter
-        # of the time (a large field then gets its explained rows less often, its leaderboard as often)
-        every = max(self.cfg.scores_interval_ms / 1000, 4 * self.last_scores_cost)
-        include_scores = final or time.monotonic() - self.last_scores_flush >= every
-        if include_scores:
-            self.last_scores_flush = time.monotonic()
-        elif b.scores:
-            self.batch.scores = b.scores  # carried to a later flush: one explanation per contestant
+        if not b.empty():
+            t_start = self.last_flush_start = time.monotonic()
+            self.batch = Batch()
+            # Explained score rows are a projection of state, not of these records (a restarted scorer
+            # rewrites every one on its first recompute), so they are written on their own, less often,
+            # and never hold up the leaderboard or the acknowledgements.
+            self.explain_pending.update(b.scores)
             b.scores = {}
-        await self._until_written(b, 0)
-        t_written = time.monotonic()
-        await self._publish(b)
-        prev = self._finishing[-1] if self._finishing else None
-        task = asyncio.create_task(self._finish(b, prev, t_start, t_written), name="scorer-finish")
-        self._finishing.append(task)
-        task.add_done_callback(self._finishing.remove)
+            await self._until_written(b)
+            t_written = time.monotonic()
+            await self._publish(b)
+            await self._ack(b)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "flushed",
+                    extra={
+                        "fields": {
+                            "rows": {t: len(r) for t, r in b.rows.items() if r},
+                            "leaderboard": len(b.leaderboard),
+                            "updates": len(b.updates),
+                            "acks": sum(len(v) for v in b.acks.values()),
+                            "write_s": round(t_written - t_start, 3),
+                            "total_s": round(time.monotonic() - t_start, 3),
+                        }
+                    },
+                )
+            for contest_id, round_id in b.freezes:
+                await self._apply_freeze(contest_id, round_id)
         self.last_flush = time.monotonic()
         if final:
-            await self._drain_finishing()
+            await self.explain()
 
-    async def _drain_finishing(self) -> None:
-        while self._finishing:
-            await self._finishing[-1]
+    async def _explain_loop(self) -> None:
+        while True:
+            # at most every scores_interval, and never more than a tenth of the time: a large field gets its
+            # explained rows less often, its leaderboard as often
+            await asyncio.sleep(max(self.cfg.scores_interval_ms / 1000, 10 * self.last_scores_cost))
+            await self.explain()
 
-    async def _finish(self, b: Batch, prev: asyncio.Task[None] | None, t_start: float, t_written: float) -> None:
-        """Second stage of a batch: explained score rows, round_results; then its acknowledgements."""
-        if b.scores and b.built_scores is None:
+    async def explain(self) -> None:
+        """Write the newest explained ``scores`` row of every contestant that changed since the last time."""
+        async with self._explain_lock:
+            refs = self.explain_pending
+            if not refs:
+                return
+            self.explain_pending = {}
             t0 = time.perf_counter()
-            b.built_scores = await asyncio.to_thread(lambda: [score_row(ref) for ref in b.scores.values()])
+            rows = await asyncio.to_thread(lambda: [score_row(ref) for ref in refs.values()])
             self.last_scores_cost = time.perf_counter() - t0
-        await self._until_written(b, 1)
-        if prev is not None:
-            try:
-                await prev
-            except Exception:  # a bug in an earlier finisher must not stop every later acknowledgement
-                log.exception("an earlier flush did not finish")
-        await self._ack(b)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "flushed",
-                extra={
-                    "fields": {
-                        "rows": {t: len(r) for t, r in b.rows.items() if r},
-                        "leaderboard": len(b.leaderboard),
-                        "scores": len(b.built_scores or []),
-                        "updates": len(b.updates),
-                        "acks": sum(len(v) for v in b.acks.values()),
-                        "to_update_s": round(t_written - t_start, 3),
-                        "total_s": round(time.monotonic() - t_start, 3),
-                    }
-                },
-            )
-        for contest_id, round_id in b.freezes:
-            await self._apply_freeze(contest_id, round_id)
+            token = version_token(f"{self.sink.database}.scores", "scores", rows, {})
+            delay = self.cfg.retry_base_s
+            while True:
+                try:
+                    await self.sink.insert("scores", rows, token)
+                    return
+                except Exception as exc:
+                    log.error(
+                        "ClickHouse write of explained scores failed, retrying",
+                        extra={"fields": {"error": repr(exc)[:300], "rows": len(rows)}},
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.cfg.retry_cap_s)
 
-    async def _until_written(self, b: Batch, stage: int) -> None:
-        """Write one stage of the batch, retrying (same rows, same tokens) until ClickHouse takes it."""
+    async def _until_written(self, b: Batch) -> None:
+        """Write the batch, retrying (same rows, same tokens) until ClickHouse takes every table of it."""
         delay = self.cfg.retry_base_s
         while True:
             try:
-                await self._write(b, stage)
+                await self._write(b)
                 break
             except Exception as exc:
                 self.flush_failing = True
@@ -621,23 +617,18 @@ class Scorer:
         if pending < self.cfg.max_pending_rows:
             self.room.set()
 
-    async def _write(self, b: Batch, stage: int) -> None:
-        if stage == 0 and b.dead_out:
+    async def _write(self, b: Batch) -> None:
+        if b.dead_out:
             await self._produce_dead_letters(b)
         ev_ranges = b.ranges.get("events", {})
         dlq_ranges = b.ranges.get("dead_letters", {})
-        tables = [t for t in TABLE_STAGES[stage] if t not in b.written]
+        tables = [t for t in BATCH_TABLES if t not in b.written]
         if "leaderboard" in tables:
             await self._deletes(b)
         inserts = []
         names = []
         for table in tables:
-            if table == "leaderboard":
-                rows = list(b.leaderboard.values())
-            elif table == "scores":
-                rows = b.built_scores or []
-            else:
-                rows = b.rows[table]
+            rows = list(b.leaderboard.values()) if table == "leaderboard" else b.rows[table]
             if not rows:
                 continue
             if table in ("events_archive", "contestant_series", "metric_revisions"):
@@ -648,7 +639,7 @@ class Scorer:
                 token = version_token(f"{self.sink.database}.{table}", table, rows, b.positions)
             inserts.append(self.sink.insert(table, rows, token))
             names.append(table)
-        # every insert of a stage is attempted at once; a failed one is retried with the same token
+        # every table's insert is attempted at once; a failed one is retried with the same token
         results = await asyncio.gather(*inserts, return_exceptions=True)
         failed = None
         for name, r in zip(names, results, strict=True):

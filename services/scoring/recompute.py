@@ -183,10 +183,15 @@ class Recomputer:
             self.dirty_since = time.monotonic()
         self.dirty |= rounds
 
-    def due(self, now: float, coalesce_s: float) -> bool:
+    def due(self, now: float, coalesce_s: float, behind: bool = False) -> bool:
         """Dirty for ``coalesce_s`` — or for as long as the last run took, so that recomputing a large
-        field never takes more than about half the process's time, however fast events come."""
-        return self.dirty_since is not None and now - self.dirty_since >= max(coalesce_s, self.last_cost)
+        field never takes more than about half the process's time, however fast events come. While the
+        scorer is catching up (a backlog), at most every second and a quarter of the time: reading the
+        backlog comes first, intermediate leaderboards of the past matter less."""
+        if self.dirty_since is None:
+            return False
+        wait = max(1.0, 3 * self.last_cost) if behind else max(coalesce_s, self.last_cost)
+        return now - self.dirty_since >= wait
 
     def run(self, positions: dict[int, int]) -> list[Outcome]:
         """Recompute every dirty round (and rounds whose entrants come from one), in dependency order."""

@@ -185,16 +185,19 @@ VERSION_INDEX = {
     "round_results": ROUND_RESULT_COLUMNS.index("version"),
 }
 
-# Write order inside one flush, in two stages around the lb.scores.v1 update: first every table the live
-# screens depend on, at once (the archive, the series, the leaderboard...); then the update is published,
-# so the board reads a leaderboard that is complete, with every event behind it archived; then the
-# explained score rows (the costly part) and round_results (the record that a version is complete).
-# Offsets are acknowledged only after both stages.
-TABLE_STAGES: tuple[tuple[str, ...], ...] = (
-    ("events_archive", "dead_letters", "contestant_series", "metric_revisions", "pending_revisions", "leaderboard"),
-    ("scores", "round_results"),
+# What one flush writes, all tables at once, before the lb.scores.v1 update is published (so the board
+# reads a complete leaderboard, with every event behind it archived) and before the offsets are
+# acknowledged. Explained score rows are written separately and less often (processor.explain).
+BATCH_TABLES: tuple[str, ...] = (
+    "events_archive",
+    "dead_letters",
+    "contestant_series",
+    "metric_revisions",
+    "pending_revisions",
+    "leaderboard",
+    "round_results",
 )
-TABLE_ORDER = tuple(t for stage in TABLE_STAGES for t in stage)
+TABLE_ORDER = (*BATCH_TABLES, "scores")
 
 
 def offsets_token(prefix: str, ranges: dict[tuple[str, int], tuple[int, int]]) -> str:

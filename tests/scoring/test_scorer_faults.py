@@ -70,7 +70,8 @@ async def test_kill_9_mid_stream_then_restart_equals_a_clean_run(stack: Settings
         await wait_healthy(sp2)
         assert await wait_digest(stack, cid, want, 90, sp2.proc) == want, sp2.tail()
         assert leaderboard(stack, cid) == [{**r, "frozen": 0} for r in rows]
-        assert _archived(stack, cid) == len(sc.unique())
+        # the digest can be final before the last superseded snapshots are archived: wait for those too
+        assert await poll_until(lambda: _archived(stack, cid) == len(sc.unique()), 30), _archived(stack, cid)
         assert scalar(stack, "SELECT count() FROM events_archive FINAL WHERE contest_id = {c:String}", c=cid) == len(
             sc.unique()
         )
@@ -130,6 +131,7 @@ async def test_clickhouse_stopped_mid_stream_loses_nothing(tmp_path: Path) -> No
         assert await poll_until(lambda: clickhouse.serving_path(st.ch_url) is not None, 30)
         assert await wait_digest(settings, cid, want, 90, sp.proc) == want, sp.tail()
         assert leaderboard(settings, cid) == [{**r, "frozen": 0} for r in rows]
+        assert await poll_until(lambda: _archived(settings, cid) == len(sc.unique()), 30)
         assert scalar(settings, "SELECT count() FROM events_archive FINAL WHERE contest_id = {c:String}", c=cid) == len(
             sc.unique()
         )
