@@ -228,6 +228,8 @@ async def test_freeze_keeps_results_and_later_events_are_pending_revisions(
     want, rows = expected(contests["freeze"], sc.events)
     await produce(stack, sc.events)
     assert await wait_digest(stack, cid, want, 60, scorer.proc) == want, scorer.tail()
+    archived = "SELECT count() FROM events_archive FINAL WHERE contest_id = {c:String}"
+    assert await poll_until(lambda: scalar(stack, archived, c=cid) == len(sc.unique()), 30)
 
     out = _cli(
         stack, "score", "freeze", cid, "r1", "--by", "公证员", "--json", extra_env=_contest_env(contests["freeze"])
