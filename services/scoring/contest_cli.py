@@ -360,3 +360,16 @@ def _input_text(node: ComponentExplanation) -> str:
         dropped = f"; dropped {', '.join(i['dropped'])}" if i["dropped"] else ""
         return f"  ← {node.rule} [{sheets}]{dropped}"
     return ""
+
+
+@contest.command(
+    "freeze",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+)
+@click.pass_context
+def freeze(ctx: click.Context) -> None:
+    """冻结轮次 / Record a round's final results for the notary: `liveboard score freeze CONTEST ROUND`."""
+    # Imported on use: the scorer pulls in faust and the ClickHouse client, which validate/score don't need.
+    from services.scoring.cli import freeze as score_freeze
+
+    score_freeze.main(args=ctx.args, prog_name="liveboard contest freeze", standalone_mode=False)
