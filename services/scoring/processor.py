@@ -48,6 +48,8 @@ from services.scoring.state import REV_RANK, ContestState, FrozenRound, Revision
 
 log = logging.getLogger(__name__)
 
+FOLD_CHUNK = 500  # records folded between two yields to the event loop
+
 
 @dataclass(slots=True)
 class Record:
@@ -366,10 +368,19 @@ class Scorer:
         self.ackers[name] = fn
 
     async def handle_events(self, intake: str, records: list[Record]) -> None:
-        """Fold a batch of ``lb.events.v1`` records in; they are acknowledged by a later flush."""
+        """Fold a batch of ``lb.events.v1`` records in; they are acknowledged by a later flush.
+
+        In chunks, yielding to the event loop between them, so a large batch (catching up) does not hold
+        up flushes, acknowledgements and recomputes; each chunk's rows and acknowledgements go to the
+        batch that is current while it is folded."""
         await self.ready.wait()
-        while not self.room.is_set():
-            await self.room.wait()
+        for i in range(0, len(records), FOLD_CHUNK):
+            while not self.room.is_set():
+                await self.room.wait()
+            self._fold_chunk(intake, records[i : i + FOLD_CHUNK])
+            await asyncio.sleep(0)
+
+    def _fold_chunk(self, intake: str, records: list[Record]) -> None:
         b = self.batch
         rows = b.rows
         archive, series = rows["events_archive"], rows["contestant_series"]
@@ -379,6 +390,7 @@ class Scorer:
         recomputers = self.recomputers
         only = self.archive_contests
         positions = self.positions
+        counts: dict[tuple[str, str], int] = {}
         for rec in records:
             positions[rec.partition] = rec.offset + 1
             try:
@@ -388,26 +400,31 @@ class Scorer:
                 continue
             t = ev.type
             if dedup.seen(ev.event_id):
-                m.DUPLICATES.inc()
-                m.EVENTS.labels(t, "duplicate").inc()
-                continue
-            st = states.get(ev.contest_id)
-            if only is not None and st is None:
-                m.EVENTS.labels(t, "other_contest").inc()
-                continue
-            archive.append(archive_row(ev, rec.value, rec.partition, rec.offset))
-            _note_range(ranges, rec.topic, rec.partition, rec.offset)
-            if st is None:
-                m.EVENTS.labels(t, "unscored").inc()
-                continue
-            if t == "live_metrics_snapshot":
-                series.append(series_row(ev))
-            elif t == "round_frozen":
-                b.freezes.append((ev.contest_id, ev.data.round_id))
-            dirty = st.apply(ev)
-            if dirty:
-                recomputers[ev.contest_id].mark(dirty)
-            m.EVENTS.labels(t, "applied").inc()
+                outcome = "duplicate"
+            else:
+                st = states.get(ev.contest_id)
+                if st is None and only is not None:
+                    outcome = "other_contest"
+                else:
+                    archive.append(archive_row(ev, rec.value, rec.partition, rec.offset))
+                    _note_range(ranges, rec.topic, rec.partition, rec.offset)
+                    if st is None:
+                        outcome = "unscored"
+                    else:
+                        if t == "live_metrics_snapshot":
+                            series.append(series_row(ev))
+                        elif t == "round_frozen":
+                            b.freezes.append((ev.contest_id, ev.data.round_id))
+                        dirty = st.apply(ev)
+                        if dirty:
+                            recomputers[ev.contest_id].mark(dirty)
+                        outcome = "applied"
+            key = (t, outcome)
+            counts[key] = counts.get(key, 0) + 1
+        for (t, outcome), n in counts.items():
+            m.EVENTS.labels(t, outcome).inc(n)
+            if outcome == "duplicate":
+                m.DUPLICATES.inc(n)
         b.acks.setdefault(intake, []).extend(records)
         self.processed += len(records)
         for st in states.values():

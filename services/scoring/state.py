@@ -350,9 +350,11 @@ class ContestState:
     def _revisions(
         self, cid: str, platform: str, account: str, source: str, old: Snap, stamp: Stamp, ev: Any, names: Iterable[str]
     ) -> None:
+        before = old.data.__dict__
+        after = ev.data.__dict__
         for name in names:
-            a = getattr(old.data, name)
-            b = getattr(ev.data, name)
+            a = before[name]
+            b = after[name]
             if a is not None and b is not None and b < a:
                 self.revisions.append(
                     Revision(
