@@ -96,6 +96,7 @@ class Simulation:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
             self._session = session
+            await self._wait_for_collector(session)
             while True:
                 now = self.clock.now_ms()
                 for p, pusher in self.pushers.items():
@@ -105,6 +106,18 @@ class Simulation:
                 if (now >= until or done_timeline) and all(not p.pending() for p in self.pushers.values()):
                     break
                 await asyncio.sleep(0.01)
+
+    async def _wait_for_collector(self, session: aiohttp.ClientSession, timeout_s: float = 60.0) -> None:
+        """Pushes sent before the collector listens would only exhaust the platforms' few retries (the
+        collector is usually started after the simulators, which it needs the URLs of)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                async with session.get(f"{self.collector_url}/healthz", timeout=aiohttp.ClientTimeout(total=2)):
+                    return  # any answer: something listens
+            except (TimeoutError, aiohttp.ClientError):
+                await asyncio.sleep(0.2)
+        log.warning("collector not reachable; pushing anyway", extra={"fields": {"url": self.collector_url}})
 
     def push_stats(self) -> dict[str, dict[str, int]]:
         return {p: dict(pu.stats) for p, pu in self.pushers.items()}
