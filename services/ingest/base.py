@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from liveboard.contracts.events import EventValidationError, event_id_for, parse_event
+from liveboard.contracts.records import raw_id_of
 from liveboard.kafka.catalog import RAW
 from services.ingest import metrics as m
 from services.ingest.api import ApiClient, CallError, RateLimiter
@@ -22,7 +23,7 @@ from services.ingest.config import IngestSettings
 from services.ingest.dedup import TtlSet
 from services.ingest.events import build
 from services.ingest.normalise import NormaliseError
-from services.ingest.producer import EventProducer, raw_id_of
+from services.ingest.producer import EventProducer
 from services.ingest.registry import Registration, Registry
 from services.ingest.scheduler import Done, Scheduler
 

@@ -15,8 +15,6 @@ are harmless anyway because event ids are deterministic.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
 from liveboard.contracts.events import SCHEMA_VERSION, encode_event
+from liveboard.contracts.records import DEAD_LETTER_SCHEMA_VERSION, RAW_SCHEMA_VERSION, dead_letter, raw_record
 from liveboard.kafka.catalog import DLQ, EVENTS, RAW
 from liveboard.kafka.clients import make_producer
 from liveboard.settings import Settings
@@ -35,20 +34,7 @@ from services.ingest import metrics as m
 
 log = logging.getLogger(__name__)
 
-RAW_SCHEMA_VERSION = 1
 _SCHEMA_VERSION = str(SCHEMA_VERSION).encode()
-
-
-def raw_id_of(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
-
-
-def body_fields(body: bytes) -> dict[str, str]:
-    """The body as text when it is UTF-8, else base64 (a DLQ or raw record must always be JSON)."""
-    try:
-        return {"body": body.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"body_b64": base64.b64encode(body).decode()}
 
 
 @dataclass
@@ -211,17 +197,16 @@ class EventProducer:
         meta: dict[str, Any] | None = None,
     ) -> dict[str, str]:
         """Archive a payload; returns the ``raw_ref`` canonical events carry."""
-        raw_id = raw_id_of(body)
-        doc = {
-            "raw_id": raw_id,
-            "platform": platform,
-            "account_id": account_id,
-            "source": source,
-            "endpoint": endpoint,
-            "received_at": received_at,
-            "meta": meta or {},
-            **body_fields(body),
-        }
+        doc = raw_record(
+            platform=platform,
+            account_id=account_id,
+            source=source,
+            endpoint=endpoint,
+            body=body,
+            received_at=received_at,
+            meta=meta,
+        )
+        raw_id = doc["raw_id"]
         await self._send(
             self.topic_raw,
             f"{platform}:{account_id}".encode(),
@@ -256,19 +241,19 @@ class EventProducer:
         reason_class: str = "invalid",
         account_id: str | None = None,
     ) -> None:
-        doc = {
-            "source": source,
-            "platform": platform,
-            "account_id": account_id,
-            "reason": reason,
-            "received_at": received_at,
-            **body_fields(body),
-        }
+        doc = dead_letter(
+            source=source,
+            platform=platform,
+            reason=reason,
+            body=body,
+            received_at=received_at,
+            account_id=account_id,
+        )
         m.DEAD_LETTERS.labels(platform, reason_class).inc()
         log.warning("dead-lettered", extra={"fields": {"source": source, "platform": platform, "reason": reason[:300]}})
         await self._send(
             self.topic_dlq,
             source.encode(),
             orjson.dumps(doc),
-            [("type", b"dead_letter"), ("schema_version", b"1")],
+            [("type", b"dead_letter"), ("schema_version", str(DEAD_LETTER_SCHEMA_VERSION).encode())],
         )
