@@ -215,7 +215,7 @@ async def throughput(base: Settings, work: Path, n_events: int, contestants: int
 # ------------------------------------------------------------------------------------------------- e2e
 
 
-async def e2e(base: Settings, work: Path, contestants: int, seconds: int, intake: str) -> dict[str, Any]:
+async def e2e(base: Settings, work: Path, contestants: int, seconds: int, intake: str, flush_ms: int) -> dict[str, Any]:
     tag = f"e2e{uuid.uuid4().hex[:6]}"
     cid = f"bench-{tag}"
     path, _ = make_contest(work, cid, contestants, groups=3)
@@ -230,6 +230,7 @@ async def e2e(base: Settings, work: Path, contestants: int, seconds: int, intake
         port,
         LIVEBOARD_SCORER_INTAKE=intake,
         LIVEBOARD_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+        LIVEBOARD_SCORER_FLUSH_INTERVAL_MS=str(flush_ms),
     )
     print("scorer log:", sp.log, flush=True)
     try:
@@ -457,6 +458,7 @@ async def main() -> None:
     ap.add_argument("--contestants", type=int, action="append", help="e2e field sizes (default 1000 and 3000)")
     ap.add_argument("--seconds", type=int, default=40, help="e2e load duration")
     ap.add_argument("--intake", default="direct", choices=["faust", "direct"], help="e2e scorer intake")
+    ap.add_argument("--flush-interval-ms", type=int, default=500, help="LIVEBOARD_SCORER_FLUSH_INTERVAL_MS for e2e")
     ap.add_argument("--replay-events", type=int, default=1_000_000)
     ap.add_argument("--keep", action="store_true", help="keep the work folder (scorer logs) afterwards")
     args = ap.parse_args()
@@ -482,8 +484,8 @@ async def main() -> None:
                 print(json.dumps({"throughput": results["throughput"]}, ensure_ascii=False), flush=True)
             if "e2e" in only:
                 for n in args.contestants or [1000, 3000]:
-                    key = f"e2e_{n}_{args.intake}"
-                    results[key] = await e2e(settings, work, n, args.seconds, args.intake)
+                    key = f"e2e_{n}_{args.intake}_flush{args.flush_interval_ms}"
+                    results[key] = await e2e(settings, work, n, args.seconds, args.intake, args.flush_interval_ms)
                     print(json.dumps({key: results[key]}, ensure_ascii=False), flush=True)
             if "replay" in only:
                 results["replay"] = await asyncio.to_thread(replay, settings, work, args.replay_events, 3000)

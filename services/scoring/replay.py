@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from liveboard.clickhouse.client import DEDUP_INSERT_SETTINGS, get_client
@@ -96,13 +97,15 @@ def _live_digests(settings: Settings, contest_id: str) -> dict[str, str]:
 
 
 class _Chunked:
-    """Insert rows in chunks while folding, so a million-event replay never holds all of them."""
+    """Insert rows in chunks while folding, so a million-event replay never holds all of them; a chunk is
+    written by a background thread while the fold goes on (at most one chunk in flight per table)."""
 
-    def __init__(self, sink: ClickHouseSink, table: str, prefix: str) -> None:
-        self.sink, self.table, self.prefix = sink, table, prefix
+    def __init__(self, sink: ClickHouseSink, table: str, prefix: str, pool: ThreadPoolExecutor) -> None:
+        self.sink, self.table, self.prefix, self.pool = sink, table, prefix, pool
         self.rows: list[list[Any]] = []
         self.n = 0
         self.chunks = 0
+        self.pending: Future[None] | None = None
 
     def add(self, row: list[Any]) -> None:
         self.rows.append(row)
@@ -110,11 +113,21 @@ class _Chunked:
             self.flush()
 
     def flush(self) -> None:
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
         if self.rows:
-            self.sink.insert_sync(self.table, self.rows, f"{self.prefix}:{self.table}:{self.chunks}")
-            self.n += len(self.rows)
+            rows, self.rows = self.rows, []
+            token = f"{self.prefix}:{self.table}:{self.chunks}"
+            self.pending = self.pool.submit(self.sink.insert_sync, self.table, rows, token)
+            self.n += len(rows)
             self.chunks += 1
-            self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
 
 
 def replay_contest(
@@ -124,13 +137,15 @@ def replay_contest(
     plan = plan_of(cfg, contest_id)
     db = database or replay_database(contest_id)
     _prepare(settings, db, recreate)
-    copied = _copy_records(settings, db, contest_id)
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="replay")
+    # the archive copy runs inside ClickHouse while the fold reads the live archive
+    copying = pool.submit(_copy_records, settings, db, contest_id)
     sink = ClickHouseSink(settings, database=db)
-    client = sink._get()
+    reader = ClickHouseSink(settings)
     prefix = f"replay-{now_ms()}"
     state = ContestState(plan)
-    series = _Chunked(sink, "contestant_series", prefix)
-    revisions = _Chunked(sink, "metric_revisions", prefix)
+    series = _Chunked(sink, "contestant_series", prefix, pool)
+    revisions = _Chunked(sink, "metric_revisions", prefix, pool)
     detected = now_ms()
 
     def on_event(ev: Any, _row: tuple[Any, ...]) -> None:
@@ -142,10 +157,14 @@ def replay_contest(
             state.revisions.clear()
 
     t_fold = time.perf_counter()
-    stats = fold({plan.id: state}, archive_rows(client, [plan.id], database=db), on_event)
+    stats = fold({plan.id: state}, archive_rows(reader._get(), [plan.id]), on_event)
     fold_s = time.perf_counter() - t_fold
-    series.flush()
-    revisions.flush()
+    series.close()
+    revisions.close()
+    copied = copying.result()
+    pool.shutdown()
+    reader.close()
+    client = sink._get()
 
     # Frozen rounds: a recorded freeze counts only with its round_frozen event in the log; each is re-scored
     # from the events its freeze recorded, in the order they were frozen.
