@@ -70,7 +70,8 @@ class Batch:
 
     rows: dict[str, list[list[Any]]] = field(default_factory=lambda: {t: [] for t in TABLE_ORDER})
     ranges: dict[str, dict[tuple[str, int], tuple[int, int]]] = field(default_factory=dict)
-    leaderboard: dict[tuple[str, str, str, str], list[Any]] = field(default_factory=dict)
+    # a built row (frozen results) or the ScoreRef it is built from when written
+    leaderboard: dict[tuple[str, str, str, str], list[Any] | ScoreRef] = field(default_factory=dict)
     deletes: list[tuple[str, str, str, str, int]] = field(default_factory=list)
     scores: dict[tuple[str, str, str], ScoreRef] = field(default_factory=dict)
     updates: list[dict[str, Any]] = field(default_factory=list)
@@ -79,6 +80,7 @@ class Batch:
     freezes: list[tuple[str, str]] = field(default_factory=list)
     positions: dict[int, int] = field(default_factory=dict)
     written: set[str] = field(default_factory=set)  # tables already written (a retry skips them)
+    leaderboard_rows: list[list[Any]] | None = None  # built once, so a retry sends the same rows
 
     def pending_rows(self) -> int:
         return sum(len(v) for v in self.rows.values()) + len(self.leaderboard)
@@ -510,8 +512,9 @@ class Scorer:
 
     def _queue_outcome(self, o: Outcome) -> None:
         b = self.batch
-        for row in o.leaderboard_rows:
-            b.leaderboard[(row[0], row[1], row[2], row[3])] = row
+        if not o.frozen:
+            for ref in o.scores:
+                b.leaderboard[(ref.contest_id, ref.round_id, ref.group_id, ref.contestant_id)] = ref
         for group, cid in o.deletes:
             b.deletes.append((o.contest_id, o.round_id, group, cid, o.version))
         for ref in o.scores:
@@ -645,7 +648,14 @@ class Scorer:
         inserts = []
         names = []
         for table in tables:
-            rows = list(b.leaderboard.values()) if table == "leaderboard" else b.rows[table]
+            if table == "leaderboard":
+                if b.leaderboard_rows is None:
+                    b.leaderboard_rows = [
+                        v.leaderboard_row() if isinstance(v, ScoreRef) else v for v in b.leaderboard.values()
+                    ]
+                rows = b.leaderboard_rows
+            else:
+                rows = b.rows[table]
             if not rows:
                 continue
             if table in ("events_archive", "contestant_series", "metric_revisions"):

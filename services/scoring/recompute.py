@@ -133,6 +133,44 @@ class ScoreRef:
     rule_version: str
     result: RoundResult
     inputs: RoundInputs
+    labels: tuple[str, str] = ("", "")  # display name, organisation label at the time
+
+    def leaderboard_row(self) -> list[Any]:
+        """The ``leaderboard`` row of this contestant in this result (built only when it is written)."""
+        result = self.result
+        ev = result.group(self.group_id).evaluation
+        i = ev.position[self.contestant_id]
+        row = ev.rows_by_index[i]
+        ri = self.inputs
+        facts = ri.facts
+        data_score, judge_score = split_scores(ev, i)
+        return [
+            self.contest_id,
+            self.round_id,
+            self.group_id,
+            self.contestant_id,
+            self.version,
+            self.computed_at,
+            row.rank,
+            *self.labels,
+            exact(row.total_pico),
+            display(row.total_pico, result.display_decimals),
+            data_score,
+            judge_score,
+            facts["gmv_fen"],
+            facts["net_gmv_fen"],
+            facts["paid_orders"],
+            facts["viewers"],
+            min(facts["conversion_ppm"], 2**32 - 1),
+            row.award_name or "",
+            int(row.advances),
+            ri.last_data_ms,
+            result.digest(),
+            row.award or "",
+            int(row.complete),
+            int(row.tied),
+            0,
+        ]
 
 
 @dataclass(slots=True)
@@ -143,12 +181,16 @@ class Outcome:
     computed_at: int
     digest: str
     frozen: bool
-    leaderboard_rows: list[list[Any]] = field(default_factory=list)
     deletes: list[tuple[str, str]] = field(default_factory=list)  # (group_id, contestant_id) no longer ranked
     scores: list[ScoreRef] = field(default_factory=list)
     pending_rows: list[list[Any]] = field(default_factory=list)
     update: dict[str, Any] = field(default_factory=dict)
     result_row: list[Any] = field(default_factory=list)
+
+    @property
+    def leaderboard_rows(self) -> list[list[Any]]:
+        """The changed leaderboard rows of this version (none for a frozen round: they stay as frozen)."""
+        return [] if self.frozen else [ref.leaderboard_row() for ref in self.scores]
 
 
 @dataclass(slots=True)
@@ -242,7 +284,6 @@ class Recomputer:
         digest = result.digest()
         frozen = st.frozen.get(round_id)
         prev = self.views.get(round_id)
-        d = result.display_decimals
         sigs: dict[str, tuple[Any, ...]] = {}
         groups_of: dict[str, str] = {}
         outcome = Outcome(plan.id, round_id, version, computed_at, digest, frozen is not None)
@@ -275,38 +316,20 @@ class Recomputer:
                 changed.append(cid)
                 if frozen is not None:
                     continue  # a frozen round's rows stay as frozen; differences go to pending_revisions
-                data_score, judge_score = split_scores(ev, i)
-                outcome.leaderboard_rows.append(
-                    [
+                # rows and explanations are built when written: the newest per contestant, once
+                outcome.scores.append(
+                    ScoreRef(
                         plan.id,
                         round_id,
                         g.group_id,
                         cid,
                         version,
                         computed_at,
-                        row.rank,
-                        *st.labels(cid),
-                        exact(row.total_pico),
-                        display(row.total_pico, d),
-                        data_score,
-                        judge_score,
-                        ri.facts["gmv_fen"],
-                        ri.facts["net_gmv_fen"],
-                        ri.facts["paid_orders"],
-                        ri.facts["viewers"],
-                        min(ri.facts["conversion_ppm"], 2**32 - 1),
-                        row.award_name or "",
-                        int(row.advances),
-                        ri.last_data_ms,
-                        digest,
-                        row.award or "",
-                        int(row.complete),
-                        int(row.tied),
-                        0,
-                    ]
-                )
-                outcome.scores.append(
-                    ScoreRef(plan.id, round_id, g.group_id, cid, version, computed_at, plan.rule_version, result, ri)
+                        plan.rule_version,
+                        result,
+                        ri,
+                        st.labels(cid),
+                    )
                 )
         if prev is not None and frozen is None:
             for cid, group in prev.groups_of.items():
