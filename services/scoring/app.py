@@ -133,7 +133,7 @@ class ScorerApp(faust.App):
                 )
             if parts:
                 self.scorer.all_partitions = holds_all
-            self.scorer.behind = sum(lags.values()) > self.lb_cfg.batch_max
+            self.scorer.behind = sum(lags.values()) > 4 * self.lb_cfg.batch_max
             self.lb_progress.observe({p: self.scorer.positions.get(p, -1) for p in parts}, lags)
 
 
