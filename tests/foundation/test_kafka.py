@@ -109,7 +109,7 @@ async def test_end_offsets_are_high_watermarks(stack: Settings) -> None:
                 raw = (await consumer.end_offsets([tp]))[tp]
             finally:
                 compat.install(True)
-            assert raw <= 10
+            assert raw < 10, "the embedded broker answered ListOffsets correctly: is the correction still needed?"
     finally:
         await consumer.stop()
 
