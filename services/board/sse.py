@@ -8,10 +8,10 @@ message. Idle streams get a comment line now and then so proxies and NAT keep th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from aiohttp import web
 
+from liveboard.aio import wait_set
 from services.board import metrics
 from services.board.scores_feed import ScoresHub, sse_frame
 
@@ -35,8 +35,7 @@ async def stream_leaderboard(
         await resp.write(f"retry: {RETRY_MS}\n\n".encode() + sse_frame("snapshot", snap.encoded(limit)))
         metrics.SSE_MESSAGES.inc()
         while not sub.closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sub.wake.wait(), keepalive_s)
+            await wait_set(sub.wake, keepalive_s)
             sub.wake.clear()
             if sub.closed:
                 break

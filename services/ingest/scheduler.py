@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from liveboard.aio import wait_set
 from services.ingest.api import CallError
 from services.ingest.clock import Clock
 
@@ -114,10 +115,7 @@ class Scheduler:
                 wait_s = (due - self.clock.now_ms()) / 1000
                 if wait_s > 0:
                     self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=_real(self.clock, wait_s))
-                    except TimeoutError:
-                        pass
+                    await wait_set(self._wake, _real(self.clock, wait_s))
                     continue
                 heapq.heappop(self._heap)
                 await self._sem.acquire()

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from liveboard.aio import wait_set
 from liveboard.contracts import parse_event
 from liveboard.errors import ValidationError
 from liveboard.kafka.catalog import DLQ, EVENTS, SCORES
@@ -530,10 +531,7 @@ class Scorer:
     async def _flush_loop(self) -> None:
         interval = self.cfg.flush_interval_ms / 1000
         while True:
-            try:
-                await asyncio.wait_for(self.flush_wanted.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+            await wait_set(self.flush_wanted, interval)
             wait = self.last_flush_start + interval - time.monotonic()
             if wait > 0 and self.room.is_set():
                 await asyncio.sleep(wait)
