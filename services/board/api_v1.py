@@ -160,6 +160,8 @@ async def login(request: web.Request) -> web.Response:
     assert password is not None
     ip = client_addr(request, c.board.trust_proxy)
     wait = c.throttle.retry_after(ip, name)
+    if c.shared_throttle is not None:
+        wait = max(wait, await c.shared_throttle.retry_after(ip, name))
     if wait > 0:
         metrics.LOGINS.labels("throttled").inc()
         await c.audit.record(request, actor=name, role="", action="login", outcome="throttled")

@@ -3,7 +3,9 @@ headers), routes, and the start/stop of its shared parts (ClickHouse client, sco
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ from services.board.audit import AuditLog
 from services.board.auth import (
     SAFE_METHODS,
     SESSION_COOKIE,
+    AuditThrottle,
     LoginThrottle,
     SessionSigner,
     UserStore,
@@ -27,6 +30,7 @@ from services.board.auth import (
     public,
     unauthorized,
 )
+from services.board.clock import worker_slot
 from services.board.config import BoardSettings
 from services.board.contests import ContestRegistry
 from services.board.context import CTX, BoardContext
@@ -129,12 +133,25 @@ async def healthz(request: web.Request) -> web.Response:
     checks["scores_consumer"] = "ok" if c.hub.consumer_ready.is_set() else "starting"
     checks["streams"] = c.hub.client_count()
     checks["contests"] = len(c.contests.all())
+    index, count = worker_slot()
+    checks["worker"] = {"index": index, "of": count, "pid": os.getpid()}  # streams above are this worker's
     return json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
 
 
 @public
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(
+        body=generate_latest(metrics.exposition_registry()), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+def event_loop_factory() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop when it is installed (cheaper socket I/O per request), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def create_app(settings: Settings, board: BoardSettings, *, contests: ContestRegistry | None = None) -> web.Application:
@@ -148,6 +165,7 @@ def create_app(settings: Settings, board: BoardSettings, *, contests: ContestReg
         writer = EventWriter(settings, ch)
         await writer.start()
         monitor = OpsMonitor(settings, board, ch)
+        throttle = LoginThrottle(board.login_max_failures, board.login_max_failures_per_ip, board.login_window_s)
         app[CTX] = BoardContext(
             settings=settings,
             board=board,
@@ -156,10 +174,11 @@ def create_app(settings: Settings, board: BoardSettings, *, contests: ContestReg
             hub=hub,
             users=UserStore(ch),
             signer=SessionSigner(board.signing_key(), board.session_ttl_s),
-            throttle=LoginThrottle(board.login_max_failures, board.login_max_failures_per_ip, board.login_window_s),
+            throttle=throttle,
             audit=AuditLog(ch, board.trust_proxy),
             writer=writer,
             monitor=monitor,
+            shared_throttle=AuditThrottle(ch, throttle) if worker_slot()[1] > 1 else None,
         )
         await hub.start()
         try:

@@ -6,7 +6,9 @@
   signed with HMAC-SHA256 under the session key; HttpOnly, SameSite=Strict, Secure when configured. It
   carries the credential version it was issued under, so re-issuing or disabling a credential ends it.
 - Failed logins are counted per (IP, username) and per IP in a sliding window; over the limit a login is
-  refused with 429 before the password is even checked. The counters are per process (a replica each).
+  refused with 429 before the password is even checked. The counters are per process; with several
+  worker processes (or replicas) the failures are also counted from the audit log (``AuditThrottle``), so
+  spreading attempts over the workers does not multiply the allowance.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import orjson
 from aiohttp import web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from services.board.clock import stamp_ms
 from services.board.errors import ApiError
 
 Role = Literal["judge", "operator"]
@@ -119,7 +122,6 @@ class UserStore:
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
         self._cache: dict[str, tuple[float, User | None]] = {}
-        self._last_version = 0
 
     async def get(self, username: str, *, fresh: bool = False) -> User | None:
         hit = self._cache.get(username)
@@ -144,9 +146,9 @@ class UserStore:
 
     async def put(self, user: User, *, changed_by: str) -> User:
         now = int(time.time() * 1000)
-        # Versions are the change time in ms, but strictly increasing per process even within one ms.
-        version = max(now, self._last_version + 1, user.version + 1)
-        self._last_version = version
+        # Versions are the change time in ms, strictly increasing, and never the same in two board workers
+        # (clock.py): a tie would let ClickHouse keep either of two changes.
+        version = stamp_ms(user.version)
         stored = User(
             user.username,
             user.role,
@@ -284,6 +286,36 @@ class LoginThrottle:
 
     def succeeded(self, ip: str, username: str) -> None:
         self._by_user.pop((ip, username), None)
+
+
+class AuditThrottle:
+    """The login limits counted over every worker: from the failed and successful logins in ``board_audit``.
+
+    Every login attempt is audited synchronously (outcome ``failed`` / ``ok`` / ``throttled``) with the same
+    client address the throttle uses, before the answer goes out; so the audit rows of the window, replayed
+    through a :class:`LoginThrottle`, give what one process would have counted for every attempt made
+    through any worker. The table is ordered by time, so reading the window is a short range read, and a
+    login already costs a ~50 ms scrypt.
+    """
+
+    def __init__(self, client: AsyncClient, limits: LoginThrottle) -> None:
+        self.client = client
+        self.limits = limits
+
+    async def retry_after(self, ip: str, username: str) -> float:
+        now_ms = int(time.time() * 1000)
+        res = await self.client.query(
+            "SELECT at_ms, actor, outcome FROM board_audit WHERE action = 'login' AND at_ms >= {s:UInt64} "
+            "AND remote_addr = {ip:String} AND outcome IN ('failed', 'ok') ORDER BY at_ms, audit_id",
+            parameters={"s": now_ms - int(self.limits.window_s * 1000), "ip": ip},
+        )
+        replay = LoginThrottle(self.limits.max_failures, self.limits.max_failures_per_ip, self.limits.window_s)
+        for at_ms, actor, outcome in res.result_rows:
+            if outcome == "failed":
+                replay.failed(ip, actor, now=at_ms / 1000)
+            else:
+                replay.succeeded(ip, actor)
+        return replay.retry_after(ip, username, now=now_ms / 1000)
 
 
 _dummy_hash: list[str] = []

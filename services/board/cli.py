@@ -23,23 +23,41 @@ def board() -> None:
 @board.command()
 @click.option("--host", default=None, help="address to listen on (default LIVEBOARD_BOARD_HOST or 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="port (default LIVEBOARD_BOARD_PORT, 8080)")
-def serve(host: str | None, port: int | None) -> None:
-    """Serve the board until interrupted."""
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="serving processes sharing the port (default LIVEBOARD_BOARD_WORKERS, 1)",
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the board until interrupted (SIGTERM/SIGINT stop it cleanly)."""
     from aiohttp import web
 
-    from services.board.app import create_app
+    from services.board.app import create_app, event_loop_factory
 
     settings = get_settings()
     setup("board", settings.log_level)
     cfg = BoardSettings()
+    host = host or cfg.host
+    port = port or settings.board_port
+    workers = workers or cfg.workers
+    if workers > 1:
+        from services.board.workers import serve_workers
+
+        try:
+            code = serve_workers(cfg, host, port, workers)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        sys.exit(code)
     app = create_app(settings, cfg)
     web.run_app(
         app,
-        host=host or cfg.host,
-        port=port or settings.board_port,
+        host=host,
+        port=port,
         access_log=None,
         print=lambda msg: click.echo(msg, err=True),
         shutdown_timeout=5,
+        loop=event_loop_factory(),
     )
 
 

@@ -31,6 +31,9 @@ class BoardSettings(BaseSettings):
     )
 
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 in a container)")
+    # Worker processes sharing the port (SO_REUSEPORT), each with its own snapshots and streams; more than
+    # one needs a fixed port. See docs/board.md, "Several worker processes".
+    workers: int = Field(1, ge=1, le=64, description="serving processes (`board serve --workers`)")
     contests_dir: Path = Field(default_factory=contests_dir, description="folder of contests/*.yaml")
 
     # --- secrets --------------------------------------------------------------------------------

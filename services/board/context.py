@@ -9,7 +9,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from liveboard.settings import Settings
 from services.board.audit import AuditLog
-from services.board.auth import LoginThrottle, SessionSigner, UserStore
+from services.board.auth import AuditThrottle, LoginThrottle, SessionSigner, UserStore
 from services.board.config import BoardSettings
 from services.board.contests import ContestRegistry
 from services.board.events_out import EventWriter
@@ -30,6 +30,8 @@ class BoardContext:
     audit: AuditLog
     writer: EventWriter
     monitor: OpsMonitor
+    # Several workers: login failures counted over all of them, from the audit log (None: one process).
+    shared_throttle: AuditThrottle | None = None
 
 
 CTX = web.AppKey("board_ctx", BoardContext)

@@ -7,7 +7,6 @@ recorded in ``board_outbox`` with its partition and offset. Corrections are new 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -18,18 +17,7 @@ from liveboard.kafka.catalog import EVENTS
 from liveboard.kafka.clients import make_producer
 from liveboard.settings import Settings
 from services.board import metrics
-
-
-class MonotonicMs:
-    """UTC ms that never repeats or goes back within the process: two submissions in the same millisecond
-    must be two facts (two event ids), and a later correction must win by observed_at."""
-
-    def __init__(self) -> None:
-        self.last = 0
-
-    def __call__(self) -> int:
-        self.last = max(time.time_ns() // 1_000_000, self.last + 1)
-        return self.last
+from services.board.clock import stamp_ms
 
 
 class EventWriter:
@@ -37,7 +25,9 @@ class EventWriter:
         self.settings = settings
         self.ch = ch
         self.producer: AIOKafkaProducer | None = None
-        self.clock = MonotonicMs()
+        # Never the same ms twice, in this process or any other worker: the stamp is part of a judge
+        # score's event id (services/board/clock.py).
+        self.clock = stamp_ms
 
     async def start(self) -> None:
         self.producer = make_producer(self.settings, client_id="liveboard-board", linger_ms=0)

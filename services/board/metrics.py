@@ -1,8 +1,17 @@
-"""Prometheus metrics of the board, ``liveboard_board_<what>_<unit>``, in the board's own registry."""
+"""Prometheus metrics of the board, ``liveboard_board_<what>_<unit>``, in the board's own registry.
+
+With several worker processes (``board serve --workers N``) the supervisor sets ``PROMETHEUS_MULTIPROC_DIR``
+before any worker starts, so prometheus-client's multiprocess mode keeps every value in a per-process file
+and ``/metrics``, whichever worker answers, reports the sum over all workers under the same names
+(counters and histograms add up; the streams gauge sums the live workers; the lag gauge is the most recent
+measurement by any worker). With one process nothing changes.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -19,7 +28,9 @@ REQUEST_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
-SSE_CLIENTS = Gauge("liveboard_board_sse_clients_count", "Connected event streams", registry=REGISTRY)
+SSE_CLIENTS = Gauge(
+    "liveboard_board_sse_clients_count", "Connected event streams", registry=REGISTRY, multiprocess_mode="livesum"
+)
 SSE_MESSAGES = Counter("liveboard_board_sse_messages_total", "Messages written to event streams", registry=REGISTRY)
 SSE_DROPPED = Counter(
     "liveboard_board_sse_superseded_total",
@@ -55,4 +66,14 @@ SCORER_LAG = Gauge(
     "liveboard_board_scorer_lag_messages",
     "Messages of lb.events.v1 the scorer's consumer group has not committed (as last measured)",
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
+
+
+def exposition_registry() -> CollectorRegistry:
+    """What /metrics reports: this process's registry, or every worker's values in multiprocess mode."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+    return merged

@@ -26,6 +26,7 @@ from liveboard.contracts import EventValidationError, manual_event
 from liveboard.contracts.contest import iter_nodes
 from services.board import queries
 from services.board.auth import User, generate_password, hash_password, requires
+from services.board.clock import stamp_ms
 from services.board.contests import find_round
 from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
@@ -214,12 +215,9 @@ async def _insert_versioned(c: BoardContext, table: str, row: dict[str, Any]) ->
     await c.ch.insert(table, [list(row.values())], column_names=list(row), settings={"async_insert": 0})
 
 
-_version_clock = {"last": 0}
-
-
 def _version() -> int:
-    _version_clock["last"] = max(time.time_ns() // 1_000_000, _version_clock["last"] + 1)
-    return _version_clock["last"]
+    # Versions of replacing tables: distinct across workers too, so two writes never tie (clock.py).
+    return stamp_ms()
 
 
 @requires("operator")
