@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from liveboard.contracts.events import parse_event
 from liveboard.kafka.catalog import EVENTS
@@ -20,6 +24,10 @@ from services.ingest.clock import Clock, WallClock
 from services.ingest.config import IngestSettings, PlatformsConfig
 from services.ingest.producer import EventProducer
 from services.ingest.registry import Registry
+from services.ingest.shared import SharedState
+
+# a webhook worker reports the poller as failing when its status file is older than this (wall seconds)
+STATUS_STALE_S = 15.0
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +59,19 @@ class Collector:
         host: str = "127.0.0.1",
         port: int | None = None,
         follow_account_bound: bool = True,
+        role: str = "all",
+        state_dir: Path | None = None,
     ) -> None:
+        """``role``: ``all`` (one process polls and serves the webhooks), or, with ``state_dir`` shared
+        between processes (services/ingest/workers.py), ``poller`` (schedulers only, no HTTP; writes its
+        status for the workers) or ``webhooks`` (one of N processes serving the webhook port)."""
+        if role not in ("all", "poller", "webhooks"):
+            raise ValueError(f"unknown role {role!r}")
+        if role != "all" and state_dir is None:
+            raise ValueError(f"role {role!r} needs a state_dir shared with the other processes")
+        self.role = role
+        self.state_dir = state_dir
+        self.state: SharedState | None = None
         self.settings = settings
         self.ingest = ingest
         self.platforms_cfg = platforms
@@ -80,31 +100,55 @@ class Collector:
     async def start(self) -> None:
         await self.producer.start()
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
+        if self.state_dir is not None:
+            self.state = SharedState(self.state_dir / "state.sqlite3")
         for p in self.enabled:
             cls = _collector_class(p)
             self.collectors[p] = cls(
                 getattr(self.platforms_cfg, p), self.ingest, self.clock, self.producer, self.registry, self._session
             )
-        app = web.Application(client_max_size=4 * 1024 * 1024)
-        for c in self.collectors.values():
-            app.add_routes(c.routes())
-        app.add_routes([web.get("/metrics", self._metrics), web.get("/healthz", self._healthz)])
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, backlog=1024)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._freshness = m.FreshnessCollector(self.clock.now_ms, self._fresh_rows)
-        m.REGISTRY.register(self._freshness)
+            if self.state is not None:
+                self.collectors[p].use_shared(self.state)
+        if self.role != "poller":
+            await self._serve()
+        if self.role != "webhooks":
+            self._freshness = m.FreshnessCollector(self.clock.now_ms, self._fresh_rows)
+            m.REGISTRY.register(self._freshness)
         for p, c in self.collectors.items():
-            c.sync_accounts()
-            self._tasks[p] = asyncio.create_task(c.run(), name=f"collector-{p}")
+            if self.role == "webhooks":
+                self._tasks[p] = asyncio.create_task(c.run_background(), name=f"webhooks-{p}")
+            else:
+                c.sync_accounts()
+                self._tasks[p] = asyncio.create_task(c.run(), name=f"collector-{p}")
+        if self.role == "poller":
+            self._tasks["status"] = asyncio.create_task(self._status_loop(), name="status")
         if self.follow_account_bound:
             self._tasks["account_bound"] = asyncio.create_task(self._follow_account_bound())
         log.info(
             "ingest started",
-            extra={"fields": {"url": self.url, "platforms": self.enabled, "contests": self.registry.contests()}},
+            extra={
+                "fields": {
+                    "role": self.role,
+                    "url": self.url,
+                    "platforms": self.enabled,
+                    "contests": self.registry.contests(),
+                }
+            },
         )
+
+    async def _serve(self) -> None:
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        for c in self.collectors.values():
+            app.add_routes(c.routes())
+        app.add_routes([web.get("/metrics", self._metrics), web.get("/healthz", self._healthz)])
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=30.0)
+        await self._runner.setup()
+        # webhook workers share the port (SO_REUSEPORT): the kernel spreads new connections over them
+        site = web.TCPSite(
+            self._runner, self.host, self.port, reuse_address=True, reuse_port=self.role == "webhooks", backlog=1024
+        )
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     def _fresh_rows(self):  # type: ignore[no-untyped-def]
         for c in self.collectors.values():
@@ -119,13 +163,15 @@ class Collector:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # stops accepting, lets the handlers in flight answer
         if self._session is not None:
             await self._session.close()
         if self._freshness is not None:
             m.REGISTRY.unregister(self._freshness)
             self._freshness = None
         await self.producer.stop()
+        if self.state is not None:
+            self.state.close()
 
     async def idle(self) -> None:
         """Wait for queued post-acknowledgement work and flush the producer (tests, shutdown)."""
@@ -163,19 +209,77 @@ class Collector:
     # -- HTTP --------------------------------------------------------------------------------------
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(m.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body = generate_latest(self._metrics_registry())
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        dead = [name for name, t in self._tasks.items() if t.done()]
+    def _metrics_registry(self) -> CollectorRegistry:
+        if not m.multiprocess_dir():
+            return m.REGISTRY
+        # every process of this collector (poller and workers) writes its samples to the shared directory;
+        # whichever worker the scrape lands on adds them all up, plus the rooms' data ages from the poller
+        from prometheus_client import multiprocess
+
+        reg = CollectorRegistry()
+        multiprocess.MultiProcessCollector(reg)
+        reg.register(m.FreshnessCollector(self.clock.now_ms, self._status_rows))
+        return reg
+
+    def _status(self) -> dict[str, Any]:
+        assert self.state_dir is not None
+        try:
+            return orjson.loads((self.state_dir / "status.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return {}
+
+    def _status_rows(self):  # type: ignore[no-untyped-def]
+        yield from self._status().get("rooms", [])
+
+    def _platform_health(self) -> dict[str, Any]:
         now = self.clock.now_ms()
-        body: dict[str, Any] = {"status": "ok" if not dead else "failing", "dead_tasks": dead, "platforms": {}}
+        out = {}
         for p, c in self.collectors.items():
             ages = [now - st.last_observed for st in c.rooms.values() if st.last_observed and not st.final_emitted]
-            body["platforms"][p] = {
+            out[p] = {
                 "accounts": len(c._accounts),
                 "rooms_tracked": sum(1 for st in c.rooms.values() if not st.final_emitted),
                 "poll_runs": c.scheduler.runs,
                 "poll_errors": c.scheduler.errors,
                 "max_data_age_s": round(max(ages, default=0) / 1000, 1),
             }
+        return out
+
+    async def _status_loop(self) -> None:
+        """The poller's state for the webhook workers' /healthz and /metrics (written atomically)."""
+        assert self.state_dir is not None
+        path = self.state_dir / "status.json"
+        while True:
+            dead = [name for name, t in self._tasks.items() if t.done() and name != "status"]
+            doc = {
+                "wall": time.time(),
+                "pid": os.getpid(),
+                "dead_tasks": dead,
+                "platforms": self._platform_health(),
+                "rooms": [list(r) for r in self._fresh_rows()],
+            }
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(orjson.dumps(doc))
+            os.replace(tmp, path)
+            await asyncio.sleep(1.0)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        dead = [name for name, t in self._tasks.items() if t.done()]
+        body: dict[str, Any] = {"status": "ok", "dead_tasks": dead, "platforms": {}}
+        if self.role == "webhooks":
+            st = self._status()
+            age = time.time() - st.get("wall", 0)
+            body["platforms"] = st.get("platforms", {})
+            body["poller"] = {"pid": st.get("pid"), "status_age_s": round(age, 1), "dead_tasks": st.get("dead_tasks")}
+            body["worker_pid"] = os.getpid()
+            if age > STATUS_STALE_S or st.get("dead_tasks"):
+                dead = [*dead, "poller"]
+        else:
+            body["platforms"] = self._platform_health()
+        if dead:
+            body["status"] = "failing"
+            body["dead_tasks"] = dead
         return web.json_response(body, status=200 if not dead else 503)

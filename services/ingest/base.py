@@ -23,9 +23,10 @@ from services.ingest.config import IngestSettings
 from services.ingest.dedup import TtlSet
 from services.ingest.events import build
 from services.ingest.normalise import NormaliseError
-from services.ingest.producer import EventProducer
+from services.ingest.producer import Acks, EventProducer
 from services.ingest.registry import Registration, Registry
 from services.ingest.scheduler import Done, Scheduler
+from services.ingest.shared import SharedSeen, SharedState
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,9 @@ class PlatformCollector:
         )
         self.rooms: dict[str, RoomState] = {}
         self.rooms_by_account: dict[str, dict[str, RoomState]] = {}
-        self.dedup = TtlSet(int(settings.dedup_ttl_s * 1000), settings.dedup_max)
+        self.dedup: TtlSet | SharedSeen = TtlSet(int(settings.dedup_ttl_s * 1000), settings.dedup_max)
+        # Set by use_shared() when pushes are received by several worker processes (services/ingest/shared.py)
+        self.state: SharedState | None = None
         self._accounts: set[str] = set()
         self._work: asyncio.Queue[tuple[str, Callable[[], Awaitable[None]]]] = asyncio.Queue(settings.push_buffer_max)
         self._tasks: list[asyncio.Task] = []
@@ -81,6 +84,51 @@ class PlatformCollector:
 
     async def _malformed(self, endpoint: str, body: bytes) -> None:
         await self.dead_letter(endpoint, "response body is not a JSON object", body, self.clock.now_ms())
+
+    def use_shared(self, state: SharedState) -> None:
+        """Keep what several webhook processes must agree on in the shared state instead of in memory."""
+        self.state = state
+        self.dedup = SharedSeen(state, f"{self.platform}.push", int(self.settings.dedup_ttl_s * 1000))
+
+    # -- pushes ------------------------------------------------------------------------------------
+
+    def first_seen(self, key: str, now: int) -> bool:
+        """Mark a push id seen; False for a duplicate. The id is remembered in the request's Acks, so it is
+        forgotten again if the push's records are not acknowledged (the platform's retry must get in)."""
+        fresh = self.dedup.add(key, now)
+        if fresh:
+            acks = Acks.current()
+            if acks is not None:
+                acks.seen_keys.append(key)
+        return fresh
+
+    def first_seen_many(self, keys: list[str], now: int) -> list[bool]:
+        fresh = self.dedup.add_many(keys, now)
+        acks = Acks.current()
+        if acks is not None:
+            acks.seen_keys += [k for k, f in zip(keys, fresh, strict=True) if f]
+        return fresh
+
+    async def answer_acked(self, endpoint: str, handler: Callable[[], Awaitable[web.Response]]) -> web.Response:
+        """Run a push handler and answer only once everything it produced is acknowledged by the broker.
+
+        Nothing answered is lost: if the collector dies after answering, the records are on the broker; if
+        the broker refuses them, the answer is a 503, the push ids are forgotten, and the platform retries.
+        """
+        with Acks() as acks:
+            resp = await handler()
+            if await acks.wait():
+                return resp
+        for key in acks.seen_keys:
+            self.dedup.discard(key)
+        m.child(m.PUSHES, self.platform, endpoint, "produce_failed").inc()
+        return web.Response(status=503, text="busy")
+
+    def room_account(self, room_id: str) -> str | None:
+        if self.state is not None:
+            return self.state.room_account(self.platform, room_id)
+        st = self.rooms.get(room_id)
+        return None if st is None else st.account_id
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -129,11 +177,39 @@ class PlatformCollector:
                 t.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def run_background(self) -> None:
+        """A webhook worker process: only the work pushes queue after their answer (no polling)."""
+        workers = max(4, self.settings.max_concurrency // 4)
+        self._tasks = [asyncio.create_task(self._worker()) for _ in range(workers)]
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            for t in self._tasks:
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def _sync_loop(self) -> None:
         while True:
             self.sync_accounts()
             m.ROOMS.labels(self.platform).set(sum(1 for r in self.rooms.values() if not r.final_emitted))
+            if self.state is not None:
+                try:
+                    await self.shared_tick()
+                except Exception:  # the shared file is an optimisation of the pushes: never stop polling
+                    log.exception("shared state tick failed", extra={"fields": {"platform": self.platform}})
             await asyncio.sleep(1.0)
+
+    async def shared_tick(self) -> None:
+        """The polling process's side of the shared state, once a second (subclasses)."""
+        for job in self.state.take_nudges(self.platform) if self.state is not None else []:
+            self.scheduler.nudge(job)
+
+    def nudge(self, job: str) -> None:
+        """Run a poll job now (a push said there is something new)."""
+        if self.state is not None:
+            self.state.nudge(self.platform, job)  # the scheduler lives in the polling process
+        else:
+            self.scheduler.nudge(job)
 
     # -- background work after a push was acknowledged --------------------------------------------
 

@@ -66,16 +66,28 @@ def ingest(
         clock = parse_clock(clock_spec)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--clock") from exc
-    asyncio.run(_run(settings, contests, chosen, platforms_file, host, port, clock))
-
-
-async def _run(settings, contests, chosen, platforms_file, host, port, clock) -> None:  # type: ignore[no-untyped-def]
-    from liveboard.errors import ConfigError
-    from services.ingest.app import Collector
-    from services.ingest.config import IngestSettings, load_platforms
-    from services.ingest.registry import Registry
+    from services.ingest.config import IngestSettings
 
     ingest_settings = IngestSettings()
+    if ingest_settings.webhook_workers > 0:
+        from services.ingest import workers
+
+        asyncio.run(
+            workers.run(
+                settings, list(contests), chosen, platforms_file, host, port, clock, clock_spec, ingest_settings
+            )
+        )
+    else:
+        asyncio.run(_run(settings, contests, chosen, platforms_file, host, port, clock, ingest_settings))
+
+
+async def _run(settings, contests, chosen, platforms_file, host, port, clock, ingest_settings) -> None:  # type: ignore[no-untyped-def]
+    """One process polls and serves the webhooks (``LIVEBOARD_INGEST_WEBHOOK_WORKERS=0``)."""
+    from liveboard.errors import ConfigError
+    from services.ingest.app import Collector
+    from services.ingest.config import load_platforms
+    from services.ingest.registry import Registry
+
     path = platforms_file or ingest_settings.platforms_file
     if path is None:
         raise ConfigError("no platforms file: pass --platforms-file or set LIVEBOARD_INGEST_PLATFORMS_FILE")

@@ -54,6 +54,18 @@ class IngestSettings(BaseSettings):
         description="producer compression: gzip costs ~20 µs of CPU per 600-byte record; use it when the "
         "network to the cluster, not the collector's CPU, is the bottleneck",
     )
+    webhook_workers: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="webhook worker processes sharing the ingest port (SO_REUSEPORT) beside the polling "
+        "process; 0 = one process does both (pushes then queue behind polling)",
+    )
+    state_dir: Path | None = Field(
+        None,
+        description="directory of the state the processes share (push ids seen, Douyin rooms, held "
+        "pushes, metrics files); default: a fresh temporary directory per run",
+    )
     # QPS budgets the scheduler spreads rooms within (the platform's quota, less a safety margin)
     wechat_qps: float = Field(150.0, gt=0)
     douyin_qps: float = Field(100.0, gt=0)

@@ -33,6 +33,9 @@ class TtlSet:
             self._seen.popitem(last=False)
         return True
 
+    def add_many(self, keys: list[str], now_ms: int) -> list[bool]:
+        return [self.add(k, now_ms) for k in keys]
+
     def discard(self, key: str) -> None:
         """Forget ``key`` (its processing failed before anything was handed on, so a retry must pass)."""
         self._seen.pop(key, None)

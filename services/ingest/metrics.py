@@ -2,11 +2,18 @@
 
 They live in their own registry (served on the ingest server's ``/metrics``) so a process embedding
 several collectors, or faust's global registry, never clashes with them.
+
+With webhook worker processes (services/ingest/workers.py) every process of the collector calls
+``enable_multiprocess`` first: samples go to per-process files in one directory (prometheus-client's
+multiprocess mode), and the ``/metrics`` of whichever worker a scrape reaches adds them all up, so one
+scrape target still shows the whole collector.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -115,7 +122,33 @@ ROOMS = Gauge(
     "Live rooms the pollers currently track",
     ["platform"],
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",  # only the polling process sets it
 )
+
+
+def enable_multiprocess(directory: Path) -> None:
+    """Switch this process's metrics to prometheus-client's multiprocess files in ``directory``.
+
+    Must run before the first labelled child is created (values are bound when ``labels()`` first makes
+    them; every metric here has labels). prometheus-client picks its value class at import from
+    ``PROMETHEUS_MULTIPROC_DIR``; importing order across the CLI is not ours to control, so the class is
+    switched here explicitly, and the variable set for the collector that reads the files.
+    """
+    from prometheus_client import values
+
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        values.ValueClass = values.MultiProcessValue()
+    _children.clear()
+
+
+def multiprocess_dir() -> str | None:
+    from prometheus_client import values
+
+    if getattr(values.ValueClass, "_multiprocess", False):
+        return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return None
 
 
 class FreshnessCollector(Collector):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,49 @@ class _OpenBatch:
     builder: Any
     count: int
     t0: float
+    # created only when a push handler waits for this batch (see Acks): polls never pay for it
+    acked: asyncio.Future | None = None
+
+
+class ProduceFailed(Exception):
+    """The broker did not acknowledge a record a push handler was waiting for."""
+
+
+_ACKS: ContextVar[Acks | None] = ContextVar("liveboard_ingest_acks", default=None)
+
+
+class Acks:
+    """Collects, for the current task only, the acknowledgements of every record sent inside the block
+    and the push ids it marked as seen.
+
+    A webhook is answered only after ``wait()``: an answered push is on the broker, so a collector that
+    dies after answering loses nothing, and one whose records fail answers 503 and forgets the push ids
+    so the platform's retry gets through. (A context variable, because every aiohttp request runs in its
+    own task: concurrent pushes never see each other's records.)
+    """
+
+    def __init__(self) -> None:
+        self.futures: list[asyncio.Future] = []
+        self.seen_keys: list[str] = []
+        self._token: Any = None
+
+    def __enter__(self) -> Acks:
+        self._token = _ACKS.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _ACKS.reset(self._token)
+
+    @staticmethod
+    def current() -> Acks | None:
+        return _ACKS.get()
+
+    async def wait(self) -> bool:
+        """True once every record is acknowledged; False if any was not."""
+        if not self.futures:
+            return True
+        results = await asyncio.gather(*set(self.futures), return_exceptions=True)
+        return not any(isinstance(r, BaseException) for r in results)
 
 
 class EventProducer:
@@ -128,6 +172,11 @@ class EventProducer:
                 self._arm()
             if ob.builder.append(key=key, value=value, timestamp=None, headers=headers) is not None:
                 ob.count += 1
+                acks = _ACKS.get()
+                if acks is not None:
+                    if ob.acked is None:
+                        ob.acked = asyncio.get_running_loop().create_future()
+                    acks.futures.append(ob.acked)
                 if ob.count >= self.max_records:
                     await self._ship(tp, ob)
                 return
@@ -167,23 +216,27 @@ class EventProducer:
                 fut = await self._producer.send_batch(ob.builder, topic, partition=partition)
             except Exception as exc:
                 self._failed(topic, ob.count, exc)
+                _settle(ob.acked, exc)
                 return
         self._inflight.add(fut)
-        fut.add_done_callback(lambda f: self._done(f, topic, ob.count, ob.t0))
+        fut.add_done_callback(lambda f: self._done(f, topic, ob))
 
     def _failed(self, topic: str, count: int, exc: BaseException | None) -> None:
         self.failed += count
         m.PRODUCE_ERRORS.labels(topic).inc(count)
         log.error("produce failed", extra={"fields": {"topic": topic, "records": count, "error": repr(exc)}})
 
-    def _done(self, fut: asyncio.Future, topic: str, count: int, t0: float) -> None:
+    def _done(self, fut: asyncio.Future, topic: str, ob: _OpenBatch) -> None:
         self._inflight.discard(fut)
         if fut.cancelled() or fut.exception() is not None:
-            self._failed(topic, count, None if fut.cancelled() else fut.exception())
+            exc = None if fut.cancelled() else fut.exception()
+            self._failed(topic, ob.count, exc)
+            _settle(ob.acked, exc or ProduceFailed("cancelled"))
             return
-        self.sent += count
+        self.sent += ob.count
+        _settle(ob.acked, None)
         # one observation per batch: the time its oldest record waited for the broker's acknowledgement
-        self._latency[topic].observe(time.perf_counter() - t0)
+        self._latency[topic].observe(time.perf_counter() - ob.t0)
 
     async def archive_raw(
         self,
@@ -257,3 +310,13 @@ class EventProducer:
             orjson.dumps(doc),
             [("type", b"dead_letter"), ("schema_version", str(DEAD_LETTER_SCHEMA_VERSION).encode())],
         )
+
+
+def _settle(fut: asyncio.Future | None, exc: BaseException | None) -> None:
+    if fut is None or fut.done():
+        return
+    if exc is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(ProduceFailed(repr(exc)))
+        fut.exception()  # retrieved here: nobody may be waiting any more (no "never retrieved" noise)

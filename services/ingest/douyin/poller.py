@@ -50,6 +50,11 @@ class DouyinCollector(PlatformCollector):
     def routes(self) -> list[web.RouteDef]:
         return self.webhook.routes()
 
+    async def shared_tick(self) -> None:
+        await super().shared_tick()
+        self.webhook.flush_pending()
+        self.webhook.expire_shared()
+
     # -- tokens ----------------------------------------------------------------------------------
 
     async def _fetch_ads_token(self, force: bool) -> tuple[str, float]:

@@ -27,6 +27,7 @@ from services.ingest import metrics as m
 from services.ingest.douyin import normalise as dn
 from services.ingest.http import json_response as _json
 from services.ingest.normalise import NormaliseError, json_object
+from services.ingest.producer import Acks
 
 if TYPE_CHECKING:
     from services.ingest.douyin.poller import DouyinCollector
@@ -43,6 +44,9 @@ class DouyinWebhook:
         self._pending: OrderedDict[str, list[tuple[int, str, list[dict[str, Any]], bytes]]] = OrderedDict()
         self._pending_count = 0
         self._ready: set[str] = set()
+        # shared mode (webhook worker processes): rooms found since the last flush, held pushes being emitted
+        self._new_rooms: list[tuple[str, str]] = []
+        self._draining: set[int] = set()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/webhooks/douyin", self.receive_event), web.post("/webhooks/douyin/live", self.receive_live)]
@@ -57,7 +61,7 @@ class DouyinWebhook:
     async def receive_event(self, request: web.Request) -> web.Response:
         t0 = time.perf_counter()
         try:
-            return await self._event(request)
+            return await self.c.answer_acked("webhook", lambda: self._event(request))
         finally:
             m.child(m.PUSH_ACK_LATENCY, PLATFORM, "webhook").observe(time.perf_counter() - t0)
 
@@ -82,7 +86,7 @@ class DouyinWebhook:
             m.child(m.PUSHES, PLATFORM, "webhook", "handshake").inc()
             return _json({"challenge": challenge})
         msg_id = request.headers.get("Msg-Id") or str(doc.get("log_id", ""))
-        if msg_id and not c.dedup.add(f"evt:{msg_id}", now):
+        if msg_id and not c.first_seen(f"evt:{msg_id}", now):
             m.child(m.DUPLICATES, PLATFORM, "webhook").inc()
             m.child(m.PUSHES, PLATFORM, "webhook", "duplicate").inc()
             return _json({"err_no": 0})
@@ -93,7 +97,7 @@ class DouyinWebhook:
             return _json({"err_no": 0})
         await c.archive(account, "push", "webhook", body, now, {"event": event, "msg_id": msg_id})
         if event == "create_video":
-            c.scheduler.nudge(f"video:{account}")
+            c.nudge(f"video:{account}")
         m.child(m.PUSHES, PLATFORM, "webhook", "ok").inc()
         return _json({"err_no": 0})
 
@@ -102,7 +106,7 @@ class DouyinWebhook:
     async def receive_live(self, request: web.Request) -> web.Response:
         t0 = time.perf_counter()
         try:
-            return await self._live(request)
+            return await self.c.answer_acked("live_push", lambda: self._live(request))
         finally:
             m.child(m.PUSH_ACK_LATENCY, PLATFORM, "live_push").observe(time.perf_counter() - t0)
 
@@ -122,18 +126,24 @@ class DouyinWebhook:
             await c.dead_letter("live_push", f"{type(exc).__name__}: {exc}", body, now)
             m.child(m.PUSHES, PLATFORM, "live_push", "dead_lettered").inc()
             return _json({"err_no": 0})
-        fresh = [x for x in messages if c.dedup.add(f"live:{x['msg_id']}", now)]
+        seen = c.first_seen_many([f"live:{x['msg_id']}" for x in messages], now)
+        fresh = [x for x, new in zip(messages, seen, strict=True) if new]
         if len(fresh) < len(messages):
             m.child(m.DUPLICATES, PLATFORM, "live_push").inc(len(messages) - len(fresh))
         if not fresh:
             m.child(m.PUSHES, PLATFORM, "live_push", "duplicate").inc()
             return _json({"err_no": 0})
-        st = c.rooms.get(room_id)
-        if st is None:
-            self._hold(room_id, now, msg_type, fresh, body)
+        if c.state is not None:
+            # a worker process: the poller owns the rooms; held pushes wait in the shared file
+            account = c.state.account_or_hold(PLATFORM, room_id, now, msg_type, fresh, body)
+        else:
+            account = c.room_account(room_id)
+            if account is None:
+                self._hold(room_id, now, msg_type, fresh, body)
+        if account is None:
             m.child(m.PUSHES, PLATFORM, "live_push", "pending").inc()
             return _json({"err_no": 0})
-        await self._emit(st.account_id, room_id, msg_type, fresh, body, now)
+        await self._emit(account, room_id, msg_type, fresh, body, now)
         m.child(m.PUSHES, PLATFORM, "live_push", "ok").inc()
         return _json({"err_no": 0})
 
@@ -197,10 +207,15 @@ class DouyinWebhook:
 
     def room_known(self, room_id: str) -> None:
         """A poll found ``room_id``: its held pushes can go (see flush_pending)."""
-        if room_id in self._pending:
+        if self.c.state is not None:
+            self._new_rooms.append((room_id, self.c.rooms[room_id].account_id))
+        elif room_id in self._pending:
             self._ready.add(room_id)
 
     def flush_pending(self) -> None:
+        if self.c.state is not None:
+            self._flush_shared()
+            return
         ready, self._ready = self._ready, set()
         for rid in ready:
             batches = self._pending.pop(rid, [])
@@ -216,3 +231,39 @@ class DouyinWebhook:
                     ),
                 )
         self._expire(self.c.clock.now_ms())
+
+    # -- shared mode: the polling process publishes rooms and emits the workers' held pushes ----------
+
+    def _flush_shared(self) -> None:
+        state = self.c.state
+        assert state is not None
+        new, self._new_rooms = self._new_rooms, []
+        if new:
+            state.add_rooms(PLATFORM, new)  # before reading the held pushes: see SharedState.account_or_hold
+        for row in state.ready_pending(PLATFORM):
+            if row[0] in self._draining:
+                continue
+            self._draining.add(row[0])
+            if not self.c.defer(f"held live push {row[1]}", lambda row=row: self._emit_held(row)):
+                self._draining.discard(row[0])  # queue full: the next flush tries again
+
+    async def _emit_held(self, row: tuple[int, str, str, int, str, list[dict[str, Any]], bytes]) -> None:
+        pid, room_id, account_id, received, msg_type, msgs, body = row
+        try:
+            with Acks() as acks:
+                await self._emit(account_id, room_id, msg_type, msgs, body, received)
+                ok = await acks.wait()
+            if ok:  # deleted only once on the broker: a crash before this re-emits it (same event id)
+                assert self.c.state is not None
+                self.c.state.delete_pending([pid])
+        finally:
+            self._draining.discard(pid)
+
+    def expire_shared(self) -> None:
+        state = self.c.state
+        assert state is not None
+        now = self.c.clock.now_ms()
+        ttl = int(self.c.settings.pending_room_ttl_s * 1000)
+        dropped = state.expire_pending(PLATFORM, now - ttl, self.c.settings.push_buffer_max)
+        if dropped:
+            m.child(m.REJECTED, PLATFORM, "unknown_room").inc(dropped)

@@ -38,7 +38,7 @@ class KuaishouWebhook:
     async def receive(self, request: web.Request) -> web.Response:
         t0 = time.perf_counter()
         try:
-            return await self._receive(request)
+            return await self.c.answer_acked(ENDPOINT, lambda: self._receive(request))
         finally:
             m.child(m.PUSH_ACK_LATENCY, PLATFORM, ENDPOINT).observe(time.perf_counter() - t0)
 
@@ -59,7 +59,7 @@ class KuaishouWebhook:
             await c.dead_letter(ENDPOINT, f"{type(exc).__name__}: {exc}", body, now)
             m.child(m.PUSHES, PLATFORM, ENDPOINT, "dead_lettered").inc()
             return _json(OK)
-        if not c.dedup.add(f"task:{push.task_id}", now):
+        if not c.first_seen(f"task:{push.task_id}", now):
             m.child(m.DUPLICATES, PLATFORM, ENDPOINT).inc()
             m.child(m.PUSHES, PLATFORM, ENDPOINT, "duplicate").inc()
             return _json(OK)

@@ -20,6 +20,7 @@ from services.ingest.base import PlatformCollector
 from services.ingest.config import WeChatConfig
 from services.ingest.dedup import TtlSet
 from services.ingest.scheduler import Done
+from services.ingest.shared import SharedSeen, SharedState
 from services.ingest.tokens import TokenCache
 from services.ingest.wechat import normalise as wn
 
@@ -43,6 +44,11 @@ class WeChatCollector(PlatformCollector):
         from services.ingest.wechat.webhook import WeChatWebhook
 
         self.webhook = WeChatWebhook(self)
+
+    def use_shared(self, state: SharedState) -> None:
+        super().use_shared(state)
+        # an order step fetched after a push (a worker) and by reconciliation (the poller) is emitted once
+        self._emitted = SharedSeen(state, "wechat.emitted", int(self.settings.dedup_ttl_s * 1000))
 
     def routes(self) -> list[web.RouteDef]:
         return self.webhook.routes()

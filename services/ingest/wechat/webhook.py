@@ -59,7 +59,7 @@ class WeChatWebhook:
     async def receive(self, request: web.Request) -> web.Response:
         t0 = time.perf_counter()
         try:
-            return await self._receive(request)
+            return await self.c.answer_acked(ENDPOINT, lambda: self._receive(request))
         finally:
             m.child(m.PUSH_ACK_LATENCY, PLATFORM, ENDPOINT).observe(time.perf_counter() - t0)
 
@@ -93,7 +93,7 @@ class WeChatWebhook:
         event = str(msg.get("Event", ""))
         ref = _ref(msg)
         key = f"{msg.get('ToUserName')}|{msg.get('FromUserName')}|{msg.get('CreateTime')}|{event}|{ref}"
-        if not c.dedup.add(key, now):
+        if not c.first_seen(key, now):
             m.child(m.DUPLICATES, PLATFORM, ENDPOINT).inc()
             m.child(m.PUSHES, PLATFORM, ENDPOINT, "duplicate").inc()
             return web.Response(text="success")

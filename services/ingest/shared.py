@@ -1,0 +1,228 @@
+"""State the polling process and the webhook worker processes share: one SQLite file in the state dir.
+
+With several webhook workers on one port (``SO_REUSEPORT``), the kernel hands each new connection to any
+worker, so a re-delivered push usually lands on a different process than the first delivery. What must
+therefore be common to all of them lives here, in a file (WAL mode) rather than in any process's memory,
+so it also survives a worker being killed and restarted:
+
+* ``seen``: push message ids (de-duplication: a replayed push yields one event, whichever worker gets
+  it) and the WeChat order steps already emitted (``namespace`` keeps the two apart);
+* ``rooms``: Douyin room → account, written by the poller when a poll finds a room, read by workers (the
+  live push names only its room);
+* ``pending``: Douyin live pushes for rooms no poll has seen yet, written by workers, emitted by the poller
+  once the room shows up (then deleted), or expired as ``unknown_room``;
+* ``nudges``: jobs a push asks the poller to run now (Douyin ``create_video``).
+
+Writes are short transactions; ``BEGIN IMMEDIATE`` serialises them across processes, which is what makes
+"is the room known? else hold the push" atomic against the poller's "room found, take its held pushes".
+Durability to the disk is not needed (``synchronous=OFF``): the file outlives processes, not the machine,
+and every event id is deterministic anyway.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, exp INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_exp ON seen (exp);
+CREATE TABLE IF NOT EXISTS rooms (
+    platform TEXT NOT NULL, room_id TEXT NOT NULL, account_id TEXT NOT NULL, PRIMARY KEY (platform, room_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY, platform TEXT NOT NULL, room_id TEXT NOT NULL, received_at INTEGER NOT NULL,
+    msg_type TEXT NOT NULL, msgs BLOB NOT NULL, body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_room ON pending (platform, room_id);
+CREATE TABLE IF NOT EXISTS nudges (platform TEXT NOT NULL, job TEXT NOT NULL, PRIMARY KEY (platform, job))
+    WITHOUT ROWID;
+"""
+
+
+class SharedState:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # isolation_level=None: we issue BEGIN ourselves; timeout: wait for another process's write lock
+        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=10.0, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.executescript(SCHEMA)
+        self._rooms: dict[tuple[str, str], str] = {}  # rooms never change account: cache the hits
+        self._next_expiry = 0.0
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _write(self, fn: Any) -> Any:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn()
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return out
+
+    # -- de-duplication ----------------------------------------------------------------------------
+
+    def add_seen(self, keys: list[str], now_ms: int, ttl_ms: int) -> list[bool]:
+        """Mark ``keys`` seen; for each, True if it was new (an expired key counts as new)."""
+        exp = now_ms + ttl_ms
+
+        def run() -> list[bool]:
+            out = []
+            for k in keys:
+                cur = self.db.execute(
+                    "INSERT INTO seen (key, exp) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET exp = excluded.exp "
+                    "WHERE seen.exp <= ?",
+                    (k, exp, now_ms),
+                )
+                out.append(cur.rowcount == 1)
+            return out
+
+        fresh = self._write(run)
+        self._maybe_expire(now_ms)
+        return fresh
+
+    def is_seen(self, key: str, now_ms: int) -> bool:
+        row = self.db.execute("SELECT exp FROM seen WHERE key = ?", (key,)).fetchone()
+        return row is not None and row[0] > now_ms
+
+    def forget(self, keys: list[str]) -> None:
+        if keys:
+            self._write(lambda: self.db.executemany("DELETE FROM seen WHERE key = ?", [(k,) for k in keys]))
+
+    def _maybe_expire(self, now_ms: int) -> None:
+        # expired keys are harmless (add_seen overwrites them); delete them now and then to bound the file
+        t = time.monotonic()
+        if t < self._next_expiry:
+            return
+        self._next_expiry = t + 10.0
+        self._write(lambda: self.db.execute("DELETE FROM seen WHERE exp <= ?", (now_ms,)))
+
+    # -- Douyin rooms and held live pushes -----------------------------------------------------------
+
+    def room_account(self, platform: str, room_id: str) -> str | None:
+        acc = self._rooms.get((platform, room_id))
+        if acc is None:
+            row = self.db.execute(
+                "SELECT account_id FROM rooms WHERE platform = ? AND room_id = ?", (platform, room_id)
+            ).fetchone()
+            if row is not None:
+                acc = self._rooms[(platform, room_id)] = row[0]
+        return acc
+
+    def add_rooms(self, platform: str, rooms: list[tuple[str, str]]) -> None:
+        if rooms:
+            self._write(
+                lambda: self.db.executemany(
+                    "INSERT OR IGNORE INTO rooms (platform, room_id, account_id) VALUES (?, ?, ?)",
+                    [(platform, r, a) for r, a in rooms],
+                )
+            )
+
+    def account_or_hold(
+        self, platform: str, room_id: str, received_at: int, msg_type: str, msgs: list[dict[str, Any]], body: bytes
+    ) -> str | None:
+        """The room's account if a poll has found the room; else the push is held (None). Atomic against
+        the poller's add_rooms + take_pending, so a push is never held for a room already taken."""
+        acc = self._rooms.get((platform, room_id))
+        if acc is not None:
+            return acc
+
+        def run() -> str | None:
+            row = self.db.execute(
+                "SELECT account_id FROM rooms WHERE platform = ? AND room_id = ?", (platform, room_id)
+            ).fetchone()
+            if row is not None:
+                return row[0]
+            self.db.execute(
+                "INSERT INTO pending (platform, room_id, received_at, msg_type, msgs, body) VALUES (?, ?, ?, ?, ?, ?)",
+                (platform, room_id, received_at, msg_type, orjson.dumps(msgs), body),
+            )
+            return None
+
+        acc = self._write(run)
+        if acc is not None:
+            self._rooms[(platform, room_id)] = acc
+        return acc
+
+    def ready_pending(self, platform: str) -> list[tuple[int, str, str, int, str, list[dict[str, Any]], bytes]]:
+        """Held pushes whose room is now known: (id, room_id, account_id, received_at, msg_type, msgs, body)."""
+        rows = self.db.execute(
+            "SELECT p.id, p.room_id, r.account_id, p.received_at, p.msg_type, p.msgs, p.body FROM pending p "
+            "JOIN rooms r ON r.platform = p.platform AND r.room_id = p.room_id WHERE p.platform = ? ORDER BY p.id",
+            (platform,),
+        ).fetchall()
+        return [(i, rid, acc, ts, t, orjson.loads(msgs), bytes(body)) for i, rid, acc, ts, t, msgs, body in rows]
+
+    def delete_pending(self, ids: list[int]) -> None:
+        if ids:
+            self._write(lambda: self.db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids]))
+
+    def expire_pending(self, platform: str, older_than_ms: int, max_held: int) -> int:
+        """Drop held pushes of rooms whose newest push is older than ``older_than_ms``, and the oldest
+        beyond ``max_held``; returns how many were dropped (they were no registered account's room)."""
+
+        def run() -> int:
+            cur = self.db.execute(
+                "DELETE FROM pending WHERE platform = ? AND room_id IN (SELECT room_id FROM pending "
+                "WHERE platform = ? GROUP BY room_id HAVING max(received_at) < ?)",
+                (platform, platform, older_than_ms),
+            )
+            n = cur.rowcount
+            (held,) = self.db.execute("SELECT count(*) FROM pending WHERE platform = ?", (platform,)).fetchone()
+            if held > max_held:
+                cur = self.db.execute(
+                    "DELETE FROM pending WHERE id IN (SELECT id FROM pending WHERE platform = ? ORDER BY id LIMIT ?)",
+                    (platform, held - max_held),
+                )
+                n += cur.rowcount
+            return n
+
+        return self._write(run)
+
+    def pending_count(self, platform: str) -> int:
+        return self.db.execute("SELECT count(*) FROM pending WHERE platform = ?", (platform,)).fetchone()[0]
+
+    # -- nudges --------------------------------------------------------------------------------------
+
+    def nudge(self, platform: str, job: str) -> None:
+        self._write(lambda: self.db.execute("INSERT OR IGNORE INTO nudges VALUES (?, ?)", (platform, job)))
+
+    def take_nudges(self, platform: str) -> list[str]:
+        def run() -> list[str]:
+            rows = self.db.execute("SELECT job FROM nudges WHERE platform = ?", (platform,)).fetchall()
+            self.db.execute("DELETE FROM nudges WHERE platform = ?", (platform,))
+            return [r[0] for r in rows]
+
+        return self._write(run)
+
+
+class SharedSeen:
+    """The ``TtlSet`` interface (add, discard, ``in``) over the shared ``seen`` table, one namespace each."""
+
+    def __init__(self, state: SharedState, namespace: str, ttl_ms: int) -> None:
+        self.state = state
+        self.prefix = namespace + "|"
+        self.ttl_ms = ttl_ms
+        self._now_ms = 0
+
+    def add(self, key: str, now_ms: int) -> bool:
+        self._now_ms = now_ms
+        return self.state.add_seen([self.prefix + key], now_ms, self.ttl_ms)[0]
+
+    def add_many(self, keys: list[str], now_ms: int) -> list[bool]:
+        self._now_ms = now_ms
+        return self.state.add_seen([self.prefix + k for k in keys], now_ms, self.ttl_ms)
+
+    def discard(self, key: str) -> None:
+        self.state.forget([self.prefix + key])
+
+    def __contains__(self, key: str) -> bool:
+        return self.state.is_seen(self.prefix + key, self._now_ms)
