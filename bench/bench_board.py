@@ -1,7 +1,9 @@
-"""Board performance: `python bench/bench_board.py [--clients 200] [--requests 50] [--screens 1000] [--updates 5]`.
+"""Board performance: `python bench/bench_board.py [--clients 200] [--requests 50] [--screens 1000] [--updates 5]
+[--workers N] [--profile FILE]`.
 
 Starts an embedded stack on free ports under a temporary home, a test contest of 30 contestants, and
-`liveboard board serve` as its own process (the load generator is this process, on the same 2 cores).
+`liveboard board serve [--workers N]` as its own process(es) (the load generator is this process, on the
+same 2 cores). ``--profile FILE`` runs a one-process board under cProfile and writes its stats to FILE.
 
 1. API: ``--clients`` concurrent clients each send ``--requests`` GETs of a round's leaderboard (mixed
    with the contest list); prints p50/p99/max latency and throughput.
@@ -217,8 +219,11 @@ def main() -> None:
         help="seconds between one client's requests; 0 = closed loop",
     )
     ap.add_argument("--contestants", type=int, default=30)
+    ap.add_argument("--workers", type=int, default=1, help="board serve --workers N")
+    ap.add_argument("--profile", type=Path, default=None, help="cProfile a one-process board into this file")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
+    print(f"board: {args.workers} worker(s); load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), broker_port=free_port(), clickhouse_port=free_port(), _env_file=None)
         stack = Stack(settings)
@@ -247,8 +252,13 @@ def main() -> None:
                 "LIVEBOARD_BOARD_SESSION_KEY": "bench-" + "k" * 40,
                 "LIVEBOARD_LOG_LEVEL": "WARNING",
             }
+            cmd = [str(Path(sys.executable).parent / "liveboard"), "board", "serve", "--workers", str(args.workers)]
+            if args.profile is not None:
+                if args.workers != 1:
+                    raise SystemExit("--profile profiles one process: use it with --workers 1")
+                cmd = [sys.executable, "-m", "cProfile", "-o", str(args.profile.resolve()), *cmd]
             server = subprocess.Popen(
-                [str(Path(sys.executable).parent / "liveboard"), "board", "serve"],
+                cmd,
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -273,7 +283,7 @@ def main() -> None:
             if server is not None:
                 server.terminate()
                 try:
-                    server.wait(10)
+                    server.wait(30)
                 except subprocess.TimeoutExpired:
                     server.kill()
             stack.down()

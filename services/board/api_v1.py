@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from services.board import metrics
@@ -70,10 +71,29 @@ def _contest_doc(c: Any) -> dict[str, Any]:
     }
 
 
+# The contest list changes only when a contest file does (the registry then holds new objects): encoded
+# once per set of contest objects, not per request.
+_contests_encoded: tuple[tuple[Any, ...], bytes] | None = None
+
+
+def _contests_body(contests: list[Any]) -> bytes:
+    global _contests_encoded
+    hit = _contests_encoded
+    if hit is not None and len(hit[0]) == len(contests) and all(a is b for a, b in zip(hit[0], contests, strict=True)):
+        return hit[1]
+    body = orjson.dumps({"contests": [_contest_doc(c) for c in contests]})
+    _contests_encoded = (tuple(contests), body)  # holds the objects, so their identities stay unique
+    return body
+
+
 @display
 async def list_contests(request: web.Request) -> web.Response:
     check_display_token(request)
-    return json_response({"contests": [_contest_doc(c) for c in ctx(request).contests.all()]})
+    return web.Response(
+        body=_contests_body(ctx(request).contests.all()),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _round_and_group(request: web.Request, contest_id: str, round_id: str, group: str | None) -> None:
@@ -99,9 +119,13 @@ async def get_leaderboard(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 1000, 1, 10_000)
     _round_and_group(request, contest_id, round_id, group)
     snap = await ctx(request).hub.snapshot(contest_id, round_id, group)
-    return web.Response(
-        body=snap.encoded(limit), content_type="application/json", headers={"Cache-Control": "no-store"}
-    )
+    etag = snap.etag(limit)
+    # A poller that sends back the ETag gets 304 until the leaderboard's content changes (no body, no
+    # encoding); "no-cache" lets it keep the copy but makes it ask every time.
+    headers = {"Cache-Control": "no-cache", "ETag": etag}
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=snap.encoded(limit), content_type="application/json", headers=headers)
 
 
 @display

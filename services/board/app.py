@@ -4,6 +4,7 @@ headers), routes, and the start/stop of its shared parts (ClickHouse client, sco
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import secrets
@@ -53,26 +54,48 @@ def _route_label(request: web.Request) -> str:
     return info.canonical if info is not None else "unmatched"
 
 
+# Per request the metrics cost two label look-ups (prometheus-client hashes and locks for each); the
+# children are few (routes × methods × statuses), so they are looked up once and kept.
+_request_children: dict[tuple[str, str, str], Any] = {}
+_latency_children: dict[str, Any] = {}
+# Request ids only need to be unique (they tie log lines and audit rows to a request), not secret: a
+# random per-process prefix and a counter avoid a urandom call per request.
+_rid_prefix = secrets.token_hex(4)
+_rid_counter = itertools.count(1)
+
+
+def _count(route: str, method: str, status: int, seconds: float) -> None:
+    key = (route, method, str(status))
+    child = _request_children.get(key)
+    if child is None:
+        child = _request_children[key] = metrics.REQUESTS.labels(*key)
+    child.inc()
+    lat = _latency_children.get(route)
+    if lat is None:
+        lat = _latency_children[route] = metrics.REQUEST_LATENCY.labels(route)
+    lat.observe(seconds)
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
-    request[REQUEST_ID] = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    rid = request.headers.get("X-Request-Id", "")[:64] or f"{_rid_prefix}{next(_rid_counter):x}"
+    request[REQUEST_ID] = rid
     t0 = time.perf_counter()
     status = 500
     try:
         resp = await handler(request)
         status = resp.status
-        resp.headers.setdefault("X-Request-Id", request[REQUEST_ID])
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")
-        resp.headers.setdefault("Content-Security-Policy", _CSP)
+        headers = resp.headers
+        headers.setdefault("X-Request-Id", rid)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Content-Security-Policy", _CSP)
         return resp
     except web.HTTPException as exc:
         status = exc.status
         raise
     finally:
-        route = _route_label(request)
-        metrics.REQUESTS.labels(route, request.method, str(status)).inc()
-        metrics.REQUEST_LATENCY.labels(route).observe(time.perf_counter() - t0)
+        _count(_route_label(request), request.method, status, time.perf_counter() - t0)
 
 
 @web.middleware

@@ -144,11 +144,25 @@ def document() -> dict[str, Any]:
         "/api/v1/contests/{contest_id}/rounds/{round_id}/leaderboard": {
             "get": _op(
                 "getLeaderboard",
-                "A round's leaderboard (one group or all), with field totals and stale markers",
+                "A round's leaderboard (one group or all), with field totals and stale markers. The answer "
+                "carries an ETag (content and row limit); send it back in If-None-Match to get 304 while "
+                "the leaderboard is unchanged.",
                 _DISPLAY,
-                parameters=[_p("contest_id"), _p("round_id"), *lb_params],
+                parameters=[
+                    _p("contest_id"),
+                    _p("round_id"),
+                    *lb_params,
+                    {
+                        "name": "If-None-Match",
+                        "in": "header",
+                        "required": False,
+                        "description": "the ETag of the copy the client holds",
+                        "schema": {"type": "string"},
+                    },
+                ],
                 responses={
                     "200": _json("snapshot", {"$ref": "#/components/schemas/LeaderboardSnapshot"}),
+                    "304": {"description": "unchanged since the ETag sent in If-None-Match"},
                     **_err(400, 401, 404),
                 },
             )

@@ -50,6 +50,15 @@ class GroupSnapshot:
     doc: dict[str, Any]  # the full snapshot (all rows); "rows" are cut to the subscriber's limit on send
     fingerprint: str
     _encoded: dict[int, bytes] = field(default_factory=dict)
+    _etags: dict[int, str] = field(default_factory=dict)
+
+    def etag(self, limit: int) -> str:
+        """A validator of what ``encoded(limit)`` shows: the content's fingerprint and the row limit. Weak:
+        ``generated_at``/``server_now_ms`` differ between two reads of the same content."""
+        tag = self._etags.get(limit)
+        if tag is None:
+            tag = self._etags[limit] = f'W/"{self.fingerprint[:32]}-{limit}"'
+        return tag
 
     def encoded(self, limit: int) -> bytes:
         hit = self._encoded.get(limit)
@@ -108,6 +117,7 @@ class ScoresHub:
         self._dirty: dict[RoundKey, int] = {}  # round -> computed_at of the newest message (0: unknown)
         self._dirty_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: dict[RoundKey, asyncio.Task[None]] = {}  # reads started by a request, not awaited
         self._watched: dict[RoundKey, float] = {}  # rounds read recently by the API (monotonic)
         self.consumer_ready = asyncio.Event()
         self.last_message_ms: int | None = None
@@ -123,9 +133,10 @@ class ScoresHub:
 
     async def stop(self) -> None:
         self.disconnect_all()
-        for t in self._tasks:
+        tasks = [*self._tasks, *self._background.values()]
+        for t in tasks:
             t.cancel()
-        for t in self._tasks:
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
 
@@ -160,16 +171,39 @@ class ScoresHub:
     # ----------------------------------------------------------------------------------- snapshots
 
     async def snapshot(self, contest_id: str, round_id: str, group_id: str) -> GroupSnapshot:
-        """The current snapshot of a group, read now if the cached one is older than the refresh period."""
+        """The current snapshot of a group.
+
+        A round nobody has read yet is read now. One read more than ``refresh_interval_s`` ago is still
+        answered at once while a single background read replaces it: a request must not wait for
+        ClickHouse because the timer is a moment late (that wait was the API's p99 under load), and a
+        score change never waits for the timer anyway (lb.scores.v1). Only a snapshot older than
+        three refresh periods (the reads are failing or stuck) makes the request wait for a read.
+        """
         key = (contest_id, round_id)
-        self._watched[key] = time.monotonic()
+        now = time.monotonic()
+        self._watched[key] = now
         state = self.rounds.get(key)
-        if state is None or time.monotonic() - state.read_at > self.board.refresh_interval_s:
+        if state is None or now - state.read_at > 3 * self.board.refresh_interval_s:
             state = await self.refresh(key, max_age_s=self.board.refresh_interval_s)
+        elif now - state.read_at > self.board.refresh_interval_s:
+            self._refresh_soon(key)
         snap = state.groups.get(group_id)
         if snap is None:
             snap = self._build_group(contest_id, round_id, group_id, [], {}, now_ms())
         return snap
+
+    def _refresh_soon(self, key: RoundKey) -> None:
+        if key in self._background:
+            return  # one read in flight is enough
+        task = asyncio.create_task(self._refresh_quietly(key), name="board-scores-revalidate")
+        self._background[key] = task
+        task.add_done_callback(lambda _t: self._background.pop(key, None))
+
+    async def _refresh_quietly(self, key: RoundKey) -> None:
+        try:
+            await self.refresh(key, max_age_s=self.board.refresh_interval_s)
+        except Exception as exc:  # the next request retries; the old snapshot stays until 3 periods
+            log.warning("leaderboard refresh failed", extra={"fields": {"round": list(key), "error": repr(exc)}})
 
     async def refresh(
         self, key: RoundKey, *, message_computed_at: int = 0, max_age_s: float | None = None
