@@ -24,10 +24,22 @@ from liveboard.contracts.events import (
     natural_key,
     parse_event,
 )
+from liveboard.contracts.tables import (
+    LEADERBOARD_BASE_COLUMNS,
+    LEADERBOARD_COLUMNS,
+    LEADERBOARD_FLAG_COLUMNS,
+    LEADERBOARD_KEY,
+    LEADERBOARD_READ_COLUMNS,
+)
 
 __all__ = [
     "EVENT_MODELS",
     "EVENT_TYPES",
+    "LEADERBOARD_BASE_COLUMNS",
+    "LEADERBOARD_COLUMNS",
+    "LEADERBOARD_FLAG_COLUMNS",
+    "LEADERBOARD_KEY",
+    "LEADERBOARD_READ_COLUMNS",
     "SCHEMA_VERSION",
     "AccountBound",
     "CollectorHeartbeat",

@@ -179,7 +179,7 @@ def _status_extra(app: ScorerApp) -> dict[str, Any]:
         "clickhouse_failing": s.flush_failing,
         "holds_all_partitions": s.all_partitions,
         "processed": s.processed,
-        "pending_rows": s.batch.pending_rows(),
+        "pending_rows": s.pending_rows(),
     }
 
 

@@ -24,6 +24,7 @@ import orjson
 
 from liveboard.clickhouse.client import get_client
 from liveboard.contracts import encode_event, event_id_for, parse_event
+from liveboard.contracts.tables import LEADERBOARD_COLUMNS
 from liveboard.errors import LiveboardError
 from liveboard.kafka.catalog import EVENTS
 from liveboard.kafka.clients import make_producer
@@ -33,7 +34,6 @@ from services.scoring.config import ScorerSettings
 from services.scoring.contests import ContestPlan, load_plans
 from services.scoring.loader import archive_rows, fold
 from services.scoring.recompute import Recomputer, Versions
-from services.scoring.sink import LEADERBOARD_COLUMNS
 from services.scoring.state import ContestState, FrozenRound
 
 log = logging.getLogger(__name__)

@@ -2,9 +2,11 @@
 
 For each batch of ``lb.events.v1`` records: validate (invalid → ``lb.dlq.v1``), drop recent duplicates,
 fold into state, queue archive/series rows and mark rounds dirty. A recompute loop scores dirty rounds at
-most every ``coalesce_ms``; a flush loop writes everything queued to ClickHouse at most once per
-``flush_interval_ms`` per table (``sink.BATCH_TABLES``, all at once), then publishes the score updates,
-then acknowledges the records; explained score rows are written by their own loop, less often.
+most every ``coalesce_ms``, timed to end when the next board flush may start; the board flush writes what
+recomputes made (``sink.BOARD_TABLES``) at once and then publishes the score updates; the record flush
+writes the rows derived from records (``sink.RECORD_TABLES``) and then acknowledges the records. Each
+table gets at most one insert per ``flush_interval_ms``; explained score rows are written by their own
+loop, less often.
 **Offsets are committed only for acknowledged records**, so nothing is lost
 when the process dies or ClickHouse is down: the flush retries until it succeeds (consumption stops
 once ``max_pending_rows`` wait) and a restarted scorer rebuilds state from the archive and re-reads from
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hashlib
 import logging
 import time
@@ -27,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 
 from liveboard.aio import wait_set
 from liveboard.contracts import parse_event
+from liveboard.contracts.tables import LEADERBOARD_COLUMNS
 from liveboard.errors import ValidationError
 from liveboard.kafka.catalog import DLQ, EVENTS, SCORES
 from liveboard.logs import now_ms
@@ -38,10 +42,11 @@ from services.scoring.dedup import RecentIds
 from services.scoring.loader import archive_rows, fold
 from services.scoring.recompute import Outcome, Recomputer, ScoreRef, Versions, score_row
 from services.scoring.sink import (
-    BATCH_TABLES,
-    LEADERBOARD_COLUMNS,
+    BOARD_TABLES,
+    RECORD_TABLES,
     TABLE_ORDER,
     ClickHouseSink,
+    current_row,
     offsets_token,
     version_token,
 )
@@ -82,6 +87,7 @@ class Batch:
     positions: dict[int, int] = field(default_factory=dict)
     written: set[str] = field(default_factory=set)  # tables already written (a retry skips them)
     leaderboard_rows: list[list[Any]] | None = None  # built once, so a retry sends the same rows
+    current_rows: list[list[Any]] | None = None  # leaderboard_current rows, built with leaderboard_rows
 
     def pending_rows(self) -> int:
         return sum(len(v) for v in self.rows.values()) + len(self.leaderboard)
@@ -222,6 +228,19 @@ def frozen_leaderboard_rows(frozen: FrozenRound, contest_id: str, version: int, 
     return out
 
 
+def _settle_heap() -> None:
+    """After the state is rebuilt: keep the garbage collector's full passes out of recomputes.
+
+    The state is a large, long-lived heap (a winning snapshot per room, inputs per contestant and round);
+    a full collection walks all of it (≈ 0.1 s at 3,000 contestants, measured) and the collector ran one
+    in the middle of recomputes. What the rebuild made is moved out of the collector's sight
+    (``gc.freeze``) and the young generation is collected less often. Replaced snapshots are freed by
+    reference counting as before; only reference cycles wait longer."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 50)
+
+
 class Scorer:
     def __init__(
         self,
@@ -241,7 +260,12 @@ class Scorer:
         self.states = {cid: ContestState(p) for cid, p in plans.items()}
         self.recomputers = {cid: Recomputer(st, self.versions, cfg.update_top_n) for cid, st in self.states.items()}
         self.dedup = RecentIds(cfg.dedup_capacity)
-        self.batch = Batch()
+        self.batch = Batch()  # record-derived rows and the records to acknowledge after them
+        self.board = Batch()  # what recomputes made: leaderboard, round results, updates to publish
+        # the leaderboard of every round as written so far ((group, contestant) -> row), for the
+        # whole-round leaderboard_current row of each version; filled by the first recompute after start
+        # (every row is new then) and by the frozen rows
+        self.current: dict[tuple[str, str], dict[tuple[str, str], list[Any]]] = {}
         self.positions: dict[int, int] = {}  # lb.events.v1 partition -> next offset to process
         self.acked: dict[tuple[str, int], int] = {}
         self.ackers: dict[str, AckFn] = {}
@@ -249,14 +273,17 @@ class Scorer:
         self.room = asyncio.Event()
         self.room.set()
         self.flush_wanted = asyncio.Event()
+        self.board_wanted = asyncio.Event()
         self.flush_failing = False
         self.all_partitions = True  # set by the intake from its assignment
         self.behind = False  # a backlog to read (set from the lag every second)
         self.last_flush = 0.0
         self.last_flush_start = 0.0
+        self.last_board_start = 0.0
         self.producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_lock = asyncio.Lock()
+        self._board_lock = asyncio.Lock()
         self._explain_lock = asyncio.Lock()
         self.explain_pending: dict[tuple[str, str, str], ScoreRef] = {}
         self.last_scores_cost = 0.0
@@ -269,9 +296,11 @@ class Scorer:
         """Rebuild state from the archive, then start the recompute and flush loops."""
         self.producer = producer
         await self._rebuild()
+        _settle_heap()
         self._tasks = [
             asyncio.create_task(self._recompute_loop(), name="scorer-recompute"),
             asyncio.create_task(self._flush_loop(), name="scorer-flush"),
+            asyncio.create_task(self._board_loop(), name="scorer-board"),
             asyncio.create_task(self._explain_loop(), name="scorer-explain"),
         ]
         self.ready.set()
@@ -351,7 +380,8 @@ class Scorer:
             # (re)write the frozen rows: a crash may have come between archiving the event and writing them
             version = self.versions.next()
             for row in frozen_leaderboard_rows(frozen, contest_id, version, now_ms()):
-                self.batch.leaderboard[(row[0], row[1], row[2], row[3])] = row
+                self.board.leaderboard[(row[0], row[1], row[2], row[3])] = row
+            self.board_wanted.set()
             n += 1
         return n
 
@@ -471,8 +501,11 @@ class Scorer:
         }
         self.batch.dead_out.append((b"scoring", orjson.dumps(doc)))
 
+    def pending_rows(self) -> int:
+        return self.batch.pending_rows() + self.board.pending_rows()
+
     def _check_room(self) -> None:
-        pending = self.batch.pending_rows()
+        pending = self.pending_rows()
         m.SINK_PENDING.set(pending)
         if pending >= self.cfg.max_pending_rows:
             if self.room.is_set():
@@ -484,6 +517,7 @@ class Scorer:
 
     async def _recompute_loop(self) -> None:
         coalesce = self.cfg.coalesce_ms / 1000
+        interval = self.cfg.flush_interval_ms / 1000
         tick = min(0.02, max(coalesce / 4, 0.005))
         while True:
             await asyncio.sleep(tick)
@@ -491,7 +525,11 @@ class Scorer:
                 continue  # another worker holds part of the topic: a leaderboard from half the log is wrong
             now = time.monotonic()
             for cid, rc in self.recomputers.items():
-                if rc.due(now, coalesce, self.behind):
+                # A result cannot be written before the board's next flush slot: recomputing earlier only
+                # makes a version that the next one replaces unseen, and keeps the newest events waiting
+                # for that slot. So a recompute is timed to end as the slot opens.
+                slot = self.last_board_start + interval - rc.last_cost - tick
+                if now >= slot and rc.due(now, coalesce, self.behind):
                     try:
                         outcomes = rc.run(dict(self.positions))
                     except Exception:
@@ -512,7 +550,7 @@ class Scorer:
         return out
 
     def _queue_outcome(self, o: Outcome) -> None:
-        b = self.batch
+        b = self.board
         if not o.frozen:
             for ref in o.scores:
                 b.leaderboard[(ref.contest_id, ref.round_id, ref.group_id, ref.contestant_id)] = ref
@@ -524,7 +562,7 @@ class Scorer:
         b.rows["round_results"].append(o.result_row)
         b.updates.append(o.update)
         b.positions = dict(self.positions)
-        self.flush_wanted.set()
+        self.board_wanted.set()
 
     # ---------------------------------------------------------------------------------------- flush
 
@@ -536,49 +574,85 @@ class Scorer:
             if wait > 0 and self.room.is_set():
                 await asyncio.sleep(wait)
             self.flush_wanted.clear()
-            await self.flush()
+            await self.flush_records()
+
+    async def _board_loop(self) -> None:
+        interval = self.cfg.flush_interval_ms / 1000
+        while True:
+            await self.board_wanted.wait()
+            wait = self.last_board_start + interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.board_wanted.clear()
+            await self.flush_board()
 
     async def flush(self, final: bool = False) -> None:
-        """Write the queued batch (retrying until ClickHouse takes it), publish updates, acknowledge.
+        """Write everything queued (retrying until ClickHouse takes it): the board's rows, then publish
+        their updates; the records' rows, then acknowledge the records.
 
-        Serialised: a flush asked for by a rebalance or at stop waits for the one in progress, so batches
-        are written, published and acknowledged strictly in order."""
-        async with self._flush_lock:
-            await self._flush(final)
+        Each half is serialised: a flush asked for by a rebalance or at stop waits for the one in progress,
+        so batches are written, published and acknowledged strictly in order."""
+        await self.flush_board()
+        await self.flush_records()
+        if final:
+            await self.explain()
 
-    async def _flush(self, final: bool) -> None:
-        b = self.batch
-        if not b.empty():
-            t_start = self.last_flush_start = time.monotonic()
-            self.batch = Batch()
+    async def flush_board(self) -> None:
+        async with self._board_lock:
+            b = self.board
+            if b.empty():
+                return
+            t_start = self.last_board_start = time.monotonic()
+            self.board = Batch()
             # Explained score rows are a projection of state, not of these records (a restarted scorer
             # rewrites every one on its first recompute), so they are written on their own, less often,
             # and never hold up the leaderboard or the acknowledgements.
             self.explain_pending.update(b.scores)
             b.scores = {}
-            await self._until_written(b)
+            # round_results last: its row (the version's digest, what tests, replay and the notary compare)
+            # means the version's leaderboard and pending revisions are in
+            await self._until_written(b, BOARD_TABLES[:-1])
+            await self._until_written(b, BOARD_TABLES[-1:])
             t_written = time.monotonic()
             await self._publish(b)
-            await self._ack(b)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
-                    "flushed",
+                    "board flushed",
                     extra={
                         "fields": {
                             "rows": {t: len(r) for t, r in b.rows.items() if r},
                             "leaderboard": len(b.leaderboard),
                             "updates": len(b.updates),
-                            "acks": sum(len(v) for v in b.acks.values()),
                             "write_s": round(t_written - t_start, 3),
                             "total_s": round(time.monotonic() - t_start, 3),
                         }
                     },
                 )
-            for contest_id, round_id in b.freezes:
-                await self._apply_freeze(contest_id, round_id)
-        self.last_flush = time.monotonic()
-        if final:
-            await self.explain()
+
+    async def flush_records(self) -> None:
+        async with self._flush_lock:
+            b = self.batch
+            if not b.empty():
+                t_start = self.last_flush_start = time.monotonic()
+                self.batch = Batch()
+                await self._until_written(b, RECORD_TABLES)
+                t_written = time.monotonic()
+                await self._ack(b)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "records flushed",
+                        extra={
+                            "fields": {
+                                "rows": {t: len(r) for t, r in b.rows.items() if r},
+                                "acks": sum(len(v) for v in b.acks.values()),
+                                "write_s": round(t_written - t_start, 3),
+                                "total_s": round(time.monotonic() - t_start, 3),
+                            }
+                        },
+                    )
+                for contest_id, round_id in b.freezes:
+                    await self._apply_freeze(contest_id, round_id)
+            self.last_flush = time.monotonic()
 
     async def _explain_loop(self) -> None:
         while True:
@@ -611,12 +685,12 @@ class Scorer:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.cfg.retry_cap_s)
 
-    async def _until_written(self, b: Batch) -> None:
+    async def _until_written(self, b: Batch, tables: tuple[str, ...]) -> None:
         """Write the batch, retrying (same rows, same tokens) until ClickHouse takes every table of it."""
         delay = self.cfg.retry_base_s
         while True:
             try:
-                await self._write(b)
+                await self._write(b, tables)
                 break
             except Exception as exc:
                 self.flush_failing = True
@@ -630,28 +704,51 @@ class Scorer:
         self._check_room_after_flush()
 
     def _check_room_after_flush(self) -> None:
-        pending = self.batch.pending_rows()
+        pending = self.pending_rows()
         m.SINK_PENDING.set(pending)
         if pending < self.cfg.max_pending_rows:
             self.room.set()
 
-    async def _write(self, b: Batch) -> None:
-        if b.dead_out:
+    def _build_board_rows(self, b: Batch) -> None:
+        """The leaderboard rows of the batch and, per round they touch, the whole round as it now stands
+        (``leaderboard_current``); built once, so a retry sends the same rows under the same tokens."""
+        b.leaderboard_rows = [v.leaderboard_row() if isinstance(v, ScoreRef) else v for v in b.leaderboard.values()]
+        touched: dict[tuple[str, str], tuple[int, int]] = {}  # round -> (newest version, its computed_at)
+        vi, ci = LEADERBOARD_COLUMNS.index("version"), LEADERBOARD_COLUMNS.index("computed_at")
+        for contest_id, round_id, group, cid, _version in b.deletes:
+            if (contest_id, round_id, group, cid) not in b.leaderboard:
+                self.current.get((contest_id, round_id), {}).pop((group, cid), None)
+        for row in b.leaderboard_rows:
+            key = (row[0], row[1])
+            self.current.setdefault(key, {})[(row[2], row[3])] = row
+            if row[vi] > touched.get(key, (0, 0))[0]:
+                touched[key] = (row[vi], row[ci])
+        for contest_id, round_id, _group, _cid, version in b.deletes:
+            key = (contest_id, round_id)
+            if version > touched.get(key, (0, 0))[0]:
+                touched[key] = (version, now_ms())
+        b.current_rows = [
+            current_row(c, r, version, at, self.current.get((c, r), {}).values())
+            for (c, r), (version, at) in sorted(touched.items())
+        ]
+
+    async def _write(self, b: Batch, tables: tuple[str, ...]) -> None:
+        if "events_archive" in tables and b.dead_out:
             await self._produce_dead_letters(b)
         ev_ranges = b.ranges.get("events", {})
         dlq_ranges = b.ranges.get("dead_letters", {})
-        tables = [t for t in BATCH_TABLES if t not in b.written]
-        if "leaderboard" in tables:
+        todo = [t for t in tables if t not in b.written]
+        if "leaderboard" in todo:
+            if b.leaderboard_rows is None:
+                self._build_board_rows(b)
             await self._deletes(b)
         inserts = []
         names = []
-        for table in tables:
+        for table in todo:
             if table == "leaderboard":
-                if b.leaderboard_rows is None:
-                    b.leaderboard_rows = [
-                        v.leaderboard_row() if isinstance(v, ScoreRef) else v for v in b.leaderboard.values()
-                    ]
-                rows = b.leaderboard_rows
+                rows = b.leaderboard_rows or []
+            elif table == "leaderboard_current":
+                rows = b.current_rows or []
             else:
                 rows = b.rows[table]
             if not rows:
@@ -763,7 +860,7 @@ class Scorer:
         st.frozen[round_id] = frozen
         version = self.versions.next()
         for row in frozen_leaderboard_rows(frozen, contest_id, version, now_ms()):
-            self.batch.leaderboard[(row[0], row[1], row[2], row[3])] = row
+            self.board.leaderboard[(row[0], row[1], row[2], row[3])] = row
         rc = self.recomputers[contest_id]
         rc.views.pop(round_id, None)
         rc.mark({round_id, *st.plan.dependents.get(round_id, ())})
@@ -773,7 +870,7 @@ class Scorer:
                 "round frozen",
                 extra={"fields": {"contest": contest_id, "round": round_id, "digest": digest, "events": count}},
             )
-        self.flush_wanted.set()
+        self.board_wanted.set()
 
     # --------------------------------------------------------------------------------------- status
 

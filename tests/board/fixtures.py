@@ -11,6 +11,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from liveboard.contracts import make_event_id
+from liveboard.contracts.tables import LEADERBOARD_BASE_COLUMNS
 
 
 def now_ms() -> int:
@@ -87,30 +88,7 @@ def write_contest(folder: Path, contest_id: str, start_ms: int, end_ms: int) -> 
     return path
 
 
-LB_COLUMNS = [
-    "contest_id",
-    "round_id",
-    "group_id",
-    "contestant_id",
-    "version",
-    "computed_at",
-    "rank",
-    "display_name",
-    "organisation",
-    "total",
-    "total_display",
-    "data_score",
-    "judge_score",
-    "gmv_fen",
-    "net_gmv_fen",
-    "paid_orders",
-    "viewers",
-    "conversion_ppm",
-    "award",
-    "advanced",
-    "last_data_ms",
-    "digest",
-]
+LB_COLUMNS = list(LEADERBOARD_BASE_COLUMNS)
 
 
 def insert_leaderboard(

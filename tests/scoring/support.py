@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from liveboard.clickhouse.client import get_client
+import orjson
+
+from liveboard.clickhouse.client import get_async_client, get_client
 from liveboard.contracts import parse_event
+from liveboard.contracts.tables import LEADERBOARD_COLUMNS, LEADERBOARD_READ_COLUMNS
 from liveboard.kafka.catalog import EVENTS
 from liveboard.kafka.clients import make_producer
 from liveboard.settings import Settings
 from services.scoring.contests import plan_for
 from services.scoring.recompute import Recomputer, Versions
-from services.scoring.sink import LEADERBOARD_COLUMNS
 from services.scoring.state import ContestState
 from tests.scoring import factory as f
 from tests.scoring.contests import T0
@@ -30,25 +32,7 @@ from tests.support import settings_env
 
 REPO = Path(__file__).resolve().parents[2]
 # What two leaderboards must agree on (version, computed_at and digest of the writing version may differ).
-COMPARED = (
-    "group_id",
-    "contestant_id",
-    "rank",
-    "display_name",
-    "organisation",
-    "total",
-    "total_display",
-    "data_score",
-    "judge_score",
-    "gmv_fen",
-    "net_gmv_fen",
-    "paid_orders",
-    "viewers",
-    "conversion_ppm",
-    "award",
-    "advanced",
-    "last_data_ms",
-)
+COMPARED = tuple(c for c in LEADERBOARD_READ_COLUMNS if c not in ("version", "computed_at", "digest"))
 
 
 @dataclass
@@ -165,6 +149,35 @@ def leaderboard(settings: Settings, contest_id: str, round_id: str = "r1") -> li
         return _norm(list(res.named_results()))
     finally:
         client.close()
+
+
+def current_leaderboard(settings: Settings, contest_id: str, round_id: str = "r1") -> list[dict[str, Any]]:
+    """The round's newest ``leaderboard_current`` row (the board's read), as ``leaderboard`` returns rows."""
+    client = get_client(settings)
+    try:
+        res = client.query(
+            "SELECT argMax(rows, version) FROM leaderboard_current WHERE contest_id = {c:String} "
+            "AND round_id = {r:String} GROUP BY contest_id",
+            parameters={"c": contest_id, "r": round_id},
+        ).result_rows
+    finally:
+        client.close()
+    if not res:
+        return []
+    doc = orjson.loads(res[0][0])
+    return _norm([dict(zip(doc["columns"], row, strict=True)) for row in doc["rows"]])
+
+
+async def board_leaderboard(settings: Settings, contest_id: str, round_id: str = "r1") -> list[dict[str, Any]]:
+    """What the board reads (``services.board.queries.leaderboard_rows``), as ``leaderboard`` returns rows
+    (without ``frozen``, which the board does not read)."""
+    from services.board.queries import leaderboard_rows
+
+    client = await get_async_client(settings)
+    try:
+        return _norm(await leaderboard_rows(client, contest_id, round_id))
+    finally:
+        await client.close()
 
 
 def live_digest(settings: Settings, contest_id: str, round_id: str = "r1") -> str | None:

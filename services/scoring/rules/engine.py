@@ -206,7 +206,17 @@ class GroupEvaluation:
             return
         by_criterion = {crit: p for p in judge_plans for crit in p.criteria}
         details: dict[str, list[JudgeDetail]] = {p.id: [] for p in judge_plans}
+        # no sheet at all (most of a large field most of the time): the same empty detail per node
+        empty_enough = {p.id: 0 >= p.node.min_judges for p in judge_plans}  # type: ignore[union-attr]
         for i, inp in enumerate(self.inputs):
+            if not inp.judge_scores:
+                for p in judge_plans:
+                    details[p.id].append(
+                        JudgeDetail(sheets={}, used=[], dropped=[], incomplete=[], enough=empty_enough[p.id])
+                    )
+                    if not empty_enough[p.id]:
+                        self.complete[i] = False
+                continue
             latest: dict[tuple[str, str], tuple[tuple[int, str], int]] = {}
             for s in inp.judge_scores:
                 what = f"judge_score {s.judge_id}/{s.criterion}"

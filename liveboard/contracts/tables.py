@@ -1,0 +1,41 @@
+"""Column lists of the ClickHouse tables that more than one service (or test) reads or writes.
+
+One place for them, so the scorer that writes the leaderboard, the board that reads it and the tests that
+fake it cannot drift apart. The tables themselves are defined by ``schemas/migrations`` (0020, 0021)."""
+
+from __future__ import annotations
+
+# (contest, round, group, contestant): the identity of a leaderboard row (the table's ORDER BY).
+LEADERBOARD_KEY: tuple[str, ...] = ("contest_id", "round_id", "group_id", "contestant_id")
+
+# The columns of migration 0020, in table order.
+LEADERBOARD_BASE_COLUMNS: tuple[str, ...] = (
+    *LEADERBOARD_KEY,
+    "version",
+    "computed_at",
+    "rank",
+    "display_name",
+    "organisation",
+    "total",
+    "total_display",
+    "data_score",
+    "judge_score",
+    "gmv_fen",
+    "net_gmv_fen",
+    "paid_orders",
+    "viewers",
+    "conversion_ppm",
+    "award",
+    "advanced",
+    "last_data_ms",
+    "digest",
+)
+
+# Flags added by migration 0021 (with defaults, so a writer of the 0020 columns alone still works).
+LEADERBOARD_FLAG_COLUMNS: tuple[str, ...] = ("award_id", "complete", "tied", "frozen")
+
+# Every column, as the scorer writes a row.
+LEADERBOARD_COLUMNS: tuple[str, ...] = (*LEADERBOARD_BASE_COLUMNS, *LEADERBOARD_FLAG_COLUMNS)
+
+# What the board reads per row of one contest and round (contest and round are the query's parameters).
+LEADERBOARD_READ_COLUMNS: tuple[str, ...] = LEADERBOARD_BASE_COLUMNS[2:]
