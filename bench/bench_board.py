@@ -45,6 +45,32 @@ from tests.support import settings_env  # noqa: E402
 CONTEST = "bench-2026"
 
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the board: the process and its workers (Linux /proc).
+
+    Unlike latency, this hardly depends on what else the shared machine runs, so it is the figure to
+    compare between versions: CPU per request = how many requests a core can serve."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+SERVER_PID = 0
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))]
@@ -86,14 +112,17 @@ async def api_phase(base: str, clients: int, requests: int, interval_s: float) -
                     await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
         t0 = time.perf_counter()
+        cpu0 = server_cpu_s(SERVER_PID)
         await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(clients))), 300)
         wall = time.perf_counter() - t0
+        cpu = server_cpu_s(SERVER_PID) - cpu0
     ms = [x * 1000 for x in lat]
     mode = f"each every {interval_s * 1000:.0f} ms" if interval_s else "closed loop, no pause"
     print(
         f"API ({mode}): {clients} concurrent clients, {len(ms)} requests in {wall:.1f} s ({len(ms) / wall:.0f} req/s), "
         f"errors {errors}; latency p50 {pct(ms, 50):.1f} ms, p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms "
-        f"(target p99 <= 50 ms: {'met' if pct(ms, 99) <= 50 else 'MISSED'})"
+        f"(target p99 <= 50 ms: {'met' if pct(ms, 99) <= 50 else 'MISSED'}); board CPU {cpu:.1f} s = "
+        f"{cpu / len(ms) * 1e6:.0f} us per request, load average {os.getloadavg()[0]:.2f}"
     )
 
 
@@ -252,7 +281,9 @@ def main() -> None:
                 "LIVEBOARD_BOARD_SESSION_KEY": "bench-" + "k" * 40,
                 "LIVEBOARD_LOG_LEVEL": "WARNING",
             }
-            cmd = [str(Path(sys.executable).parent / "liveboard"), "board", "serve", "--workers", str(args.workers)]
+            cmd = [str(Path(sys.executable).parent / "liveboard"), "board", "serve"]
+            if args.workers != 1:  # without the option, the bench also runs against boards that predate it
+                cmd += ["--workers", str(args.workers)]
             if args.profile is not None:
                 if args.workers != 1:
                     raise SystemExit("--profile profiles one process: use it with --workers 1")
@@ -263,6 +294,8 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
+            global SERVER_PID
+            SERVER_PID = server.pid
             deadline = time.monotonic() + 30
             import urllib.request
 

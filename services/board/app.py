@@ -3,7 +3,6 @@ headers), routes, and the start/stop of its shared parts (ClickHouse client, sco
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import os
@@ -166,15 +165,6 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(
         body=generate_latest(metrics.exposition_registry()), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
-
-
-def event_loop_factory() -> asyncio.AbstractEventLoop:
-    """uvloop's event loop when it is installed (cheaper socket I/O per request), else asyncio's own."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 def create_app(settings: Settings, board: BoardSettings, *, contests: ContestRegistry | None = None) -> web.Application:

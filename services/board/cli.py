@@ -33,7 +33,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the board until interrupted (SIGTERM/SIGINT stop it cleanly)."""
     from aiohttp import web
 
-    from services.board.app import create_app, event_loop_factory
+    from services.board.app import create_app
 
     settings = get_settings()
     setup("board", settings.log_level)
@@ -57,7 +57,6 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         access_log=None,
         print=lambda msg: click.echo(msg, err=True),
         shutdown_timeout=5,
-        loop=event_loop_factory(),
     )
 
 

@@ -167,7 +167,7 @@ def worker_main(argv: list[str] | None = None) -> None:
 
     from liveboard.logs import setup
     from liveboard.settings import get_settings
-    from services.board.app import create_app, event_loop_factory
+    from services.board.app import create_app
 
     settings = get_settings()
     setup("board", settings.log_level)
@@ -180,7 +180,6 @@ def worker_main(argv: list[str] | None = None) -> None:
         access_log=None,
         print=None,
         shutdown_timeout=5,
-        loop=event_loop_factory(),
     )
 
 
