@@ -4,8 +4,11 @@ Renders real platform payloads with the simulators (WeChat getlivedata, Douyin t
 room stats, Kuaishou order pushes), then in one process on one core measures:
 
 1. normalise + build + validate the canonical event (liveboard.contracts) only;
-2. the same plus ``encode_event`` and ``EventProducer.emit`` to the embedded broker (tansu, started here, on
-   the other core), flushed: the figure the issue's target (≥ 20,000 events/s per core) is about.
+2. the same plus the encoding and ``EventProducer.emit_doc`` (the collectors' path) to the embedded broker
+   (tansu, started here, on the other core), flushed: the figure the issue's target (≥ 20,000 events/s per
+   core) is about.
+
+``--profile`` prints cProfile's top functions of step 1 instead (where the time per event goes).
 
 Rates are events per wall second and per CPU second of this process (`time.process_time`).
 """
@@ -102,8 +105,8 @@ async def bench_produce(settings: Settings, items: list, n: int) -> tuple[float,
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             kind, doc, reg, room = items[i % len(items)]
-            event, value = make_event(kind, doc, reg, room, 1_767_225_700_000 + i)
-            await producer.emit(event, value)
+            out = make_event(kind, doc, reg, room, 1_767_225_700_000 + i)
+            await producer.emit_doc(out.doc, out.value)  # what PlatformCollector.publish does
         await producer.flush()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         assert producer.failed == 0 and producer.sent == n, (producer.sent, producer.failed)
@@ -116,9 +119,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--rooms", type=int, default=300)
+    ap.add_argument("--profile", action="store_true", help="cProfile step 1 and stop")
     args = ap.parse_args()
     items = corpus(args.rooms)
     print(f"corpus: {len(items)} payloads ({', '.join(sorted({k for k, *_ in items}))})")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as prof:
+            bench_normalise(items, args.events)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        return
     wall, cpu = bench_normalise(items, args.events)
     print(f"normalise + build + validate: {wall:,.0f} events/s wall, {cpu:,.0f} events/s per CPU-second")
     with tempfile.TemporaryDirectory() as home:

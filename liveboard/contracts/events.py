@@ -406,10 +406,26 @@ def make_event_id(event_type: str, *natural_key_parts: str | int | None) -> str:
 
     Parts are identifiers or integers; ``None`` is encoded distinctly from every string.
     """
-    try:
-        prefix = EVENT_ID_PREFIX[event_type]
-    except KeyError:
-        raise ValidationError(f"type: unknown event type {event_type!r}") from None
+    prefix = EVENT_ID_PREFIX.get(event_type)  # type: ignore[arg-type]
+    if prefix is None:
+        raise ValidationError(f"type: unknown event type {event_type!r}")
+    # Collectors compute an id for every event (~10⁴/s per core): when every part is an exact str, int or
+    # None (always, in practice) the id is built in one go; anything else, or a part holding the
+    # separator, takes the part-by-part path, which raises the same errors in the same order as ever.
+    # tests/ingest/test_ingest_validation.py proves the ids and errors equal to the original recipe.
+    for part in natural_key_parts:
+        if type(part) not in _PLAIN_PARTS:
+            return _event_id_checked(prefix, event_type, natural_key_parts)
+    text = _SEP.join([event_type, *["\x00" if p is None else str(p) for p in natural_key_parts]])
+    if text.count(_SEP) != len(natural_key_parts):
+        return _event_id_checked(prefix, event_type, natural_key_parts)
+    return f"{prefix}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:32]}"
+
+
+_PLAIN_PARTS = frozenset({str, int, type(None)})
+
+
+def _event_id_checked(prefix: str, event_type: str, natural_key_parts: tuple[Any, ...]) -> str:
     encoded = [event_type]
     for part in natural_key_parts:
         if part is None:

@@ -332,8 +332,8 @@ class PlatformCollector:
             await self.dead_letter(endpoint, f"{type(exc).__name__}: {exc}", raw, received_at, account_id)
             return False
         await self.archive(account_id, source, endpoint, raw, received_at, meta)
-        for event, value in events:
-            await self.producer.emit(event, value)
+        for out in events:
+            await self.producer.emit_doc(out.doc, out.value)
         return True
 
     @staticmethod

@@ -72,11 +72,8 @@ def ingest(
     if ingest_settings.webhook_workers > 0:
         from services.ingest import workers
 
-        asyncio.run(
-            workers.run(
-                settings, list(contests), chosen, platforms_file, host, port, clock, clock_spec, ingest_settings
-            )
-        )
+        # not inside asyncio.run: the first workers are forked before this process starts its loop
+        workers.run(settings, list(contests), chosen, platforms_file, host, port, clock, clock_spec, ingest_settings)
     else:
         asyncio.run(_run(settings, contests, chosen, platforms_file, host, port, clock, ingest_settings))
 

@@ -29,7 +29,6 @@ import signal
 import socket
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,8 @@ def worker_args(
     clock_spec: str,
     state_dir: Path,
 ) -> list[str]:
-    args = [sys.executable, "-m", "services.ingest.worker", "--platforms-file", str(platforms_file)]
+    """The worker's command line (services/ingest/worker.py), without ``--index``."""
+    args = ["--platforms-file", str(platforms_file)]
     for c in contests:
         args += ["--contest", str(c)]
     for p in platforms:
@@ -70,89 +70,171 @@ def reserve_port(host: str, port: int) -> tuple[socket.socket | None, int]:
     return s, s.getsockname()[1]
 
 
+def fork_worker(argv: list[str], index: int) -> tuple[int, int]:
+    """Start a worker by forking this process: it has every module imported already, so the worker is
+    listening in a fraction of a second instead of after seconds of imports. Only safe before this
+    process runs an event loop, opens connections or starts threads: used for the first workers.
+    Returns (pid, read end of the pipe the worker writes ``ready`` to)."""
+    from services.ingest import worker
+
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        os.close(w)
+        return pid, r
+    code = 1
+    try:
+        os.close(r)
+        os.dup2(w, 1)
+        os.close(w)
+        worker.main([*argv, "--index", str(index)])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)  # never back into the parent's CLI code
+
+
+def spawn_worker(argv: list[str], index: int, env: dict[str, str]) -> tuple[int, int]:
+    """Start a worker as a fresh interpreter (restarts: this process now has a loop, sockets, maybe
+    threads, so it must not fork). Returns (pid, read end of its ``ready`` pipe)."""
+    r, w = os.pipe()
+    try:
+        pid = os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-m", "services.ingest.worker", *argv, "--index", str(index)],
+            env,
+            file_actions=[(os.POSIX_SPAWN_DUP2, w, 1)],  # the pipe's own fds are close-on-exec
+        )
+    finally:
+        os.close(w)
+    return pid, r
+
+
 class Supervisor:
-    def __init__(self, args: list[str], count: int, env: dict[str, str]) -> None:
-        self.args = args
+    """Keeps ``count`` webhook workers running: waits for each one's ``ready``, restarts any that exits."""
+
+    def __init__(self, argv: list[str], count: int, env: dict[str, str]) -> None:
+        self.argv = argv
         self.count = count
         self.env = env
-        self.procs: dict[int, asyncio.subprocess.Process] = {}
+        self.pids: dict[int, int] = {}  # index -> pid
         self.restarts = 0
+        self._forked: dict[int, tuple[int, int]] = {}
+        self._exited: dict[int, asyncio.Future] = {}
         self._stopping = False
         self._tasks: list[asyncio.Task] = []
 
+    def fork_all(self) -> None:
+        """Before the event loop: fork the first workers (see fork_worker)."""
+        for i in range(self.count):
+            self._forked[i] = fork_worker(self.argv, i)
+
     async def start(self) -> None:
-        await asyncio.gather(*(self._spawn(i) for i in range(self.count)))
+        for i in range(self.count):
+            if i not in self._forked:
+                self._forked[i] = spawn_worker(self.argv, i, self.env)
+        await asyncio.gather(*(self._adopt(i, *self._forked.pop(i)) for i in range(self.count)))
         self._tasks = [asyncio.create_task(self._watch(i), name=f"webhook-worker-{i}") for i in range(self.count)]
 
-    async def _spawn(self, index: int) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            *self.args, "--index", str(index), env=self.env, stdout=asyncio.subprocess.PIPE
-        )
-        self.procs[index] = proc
-        assert proc.stdout is not None
+    async def _adopt(self, index: int, pid: int, ready_fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.pids[index] = pid
+        exited: asyncio.Future = loop.create_future()
+        self._exited[index] = exited
+        pidfd = os.pidfd_open(pid)
+
+        def on_exit() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            _, status = os.waitpid(pid, 0)
+            if not exited.done():
+                exited.set_result(os.waitstatus_to_exitcode(status))
+
+        loop.add_reader(pidfd, on_exit)
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), 120)
+            line = await asyncio.wait_for(_read_line(ready_fd), 120)
         except TimeoutError:
             line = b""
-        if line.decode().strip() != READY:
+        finally:
+            os.close(ready_fd)
+        if line.strip() != READY.encode():
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise RuntimeError(f"webhook worker {index} did not start (exit code {proc.returncode})")
-        log.info("webhook worker started", extra={"fields": {"index": index, "pid": proc.pid}})
+                os.kill(pid, signal.SIGKILL)
+            code = await exited
+            raise RuntimeError(f"webhook worker {index} did not start (exit code {code})")
+        log.info("webhook worker started", extra={"fields": {"index": index, "pid": pid}})
 
     async def _watch(self, index: int) -> None:
         while True:
-            proc = self.procs[index]
-            code = await proc.wait()
+            code = await self._exited[index]
             if self._stopping:
                 return
+            pid = self.pids[index]
             self.restarts += 1
             log.error(
                 "webhook worker exited; restarting it",
-                extra={"fields": {"index": index, "pid": proc.pid, "exit_code": code}},
+                extra={"fields": {"index": index, "pid": pid, "exit_code": code}},
             )
-            _mark_dead(proc.pid)
+            _mark_dead(pid)
             await asyncio.sleep(RESTART_DELAY_S)
             if self._stopping:
                 return
             try:
-                await self._spawn(index)
+                await self._adopt(index, *spawn_worker(self.argv, index, self.env))
             except Exception:
                 log.exception("webhook worker restart failed; trying again", extra={"fields": {"index": index}})
-                self.procs[index] = _Exited()  # type: ignore[assignment]
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs.values() if p.returncode is None]
+    def alive(self) -> list[int]:
+        return [self.pids[i] for i, f in self._exited.items() if not f.done()]
 
     async def stop(self) -> None:
         self._stopping = True
-        for p in self.procs.values():
-            if p.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for p in self.procs.values():
+        for pid in self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for i, fut in self._exited.items():
             try:
-                await asyncio.wait_for(p.wait(), max(0.1, deadline - time.monotonic()))
+                await asyncio.wait_for(asyncio.shield(fut), STOP_TIMEOUT_S)
             except TimeoutError:
-                log.error("webhook worker did not stop in time; killed", extra={"fields": {"pid": p.pid}})
+                log.error("webhook worker did not stop in time; killed", extra={"fields": {"pid": self.pids[i]}})
                 with contextlib.suppress(ProcessLookupError):
-                    p.kill()
-                await p.wait()
+                    os.kill(self.pids[i], signal.SIGKILL)
+                await fut
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-class _Exited:
-    """Stands for a worker whose restart failed: ``wait`` returns at once, so the watcher tries again."""
-
-    pid = 0
-    returncode = 1
-
-    async def wait(self) -> int:
-        return 1
+async def _read_line(fd: int) -> bytes:
+    """One line from a pipe, without blocking the loop (EOF: what was read)."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    buf = b""
+    while not buf.endswith(b"\n"):
+        ready: asyncio.Future = loop.create_future()
+        loop.add_reader(fd, lambda f=ready: f.done() or f.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            break
+        buf += chunk
+    return buf
 
 
 def _mark_dead(pid: int) -> None:
@@ -163,16 +245,11 @@ def _mark_dead(pid: int) -> None:
         multiprocess.mark_process_dead(pid)
 
 
-async def run(settings: Any, contests: list[Path], chosen: list[str], platforms_file: Path | None, host: str,
-              port: int | None, clock: Any, clock_spec: str, ingest_settings: Any) -> None:  # fmt: skip
+def run(settings: Any, contests: list[Path], chosen: list[str], platforms_file: Path | None, host: str,
+        port: int | None, clock: Any, clock_spec: str, ingest_settings: Any) -> None:  # fmt: skip
     """The polling process with its webhook workers, until SIGTERM/SIGINT."""
-    import click
-
     from liveboard.errors import ConfigError
     from services.ingest import metrics as m
-    from services.ingest.app import Collector
-    from services.ingest.config import load_platforms
-    from services.ingest.registry import Registry
 
     path = platforms_file or ingest_settings.platforms_file
     if path is None:
@@ -180,11 +257,47 @@ async def run(settings: Any, contests: list[Path], chosen: list[str], platforms_
     own_dir = ingest_settings.state_dir is None
     state_dir = Path(tempfile.mkdtemp(prefix="liveboard-ingest-")) if own_dir else Path(ingest_settings.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "status.json").unlink(missing_ok=True)  # a previous run's poller is not this one
     metrics_dir = state_dir / "metrics"
     # a previous run's sample files would be added to this run's (counters must start from zero)
     shutil.rmtree(metrics_dir, ignore_errors=True)
-    m.enable_multiprocess(metrics_dir)  # before the Collector creates any labelled child
+    m.enable_multiprocess(metrics_dir)  # before anything creates a labelled child, here or in a worker
     reserved, port = reserve_port(host, settings.ingest_port if port is None else port)
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    env["PYTHONPATH"] = os.pathsep.join(x for x in (root, env.get("PYTHONPATH")) if x)
+    sup = Supervisor(
+        worker_args(contests, chosen, Path(path), host, port, clock_spec, state_dir),
+        ingest_settings.webhook_workers,
+        env,
+    )
+    # import what the workers run, then fork them while this process is still plain (no loop, no threads)
+    import services.ingest.app
+    import services.ingest.douyin.poller
+    import services.ingest.kuaishou.poller
+    import services.ingest.wechat.poller
+    import services.ingest.worker  # noqa: F401
+
+    sup.fork_all()
+    try:
+        asyncio.run(
+            _supervise(settings, sup, contests, chosen, Path(path), host, port, clock, ingest_settings, state_dir)
+        )
+    finally:
+        if reserved is not None:
+            reserved.close()
+        if own_dir:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+async def _supervise(settings: Any, sup: Supervisor, contests: list[Path], chosen: list[str], path: Path, host: str,
+                     port: int, clock: Any, ingest_settings: Any, state_dir: Path) -> None:  # fmt: skip
+    import click
+
+    from services.ingest.app import Collector
+    from services.ingest.config import load_platforms
+    from services.ingest.registry import Registry
+
     platforms_cfg = load_platforms(path)
     registry = Registry(clock.now_ms, tail_ms=int(ingest_settings.final_after_s * 1000) + 86_400_000)
     for f in contests:
@@ -201,26 +314,23 @@ async def run(settings: Any, contests: list[Path], chosen: list[str], platforms_
         role="poller",
         state_dir=state_dir,
     )
-    await poller.start()
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    args = worker_args(contests, poller.enabled, Path(path), host, port, clock_spec, state_dir)
-    sup = Supervisor(args, ingest_settings.webhook_workers, env)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    started = False
     try:
+        # Workers, then polling: /healthz (served by the workers) says ok once the poller writes its status.
         await sup.start()
+        started = True
+        await poller.start()
         click.echo(
-            f"ingest listening on http://{host}:{port} ({ingest_settings.webhook_workers} webhook workers, "
-            f"pids {', '.join(map(str, sup.pids()))}); platforms: {', '.join(poller.enabled)}",
+            f"ingest listening on http://{host}:{port} ({sup.count} webhook workers, "
+            f"pids {', '.join(map(str, sup.alive()))}); platforms: {', '.join(poller.enabled)}",
             err=True,
         )
         await stop.wait()
     finally:
         await sup.stop()
-        await poller.stop()
-        if reserved is not None:
-            reserved.close()
-        if own_dir:
-            shutil.rmtree(state_dir, ignore_errors=True)
+        if started:
+            await poller.stop()

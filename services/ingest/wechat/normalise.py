@@ -29,6 +29,8 @@ def _whole(value: Any, what: str) -> int | None:
     """An average WeChat may send with decimals (seconds per audience): rounded half-up."""
     if value is None:
         return None
+    if type(value) is int and value >= 0:  # the usual case: the Decimal round trip below gives it back
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise NormaliseError(f"{what}: expected a number, got {value!r}")
     d = Decimal(str(value))
