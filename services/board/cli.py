@@ -14,6 +14,8 @@ from liveboard.settings import get_settings
 from services.board.auth import User, UserStore, check_password_policy, generate_password, hash_password
 from services.board.config import BoardSettings
 
+BACKLOG = 2048  # pending connections per listening socket (the kernel caps it at net.core.somaxconn)
+
 
 @click.group()
 def board() -> None:
@@ -57,6 +59,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         access_log=None,
         print=lambda msg: click.echo(msg, err=True),
         shutdown_timeout=5,
+        # aiohttp's default accept queue is 128: screens reconnecting together (a venue's network comes
+        # back, a worker restarts) overflow it and wait for SYN retries (1 s, then 3 s).
+        backlog=BACKLOG,
     )
 
 

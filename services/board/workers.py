@@ -168,6 +168,7 @@ def worker_main(argv: list[str] | None = None) -> None:
     from liveboard.logs import setup
     from liveboard.settings import get_settings
     from services.board.app import create_app
+    from services.board.cli import BACKLOG
 
     settings = get_settings()
     setup("board", settings.log_level)
@@ -180,6 +181,9 @@ def worker_main(argv: list[str] | None = None) -> None:
         access_log=None,
         print=None,
         shutdown_timeout=5,
+        # aiohttp's default accept queue is 128: screens reconnecting together (a venue's network comes
+        # back, a worker restarts) overflow it and wait for SYN retries (1 s, then 3 s).
+        backlog=BACKLOG,
     )
 
 
