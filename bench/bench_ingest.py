@@ -240,18 +240,47 @@ def run_load(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------ driver
 
 
-def cpu_seconds(pid: int) -> float:
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the collector's webhook workers)."""
+    out = [pid]
     try:
-        parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError):
-        return 0.0
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return out
+    for k in kids:
+        out += tree(int(k))
+    return out
 
 
-def rss_mb(pid: int) -> float:
+def cpu_seconds(pid: int, with_children: bool = False) -> float:
+    """CPU of ``pid`` (and, with_children, of its live descendants plus the dead ones it reaped)."""
+    total = 0.0
+    for p in tree(pid) if with_children else [pid]:
+        try:
+            parts = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+            if with_children and p == pid:
+                total += (int(parts[13]) + int(parts[14])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError):
+            pass
+    return total
+
+
+def rss_mb(pid: int, field: str = "VmRSS:") -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: a forked worker's pages shared with its parent count once in the sum."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -344,6 +373,7 @@ def driver(args: argparse.Namespace) -> None:
             "LIVEBOARD_INGEST_KUAISHOU_QPS": "400",
             "LIVEBOARD_INGEST_REQUEST_TIMEOUT_S": "5",
             "LIVEBOARD_LOG_LEVEL": "WARNING",
+            "LIVEBOARD_INGEST_WEBHOOK_WORKERS": str(args.workers),
         }
         col = subprocess.Popen(
             [
@@ -419,15 +449,20 @@ def driver(args: argparse.Namespace) -> None:
             while time.time() < start_at:
                 time.sleep(0.1)
             m0 = metrics(url)
-            cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+            cpu0 = {k: cpu_seconds(p, k == "collector") for k, p in pids.items()}
             cpu0.update({f"push generator {i}": cpu_seconds(p.pid) for i, p in enumerate(loads)})
             w0 = time.perf_counter()
-            rss_max = 0.0
+            rss_max = pss_max = 0.0
+            per_proc: dict[int, float] = {}
             ages = []
             cpu_gen: dict[str, float] = {}
             t_end = time.perf_counter() + args.seconds
             while any(p.poll() is None for p in loads) or (not loads and time.perf_counter() < t_end):
-                rss_max = max(rss_max, rss_mb(col.pid))
+                procs_now = tree(col.pid)
+                rss_max = max(rss_max, sum(rss_mb(p) for p in procs_now))
+                pss_max = max(pss_max, sum(pss_mb(p) for p in procs_now))
+                for p in procs_now:
+                    per_proc[p] = max(per_proc.get(p, 0.0), rss_mb(p))
                 for i, p in enumerate(loads):
                     if p.poll() is None:
                         cpu_gen[f"push generator {i}"] = cpu_seconds(p.pid)
@@ -438,7 +473,7 @@ def driver(args: argparse.Namespace) -> None:
                     ages.append(max(a))
             wall = time.perf_counter() - w0
             m1 = metrics(url)
-            cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
+            cpu1 = {k: cpu_seconds(p, k == "collector") for k, p in pids.items()}
             cpu1.update(cpu_gen)
             shards = [orjson.loads((tmp / f"load{i}.json").read_bytes()) for i in range(gens)]
             errs: dict[str, int] = {}
@@ -502,10 +537,15 @@ def driver(args: argparse.Namespace) -> None:
                 f"events produced: {events / wall:,.0f}/s; produce latency p99 ≤ "
                 f"{hist_quantile(m1, 'liveboard_ingest_produce_latency_seconds', 0.99) * 1000:.0f} ms"
             )
-            print(f"collector RSS: max {rss_max:.0f} MB (target ≤ 300 MB)")
+            print(
+                f"collector RSS (all {len(per_proc)} processes): max {rss_max:.0f} MB summed RSS, {pss_max:.0f} MB "
+                f"summed PSS (target ≤ 300 MB); per process max "
+                + ", ".join(f"{v:.0f}" for v in per_proc.values())
+                + " MB"
+            )
             col_cpu = cpu1["collector"] - cpu0["collector"]
             print(
-                f"collector CPU: {col_cpu:.1f} s for {polls + 0:.0f} polls + {pushes_ok:.0f} pushes "
+                f"collector CPU (all processes): {col_cpu:.1f} s for {polls + 0:.0f} polls + {pushes_ok:.0f} pushes "
                 f"({col_cpu / max(1.0, pushes_ok + polls) * 1000:.2f} ms per request handled or made)"
             )
             print(
@@ -544,6 +584,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--generators", type=int, default=2, help="push generator processes")
     ap.add_argument("--connections", type=int, default=256, help="keep-alive connections per generator")
+    ap.add_argument("--workers", type=int, default=2, help="LIVEBOARD_INGEST_WEBHOOK_WORKERS (0: one process)")
     args = ap.parse_args()
     if args.mode == "sim":
         run_sim(args)
