@@ -10,8 +10,9 @@ Scenarios:
   group and ClickHouse database).
 - e2e: C contestants × 1 snapshot/s for S seconds against a running scorer. Latency per event from the
   moment it is handed to the producer until (a) a ``lb.scores.v1`` update covers its offset, and
-  (b) ``round_results`` in ClickHouse has a version covering it (the leaderboard rows of that version
-  are written just before). Also the board's leaderboard query latency and the scorer's peak RSS.
+  (b) ``leaderboard`` in ClickHouse has a version covering it. Also, while the scorer writes, the board's
+  leaderboard reads (top 50 of ``leaderboard FINAL`` every 30 ms, and ``services.board.queries.
+  leaderboard_rows``, the whole round, once a second from its own process), and the scorer's peak RSS.
 - replay: R events written straight into a fresh ``events_archive``; ``replay_contest`` timed.
 """
 
@@ -23,6 +24,7 @@ import bisect
 import contextlib
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -42,12 +44,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deploy.embedded.processes import free_port
 from deploy.embedded.stack import Stack
-from liveboard.clickhouse.client import DEDUP_INSERT_SETTINGS, get_client
+from liveboard.clickhouse.client import DEDUP_INSERT_SETTINGS, get_async_client, get_client
 from liveboard.clickhouse.migrate import migrate
 from liveboard.contracts import make_event_id, parse_event
 from liveboard.kafka.catalog import EVENTS, SCORES, ensure_topics
 from liveboard.kafka.clients import make_consumer, make_producer
 from liveboard.settings import Settings
+from services.board import queries
 from services.scoring.config import ScorerSettings
 from services.scoring.replay import replay_contest
 from services.scoring.sink import ARCHIVE_COLUMNS
@@ -194,7 +197,7 @@ async def throughput(base: Settings, work: Path, n_events: int, contestants: int
                     acked, t_last = new_acked, now
                 if acked >= n:
                     break
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(1.0)
             if started is None or acked == 0:
                 out[intake] = {"error": "nothing acknowledged", "log": sp.tail(1500)}
                 continue
@@ -213,6 +216,32 @@ async def throughput(base: Settings, work: Path, n_events: int, contestants: int
 
 
 # ------------------------------------------------------------------------------------------------- e2e
+
+
+def _board_reader(settings: dict[str, Any], cid: str, stop: Any, out: Any) -> None:
+    """The board's own read (services/board/queries.leaderboard_rows: the whole round, decoded) in a loop,
+    once a second (each read ships the whole round into Python, ≈ 80 ms of a core at 3,000 rows: more often
+    would load the shared 2 cores the scorer is measured on), until ``stop``; sends back (seconds per read,
+    rows per read)."""
+    s = Settings(**settings, _env_file=None)  # type: ignore[call-arg]
+
+    async def run() -> tuple[list[float], list[int]]:
+        times: list[float] = []
+        rows: list[int] = []
+        ch = await get_async_client(s)
+        try:
+            while not stop.is_set():
+                t = time.perf_counter()
+                got = await queries.leaderboard_rows(ch, cid, "r1")
+                if got:
+                    times.append(time.perf_counter() - t)
+                    rows.append(len(got))
+                await asyncio.sleep(1.0)
+        finally:
+            await ch.close()
+        return times, rows
+
+    out.send(asyncio.run(run()))
 
 
 async def e2e(base: Settings, work: Path, contestants: int, seconds: int, intake: str, flush_ms: int) -> dict[str, Any]:
@@ -247,7 +276,9 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
     updates: list[tuple[float, dict[str, int]]] = []
     offsets_of: dict[int, dict[str, int]] = {}  # version -> offsets it had read
     ch_seen: list[tuple[float, int]] = []  # (when a leaderboard version first showed in ClickHouse, version)
-    reads: list[float] = []
+    reads: list[float] = []  # the board's read (whole round)
+    read_rows: list[int] = []
+    final_reads: list[float] = []  # top 50 of `leaderboard FINAL`
     rss: list[float] = []
     stop = asyncio.Event()
 
@@ -285,7 +316,7 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
                     "FINAL WHERE contest_id = {c:String} AND round_id = 'r1' ORDER BY group_id, rank LIMIT 50",
                     parameters={"c": cid},
                 )
-                reads.append(time.perf_counter() - t)
+                final_reads.append(time.perf_counter() - t)
                 time.sleep(0.03)
         finally:
             client.close()
@@ -299,6 +330,12 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
     await producer.start()
     tasks = [asyncio.create_task(listen()), asyncio.create_task(sample_rss())]
     poller = asyncio.create_task(asyncio.to_thread(poll_clickhouse))
+    # the board is its own process: so is its read here (the load generator's GIL is not in its way)
+    mp = multiprocessing.get_context("spawn")
+    stop_reads = mp.Event()
+    parent_end, child_end = mp.Pipe(duplex=False)
+    reader = mp.Process(target=_board_reader, args=(s.model_dump(), cid, stop_reads, child_end), daemon=True)
+    reader.start()
     await asyncio.sleep(1.5)
     start = time.perf_counter()
     interval = 1.0 / contestants
@@ -315,7 +352,12 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
     behind = time.perf_counter() - (start + seconds)
     await asyncio.sleep(8)
     stop.set()
+    stop_reads.set()
     await asyncio.gather(*tasks, poller)
+    got_reads = await asyncio.to_thread(parent_end.recv)
+    reader.join(10)
+    reads.extend(got_reads[0])
+    read_rows.extend(got_reads[1])
     await producer.stop()
     text = await _metrics(sp.port)
 
@@ -359,10 +401,16 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
         "producer_behind_s": round(behind, 2),
         "to_scores_topic": {**summary(upd), "not_covered": upd_missing},
         "to_clickhouse": {**summary(chl), "not_covered": ch_missing},
-        "leaderboard_read": {
+        "leaderboard_read": {  # top 50 of `leaderboard FINAL`, every 30 ms (as in the earlier runs)
+            "p50_ms": round(pct(final_reads, 50) * 1000, 1),
+            "p99_ms": round(pct(final_reads, 99) * 1000, 1),
+            "n": len(final_reads),
+        },
+        "board_whole_round_read": {  # services.board.queries.leaderboard_rows, own process, once a second
             "p50_ms": round(pct(reads, 50) * 1000, 1),
             "p99_ms": round(pct(reads, 99) * 1000, 1),
             "n": len(reads),
+            "rows": max(read_rows) if read_rows else 0,
         },
         "recompute_mean_ms": round(rec_sum / rec_n * 1000, 1) if rec_n else None,
         "insert_mean_ms": {
@@ -372,7 +420,13 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
                 * 1000,
                 1,
             )
-            for t in ("events_archive", "contestant_series", "scores", "leaderboard", "round_results")
+            for t in (
+                "events_archive",
+                "contestant_series",
+                "scores",
+                "leaderboard",
+                "round_results",
+            )
         },
         "inserts": {
             t: int(_sum_metric(text, f'liveboard_scoring_sink_insert_seconds_count{{table="{t}"}}'))

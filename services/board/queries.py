@@ -15,22 +15,6 @@ LEADERBOARD_COLUMNS = LEADERBOARD_READ_COLUMNS
 
 
 async def leaderboard_rows(ch: AsyncClient, contest_id: str, round_id: str) -> list[dict[str, Any]]:
-    """Every row of a round's leaderboard, ordered by group, rank, contestant.
-
-    From ``leaderboard_current`` (0023): the scorer's newest whole-round row, found by key and version
-    without merging the per-contestant history (``leaderboard FINAL`` merges a part per scorer flush at read
-    time, which is what made this read slow while the scorer writes). A round written only to
-    ``leaderboard`` (before 0023) is read from there."""
-    res = await ch.query(
-        "SELECT rows FROM leaderboard_current WHERE contest_id = {c:String} AND round_id = {r:String} "
-        "AND version = (SELECT max(version) FROM leaderboard_current "
-        "WHERE contest_id = {c:String} AND round_id = {r:String}) LIMIT 1",
-        parameters={"c": contest_id, "r": round_id},
-    )
-    if res.result_rows:
-        doc = orjson.loads(res.result_rows[0][0])
-        at = [doc["columns"].index(c) for c in LEADERBOARD_COLUMNS]
-        return [{c: row[i] for c, i in zip(LEADERBOARD_COLUMNS, at, strict=True)} for row in doc["rows"]]
     res = await ch.query(
         f"SELECT {', '.join(LEADERBOARD_COLUMNS)} FROM leaderboard FINAL "
         "WHERE contest_id = {c:String} AND round_id = {r:String} ORDER BY group_id, rank, contestant_id",

@@ -46,7 +46,6 @@ from services.scoring.sink import (
     RECORD_TABLES,
     TABLE_ORDER,
     ClickHouseSink,
-    current_row,
     offsets_token,
     version_token,
 )
@@ -87,7 +86,6 @@ class Batch:
     positions: dict[int, int] = field(default_factory=dict)
     written: set[str] = field(default_factory=set)  # tables already written (a retry skips them)
     leaderboard_rows: list[list[Any]] | None = None  # built once, so a retry sends the same rows
-    current_rows: list[list[Any]] | None = None  # leaderboard_current rows, built with leaderboard_rows
 
     def pending_rows(self) -> int:
         return sum(len(v) for v in self.rows.values()) + len(self.leaderboard)
@@ -262,10 +260,6 @@ class Scorer:
         self.dedup = RecentIds(cfg.dedup_capacity)
         self.batch = Batch()  # record-derived rows and the records to acknowledge after them
         self.board = Batch()  # what recomputes made: leaderboard, round results, updates to publish
-        # the leaderboard of every round as written so far ((group, contestant) -> row), for the
-        # whole-round leaderboard_current row of each version; filled by the first recompute after start
-        # (every row is new then) and by the frozen rows
-        self.current: dict[tuple[str, str], dict[tuple[str, str], list[Any]]] = {}
         self.positions: dict[int, int] = {}  # lb.events.v1 partition -> next offset to process
         self.acked: dict[tuple[str, int], int] = {}
         self.ackers: dict[str, AckFn] = {}
@@ -709,29 +703,6 @@ class Scorer:
         if pending < self.cfg.max_pending_rows:
             self.room.set()
 
-    def _build_board_rows(self, b: Batch) -> None:
-        """The leaderboard rows of the batch and, per round they touch, the whole round as it now stands
-        (``leaderboard_current``); built once, so a retry sends the same rows under the same tokens."""
-        b.leaderboard_rows = [v.leaderboard_row() if isinstance(v, ScoreRef) else v for v in b.leaderboard.values()]
-        touched: dict[tuple[str, str], tuple[int, int]] = {}  # round -> (newest version, its computed_at)
-        vi, ci = LEADERBOARD_COLUMNS.index("version"), LEADERBOARD_COLUMNS.index("computed_at")
-        for contest_id, round_id, group, cid, _version in b.deletes:
-            if (contest_id, round_id, group, cid) not in b.leaderboard:
-                self.current.get((contest_id, round_id), {}).pop((group, cid), None)
-        for row in b.leaderboard_rows:
-            key = (row[0], row[1])
-            self.current.setdefault(key, {})[(row[2], row[3])] = row
-            if row[vi] > touched.get(key, (0, 0))[0]:
-                touched[key] = (row[vi], row[ci])
-        for contest_id, round_id, _group, _cid, version in b.deletes:
-            key = (contest_id, round_id)
-            if version > touched.get(key, (0, 0))[0]:
-                touched[key] = (version, now_ms())
-        b.current_rows = [
-            current_row(c, r, version, at, self.current.get((c, r), {}).values())
-            for (c, r), (version, at) in sorted(touched.items())
-        ]
-
     async def _write(self, b: Batch, tables: tuple[str, ...]) -> None:
         if "events_archive" in tables and b.dead_out:
             await self._produce_dead_letters(b)
@@ -739,16 +710,16 @@ class Scorer:
         dlq_ranges = b.ranges.get("dead_letters", {})
         todo = [t for t in tables if t not in b.written]
         if "leaderboard" in todo:
-            if b.leaderboard_rows is None:
-                self._build_board_rows(b)
             await self._deletes(b)
         inserts = []
         names = []
         for table in todo:
             if table == "leaderboard":
-                rows = b.leaderboard_rows or []
-            elif table == "leaderboard_current":
-                rows = b.current_rows or []
+                if b.leaderboard_rows is None:  # built once, so a retry sends the same rows (same token)
+                    b.leaderboard_rows = [
+                        v.leaderboard_row() if isinstance(v, ScoreRef) else v for v in b.leaderboard.values()
+                    ]
+                rows = b.leaderboard_rows
             else:
                 rows = b.rows[table]
             if not rows:

@@ -226,13 +226,14 @@ class Recomputer:
         self.dirty |= rounds
 
     def due(self, now: float, coalesce_s: float, behind: bool = False) -> bool:
-        """Dirty for ``coalesce_s`` — or for as long as the last run took, so that recomputing a large
-        field never takes more than about half the process's time, however fast events come. While the
+        """Dirty for ``coalesce_s`` — or for twice as long as the last run took, so that recomputing a large
+        field never takes more than about a third of the process's time, however fast events come (the
+        fold, the rows and the inserts need the rest: at half, 3,000 contestants saturated the core). While the
         scorer is catching up (a backlog), at most every second and a quarter of the time: reading the
         backlog comes first, intermediate leaderboards of the past matter less."""
         if self.dirty_since is None:
             return False
-        wait = max(1.0, 3 * self.last_cost) if behind else max(coalesce_s, self.last_cost)
+        wait = max(1.0, 3 * self.last_cost) if behind else max(coalesce_s, 2 * self.last_cost)
         return now - self.dirty_since >= wait
 
     def run(self, positions: dict[int, int]) -> list[Outcome]:

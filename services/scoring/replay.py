@@ -34,7 +34,7 @@ from services.scoring.freeze import content_hash, earlier_frozen, frozen_results
 from services.scoring.loader import archive_rows, fold
 from services.scoring.processor import frozen_leaderboard_rows, revision_row, series_row
 from services.scoring.recompute import Recomputer, Versions, score_row
-from services.scoring.sink import ClickHouseSink, current_row
+from services.scoring.sink import ClickHouseSink
 from services.scoring.state import ContestState, FrozenRound
 
 log = logging.getLogger(__name__)
@@ -191,23 +191,17 @@ def replay_contest(
     rc.mark(state.active_rounds | set(done))
     state.active_rounds |= set(done)
     outcomes = rc.run({})
-    leaderboard, current, scores, pending, results = [], [], [], [], []
+    leaderboard, scores, pending, results = [], [], [], []
     for o in outcomes:
-        # the first recompute of a round writes every row (none came before), so a round's rows here are
-        # its whole leaderboard
-        rows = o.leaderboard_rows
         if o.frozen:
-            rows = frozen_leaderboard_rows(state.frozen[o.round_id], plan.id, o.version, o.computed_at)
-        leaderboard.extend(rows)
-        if rows:
-            current.append(current_row(plan.id, o.round_id, o.version, o.computed_at, rows))
+            leaderboard.extend(frozen_leaderboard_rows(state.frozen[o.round_id], plan.id, o.version, o.computed_at))
+        leaderboard.extend(o.leaderboard_rows)
         scores.extend(score_row(ref) for ref in o.scores)
         pending.extend(o.pending_rows)
         results.append(o.result_row)
     for table, rows in (
         ("scores", scores),
         ("leaderboard", leaderboard),
-        ("leaderboard_current", current),
         ("pending_revisions", pending),
         ("round_results", results),
     ):

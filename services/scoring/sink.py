@@ -15,10 +15,9 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from clickhouse_connect.driver.client import Client
 
 from liveboard.clickhouse.client import DEDUP_INSERT_SETTINGS, get_client
@@ -142,9 +141,6 @@ ROUND_RESULT_COLUMNS = (
     "offsets",
 )
 
-# migration 0023: the whole leaderboard of a round per version, read by key (docs/scoring.md)
-CURRENT_COLUMNS = ("contest_id", "round_id", "version", "computed_at", "row_count", "rows")
-
 COLUMNS: dict[str, tuple[str, ...]] = {
     "events_archive": ARCHIVE_COLUMNS,
     "contestant_series": SERIES_COLUMNS,
@@ -154,37 +150,23 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "metric_revisions": REVISION_COLUMNS,
     "pending_revisions": PENDING_COLUMNS,
     "round_results": ROUND_RESULT_COLUMNS,
-    "leaderboard_current": CURRENT_COLUMNS,
 }
 VERSION_INDEX = {
     "scores": SCORES_COLUMNS.index("version"),
     "leaderboard": LEADERBOARD_COLUMNS.index("version"),
     "pending_revisions": PENDING_COLUMNS.index("version"),
     "round_results": ROUND_RESULT_COLUMNS.index("version"),
-    "leaderboard_current": CURRENT_COLUMNS.index("version"),
 }
 
 # Rows derived from records: written by the record flush, after which the records are acknowledged.
 RECORD_TABLES: tuple[str, ...] = ("events_archive", "dead_letters", "contestant_series", "metric_revisions")
 # Rows made by recomputes: written by the board flush as soon as a recompute produced them (their own
-# inserts, not held up by the bulk of the archive), then the lb.scores.v1 updates are published (so the
-# board reads the leaderboard an update announces). Explained score rows are written separately and less
-# often (processor.explain).
-BOARD_TABLES: tuple[str, ...] = ("pending_revisions", "leaderboard", "leaderboard_current", "round_results")
+# inserts, not held up by the bulk of the archive), round_results last, then the lb.scores.v1 updates
+# are published (so the board reads the leaderboard an update announces). Explained score rows are
+# written separately and less often (processor.explain).
+BOARD_TABLES: tuple[str, ...] = ("pending_revisions", "leaderboard", "round_results")
 BATCH_TABLES: tuple[str, ...] = (*RECORD_TABLES, *BOARD_TABLES)
 TABLE_ORDER = (*BATCH_TABLES, "scores")
-
-
-_GROUP, _RANK, _CONTESTANT = (LEADERBOARD_COLUMNS.index(c) for c in ("group_id", "rank", "contestant_id"))
-
-
-def current_row(
-    contest_id: str, round_id: str, version: int, computed_at: int, rows: Iterable[Sequence[Any]]
-) -> list[Any]:
-    """The ``leaderboard_current`` row of a round at ``version``: every leaderboard row, in reading order."""
-    ordered = sorted(rows, key=lambda r: (r[_GROUP], r[_RANK], r[_CONTESTANT]))
-    doc = orjson.dumps({"columns": LEADERBOARD_COLUMNS, "rows": ordered})
-    return [contest_id, round_id, version, computed_at, len(ordered), doc]
 
 
 def offsets_token(prefix: str, ranges: dict[tuple[str, int], tuple[int, int]]) -> str:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from liveboard.clickhouse.client import get_async_client, get_client
 from liveboard.contracts import parse_event
 from liveboard.contracts.tables import LEADERBOARD_COLUMNS, LEADERBOARD_READ_COLUMNS
@@ -149,23 +147,6 @@ def leaderboard(settings: Settings, contest_id: str, round_id: str = "r1") -> li
         return _norm(list(res.named_results()))
     finally:
         client.close()
-
-
-def current_leaderboard(settings: Settings, contest_id: str, round_id: str = "r1") -> list[dict[str, Any]]:
-    """The round's newest ``leaderboard_current`` row (the board's read), as ``leaderboard`` returns rows."""
-    client = get_client(settings)
-    try:
-        res = client.query(
-            "SELECT argMax(rows, version) FROM leaderboard_current WHERE contest_id = {c:String} "
-            "AND round_id = {r:String} GROUP BY contest_id",
-            parameters={"c": contest_id, "r": round_id},
-        ).result_rows
-    finally:
-        client.close()
-    if not res:
-        return []
-    doc = orjson.loads(res[0][0])
-    return _norm([dict(zip(doc["columns"], row, strict=True)) for row in doc["rows"]])
 
 
 async def board_leaderboard(settings: Settings, contest_id: str, round_id: str = "r1") -> list[dict[str, Any]]:
