@@ -76,6 +76,8 @@ def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "LIVEBOARD_BOARD_WORKERS": "2",
         "LIVEBOARD_BOARD_REFRESH_INTERVAL_S": "30",  # updates must come through lb.scores.v1
         "LIVEBOARD_BOARD_LOGIN_MAX_FAILURES": "3",
+        # The audit log is the session's: other tests' failed logins from 127.0.0.1 must not reach a limit.
+        "LIVEBOARD_BOARD_LOGIN_MAX_FAILURES_PER_IP": "1000",
         "LIVEBOARD_LOG_LEVEL": "WARNING",
         "LIVEBOARD_ENV_FILE": "/nonexistent",
     }
@@ -258,7 +260,7 @@ async def test_a_score_update_reaches_screens_on_both_workers_and_metrics_add_up
             await producer.send_and_wait(ready.settings.topic(SCORES), orjson.dumps(msg), key=b"k")
         finally:
             await producer.stop()
-        for _ in range(200):
+        for _ in range(400):  # generous for a loaded CI machine; delivery time is the benchmark's business
             if 7 in got["a"] and 7 in got["b"]:
                 break
             await asyncio.sleep(0.05)
