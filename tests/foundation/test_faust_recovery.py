@@ -1,4 +1,18 @@
-"""A faust Table's counts survive a worker restart exactly (recovered from its changelog on the real broker)."""
+"""A faust Table's counts survive a worker restart exactly (recovered from its changelog on the real broker).
+
+Why the test sends input only once the worker says "Worker ready" (the cause of the old off-by-one flake):
+faust 0.15.3 loses input records that reach an agent while a worker finishes its table recovery.
+``Recovery.on_recovery_completed`` resumes the stream partitions, then awaits ``perform_seek()``; records
+fetched meanwhile go into the agent's channel queue (and advance the consumer's read offset), then
+``flow_control.resume()`` clears every channel queue (``clear_on_resume=True``) and the re-fetch after the
+seek is filtered by the advanced read offset, so those records are never processed and later commits pass
+them. Traced under load: the recovered table was exact in every failing run, and one or more of the 17
+records sent during the second worker's start-up were missing from the changelog (e.g. source p0 offset 21).
+What this test proves -- the table rebuilt from its changelog gives exact counts for the events that follow
+-- is unchanged; start-up input loss is a separate faust defect (see docs/architecture.md).
+Verified: 22 loops in a row passed with CI=true and two busy-loop processes on the 2-core machine
+(load average 3.5-7); before, the same load lost a record in 3 of 12 restarts.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +23,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from aiokafka.admin import NewTopic
 
 from liveboard.kafka.clients import make_admin, make_consumer, make_producer
@@ -22,7 +35,7 @@ APP = "tests.foundation.faust_counter_app"
 def _start_worker(stack: Settings, app_id: str, datadir: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, **settings_env(stack), "COUNTER_APP_ID": app_id, "COUNTER_DATADIR": str(datadir)}
     return subprocess.Popen(
-        [sys.executable, "-m", APP, "worker", "-l", "warn", "--without-web"],
+        [sys.executable, "-m", APP, "worker", "-l", "info", "--without-web"],
         env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -60,6 +73,22 @@ async def _latest_counts(
     return latest
 
 
+def _log_after(log: Path, since: int) -> bytes:
+    with log.open("rb") as f:
+        f.seek(since)
+        return f.read()
+
+
+async def _wait_ready(log: Path, since: int, worker: subprocess.Popen, timeout_s: float) -> None:
+    """Wait for the recovery's "Worker ready" line written after byte ``since`` of the shared log."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline and worker.poll() is None:
+        if b"Recovery]: Worker ready" in _log_after(log, since):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("faust worker never became ready:\n" + _log_after(log, 0).decode()[-3000:])
+
+
 def _stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -69,11 +98,6 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-@pytest.mark.skipif(
-    os.environ.get("CI") == "true",
-    reason="flaky on the loaded 2-core CI machine (counts off by one after the restart, cause open; see the "
-    "foundation issue note); run locally: pytest tests/foundation/test_faust_recovery.py",
-)
 async def test_table_counts_survive_worker_restart(stack: Settings, tmp_path: Path) -> None:
     app_id = unique("counter")
     log = tmp_path / "worker.log"
@@ -91,6 +115,8 @@ async def test_table_counts_survive_worker_restart(stack: Settings, tmp_path: Pa
 
     worker = _start_worker(stack, app_id, tmp_path / "d1", log)
     try:
+        # Input sent before "Worker ready" can be lost by faust itself (module docstring), so wait for it.
+        await _wait_ready(log, 0, worker, 90)
         await _send(stack, f"{app_id}-in", keys1)
         assert await _latest_counts(stack, f"{app_id}-out", expected1, 90, worker) == expected1, log.read_text()[-3000:]
         # Let the worker pass a commit interval (faust: 2.8 s) before stopping it: the test is about
@@ -100,8 +126,10 @@ async def test_table_counts_survive_worker_restart(stack: Settings, tmp_path: Pa
         _stop(worker)
 
     # A new worker with an empty local state folder must rebuild the table from the changelog.
+    since = log.stat().st_size
     worker = _start_worker(stack, app_id, tmp_path / "d2", log)
     try:
+        await _wait_ready(log, since, worker, 90)
         await _send(stack, f"{app_id}-in", keys2)
         assert await _latest_counts(stack, f"{app_id}-out", expected2, 90, worker) == expected2, log.read_text()[-3000:]
     finally:
