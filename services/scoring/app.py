@@ -166,6 +166,12 @@ def create_app(settings: Settings, cfg: ScorerSettings) -> ScorerApp:
     app.lb_progress = Progress(cfg.stall_after_s)
     app.lb_status = StatusServer(settings.host, settings.scorer_port, app.lb_progress, lambda: _status_extra(app))
     if cfg.intake == "faust":
+        # faust 0.15.3 drops input fetched while a worker finishes recovery (docs/scoring.md): say so loudly
+        log.error(
+            "the faust intake can lose events after a start or a rebalance; use the direct intake for a contest "
+            "that counts",
+            extra={"fields": {"intake": "faust", "see": "docs/scoring.md"}},
+        )
         _faust_intake(app)
     else:
         _direct_intake(app)

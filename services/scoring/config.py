@@ -47,7 +47,8 @@ class ScorerSettings(BaseSettings):
         description="direct (default): one aiokafka consumer inside the faust app, in batches, committing exactly "
         "the offsets whose rows ClickHouse has taken; faust: faust agents (one message at a time through faust's "
         "stream, acknowledged after the write; slower, and faust itself acknowledges messages it skips during a "
-        "rebalance — see docs/scoring.md)",
+        "rebalance, and faust 0.15.3 can drop input that arrives while it finishes recovery after a start or a "
+        "rebalance — not for a contest that counts; see docs/scoring.md)",
     )
     batch_max: int = Field(5000, ge=1, description="events handed to the processor at once")
     batch_within_ms: int = Field(20, ge=1, description="wait at most this long to fill a batch")
