@@ -339,7 +339,9 @@ def parse_event(raw: bytes | bytearray | memoryview | str | Mapping[str, Any]) -
     """
     try:
         if isinstance(raw, Mapping):
-            model = EVENT_MODELS.get(raw.get("type"))  # type: ignore[arg-type]
+            tag = raw.get("type")
+            # only a string can name a model (a list or dict tag is unhashable): the union reports the rest
+            model = EVENT_MODELS.get(tag) if isinstance(tag, str) else None
             if model is not None:  # same checks as the union (the model's own Literal checks the tag)
                 try:
                     return model.model_validate(raw)

@@ -126,6 +126,15 @@ def test_unknown_and_missing_type(samples):
     assert _error(raw).problems[0][0] == "type"
 
 
+@pytest.mark.parametrize("tag", [["order_event"], {"a": 1}, 5, None, True])
+def test_a_type_that_is_not_a_string_is_a_validation_error(samples, tag):
+    # a dict event whose type is a list once raised TypeError (unhashable) instead of naming the field
+    raw = samples["order_event"]
+    raw["type"] = tag
+    for form in (raw, orjson.dumps(raw)):
+        assert str(_error(form)).startswith("type: must be one of live_metrics_snapshot")
+
+
 def test_invalid_json_is_a_validation_error():
     assert "not valid JSON" in str(_error(b'{"type": "order_event",'))
 
