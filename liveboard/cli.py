@@ -61,3 +61,31 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        described = describe(exc)
+        if described is None:
+            raise  # a bug: keep the traceback
+        message, code = described
+        click.echo(f"error: {message}", err=True)
+        sys.exit(code)
+
+
+def describe(exc: BaseException) -> tuple[str, int] | None:
+    """One line for the failures a user causes or can fix: a bad setting, an engine that does not answer.
+
+    Decided by class name and module so that ``liveboard --help`` does not import the Kafka and ClickHouse
+    clients; every command goes through here, so no service needs its own copy.
+    """
+    kind, module = type(exc).__name__, type(exc).__module__
+    if kind == "ValidationError" and module.startswith("pydantic"):
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or '(whole)'}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()  # type: ignore[attr-defined]
+        )
+        where = "LIVEBOARD_* environment variables or the .env file"
+        return f"invalid setting in {exc.title} ({where}): {problems}", 2  # type: ignore[attr-defined]
+    if kind == "OperationalError" and module.startswith("clickhouse_connect"):
+        return f"cannot reach ClickHouse ({exc}); is the stack up (`liveboard stack up`) and the URL right?", 1
+    if kind == "KafkaConnectionError" and module.startswith("aiokafka"):
+        return f"cannot reach Kafka ({exc}); is the stack up (`liveboard stack up`) and the bootstrap right?", 1
+    return None

@@ -256,7 +256,10 @@ def run(settings: Any, contests: list[Path], chosen: list[str], platforms_file: 
         raise ConfigError("no platforms file: pass --platforms-file or set LIVEBOARD_INGEST_PLATFORMS_FILE")
     own_dir = ingest_settings.state_dir is None
     state_dir = Path(tempfile.mkdtemp(prefix="liveboard-ingest-")) if own_dir else Path(ingest_settings.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"LIVEBOARD_INGEST_STATE_DIR {state_dir}: cannot create it ({exc.strerror})") from None
     (state_dir / "status.json").unlink(missing_ok=True)  # a previous run's poller is not this one
     metrics_dir = state_dir / "metrics"
     # a previous run's sample files would be added to this run's (counters must start from zero)
