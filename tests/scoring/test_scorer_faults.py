@@ -107,6 +107,17 @@ async def test_clickhouse_stopped_mid_stream_loses_nothing(tmp_path: Path) -> No
         await produce(settings, first)
         assert await wait_digest(settings, cid, want1, 60, sp.proc) == want1, sp.tail()
 
+        def acked() -> float:
+            return sum(
+                float(line.split()[-1])
+                for line in sp.metrics().splitlines()
+                if line.startswith("liveboard_scoring_acked_offset{") and "lb.events.v1" in line
+            )
+
+        # The leaderboard has its own flush, ahead of the records' (archive, series) flush that acknowledges
+        # them: wait until the first half is acknowledged too, so the check below is about the second half.
+        assert await poll_until(lambda: acked() == len(first), 30), acked()
+
         # ClickHouse goes away; the stream goes on
         pid = int(st.ch_pidfile.read_text())
         assert clickhouse.stop_keepalive(st.ch_url)
@@ -115,12 +126,7 @@ async def test_clickhouse_stopped_mid_stream_loses_nothing(tmp_path: Path) -> No
         await asyncio.sleep(4)
         status, health = sp.health()
         assert health["clickhouse_failing"] is True, health
-        acked = sum(
-            float(line.split()[-1])
-            for line in sp.metrics().splitlines()
-            if line.startswith("liveboard_scoring_acked_offset{") and "lb.events.v1" in line
-        )
-        assert acked == len(first)  # nothing of the second half is acknowledged, so nothing is committed
+        assert acked() == len(first)  # nothing of the second half is acknowledged, so nothing is committed
 
         # ClickHouse is back: everything held is written, nothing twice
         st._spawn(
