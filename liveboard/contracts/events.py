@@ -103,11 +103,20 @@ class VideoStatsData(_Strict):
 
 
 class OrderData(_Strict):
+    """One status change of one platform order (see docs/events.md, "order_event").
+
+    For ``refunded`` the amount is THIS refund's amount and ``refund_id`` names the platform's
+    refund / after-sale, so several refunds of one order add up; ``buyer_id`` is the platform's
+    (usually anonymised) buyer id where the platform gives one.
+    """
+
     order_id: PlatformRef
     status: Literal["created", "paid", "cancelled", "refunded"]
     amount_fen: Fen
     product_id: PlatformRef | None
     quantity: Count | None
+    refund_id: PlatformRef | None = None
+    buyer_id: PlatformRef | None = None
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -454,7 +463,9 @@ def natural_key(event: BaseModel | Mapping[str, Any]) -> tuple[str | int | None,
     if t == "video_stats_snapshot":
         return (c, e["platform"], e["account_id"], e["video_id"], e["observed_at"], e["revision"])
     if t == "order_event":
-        return (c, e["platform"], d["order_id"], d["status"], e["observed_at"], e["revision"])
+        key = (c, e["platform"], d["order_id"], d["status"], e["observed_at"], e["revision"])
+        # a refund's own id joins the key only when given, so ids of events without one are unchanged
+        return (*key, d["refund_id"]) if d.get("refund_id") is not None else key
     if t == "interaction_counts":
         return (c, e["platform"], e["room_id"], *sorted(d["msg_ids"]))
     if t == "judge_score":

@@ -92,6 +92,8 @@ def sample_events() -> dict[str, dict[str, Any]]:
                 "amount_fen": 3_990,
                 "product_id": None,
                 "quantity": 1,
+                "refund_id": "as-7701",
+                "buyer_id": "buyer-aa01",
             },
         ),
         "interaction_counts": _env(

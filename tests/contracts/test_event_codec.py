@@ -195,6 +195,27 @@ def test_event_id_known_value():
     assert make_event_id("order_event", "c", "douyin", "o-1", "paid", T0, "provisional") == expected
 
 
+def test_order_refund_id_joins_the_key_only_when_given():
+    refund = sample_events()["order_event"]
+    # two refunds of one order seen at the same instant are two facts; their ids differ
+    other = copy.deepcopy(refund)
+    other["data"]["refund_id"] = "as-7702"
+    assert event_id_for(refund) != event_id_for(other)
+    # an event without refund_id (as collectors sent before the field existed) keeps its old id
+    old = copy.deepcopy(refund)
+    del old["data"]["refund_id"], old["data"]["buyer_id"]
+    e = refund
+    plain = make_event_id(
+        "order_event", e["contest_id"], e["platform"], "691234", "refunded", e["observed_at"], e["revision"]
+    )
+    assert event_id_for(old) == plain == event_id_for(parse_event(old))
+    assert parse_event(old).data.refund_id is None and parse_event(old).data.buyer_id is None
+    # the buyer is not part of the fact's identity
+    moved = copy.deepcopy(refund)
+    moved["data"]["buyer_id"] = "buyer-zz99"
+    assert event_id_for(moved) == event_id_for(refund)
+
+
 def test_event_id_rejects_bad_parts():
     with pytest.raises(ValidationError):
         make_event_id("nope", "a")
