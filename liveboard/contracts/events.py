@@ -184,6 +184,53 @@ class RoundFrozenData(_Strict):
     frozen_at: TimeMs
     event_count: Count
     frozen_by: Text
+    # A re-freeze after an appeal or another decision on a frozen round: the chain of freezes of one round
+    # (sequence 1, 2, …), each linked to the previous one's content hash (docs/scoring.md, "Appeals").
+    sequence: Annotated[int, Field(ge=1, le=MAX_SAFE_INT)] = 1
+    previous_content_hash: Sha256Hex | None = None
+    reason: LongText | None = None
+
+
+# ---- decisions on results (取消资格, 并列决定, 申诉): manual records, see docs/events.md
+
+
+class ContestantExcludedData(_Strict):
+    """取消资格 of one contestant in one round (``round_id``) or the whole contest (null); reversible."""
+
+    exclusion_id: Id
+    round_id: Id | None
+    excluded: bool  # false: reinstated (a later event with the same exclusion_id)
+    reason: LongText
+    approver: Text
+
+
+class TieDecidedData(_Strict):
+    """An operator's order of a tie the contest leaves to a decision (tie policy ``decide``)."""
+
+    decision_id: Id
+    round_id: Id
+    group_id: Id
+    list_id: Id  # "awards" (the round's individual award list) or a collective rule id
+    order: Annotated[list[Id], Field(min_length=2, max_length=1000), AfterValidator(_unique)]
+    reason: LongText
+    approver: Text
+
+
+class AppealFiledData(_Strict):
+    appeal_id: Id
+    round_id: Id
+    filed_by: Text
+    claim: LongText
+    evidence_ref: LongText | None
+
+
+class AppealDecidedData(_Strict):
+    appeal_id: Id
+    round_id: Id
+    decision: Literal["upheld", "partly_upheld", "rejected"]
+    reason: LongText
+    approver: Text
+    adjustment_ids: Annotated[list[Id], Field(max_length=100), AfterValidator(_unique)]
 
 
 # ------------------------------------------------------------------------------------------ envelopes
@@ -304,6 +351,30 @@ class RoundFrozen(_ManualRecord):
     data: RoundFrozenData
 
 
+class ContestantExcluded(_ManualRecord):
+    type: Literal["contestant_excluded"]
+    contestant_id: Id
+    data: ContestantExcludedData
+
+
+class TieDecided(_ManualRecord):
+    type: Literal["tie_decided"]
+    contestant_id: None
+    data: TieDecidedData
+
+
+class AppealFiled(_ManualRecord):
+    type: Literal["appeal_filed"]
+    contestant_id: Id
+    data: AppealFiledData
+
+
+class AppealDecided(_ManualRecord):
+    type: Literal["appeal_decided"]
+    contestant_id: Id
+    data: AppealDecidedData
+
+
 Event = Annotated[
     Union[  # noqa: UP007 - a discriminated union needs the explicit Union form under Annotated
         LiveMetricsSnapshot,
@@ -316,6 +387,10 @@ Event = Annotated[
         AccountBound,
         CollectorHeartbeat,
         RoundFrozen,
+        ContestantExcluded,
+        TieDecided,
+        AppealFiled,
+        AppealDecided,
     ],
     Field(discriminator="type"),
 ]
@@ -408,6 +483,10 @@ EVENT_ID_PREFIX: dict[str, str] = {
     "account_bound": "acb",
     "collector_heartbeat": "hbt",
     "round_frozen": "frz",
+    "contestant_excluded": "exc",
+    "tie_decided": "tie",
+    "appeal_filed": "apf",
+    "appeal_decided": "apd",
 }
 _SEP = "\x1f"  # ASCII unit separator: cannot occur in any valid identifier, so parts never run together
 
@@ -480,6 +559,12 @@ def natural_key(event: BaseModel | Mapping[str, Any]) -> tuple[str | int | None,
         return (c, e["platform"], d["collector_id"], e["observed_at"])
     if t == "round_frozen":
         return (c, d["round_id"], d["content_hash"])
+    if t == "contestant_excluded":
+        return (c, e["contestant_id"], d["exclusion_id"], e["observed_at"])
+    if t == "tie_decided":
+        return (c, d["round_id"], d["decision_id"], e["observed_at"])
+    if t in ("appeal_filed", "appeal_decided"):
+        return (c, e["contestant_id"], d["round_id"], d["appeal_id"], e["observed_at"])
     raise ValidationError(f"type: unknown event type {t!r}")
 
 

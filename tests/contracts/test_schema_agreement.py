@@ -54,6 +54,8 @@ def _from_schema(node: dict[str, Any], local: dict[str, Any]) -> tuple:
     if "enum" in node:
         return ("enum", tuple(node["enum"]))
     t = node["type"]
+    if t == "boolean":
+        return ("boolean",)
     if t == "integer":
         return ("integer", node.get("minimum"), node.get("maximum"))
     if t == "string":
@@ -92,6 +94,8 @@ def _from_model(ann: Any) -> tuple:
 
     if get_origin(base) is Literal:
         return ("enum", get_args(base))
+    if base is bool:
+        return ("boolean",)
     if base is int:
         lo, hi = pick(annotated_types.Ge, "ge"), pick(annotated_types.Le, "le")
         if lo is not None and lo == hi:  # schema_version: a single allowed integer
