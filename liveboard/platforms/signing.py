@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import struct
 from collections.abc import Mapping
@@ -124,10 +125,25 @@ def douyin_live_signature(headers: Mapping[str, str], body: bytes, secret: str) 
     return base64.b64encode(digest).decode()
 
 
-def doudian_sign(app_key: str, app_secret: str, method: str, param_json: str, timestamp: str) -> str:
-    """抖店 open API request signature (MD5 variant); param_json must already have sorted keys."""
+def doudian_sign(
+    app_key: str, app_secret: str, method: str, param_json: str, timestamp: str, sign_method: str = "md5"
+) -> str:
+    """抖店 open API request signature; param_json must already have sorted keys (:func:`doudian_param_json`).
+
+    ``md5``: md5_hex(secret + "app_key"… + "v2" + secret); ``hmac-sha256``: the same text, HMAC-SHA256 keyed
+    with the app secret, hex.
+    """
     text = f"{app_secret}app_key{app_key}method{method}param_json{param_json}timestamp{timestamp}v2{app_secret}"
-    return hashlib.md5(text.encode()).hexdigest()
+    if sign_method == "md5":
+        return hashlib.md5(text.encode()).hexdigest()
+    if sign_method == "hmac-sha256":
+        return hmac.new(app_secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    raise ValueError(f"unknown sign_method {sign_method!r}")
+
+
+def doudian_param_json(params: Mapping[str, object]) -> str:
+    """抖店 ``param_json``: the business parameters as compact JSON with keys sorted (what is signed)."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 # --- Kuaishou ------------------------------------------------------------------------------------------
@@ -136,6 +152,50 @@ def doudian_sign(app_key: str, app_secret: str, method: str, param_json: str, ti
 def kuaishou_kwaisign(body: bytes, app_secret: str) -> str:
     """Webhook header ``kwaisign``: md5 hex of the raw body followed by the app secret."""
     return hashlib.md5(body + app_secret.encode()).hexdigest()
+
+
+class KuaishouCryptoError(ValueError):
+    """A pushed 电商 message that does not decrypt with the app's MsgSecret (wrong key, padding or text)."""
+
+
+def _ks_key(msg_secret: str) -> bytes:
+    try:
+        key = base64.b64decode(msg_secret, validate=True)
+    except (ValueError, TypeError) as exc:
+        raise KuaishouCryptoError("MsgSecret is not base64") from exc
+    if len(key) not in (16, 24, 32):
+        raise KuaishouCryptoError("MsgSecret must decode to 16, 24 or 32 bytes")
+    return key
+
+
+_KS_IV = bytes(16)
+
+
+def kuaishou_msg_encrypt(msg_secret: str, message: bytes) -> str:
+    """Pushed 电商 message as Kuaishou's merchant SDK encrypts it: base64(AES-CBC(PKCS#7(message))) with
+    key = base64decode(MsgSecret) (16 bytes: AES-128) and an all-zero IV (docs/ingest.md, *Fidelity*)."""
+    key = _ks_key(msg_secret)
+    pad = 16 - len(message) % 16
+    plain = message + bytes([pad]) * pad
+    enc = Cipher(algorithms.AES(key), modes.CBC(_KS_IV)).encryptor()
+    return base64.b64encode(enc.update(plain) + enc.finalize()).decode()
+
+
+def kuaishou_msg_decrypt(msg_secret: str, encrypted: str | bytes) -> bytes:
+    """Inverse of :func:`kuaishou_msg_encrypt`; checks base64, block length and PKCS#7 padding."""
+    key = _ks_key(msg_secret)
+    try:
+        raw = base64.b64decode(encrypted.strip(), validate=True)
+    except (ValueError, TypeError) as exc:
+        raise KuaishouCryptoError("message is not base64") from exc
+    if not raw or len(raw) % 16:
+        raise KuaishouCryptoError("ciphertext length is not a multiple of 16")
+    dec = Cipher(algorithms.AES(key), modes.CBC(_KS_IV)).decryptor()
+    plain = dec.update(raw) + dec.finalize()
+    pad = plain[-1]
+    if not 1 <= pad <= 16 or plain[-pad:] != bytes([pad]) * pad:
+        raise KuaishouCryptoError("bad padding (wrong MsgSecret?)")
+    return plain[:-pad]
 
 
 def kuaishou_api_sign(params: Mapping[str, str], sign_secret: str, sign_method: str = "MD5") -> str:

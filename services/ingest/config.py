@@ -70,6 +70,11 @@ class IngestSettings(BaseSettings):
     wechat_qps: float = Field(150.0, gt=0)
     douyin_qps: float = Field(100.0, gt=0)
     kuaishou_qps: float = Field(100.0, gt=0)
+    kuaishou_msg_secret: SecretStr | None = Field(
+        None,
+        description="the Kuaishou app's MsgSecret (base64) that decrypts its 电商 pushes; overrides the "
+        "platforms file's kuaishou.msg_secret. Never logged",
+    )
 
     def qps(self, platform: str) -> float:
         return {"wechat_channels": self.wechat_qps, "douyin": self.douyin_qps}.get(platform, self.kuaishou_qps)
@@ -126,6 +131,7 @@ class KuaishouConfig(_Cfg):
     app_secret: SecretStr
     sign_secret: SecretStr
     sign_method: str = "MD5"
+    msg_secret: SecretStr | None = None  # MsgSecret: decrypts the 电商 message pushes (base64, AES key)
     accounts: dict[str, KuaishouAccount] = {}
 
 

@@ -80,6 +80,13 @@ SIGNATURE_FAILURES = Counter(
     ["platform", "endpoint"],
     registry=REGISTRY,
 )
+DECRYPT_FAILURES = Counter(
+    "liveboard_ingest_decrypt_failures_total",
+    "Signed pushes whose encrypted message did not decrypt (or arrived in plaintext where the platform "
+    "encrypts), by reason: undecryptable, plaintext, no_secret",
+    ["platform", "endpoint", "reason"],
+    registry=REGISTRY,
+)
 DUPLICATES = Counter(
     "liveboard_ingest_duplicates_dropped_total",
     "Re-delivered push messages dropped by platform message id",

@@ -48,6 +48,8 @@ def fixtures(scenario: Scenario) -> dict[str, Any]:
             "app_key": "ks" + _derive(seed, "ks", "app-key", n=18),
             "app_secret": _derive(seed, "ks", "app-secret", n=22),
             "sign_secret": _derive(seed, "ks", "sign-secret"),
+            # MsgSecret of the 电商 message pushes: base64 of a 16-byte AES key, as the console shows it
+            "msg_secret": base64.b64encode(hashlib.sha256(f"{seed}:ks:msg".encode()).digest()[:16]).decode(),
             "accounts": {},
         },
     }

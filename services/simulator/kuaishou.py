@@ -8,8 +8,12 @@ MODELLED, NOT DOCUMENTED: no public real-time live-room endpoint exists, so ``op
 ``open.live.room.stats`` and ``open.photo.list`` are this simulator's own methods, shaped in Kuaishou's
 camelCase style after the fanstop order-stat fields (``audienceNum, likeNum, shareNum, cartClickNum,
 gmvData{t0Gmv, t0OrderCount}``). The non-1 ``result`` codes other than the token call's, the order push
-event names and the ``info`` fields are modelled too. Real 电商 pushes are additionally AES-encrypted with a
-``MsgSecret`` whose exact scheme the reference does not give; the simulator sends the plaintext form.
+event names and the ``info`` fields are modelled too.
+
+电商 pushes are AES-CBC encrypted with the app's ``MsgSecret`` (documented); the scheme's parameters are the
+ones Kuaishou's merchant SDK uses as published (key = base64decode(MsgSecret), 16 bytes → AES-128, IV = 16
+zero bytes, PKCS#7, base64 text), and the delivery shape is modelled: the HTTP body is the base64 ciphertext
+itself, signed with ``kwaisign`` over those raw bytes like every Kuaishou push. docs/ingest.md, *Fidelity*.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from services.simulator.base import PlatformSim, Pusher, QpsLimiter, TokenStore,
 from services.simulator.clock import SimClock
 from services.simulator.credentials import fixtures
 from services.simulator.faults import Fault, FaultPlan
-from services.simulator.scenario import Order, Scenario
+from services.simulator.scenario import Order, Refund, Scenario
 
 PLATFORM = "kuaishou"
 
@@ -210,26 +214,37 @@ class KuaishouSim(PlatformSim):
             if o.platform != PLATFORM:
                 continue
             for ts, status in o.lifecycle():
+                if status == "refunded":
+                    continue  # one push per refund, below
                 n += 1
                 self._timeline.append((ts, n, self._enqueue(o, status, ts)))
+            for r in o.refunds:
+                n += 1
+                self._timeline.append((r.at, n, self._enqueue(o, "refunded", r.at, r)))
         self._build_timeline()
 
-    def order_message(self, o: Order, status: str, ts: int) -> dict[str, Any]:
+    def order_message(self, o: Order, status: str, ts: int, refund: Refund | None = None) -> dict[str, Any]:
+        """The plaintext of one 电商 push (what :meth:`sign_push` encrypts). A refund push is one after-sale:
+        ``refundId`` and ``refundFee`` are that refund's (an order may have several)."""
         event = ORDER_EVENTS[status]
-        task = hashlib.sha1(f"{o.order_id}:{event}".encode()).hexdigest()
+        if status == "refunded" and refund is None:
+            refund = o.refunds[0]
+        task = hashlib.sha1(f"{o.order_id}:{event}:{refund.refund_id if refund else ''}".encode()).hexdigest()
         info = {
             "oid": int(o.order_id),
             "sellerId": o.account_id,
+            "buyerOpenId": o.platform_buyer_id,
             "status": status,
             "createTime": o.created_at,
             "payTime": o.paid_at if status in ("paid", "refunded") else 0,
             "updateTime": ts,
             "totalFee": o.amount_fen,
-            "refundFee": o.refund_fen if status == "refunded" else 0,
             "itemId": o.product_id,
             "num": o.quantity,
             "liveStreamId": o.room_id,
         }
+        if refund is not None:
+            info.update(refundId=int(refund.refund_id), refundFee=refund.amount_fen)
         return {
             "taskId": task,
             "eventId": "e" + task[:20],
@@ -244,17 +259,23 @@ class KuaishouSim(PlatformSim):
             "createTime": ts,
         }
 
-    def sign_push(self, message: dict[str, Any]) -> tuple[str, dict, bytes]:
-        body = orjson.dumps(message)
-        headers = {
-            "Content-Type": "application/json",
-            "kwaisign": signing.kuaishou_kwaisign(body, self.creds["app_secret"]),
-        }
+    def sign_push(
+        self, message: dict[str, Any], *, encrypt: bool = True, msg_secret: str | None = None
+    ) -> tuple[str, dict, bytes]:
+        """One delivery: the message encrypted with the MsgSecret (``encrypt=False``: the plaintext JSON,
+        which the platform does not send for 电商 messages; tests use it), signed with ``kwaisign``."""
+        plain = orjson.dumps(message)
+        if encrypt:
+            body = signing.kuaishou_msg_encrypt(msg_secret or self.creds["msg_secret"], plain).encode()
+            ctype = "text/plain"
+        else:
+            body, ctype = plain, "application/json"
+        headers = {"Content-Type": ctype, "kwaisign": signing.kuaishou_kwaisign(body, self.creds["app_secret"])}
         return "/webhooks/kuaishou", headers, body
 
-    def _enqueue(self, o: Order, status: str, ts: int):
+    def _enqueue(self, o: Order, status: str, ts: int, refund: Refund | None = None):
         def enqueue(pusher: Pusher) -> None:
-            message = self.order_message(o, status, ts)
+            message = self.order_message(o, status, ts, refund)
 
             def accept(code: int, body: bytes) -> bool:
                 try:
@@ -262,6 +283,7 @@ class KuaishouSim(PlatformSim):
                 except (orjson.JSONDecodeError, AttributeError):
                     return False
 
-            pusher.schedule(ts, f"kuaishou_push:{o.order_id}:{status}", lambda: self.sign_push(message), accept, 3)
+            msg_id = f"kuaishou_push:{o.order_id}:{status}" + (f":{refund.refund_id}" if refund else "")
+            pusher.schedule(ts, msg_id, lambda: self.sign_push(message), accept, 3)
 
         return enqueue

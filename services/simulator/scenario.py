@@ -7,7 +7,8 @@ identical, and every figure a simulator serves at simulated time ``t`` is a pure
 * per room, the **provisional** figures (what the platform shows when the stream ends) and the **final**
   ones (after the platform's revision: fraud-filtered orders removed, late refunds counted). The final GMV
   is lower than the live one, as on the real platforms.
-* per order, its lifecycle (created → paid | cancelled → refunded), with some refunds after the stream.
+* per order, its lifecycle (created → paid | cancelled → refunded), with some refunds after the stream;
+  an order may be refunded in parts (one unit of several), each refund with its own id, amount and time.
 * per short video, its stats at the end of the contest.
 
 Shapes: each contestant has one account and one live room on one platform; viewers arrive and leave
@@ -72,6 +73,15 @@ class Contestant:
     skill: float  # conversion multiplier
 
 
+@dataclass(frozen=True)
+class Refund:
+    """One refund (after-sale) of an order: its platform id, when it succeeded, how much it returned."""
+
+    refund_id: str
+    at: int
+    amount_fen: int
+
+
 @dataclass
 class Order:
     order_id: str
@@ -87,13 +97,35 @@ class Order:
     created_at: int
     paid_at: int | None = None
     cancelled_at: int | None = None
-    refund_at: int | None = None
-    refund_fen: int = 0
-    aftersale_id: str | None = None
+    refunds: list[Refund] = field(default_factory=list)  # in time order; partial ones add up
     fraud: bool = False  # removed by the platform's final revision
 
+    @property
+    def refund_at(self) -> int | None:
+        """When the first refund succeeded (None: never refunded)."""
+        return self.refunds[0].at if self.refunds else None
+
+    @property
+    def refund_fen(self) -> int:
+        """Everything refunded, all refunds together."""
+        return sum(r.amount_fen for r in self.refunds)
+
+    def refunds_at(self, t: int) -> list[Refund]:
+        return [r for r in self.refunds if r.at <= t]
+
+    @property
+    def platform_buyer_id(self) -> str:
+        """The buyer as the platform names it (WeChat openid, 抖店 doudian_open_id, Kuaishou buyerOpenId)."""
+        digest = hashlib.sha256(f"{self.platform}:{self.account_id}:{self.buyer_id}".encode()).hexdigest()
+        if self.platform == "wechat_channels":
+            return "o" + digest[:27]
+        if self.platform == "douyin":
+            return "1@#" + digest[:32]
+        return "f" + digest[:31]
+
     def status_at(self, t: int) -> str:
-        if self.refund_at is not None and t >= self.refund_at:
+        """The order's headline status: refunded once fully refunded, else paid / cancelled / created."""
+        if self.refunds and sum(r.amount_fen for r in self.refunds_at(t)) >= self.amount_fen:
             return "refunded"
         if self.paid_at is not None and t >= self.paid_at:
             return "paid"
@@ -107,8 +139,7 @@ class Order:
             steps.append((self.paid_at, "paid"))
         if self.cancelled_at is not None:
             steps.append((self.cancelled_at, "cancelled"))
-        if self.refund_at is not None:
-            steps.append((self.refund_at, "refunded"))
+        steps += [(r.at, "refunded") for r in self.refunds]
         return steps
 
 
@@ -253,7 +284,7 @@ class Room:
         s["gmv_nf"] = series([(o.paid_at or 0, o.amount_fen) for o in paid if not o.fraud])
         s["pay_uv"] = series([(t, 1) for t in first_buy.values()])
         s["refund"] = series([(o.refund_at or 0, 1) for o in refunded])
-        s["refund_fen"] = series([(o.refund_at or 0, o.refund_fen) for o in refunded])
+        s["refund_fen"] = series([(r.at, r.amount_fen) for o in refunded for r in o.refunds])
         s["refund_uv"] = series([(t, 1) for t in first_refund.values()])
         s["comments"] = series([(m.ts, 1) for m in by_type.get("live_comment", [])])
         s["likes"] = series([(m.ts, m.like_num) for m in by_type.get("live_like", [])])
@@ -433,9 +464,8 @@ class Scenario:
                     o.paid_at = min(end - 1, created + rng.randrange(3_000, 60_000, 100))
                     if rng.random() < 0.08:
                         late = end + cfg.refund_tail_min * MINUTE - 1
-                        o.refund_at = rng.randrange(o.paid_at + 60_000, max(o.paid_at + 60_001, late), 100)
-                        o.refund_fen = o.amount_fen
-                        o.aftersale_id = f"as{o.order_id}"
+                        first = rng.randrange(o.paid_at + 60_000, max(o.paid_at + 60_001, late), 100)
+                        o.refunds = _refunds(o, first, late, cfg.seed)
                     o.fraud = rng.random() < 0.04
                 else:
                     # unpaid orders close after 15 minutes (kept within the contest's horizon)
@@ -445,6 +475,20 @@ class Scenario:
         paid = [o for o in orders if o.paid_at is not None]
         if paid and not any(o.fraud for o in paid):
             rng.choice(paid).fraud = True
+        # Every stream with a multi-unit paid order has one refunded in two parts (two refunds, each with
+        # its own id and amount), the second after the stream: what a ledger must add up, not replace.
+        # Drawn from the order's own generator so the rest of the contest stays as it was.
+        multi = [o for o in paid if o.quantity >= 2 and not o.refunds]
+        if multi and not any(len(o.refunds) > 1 for o in paid):
+            o = multi[len(multi) // 2]
+            late = end + cfg.refund_tail_min * MINUTE - 1
+            sub = random.Random(f"split:{cfg.seed}:{o.order_id}")
+            first = sub.randrange(o.paid_at + 60_000, max(o.paid_at + 60_001, end - 1), 100)  # type: ignore[operator]
+            second = sub.randrange(max(first + 1_000, end), max(first + 1_001, late, end + 1), 100)
+            o.refunds = [
+                Refund(_refund_id(o, 1), first, o.unit_price_fen),
+                Refund(_refund_id(o, 2), second, o.unit_price_fen),
+            ]
         orders.sort(key=lambda o: o.created_at)
 
         interactions: list[Interaction] = []
@@ -563,6 +607,8 @@ class Scenario:
                 "room_id": o.room_id,
                 "amount_fen": o.amount_fen,
                 "refund_fen": o.refund_fen,
+                "refunds": [asdict(r) for r in o.refunds],
+                "buyer_id": o.platform_buyer_id,
                 "fraud": o.fraud,
                 "lifecycle": o.lifecycle(),
             }
@@ -591,6 +637,24 @@ def _poisson(rng: random.Random, lam: float) -> int:
         if p <= limit:
             return k
         k += 1
+
+
+def _refund_id(o: Order, n: int) -> str:
+    """The platform's after-sale id of an order's n-th refund (numeric on all three platforms)."""
+    digest = hashlib.sha256(f"refund:{o.order_id}:{n}".encode()).hexdigest()
+    return str(7_000_000_000_000_000_000 + int(digest[:15], 16) % 10**18)
+
+
+def _refunds(o: Order, first: int, late: int, seed: int) -> list[Refund]:
+    """An order's refunds: a single unit returns all; of several units, half the time one or two units
+    come back in separate refunds (partial), otherwise the whole order at once."""
+    sub = random.Random(f"refunds:{seed}:{o.order_id}")
+    if o.quantity < 2 or sub.random() < 0.5:
+        return [Refund(_refund_id(o, 1), first, o.amount_fen)]
+    out = [Refund(_refund_id(o, 1), first, o.unit_price_fen)]
+    if sub.random() < 0.5 and first + 2_000 < late:
+        out.append(Refund(_refund_id(o, 2), sub.randrange(first + 1_000, late, 100), o.unit_price_fen))
+    return out
 
 
 def _order_id(platform: str, seed: int, contestant_id: str, n: int) -> str:

@@ -80,7 +80,8 @@ class WeChatSim(PlatformSim):
         for o in scenario.orders.values():
             if o.platform == PLATFORM:
                 self._orders_by_account.setdefault(o.account_id, []).append(o)
-        self._aftersales = {o.aftersale_id: o for o in scenario.orders.values() if o.aftersale_id}
+        # after_sale_order_id -> (order, refund): an order may have several after-sales (partial refunds)
+        self._aftersales = {r.refund_id: (o, r) for o in scenario.orders.values() for r in o.refunds}
         self._timeline_for_orders()
 
     # -- auth ------------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ class WeChatSim(PlatformSim):
             "status": code,
             "create_time": o.created_at // 1000,
             "update_time": max(steps) // 1000,
-            "openid": "o" + o.buyer_id,
+            "openid": o.platform_buyer_id,
             "order_detail": {
                 "product_infos": [
                     {
@@ -283,11 +284,9 @@ class WeChatSim(PlatformSim):
             },
             "aftersale_detail": {
                 "on_aftersale_order_cnt": 0,
-                "aftersale_order_list": (
-                    [{"aftersale_order_id": o.aftersale_id, "status": "MERCHANT_REFUND_SUCCESS"}]
-                    if status == "refunded"
-                    else []
-                ),
+                "aftersale_order_list": [
+                    {"aftersale_order_id": r.refund_id, "status": "MERCHANT_REFUND_SUCCESS"} for r in o.refunds_at(now)
+                ],
             },
         }
 
@@ -335,22 +334,25 @@ class WeChatSim(PlatformSim):
         if err:
             return err
         body = await self._body(request)
-        o = self._aftersales.get(str(body.get("after_sale_order_id", "")))
+        found = self._aftersales.get(str(body.get("after_sale_order_id", "")))
         now = self.clock.now_ms()
-        if o is None or o.account_id != account or (o.refund_at or now + 1) > now:
+        if found is None or found[0].account_id != account or found[1].at > now:
             return _err(ERR_INVALID_ARGS, "invalid args: after_sale_order_id")
+        o, r = found
+        units = max(1, min(o.quantity, r.amount_fen // o.unit_price_fen)) if o.unit_price_fen else o.quantity
         return json_response(
             {
                 "errcode": 0,
                 "errmsg": "ok",
                 "after_sale_order": {
-                    "after_sale_order_id": o.aftersale_id,
+                    "after_sale_order_id": r.refund_id,
                     "status": "MERCHANT_REFUND_SUCCESS",
+                    "openid": o.platform_buyer_id,
                     "order_id": o.order_id,
-                    "product_info": {"product_id": o.product_id, "count": o.quantity},
-                    "refund_info": {"amount": o.refund_fen},
-                    "create_time": (o.refund_at or 0) // 1000 - 60,
-                    "update_time": (o.refund_at or 0) // 1000,
+                    "product_info": {"product_id": o.product_id, "count": units},
+                    "refund_info": {"amount": r.amount_fen},
+                    "create_time": r.at // 1000 - 60,
+                    "update_time": r.at // 1000,
                 },
             }
         )
@@ -389,23 +391,23 @@ class WeChatSim(PlatformSim):
         for o in self.scenario.orders.values():
             if o.platform != PLATFORM:
                 continue
-            events = [(o.created_at, "channels_ec_order_new")]
+            events: list[tuple] = [(o.created_at, "channels_ec_order_new")]
             if o.paid_at is not None:
                 events.append((o.paid_at, "channels_ec_order_pay"))
             if o.cancelled_at is not None:
                 events.append((o.cancelled_at, "channels_ec_order_cancel"))
-            if o.refund_at is not None:
-                events.append((o.refund_at, "channels_ec_aftersale_update"))
-            for ts, ev in events:
+            for r in o.refunds:
+                events.append((r.at, "channels_ec_aftersale_update", r.refund_id))
+            for ts, ev, *ref in events:
                 n += 1
-                self._timeline.append((ts, n, self._enqueue(o, ev, ts)))
+                self._timeline.append((ts, n, self._enqueue(o, ev, ts, ref[0] if ref else None)))
         self._build_timeline()
 
-    def message(self, o: Order, event: str, ts: int) -> dict[str, Any]:
+    def message(self, o: Order, event: str, ts: int, aftersale_id: str | None = None) -> dict[str, Any]:
         user = self.creds["accounts"][o.account_id]["user_name"]
         msg: dict[str, Any] = {
             "ToUserName": user,
-            "FromUserName": "o" + o.buyer_id,
+            "FromUserName": o.platform_buyer_id,
             "CreateTime": ts // 1000,
             "MsgType": "event",
             "Event": event,
@@ -417,7 +419,7 @@ class WeChatSim(PlatformSim):
         elif event == "channels_ec_aftersale_update":
             msg["finder_shop_aftersale_status_update"] = {
                 "status": "MERCHANT_REFUND_SUCCESS",
-                "after_sale_order_id": o.aftersale_id,
+                "after_sale_order_id": aftersale_id or (o.refunds[0].refund_id if o.refunds else ""),
                 "order_id": o.order_id,
             }
         else:
@@ -438,12 +440,12 @@ class WeChatSim(PlatformSim):
         )
         return f"{path}?{q}", {"Content-Type": "application/json"}, body
 
-    def _enqueue(self, o: Order, event: str, ts: int):
+    def _enqueue(self, o: Order, event: str, ts: int, aftersale_id: str | None = None):
         def enqueue(pusher: Pusher) -> None:
-            message = self.message(o, event, ts)
+            message = self.message(o, event, ts, aftersale_id)
             pusher.schedule(
                 ts,
-                f"wechat_push:{o.order_id}:{event}",
+                f"wechat_push:{o.order_id}:{event}" + (f":{aftersale_id}" if aftersale_id else ""),
                 lambda: self.sign_push(message),
                 lambda status, body: status == 200 and body.strip() == b"success",
                 max_attempts=10,

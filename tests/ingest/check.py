@@ -64,26 +64,34 @@ def check_live_metrics(evts: list[Any], truth: dict[str, Any], platforms: set[st
     return problems
 
 
-def order_facts(evts: list[Any]) -> dict[tuple[str, str], set[str]]:
-    """(order_id, status) → the event ids that recorded it (more than one id = double counting)."""
-    out: dict[tuple[str, str], set[str]] = defaultdict(set)
+def order_facts(evts: list[Any]) -> dict[tuple[str, str, str | None], set[str]]:
+    """(order_id, status, refund_id) → the event ids that recorded it (more than one id = double counting).
+    A refund is its own fact: an order refunded in two parts has two."""
+    out: dict[tuple[str, str, str | None], set[str]] = defaultdict(set)
     for e in evts:
         if e.type == "order_event":
-            out[(e.data.order_id, e.data.status)].add(e.event_id)
+            out[(e.data.order_id, e.data.status, e.data.refund_id)].add(e.event_id)
     return out
 
 
-def truth_facts(truth: dict[str, Any], platform: str) -> dict[tuple[str, str], dict[str, Any]]:
+def truth_facts(truth: dict[str, Any], platform: str) -> dict[tuple[str, str, str | None], dict[str, Any]]:
     out = {}
     for oid, o in truth["orders"].items():
         if o["platform"] != platform:
             continue
         for _, status in o["lifecycle"]:
-            out[(oid, status)] = o
+            if status != "refunded":
+                out[(oid, status, None)] = o
+        for r in o["refunds"]:
+            out[(oid, "refunded", r["refund_id"])] = o
     return out
 
 
-def check_orders(evts: list[Any], truth: dict[str, Any], platform: str, complete: bool = True) -> list[str]:
+def check_orders(
+    evts: list[Any], truth: dict[str, Any], platform: str, complete: bool = True, buyers: bool = True
+) -> list[str]:
+    """Every order fact of the platform recorded once, with the truth's amounts: the paid amount per
+    order, each refund's own id and amount; the buyer id where the platform gives one."""
     problems = []
     got = order_facts([e for e in evts if e.platform == platform])
     want = truth_facts(truth, platform)
@@ -94,19 +102,56 @@ def check_orders(evts: list[Any], truth: dict[str, Any], platform: str, complete
             problems.append(f"{fact}: not in the ground truth")
     missing = set(want) - set(got)
     if complete and missing:
-        problems.append(f"{platform}: {len(missing)} order facts missing, e.g. {sorted(missing)[:3]}")
+        problems.append(f"{platform}: {len(missing)} order facts missing, e.g. {sorted(missing, key=str)[:3]}")
     for e in evts:
         if e.type != "order_event" or e.platform != platform:
             continue
         o = truth["orders"].get(e.data.order_id)
         if o is None:
             continue
-        want_amount = o["refund_fen"] if e.data.status == "refunded" else o["amount_fen"]
+        if e.data.status == "refunded":
+            amounts = {r["refund_id"]: r["amount_fen"] for r in o["refunds"]}
+            want_amount = amounts.get(e.data.refund_id or "")
+        else:
+            want_amount = o["amount_fen"]
         if e.data.amount_fen != want_amount:
-            problems.append(f"{e.data.order_id} {e.data.status}: amount {e.data.amount_fen} != {want_amount}")
+            what = f"{e.data.order_id} {e.data.status} {e.data.refund_id}"
+            problems.append(f"{what}: amount {e.data.amount_fen} != {want_amount}")
         if e.contestant_id != o["contestant_id"]:
             problems.append(f"{e.data.order_id}: contestant {e.contestant_id} != {o['contestant_id']}")
+        if buyers and e.data.buyer_id != o["buyer_id"]:
+            problems.append(f"{e.data.order_id} {e.data.status}: buyer {e.data.buyer_id} != {o['buyer_id']}")
     return problems
+
+
+def ledger(evts: list[Any], platform: str) -> dict[str, dict[str, Any]]:
+    """Per order, from the events: paid amount and {refund_id: amount} (what a ledger adds up)."""
+    out: dict[str, dict[str, Any]] = {}
+    for e in {x.event_id: x for x in evts}.values():
+        if e.type != "order_event" or e.platform != platform:
+            continue
+        o = out.setdefault(e.data.order_id, {"paid_fen": None, "refunds": {}, "cancelled": False})
+        if e.data.status == "paid":
+            o["paid_fen"] = e.data.amount_fen
+        elif e.data.status == "refunded":
+            o["refunds"][e.data.refund_id] = e.data.amount_fen
+        elif e.data.status == "cancelled":
+            o["cancelled"] = True
+    return out
+
+
+def truth_ledger(truth: dict[str, Any], platform: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for oid, o in truth["orders"].items():
+        if o["platform"] != platform:
+            continue
+        statuses = {s for _, s in o["lifecycle"]}
+        out[oid] = {
+            "paid_fen": o["amount_fen"] if "paid" in statuses else None,
+            "refunds": {r["refund_id"]: r["amount_fen"] for r in o["refunds"]},
+            "cancelled": "cancelled" in statuses,
+        }
+    return out
 
 
 def check_interactions(evts: list[Any], truth: dict[str, Any], exact: bool) -> list[str]:

@@ -153,11 +153,25 @@ def test_douyin_interaction_batches_count_deltas() -> None:
 
 
 def test_kuaishou_order_push_info_is_a_json_string() -> None:
-    info = {"oid": 123, "totalFee": 5990, "refundFee": 5990, "itemId": "p", "num": 1, "updateTime": 1_767_225_600_000}
+    info = {
+        "oid": 123,
+        "totalFee": 11980,
+        "refundFee": 5990,
+        "refundId": 7001,
+        "buyerOpenId": "fbuyer",
+        "itemId": "p",
+        "num": 2,
+        "updateTime": 1_767_225_600_000,
+    }
     event = "kwaishop_aftersales_refundSuccess"
     msg = {"taskId": "t1", "userId": "u1", "event": event, "info": orjson.dumps(info).decode()}
     push = kn.order_push(msg)
+    # a refund push is one refund: its own amount and id, not the order's total
     assert (push.status, push.data["amount_fen"], push.observed_at) == ("refunded", 5990, 1_767_225_600_000)
+    assert (push.data["refund_id"], push.data["buyer_id"]) == ("7001", "fbuyer")
+    msg["info"] = orjson.dumps({k: v for k, v in info.items() if k != "refundId"}).decode()
+    with pytest.raises(NormaliseError, match="refundId"):
+        kn.order_push(msg)
     msg["info"] = "{broken"
     with pytest.raises(NormaliseError):
         kn.order_push(msg)

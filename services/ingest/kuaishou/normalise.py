@@ -2,7 +2,7 @@
 
 The live-room stats and photo list are the simulator's MODELLED camelCase endpoints (no public real-time
 live endpoint exists); money in them is integer 分 like Kuaishou's 电商 ``totalFee``. Order pushes carry
-their fields in ``info``, a JSON string.
+their fields in ``info``, a JSON string (after decryption with the MsgSecret, webhook.py).
 """
 
 from __future__ import annotations
@@ -111,12 +111,18 @@ def order_push(msg: dict[str, Any]) -> OrderPush:
     if observed is None:
         raise NormaliseError("no time in push")
     amount_field = "refundFee" if status == "refunded" else "totalFee"
+    refund_id = info.get("refundId")
+    if status == "refunded" and refund_id in (None, "", 0):
+        raise NormaliseError("info.refundId: missing in a refund push (several refunds of one order add up)")
+    buyer = info.get("buyerOpenId")
     data = {
         "order_id": str(info["oid"]),
         "status": status,
-        "amount_fen": fen(info[amount_field], f"info.{amount_field}"),
+        "amount_fen": fen(info[amount_field], f"info.{amount_field}"),  # a refund: THIS refund's amount
         "product_id": str(info["itemId"]) if info.get("itemId") is not None else None,
         "quantity": opt_count(info.get("num"), "info.num"),
+        "refund_id": str(refund_id) if status == "refunded" else None,
+        "buyer_id": str(buyer) if buyer else None,
     }
     room = info.get("liveStreamId")
     return OrderPush(task_id, account_id, status, observed, data, str(room) if room else None)

@@ -1,6 +1,12 @@
 """Kuaishou webhook: ``kwaisign = md5(body + app_secret)``, de-duplicated on ``taskId``, answered
 ``{"result":1}``; a bad signature is answered ``{"result":11, …}`` with HTTP 200 (Kuaishou's convention).
 
+电商 messages arrive AES-encrypted with the app's MsgSecret (``signing.kuaishou_msg_decrypt``; the secret
+comes from the platforms file or ``LIVEBOARD_INGEST_KUAISHOU_MSG_SECRET`` and is never logged). A signed
+push that does not decrypt, or a 电商 message in plaintext (the platform never sends those), is refused the
+same way as a bad signature, counted in ``liveboard_ingest_decrypt_failures_total`` and dead-lettered with
+the reason. Plaintext JSON stays accepted for the platform's plaintext pushes (non-电商 events).
+
 The push carries the order amount, so the event is handed to the producer before answering; nothing slow
 happens on this path.
 """
@@ -25,12 +31,15 @@ if TYPE_CHECKING:
 PLATFORM = "kuaishou"
 ENDPOINT = "webhook"
 OK = {"result": 1}
+SHOP_EVENT_PREFIX = "kwaishop_"  # 电商 message events: always encrypted by the platform
 
 
 class KuaishouWebhook:
     def __init__(self, collector: KuaishouCollector) -> None:
         self.c = collector
         self.secret = collector.cfg.app_secret.get_secret_value()
+        msg_secret = collector.settings.kuaishou_msg_secret or collector.cfg.msg_secret
+        self.msg_secret = msg_secret.get_secret_value() if msg_secret is not None else None
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/webhooks/kuaishou", self.receive)]
@@ -50,13 +59,20 @@ class KuaishouWebhook:
             m.child(m.SIGNATURE_FAILURES, PLATFORM, ENDPOINT).inc()
             m.child(m.PUSHES, PLATFORM, ENDPOINT, "bad_signature").inc()
             return _json({"result": 11, "errorMsg": "sign verify failed"})
+        plain, refusal = self._open(body)
+        if refusal is not None:
+            reason, detail = refusal
+            m.child(m.DECRYPT_FAILURES, PLATFORM, ENDPOINT, reason).inc()
+            m.child(m.PUSHES, PLATFORM, ENDPOINT, reason).inc()
+            await c.dead_letter(ENDPOINT, f"{reason}: {detail}", body, now)
+            return _json({"result": 11, "errorMsg": f"message refused: {reason}"})
         try:
-            msg = orjson.loads(body)
+            msg = orjson.loads(plain)
             if not isinstance(msg, dict):
                 raise TypeError("not a JSON object")
             push = kn.order_push(msg)
         except (orjson.JSONDecodeError, *BAD_PAYLOAD) as exc:
-            await c.dead_letter(ENDPOINT, f"{type(exc).__name__}: {exc}", body, now)
+            await c.dead_letter(ENDPOINT, f"{type(exc).__name__}: {exc}", plain, now)
             m.child(m.PUSHES, PLATFORM, ENDPOINT, "dead_lettered").inc()
             return _json(OK)
         if not c.first_seen(f"task:{push.task_id}", now):
@@ -88,10 +104,32 @@ class KuaishouWebhook:
             endpoint=ENDPOINT,
             account_id=push.account_id,
             source="push",
-            raw=body,
+            raw=plain,  # archived decrypted, like WeChat's (meta.decrypted)
             received_at=now,
             make_events=make,
-            meta={"task_id": push.task_id, "event": msg.get("event")},
+            meta={"task_id": push.task_id, "event": msg.get("event"), "decrypted": plain is not body},
         )
         m.child(m.PUSHES, PLATFORM, ENDPOINT, "ok").inc()
         return _json(OK)
+
+    def _open(self, body: bytes) -> tuple[bytes, tuple[str, str] | None]:
+        """The message's plaintext, or why it is refused: (reason, detail)."""
+        text = body.strip()
+        if text.startswith(b"{"):
+            # plaintext JSON: accepted only for what the platform sends in plaintext (non-电商 events)
+            try:
+                event = orjson.loads(text).get("event")
+            except (orjson.JSONDecodeError, AttributeError):
+                event = None
+            if isinstance(event, str) and event.startswith(SHOP_EVENT_PREFIX):
+                return body, ("plaintext", f"{event} arrived unencrypted; 电商 messages are MsgSecret-encrypted")
+            return body, None
+        if self.msg_secret is None:
+            return body, ("no_secret", "encrypted message but no MsgSecret configured (kuaishou.msg_secret)")
+        try:
+            plain = signing.kuaishou_msg_decrypt(self.msg_secret, text)
+            if not plain.lstrip().startswith(b"{"):
+                raise signing.KuaishouCryptoError("decrypted text is not a JSON object (wrong MsgSecret?)")
+        except signing.KuaishouCryptoError as exc:
+            return body, ("undecryptable", str(exc))
+        return plain, None

@@ -91,6 +91,17 @@ class OrderFact:
     product_id: str | None
     quantity: int | None
     room_id: str | None
+    refund_id: str | None = None  # the after-sale's id (refunded only): several refunds of one order add up
+    buyer_id: str | None = None  # the buyer's openid, where the body gives it
+
+    @property
+    def key(self) -> str:
+        """What the collector remembers as emitted: one per order step, one per refund."""
+        return f"{self.order_id}:{self.status}" + (f":{self.refund_id}" if self.refund_id else "")
+
+
+def _opt_str(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
 
 
 def order_facts(order: dict[str, Any]) -> list[OrderFact]:
@@ -108,13 +119,14 @@ def order_facts(order: dict[str, Any]) -> list[OrderFact]:
     created = epoch_s_to_ms(order["create_time"], "create_time")
     if created is None:
         raise NormaliseError("create_time: missing")
-    facts = [OrderFact(order_id, "created", created, amount, product_id, quantity, room_id)]
+    buyer = _opt_str(order.get("openid"))
+    facts = [OrderFact(order_id, "created", created, amount, product_id, quantity, room_id, None, buyer)]
     pay_time = epoch_s_to_ms((detail.get("pay_info") or {}).get("pay_time"), "pay_time")
     if pay_time is not None:
-        facts.append(OrderFact(order_id, "paid", pay_time, amount, product_id, quantity, room_id))
+        facts.append(OrderFact(order_id, "paid", pay_time, amount, product_id, quantity, room_id, None, buyer))
     if status == ST_CANCELLED:
         at = epoch_s_to_ms(order.get("update_time"), "update_time") or created
-        facts.append(OrderFact(order_id, "cancelled", at, amount, product_id, quantity, room_id))
+        facts.append(OrderFact(order_id, "cancelled", at, amount, product_id, quantity, room_id, None, buyer))
     return facts
 
 
@@ -133,6 +145,9 @@ def refund_fact(aftersale: dict[str, Any], room_id: str | None = None) -> OrderF
     if at is None:
         raise NormaliseError("after_sale_order.update_time: missing")
     info = aftersale.get("product_info") or {}
+    refund_id = _opt_str(aftersale.get("after_sale_order_id"))
+    if refund_id is None:
+        raise NormaliseError("after_sale_order.after_sale_order_id: missing")
     return OrderFact(
         str(aftersale["order_id"]),
         "refunded",
@@ -141,6 +156,8 @@ def refund_fact(aftersale: dict[str, Any], room_id: str | None = None) -> OrderF
         str(info["product_id"]) if info.get("product_id") else None,
         opt_count(info.get("count"), "count"),
         room_id,
+        refund_id,
+        _opt_str(aftersale.get("openid")),
     )
 
 

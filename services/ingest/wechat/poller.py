@@ -238,7 +238,7 @@ class WeChatCollector(PlatformCollector):
             out = []
             for f in wn.order_facts(order):
                 room_holder["room_id"] = f.room_id
-                key = f"{f.order_id}:{f.status}"
+                key = f.key
                 if key in self._emitted:
                     continue
                 pending.append(key)
@@ -256,8 +256,10 @@ class WeChatCollector(PlatformCollector):
         ):
             for key in pending:
                 self._emitted.add(key, now)
+            # every after-sale of the order is its own refund (partial refunds add up): fetch each one
+            # not yet emitted
             for as_id in wn.aftersale_ids(order):
-                if f"{order_id}:refunded" not in self._emitted:
+                if f"{order_id}:refunded:{as_id}" not in self._emitted:
                     await self.fetch_aftersale(account_id, as_id, source, room_holder.get("room_id"))
 
     async def fetch_aftersale(self, account_id: str, aftersale_id: str, source: str, room_id: str | None) -> None:
@@ -275,9 +277,9 @@ class WeChatCollector(PlatformCollector):
 
         def make(raw_ref: dict[str, str]) -> list[Any]:
             f = wn.refund_fact(doc["after_sale_order"], room_id)
-            if f is None or f"{f.order_id}:refunded" in self._emitted:
+            if f is None or f.key in self._emitted:
                 return []
-            keys.append(f"{f.order_id}:refunded")
+            keys.append(f.key)
             return self._order_events(regs, f, now, source, raw_ref)
 
         if await self.publish(
@@ -308,5 +310,7 @@ class WeChatCollector(PlatformCollector):
                 "amount_fen": f.amount_fen,
                 "product_id": f.product_id,
                 "quantity": f.quantity,
+                "refund_id": f.refund_id,
+                "buyer_id": f.buyer_id,
             },
         )
