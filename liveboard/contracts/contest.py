@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from liveboard.contracts.primitives import (
     ID_MAX_LENGTH,
@@ -314,6 +314,45 @@ class Contestant(_Model):
     accounts: dict[Platform, PlatformRef]
 
 
+class AfterSales(_Model):
+    """How long refunds change a round's result (Jiangle's months-long stages: "退货产品不计提成").
+
+    A refund observed more than ``refunds_until_days_after_round`` days after the round's window ends no
+    longer counts for that round: it is recorded in the ledger and reported (explanations, reconciliation),
+    but the round's result does not move. Null: refunds count whenever they come."""
+
+    refunds_until_days_after_round: Annotated[int, Field(ge=0, le=3660)] | None = None
+
+
+class Reconcile(_Model):
+    """When the ledger and the platform's own aggregate (live-room snapshots) disagree enough to report."""
+
+    tolerance_fen: Annotated[int, Field(ge=0)] = 100
+    tolerance_orders: Annotated[int, Field(ge=0)] = 0
+
+
+class Sales(_Model):
+    """Where sales figures come from: ``ledger`` (order events) or ``snapshot`` (the platform's live-room
+    aggregate). ``platforms`` sets the default per platform (unlisted: the ledger where the platform gives
+    order-level data, see liveboard/contracts/metrics.py SALES_DEFAULT_SOURCE); ``metrics`` overrides it per
+    sales metric (gmv_fen, refund_amount_fen, orders_paid, refunds_count, paid_buyers_uv)."""
+
+    platforms: dict[Platform, Literal["ledger", "snapshot"]] = {}
+    metrics: dict[str, Literal["ledger", "snapshot"]] = {}
+    after_sales: AfterSales = AfterSales()
+    reconcile: Reconcile = Reconcile()
+
+    @field_validator("metrics")
+    @classmethod
+    def _sales_metrics(cls, v: dict[str, str]) -> dict[str, str]:
+        from liveboard.contracts.metrics import SALES_METRICS
+
+        bad = sorted(set(v) - set(SALES_METRICS))
+        if bad:
+            raise ValueError(f"not sales metrics: {', '.join(bad)} (choose from {', '.join(SALES_METRICS)})")
+        return v
+
+
 class Contest(_Model):
     schema_version: Annotated[int, Field(ge=CONTEST_SCHEMA_VERSION, le=CONTEST_SCHEMA_VERSION)]
     id: Id
@@ -330,6 +369,9 @@ class Contest(_Model):
     groups: Annotated[list[Group], Field(min_length=1)]
     contestants: list[Contestant] = []
     stages: Annotated[list[Stage], Field(min_length=1)]
+    # Where sales figures come from, the after-sales cut-off and the reconciliation tolerance (issue 10).
+    # Null: every sales metric from live-room snapshots, refunds count whenever they come.
+    sales: Sales | None = None
 
     # ----------------------------------------------------------------------------- conveniences
 

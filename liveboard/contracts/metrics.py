@@ -28,6 +28,7 @@ def _base(name: str, unit: Unit, zh: str, en: str, source: str) -> MetricDef:
 
 _LIVE = "sum over the contestant's rooms in the round window of the winning live_metrics_snapshot's data."
 _VIDEO = "sum over the contestant's contest videos of the winning video_stats_snapshot's data."
+_LEDGER = "sales ledger over the contestant's orders paid in the round window: "
 
 BASE_METRICS: dict[str, MetricDef] = {
     m.name: m
@@ -75,8 +76,58 @@ BASE_METRICS: dict[str, MetricDef] = {
             "video average play time",
             "the contest video's avg_play_ms (one entry video per contestant)",
         ),
+        # ---- the sales ledger (services/scoring/ledger.py): folded from order_event, orders placed in the
+        # round by their payment time, refunds counted until the contest's after-sales cut-off
+        _base("ledger_orders_paid", "count", "成交订单数（订单明细）", "paid orders (ledger)", _LEDGER + "paid orders"),
+        _base("ledger_gmv_fen", "fen", "成交金额（订单明细）", "paid GMV (ledger)", _LEDGER + "paid amounts"),
+        _base(
+            "ledger_refund_fen",
+            "fen",
+            "退款金额（订单明细）",
+            "refunded amount (ledger)",
+            _LEDGER + "refunds, each refund id once, capped at the order's paid amount",
+        ),
+        _base(
+            "ledger_net_gmv_fen",
+            "fen",
+            "净成交金额（订单明细，扣除退款）",
+            "net GMV (ledger)",
+            _LEDGER + "paid amounts minus refunds",
+        ),
+        _base(
+            "ledger_net_orders",
+            "count",
+            "净成交订单数（订单明细，全额退款不计）",
+            "net orders (ledger; fully refunded orders excluded)",
+            _LEDGER + "paid orders not refunded in full",
+        ),
+        _base(
+            "ledger_buyers",
+            "count",
+            "成交人数（订单明细）",
+            "paying buyers (ledger)",
+            _LEDGER + "distinct buyer ids of paid orders; missing unless every paid order has one",
+        ),
     )
 }
+
+# ---- where sales come from (contest file ``sales:``; docs/scoring.md, "Sales: ledger or snapshot")
+SalesSource = Literal["ledger", "snapshot"]
+SALES_SOURCES: tuple[str, ...] = ("ledger", "snapshot")
+# The sales metrics a contest may take from the ledger instead of the live-room snapshots, and the ledger
+# figure that replaces each. ``refunds_count`` becomes the orders refunded in full, so that
+# ``net_orders`` = ``orders_paid`` − ``refunds_count`` is the ledger's net orders.
+SALES_METRICS: dict[str, str] = {
+    "gmv_fen": "ledger_gmv_fen",
+    "refund_amount_fen": "ledger_refund_fen",
+    "orders_paid": "ledger_orders_paid",
+    "refunds_count": "ledger_fully_refunded",
+    "paid_buyers_uv": "ledger_buyers",
+}
+# Default source per platform in a contest that declares ``sales:``: the ledger where the platform gives
+# order-level data (Douyin 抖店 order and after-sale lists, Kuaishou shop pushes, WeChat Channels order and
+# after-sale details); anything else from snapshots. A contest without ``sales:`` scores snapshots.
+SALES_DEFAULT_SOURCE: dict[str, SalesSource] = {"douyin": "ledger", "kuaishou": "ledger", "wechat_channels": "ledger"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,10 @@ from liveboard.contracts import (
     ScoreAdjustment,
     VideoStatsSnapshot,
 )
+from liveboard.contracts.conversion import Conversion, round_conversion
 from services.scoring.contests import ContestPlan
+from services.scoring.ledger import LedgerOrder, fold_totals
+from services.scoring.reconcile import ledger_metrics, reconcile_platforms, sales_metrics
 from services.scoring.rules import AdjustmentInput, ContestantInputs, JudgeScoreInput, OrgInput
 
 log = logging.getLogger(__name__)
@@ -168,20 +171,6 @@ class Video:
 
 
 @dataclass(slots=True)
-class Order:
-    platform: str
-    account_id: str
-    order_id: str
-    statuses: dict[str, tuple[Stamp, int]] = field(default_factory=dict)  # status -> (stamp, amount_fen)
-    last_observed: int = 0
-
-    @property
-    def anchor(self) -> int | None:
-        paid = self.statuses.get("paid")
-        return paid[0][1] if paid is not None else None
-
-
-@dataclass(slots=True)
 class Registration:
     stamp: tuple[int, str]
     event_id: str
@@ -202,7 +191,7 @@ class Contestant:
     cid: str
     rooms: dict[tuple[str, str, str], Room] = field(default_factory=dict)
     videos: dict[tuple[str, str, str], Video] = field(default_factory=dict)
-    orders: dict[tuple[str, str], Order] = field(default_factory=dict)
+    orders: dict[tuple[str, str], LedgerOrder] = field(default_factory=dict)  # the sales ledger (ledger.py)
     judges: dict[tuple[str, str, str], tuple[tuple[int, str], str]] = field(default_factory=dict)
     adjustments: dict[tuple[str, str], tuple[tuple[int, str], ScoreAdjustment]] = field(default_factory=dict)
     version: int = 0  # bumped on every change: invalidates the cached inputs
@@ -271,6 +260,7 @@ class ContestState:
             (c.id, p): acct for c in plan.contest.contestants for p, acct in c.accounts.items()
         }
         self._labels: dict[str, tuple[str, tuple[str, str]]] = {}
+        self._conversions: dict[str, Conversion] = {}
         self._round_ids = {r.id for r in plan.rounds}
         self._all_rounds = frozenset(self._round_ids)
 
@@ -414,24 +404,41 @@ class ContestState:
         return frozenset(before) | frozenset(after)
 
     def _order(self, ev: OrderEvent) -> frozenset[str]:
+        """Fold an order status into the contestant's sales ledger (services/scoring/ledger.py)."""
         c = self._contestant(ev.contestant_id)
         d = ev.data
         key = (ev.platform, d.order_id)
         order = c.orders.get(key)
         if order is None:
-            order = c.orders[key] = Order(ev.platform, ev.account_id, d.order_id)
-        if ev.observed_at > order.last_observed:
-            order.last_observed = ev.observed_at
+            order = c.orders[key] = LedgerOrder(ev.platform, ev.account_id, d.order_id)
         stamp = (REV_RANK[ev.revision], ev.observed_at, ev.event_id)
-        prev = order.statuses.get(d.status)
-        if prev is not None and stamp <= prev[0]:
-            return frozenset()
         before = self.rounds_at(order.anchor)
-        order.statuses[d.status] = (stamp, d.amount_fen)
+        created_before = order.created.observed_at if order.created is not None else None
+        if not order.apply(d.status, stamp, d.amount_fen, d.refund_id, d.buyer_id):
+            return frozenset()
         c.version += 1
         after = self.rounds_at(order.anchor)
         self.active_rounds.update(after)
-        return frozenset(before) | frozenset(after)
+        rounds = frozenset(before) | frozenset(after)
+        if order.anchor is None:  # held refunds are listed in the round of the order's creation
+            created = order.created.observed_at if order.created is not None else None
+            rounds |= frozenset(self.rounds_at(created)) | frozenset(self.rounds_at(created_before))
+        return rounds
+
+    def conversion(self, round_id: str) -> Conversion:
+        """What the round's conversion figure is (the one its formula scores), cached per round."""
+        hit = self._conversions.get(round_id)
+        if hit is None:
+            hit = self._conversions[round_id] = round_conversion(self.plan.contest, self.plan.contest.round(round_id))
+        return hit
+
+    def refund_cutoff(self, round_id: str) -> int | None:
+        """The last instant a refund counts for ``round_id`` (contest ``sales.after_sales``), or None."""
+        sales = self.plan.contest.sales
+        days = sales.after_sales.refunds_until_days_after_round if sales is not None else None
+        if days is None:
+            return None
+        return self.plan.contest.round(round_id).window.end + days * DAY_MS
 
     def _judge(self, ev: JudgeScore) -> frozenset[str]:
         d = ev.data
@@ -719,36 +726,42 @@ class ContestState:
         if videos_seen:
             evidence["videos"] = videos_seen
 
-        # ---- orders (payment time places an order in a round; refunds count whenever they come)
-        paid_n = refunded_n = 0
-        paid_fen = refund_fen = 0
-        order_events = 0
-        for order in c.orders.values():
-            anchor = order.anchor
-            if anchor is None or round_id not in self.rounds_at(anchor):
-                continue
-            ok, _note = self.counts_for(cid, order.platform, order.account_id, anchor)
-            if not ok:
-                continue
-            order_events += len(order.statuses)
-            last_event = max(last_event, order.last_observed)
-            last_data = max(last_data, order.last_observed)
-            paid_n += 1
-            paid_fen += order.statuses["paid"][1]
-            refund = order.statuses.get("refunded")
-            if refund is not None:
-                refunded_n += 1
-                refund_fen += refund[1]
-        if order_events:
+        # ---- orders: the sales ledger (services/scoring/ledger.py). Payment time places an order in a
+        # round; refunds add up until the contest's after-sales cut-off. The contest's ``sales:`` chooses per
+        # metric and platform ledger or snapshot, and the two are reconciled (services/scoring/reconcile.py).
+        ledger = fold_totals(
+            list(c.orders.values()) if c.orders else [],
+            lambda t: round_id in self.rounds_at(t),
+            self.refund_cutoff(round_id),
+            lambda o: self.counts_for(cid, o.platform, o.account_id, o.anchor)[0],
+        )
+        if ledger or rooms_used:
+            metrics.update(ledger_metrics(ledger))
+        sales = self.plan.contest.sales
+        sources = sales_metrics(metrics, rooms_used, ledger, sales)
+        reconciliation = reconcile_platforms(rooms_used, ledger, sales)
+        order_events = sum(t.status_events for t in ledger.values())
+        if ledger:
             events += order_events
+            last_event = max(last_event, *(t.last_observed for t in ledger.values()))
+            last_data = max(last_data, *(t.last_observed for t in ledger.values()))
+            paid_fen = metrics["ledger_gmv_fen"]
+            refund_fen = metrics["ledger_refund_fen"]
             evidence["orders"] = {
-                "paid": paid_n,
+                "paid": metrics["ledger_orders_paid"],
                 "paid_fen": paid_fen,
-                "refunded": refunded_n,
+                "refunded": sum(len(t.refunded_orders) for t in ledger.values()),
                 "refund_fen": refund_fen,
                 "net_fen": paid_fen - refund_fen,
+                "net_orders": metrics["ledger_net_orders"],
+                "buyers": metrics.get("ledger_buyers"),
                 "status_events": order_events,
+                "platforms": {p: t.summary() for p, t in sorted(ledger.items())},
             }
+        if sources:
+            evidence["sales_sources"] = sources
+        if reconciliation:
+            evidence["reconciliation"] = reconciliation
 
         # ---- judges and adjustments
         judge_inputs = []
@@ -793,16 +806,20 @@ class ContestState:
             if rejected:
                 evidence["rejected_bindings"] = rejected
 
+        # The leaderboard's figures, from the metrics the rules score (after the contest's sales sources), and
+        # the conversion the round's formula scores under its own name (liveboard/contracts/conversion.py).
         gmv = metrics.get("gmv_fen", 0)
         refunds = metrics.get("refund_amount_fen", 0)
         uv = metrics.get("viewers_uv")
-        buyers = metrics.get("paid_buyers_uv")
+        conv = self.conversion(round_id)
+        conv_num = [metrics[n] for n in conv.numerator if n in metrics]
+        conv_den = sum(metrics.get(n, 0) for n in conv.denominator)
         facts = {
             "gmv_fen": gmv,
             "net_gmv_fen": gmv - refunds,
             "paid_orders": metrics.get("orders_paid", 0),
             "viewers": uv if uv is not None else metrics.get("viewers_pv", 0),
-            "conversion_ppm": _div_half_up(buyers * 1_000_000, uv) if buyers is not None and uv else 0,
+            "conversion_ppm": _div_half_up(sum(conv_num) * 1_000_000, conv_den) if conv_num and conv_den else 0,
         }
         inputs = ContestantInputs(
             metrics=metrics,

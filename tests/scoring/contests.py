@@ -28,6 +28,7 @@ def contest_doc(
     second_round: bool = False,
     accounts_locked: bool = False,
     register_in_file: bool = True,
+    sales: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A contest of ``n`` contestants over ``groups`` groups, one round ``r1`` of ``hours`` from ``start``:
     60 % net GMV (ratio to the best), 20 % paid orders (min–max), 20 % judges (one criterion, scaled to 100)."""
@@ -110,6 +111,7 @@ def contest_doc(
         "groups": [{"id": g, "name": f"组{g}"} for g in group_ids],
         "contestants": contestants if register_in_file else [],
         "stages": [{"id": "s1", "name": "比赛", "rounds": rounds}],
+        **({"sales": sales} if sales is not None else {}),
     }
 
 

@@ -175,6 +175,8 @@ def order(
     account_id: str | None = None,
     room_id: str | None = None,
     revision: str = "provisional",
+    refund_id: str | None = None,
+    buyer_id: str | None = None,
 ) -> Any:
     doc = _envelope(
         "order_event",
@@ -187,8 +189,10 @@ def order(
         source="push",
         revision=revision,
     )
-    doc["raw_ref"] = _raw_ref("order", order_id, status, observed_at, revision)
+    doc["raw_ref"] = _raw_ref("order", order_id, status, observed_at, revision, *([refund_id] if refund_id else []))
     doc["data"] = {"order_id": order_id, "status": status, "amount_fen": amount_fen, "product_id": None, "quantity": 1}
+    if refund_id is not None or buyer_id is not None:
+        doc["data"].update(refund_id=refund_id, buyer_id=buyer_id)
     return _finish(doc)
 
 

@@ -95,12 +95,16 @@ def test_refund_after_the_stream_lowers_net_sales_and_moves_the_ranking(tmp_path
     st.apply(f.order("st", "c0000", T0 + 30 * HOUR, order_id="o1", status="refunded", amount_fen=3_000))
     ri = st.inputs_for("r1", "c0000")
     assert ri.facts["net_gmv_fen"] == 7_000
-    assert ri.evidence["orders"] == {
+    orders = dict(ri.evidence["orders"])
+    assert orders.pop("platforms")["douyin"]["refunded_orders"][0]["order_id"] == "o1"
+    assert orders == {
         "paid": 1,
         "paid_fen": 3_000,
         "refunded": 1,
         "refund_fen": 3_000,
         "net_fen": 0,
+        "net_orders": 0,
+        "buyers": None,
         "status_events": 2,
     }
     second = Recomputer(st, Versions(), 10).compute("r1", {})
