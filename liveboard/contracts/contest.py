@@ -161,10 +161,24 @@ class _Node(_Model):
     weight: DecimalValue | None = None
 
 
+MissingPolicy = Literal["zero", "hold", "exclude_from_bounds"]
+
+
 class MetricNode(_Node):
     kind: Literal["metric"]
     metric: str | Ratio
     normalise: Normalise
+    # What a missing value means (never a silent 0; the row is not ``complete`` in every case):
+    #   zero: the missing value is taken as a measured 0 (it is normalised and counts in the bounds);
+    #   hold: the node scores 0 and the row is provisional (no award, no advancement) until the data
+    #         arrive or an operator's override adjustment on the node (or an ancestor, or the total) decides;
+    #   exclude_from_bounds: the node scores 0 and the contestant does not move min/max/best/places.
+    missing: MissingPolicy = "zero"
+    # A platform that cannot deliver ``metric`` (liveboard/contracts/metrics.py PLATFORM_METRICS) scores
+    # this substitute for its contestants instead, e.g. {kuaishou: viewers_uv} for viewers_pv.
+    by_platform: dict[Platform, str | Ratio] = {}
+    # "platform": min/max/best/places are taken among the contestants of the same platform only.
+    normalise_within: Literal["field", "platform"] = "field"
 
 
 class Criterion(_Model):
@@ -222,6 +236,21 @@ class Award(_Model):
     count: PositiveInt | Literal["rest"]
 
 
+class Ties(_Model):
+    """How equal results are placed and awarded (并列). Places are standard competition ranks: equal
+    results share the place and the next place is skipped (1, 2, 2, 4); an order by id never decides.
+
+    ``share``: every row of a tie at an award boundary receives the better award (and, at an advancement
+    cut, every tied row advances). ``tie_break``: ``keys`` (component ids or metric names, higher first)
+    separate equal totals; rows equal on every key are still tied and ``then`` applies. ``decide``: the rows
+    of a tie across a boundary are 待定 (pending: no award, no advancement) until an operator's tie
+    decision orders them."""
+
+    policy: Literal["share", "tie_break", "decide"]
+    keys: list[str] = []
+    then: Literal["share", "decide"] = "share"
+
+
 class Advancement(_Model):
     top: PositiveInt
     per: Literal["group", "round"] = "group"
@@ -250,11 +279,54 @@ class CollectiveRule(_Model):
     of: str = "total"
     min_members: PositiveInt = 1
     awards: list[Award] = []
+    # tie policy of this award list (keys: component ids or "total", aggregated like ``of``)
+    ties: Ties | None = None
 
 
 class TeamSize(_Model):
     min: PositiveInt
     max: PositiveInt
+
+
+# ---- live slots and registered entries (issue 9 items 5, 6; docs/scoring.md "Live slots", "Registered entries")
+
+
+class Slots(_Model):
+    """Live data counts only inside each contestant's own slot ``[start, end)`` (Harbin: "为期1小时").
+
+    ``schedule`` lists slots by contestant id; a ``live_slot_assigned`` event replaces a contestant's slot
+    (the latest per contestant and round wins). A contestant without a slot has no live data in the round."""
+
+    schedule: dict[str, Window] = {}
+
+
+class Entry(_Model):
+    """One registered entry: a video shown on an account, the contestant's own or an organiser's."""
+
+    contestant: Id
+    platform: Platform
+    account_id: PlatformRef
+    video_id: PlatformRef
+    # a copy of another registered video (its video id, same platform) shown on another account
+    copy_of: PlatformRef | None = None
+
+
+class Entries(_Model):
+    """Where a round's video metrics come from.
+
+    ``published_in_window``: the contestant's videos published inside the round's window (the default
+    without this block). ``registered``: only the videos of the entry list (``videos`` and
+    ``entry_registered`` events; an event replaces the file's line for the same video), whenever they were
+    published; any other video does not count. ``copies``: a registered copy on another account
+    (``copy_of``) is the same work: ``ignore`` counts the original only, ``sum`` adds the copy's counters to
+    the original's (rates are then play-weighted over both). ``cutoff_after_publish_hours``: each video's
+    figures are its newest snapshot observed within that many hours of its publishing (Harbin: likes 24 h
+    after publishing); null: the newest snapshot observed before the round's end."""
+
+    source: Literal["registered", "published_in_window"]
+    copies: Literal["ignore", "sum"] = "ignore"
+    cutoff_after_publish_hours: Annotated[int, Field(ge=1, le=8784)] | None = None
+    videos: list[Entry] = []
 
 
 class Round(_Model):
@@ -269,17 +341,32 @@ class Round(_Model):
     field: FieldSize | None = None
     scoring: Node | None = None
     scoring_by_group: dict[str, Node] = {}
+    # shorthand for ties: {policy: tie_break, keys: [...], then: share}; give one of tie_break or ties
     tie_break: list[str] = []
+    ties: Ties | None = None
     awards: list[Award] = []
     advancement: Advancement | None = None
     collective: list[CollectiveRule] = []
     team_size: TeamSize | None = None
+    # live data only inside each contestant's own slot (null: the whole window)
+    slots: Slots | None = None
+    # video metrics from registered entries (null: videos published inside the window)
+    entries: Entries | None = None
+
+
+class AppealWindow(_Model):
+    """申诉期 of a stage: appeals are filed within ``window_hours`` after the stage's last round ends
+    (notice 000: 在每阶段赛事结束后提出申诉). Filing outside is refused; deciding an appeal filed in time on
+    a frozen round freezes the round again (docs/scoring.md, "Appeals")."""
+
+    window_hours: PositiveInt
 
 
 class Stage(_Model):
     id: Id
     name: Name
     rounds: Annotated[list[Round], Field(min_length=1)]
+    appeals: AppealWindow | None = None  # null: no appeal window declared (appeals are not limited in time)
 
 
 # --------------------------------------------------------------------------------------- registration
@@ -387,6 +474,14 @@ class Contest(_Model):
     def round_groups(self, rnd: Round) -> list[str]:
         ids = rnd.groups if rnd.groups is not None else [g.id for g in self.groups]
         return list(dict.fromkeys(ids))  # a group listed twice is reported by validation, ranked once
+
+    def ties_for(self, rnd: Round) -> Ties | None:
+        """The round's tie policy: ``ties``, else the ``tie_break`` shorthand, else None (undeclared)."""
+        if rnd.ties is not None:
+            return rnd.ties
+        if rnd.tie_break:
+            return Ties(policy="tie_break", keys=list(rnd.tie_break), then="share")
+        return None
 
     def formula_for(self, rnd: Round, group_id: str) -> Node | None:
         return rnd.scoring_by_group.get(group_id, rnd.scoring)

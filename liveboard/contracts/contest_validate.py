@@ -31,7 +31,7 @@ from liveboard.contracts.contest import (
     iter_nodes,
     node_max,
 )
-from liveboard.contracts.metrics import ALL_METRICS, BASE_METRICS
+from liveboard.contracts.metrics import ALL_METRICS, BASE_METRICS, DERIVED_METRICS, availability
 from liveboard.errors import ValidationError
 
 PathT = tuple[str | int, ...]
@@ -356,6 +356,13 @@ def _round_problems(
     for i, key in enumerate(rnd.tie_break):
         if key not in node_ids_all and key not in ALL_METRICS:
             yield (*base, "tie_break", i), f"{key!r} is neither a component of this round nor a known metric"
+    if rnd.tie_break and rnd.ties is not None:
+        yield (*base, "tie_break"), "give either tie_break (shorthand) or ties, not both"
+    if rnd.ties is not None:
+        yield from _ties_problems(rnd.ties, (*base, "ties"), node_ids_all | ALL_METRICS, "a component or a metric")
+    for path, node in formulas:
+        for sub_path, n in _metric_nodes(node, path):
+            yield from _platform_problems(contest, n, sub_path)
 
     # counts against the field
     for g in groups:
@@ -392,6 +399,8 @@ def _round_problems(
                 f"{fixed} fixed award places but only {n_orgs} organisations of level {rule.level!r}",
             )
         yield from _awards_problems(rule.awards, (*cpath, "awards"))
+        if rule.ties is not None:
+            yield from _ties_problems(rule.ties, (*cpath, "ties"), node_ids_all | {"total"}, "'total' or a component")
 
     if rnd.team_size is not None:
         if rnd.team_size.max < rnd.team_size.min:
@@ -403,6 +412,172 @@ def _round_problems(
                     (*base, "team_size"),
                     f"team {team!r} has {n} members, allowed {rnd.team_size.min}..{rnd.team_size.max}",
                 )
+    yield from _slots_entries_problems(contest, rnd, base, groups)
+
+
+def _slots_entries_problems(
+    contest: Contest, rnd: Round, base: PathT, groups: list[str]
+) -> Iterator[tuple[PathT, str]]:
+    """Live slots and registered entries (issue 9 items 5, 6): who, where and when they name."""
+    known = contest.contestants_by_id()
+
+    def who(path: PathT, cid: str) -> Iterator[tuple[PathT, str]]:
+        c = known.get(cid)
+        if c is None:
+            yield path, f"unknown contestant {cid!r} (contestants registered by event get slots and entries by event)"
+        elif c.group not in groups:
+            yield path, f"contestant {cid!r} is in group {c.group!r}, which this round does not rank"
+
+    if rnd.slots is not None:
+        for cid, slot in rnd.slots.schedule.items():
+            spath = (*base, "slots", "schedule", cid)
+            yield from who(spath, cid)
+            if slot.start >= slot.end:
+                yield spath, "start must be before end"
+            elif slot.start < rnd.window.start or slot.end > rnd.window.end:
+                yield spath, "the slot is not inside the round's window"
+    e = rnd.entries
+    if e is None:
+        return
+    epath = (*base, "entries")
+    if e.source != "registered":
+        if e.videos:
+            yield (*epath, "videos"), "an entry list needs source: registered"
+        if e.cutoff_after_publish_hours is not None:
+            yield (*epath, "cutoff_after_publish_hours"), "a cut-off applies to registered entries only"
+        return
+    seen: dict[tuple[str, str], PathT] = {}
+    for i, entry in enumerate(e.videos):
+        vpath = (*epath, "videos", i)
+        yield from who((*vpath, "contestant"), entry.contestant)
+        if entry.platform not in contest.platforms:
+            yield (*vpath, "platform"), f"{entry.platform!r} is not one of the contest's platforms"
+        key = (entry.platform, entry.video_id)
+        if key in seen:
+            yield (*vpath, "video_id"), f"video {entry.video_id!r} is listed twice (first at {_fmt(seen[key])})"
+        else:
+            seen[key] = vpath
+    by_video = {(x.platform, x.video_id): x for x in e.videos}
+    for i, entry in enumerate(e.videos):
+        if entry.copy_of is None:
+            continue
+        cpath = (*epath, "videos", i, "copy_of")
+        original = by_video.get((entry.platform, entry.copy_of))
+        if entry.copy_of == entry.video_id:
+            yield cpath, "a video cannot be a copy of itself"
+        elif original is not None and original.copy_of is not None:
+            yield cpath, f"{entry.copy_of!r} is itself a copy: name the original"
+        elif original is not None and original.contestant != entry.contestant:
+            yield cpath, f"{entry.copy_of!r} is {original.contestant!r}'s entry, not {entry.contestant!r}'s"
+
+
+def _ties_problems(ties: Any, path: PathT, known: set[str], what: str) -> Iterator[tuple[PathT, str]]:
+    if ties.policy == "tie_break" and not ties.keys:
+        yield (*path, "keys"), "the tie_break policy needs keys (the notice's own tie-break items)"
+    if ties.policy != "tie_break" and ties.keys:
+        yield (*path, "keys"), f"keys only apply to the tie_break policy, not {ties.policy!r}"
+    if ties.policy != "tie_break" and "then" in ties.model_fields_set:
+        yield (*path, "then"), f"then only applies to the tie_break policy, not {ties.policy!r}"
+    for i, key in enumerate(ties.keys):
+        if key not in known:
+            yield (*path, "keys", i), f"{key!r} is not {what} of this round"
+    yield from _duplicates([((*path, "keys", i), k) for i, k in enumerate(ties.keys)], "tie-break key")
+
+
+def _metric_nodes(node: Node, path: PathT) -> Iterator[tuple[PathT, MetricNode]]:
+    if isinstance(node, MetricNode):
+        yield path, node
+    elif isinstance(node, SumNode | WeightedNode):
+        for i, child in enumerate(node.components):
+            yield from _metric_nodes(child, (*path, "components", i))
+
+
+def _metric_names(metric: str | Ratio) -> list[str]:
+    return [metric] if isinstance(metric, str) else [*metric.numerator, *metric.denominator]
+
+
+def _is_ratio(metric: str | Ratio) -> bool:
+    return not isinstance(metric, str) or bool(metric in DERIVED_METRICS and DERIVED_METRICS[metric].denominator)
+
+
+def _platform_problems(contest: Contest, node: MetricNode, path: PathT) -> Iterator[tuple[PathT, str]]:
+    """A metric one of the contest's platforms cannot deliver needs a substitute for that platform."""
+    for platform, sub in node.by_platform.items():
+        spath = (*path, "by_platform", platform)
+        if platform not in contest.platforms:
+            yield spath, f"platform {platform!r} is not one of the contest's {contest.platforms}"
+            continue
+        names = _metric_names(sub)
+        unknown = [m for m in names if m not in (ALL_METRICS if isinstance(sub, str) else BASE_METRICS)]
+        if unknown:
+            yield spath, f"unknown metric {unknown[0]!r} (see liveboard/contracts/metrics.py)"
+            continue
+        if _is_ratio(sub) != _is_ratio(node.metric):
+            yield spath, "a substitute must be a ratio when the metric is one (and a count when it is not)"
+    names = _metric_names(node.metric)
+    if any(m not in ALL_METRICS for m in names):
+        return  # reported as an unknown metric
+    for platform in contest.platforms:
+        sub = node.by_platform.get(platform)
+        if sub is not None:
+            names_p = _metric_names(sub)
+            if any(m not in ALL_METRICS for m in names_p) or availability(platform, names_p) is not None:
+                continue
+            yield (
+                (*path, "by_platform", platform),
+                f"{platform} cannot deliver {' / '.join(names_p)} either (liveboard/contracts/metrics.py)",
+            )
+            continue
+        if availability(platform, names) is None:
+            how = (
+                " (normalise_within: platform compares within a platform, but this one has no value at all)"
+                if node.normalise_within == "platform"
+                else ""
+            )
+            yield (
+                (*path, "metric"),
+                f"{platform} cannot deliver {' / '.join(names)} (liveboard/contracts/metrics.py PLATFORM_METRICS), "
+                f"and {platform} is one of this contest's platforms: say how its contestants are scored with "
+                f"by_platform: {{{platform}: <a metric it delivers>}}{how}",
+            )
+
+
+def semantic_warnings(contest: Contest) -> Iterator[tuple[PathT, str]]:
+    """What a valid file should still look at: undeclared tie policies, metrics some accounts may lack."""
+    for si, stage in enumerate(contest.stages):
+        for ri, rnd in enumerate(stage.rounds):
+            base: PathT = ("stages", si, "rounds", ri)
+            if (rnd.awards or rnd.advancement is not None) and contest.ties_for(rnd) is None:
+                yield (
+                    base,
+                    "no tie policy (ties: share / tie_break / decide): a tie across an award or advancement "
+                    "boundary will be 待定 until an operator decides it",
+                )
+            for ci, rule in enumerate(rnd.collective):
+                if rule.awards and rule.ties is None:
+                    yield (
+                        (*base, "collective", ci),
+                        "no tie policy for this collective award list: a tie across an award boundary will be 待定",
+                    )
+            formulas: list[tuple[PathT, Node]] = []
+            if rnd.scoring is not None:
+                formulas.append(((*base, "scoring"), rnd.scoring))
+            formulas.extend(((*base, "scoring_by_group", g), n) for g, n in rnd.scoring_by_group.items())
+            for fpath, root in formulas:
+                for path, node in _metric_nodes(root, fpath):
+                    if "missing" in node.model_fields_set:
+                        continue
+                    for platform in contest.platforms:
+                        names = _metric_names(node.by_platform.get(platform, node.metric))
+                        if any(m not in ALL_METRICS for m in names):
+                            continue
+                        if availability(platform, names) == "partial":
+                            yield (
+                                path,
+                                f"{platform} delivers {' / '.join(names)} only through some endpoints or "
+                                "accounts: say what a missing value means (missing: zero | hold | "
+                                "exclude_from_bounds; default zero)",
+                            )
 
 
 def _awards_problems(awards: list[Any], path: PathT) -> Iterator[tuple[PathT, str]]:
@@ -490,8 +665,11 @@ def _is_uncapped(node: Node) -> bool:
 # ---------------------------------------------------------------------------------------------- entry
 
 
-def check_contest_text(text: str) -> tuple[Contest | None, list[Problem]]:
-    """Parse and check a contest file's text; returns the contest (or None) and every problem found."""
+def check_contest_text(text: str, warnings: list[Problem] | None = None) -> tuple[Contest | None, list[Problem]]:
+    """Parse and check a contest file's text; returns the contest (or None) and every problem found.
+
+    Warnings (a valid file's loose ends: undeclared tie policies, metrics some accounts may not deliver)
+    are appended to ``warnings`` when a list is given; they never make the file invalid."""
     data, lines, problems = _parse_yaml(text)
     if data is None and problems:
         return None, problems
@@ -509,6 +687,12 @@ def check_contest_text(text: str) -> tuple[Contest | None, list[Problem]]:
         return None, _in_file_order(problems)
     for path, message in semantic_problems(contest):
         problems.append(Problem(_fmt(path), _line(lines, path), message))
+    if warnings is not None and not problems:
+        warnings.extend(
+            _in_file_order(
+                [Problem(_fmt(path), _line(lines, path), message) for path, message in semantic_warnings(contest)]
+            )
+        )
     return (contest if not problems else None), _in_file_order(problems)
 
 
@@ -588,12 +772,12 @@ def _without(data: Any, bad: set[PathT]) -> tuple[Any, Callable[[PathT], PathT]]
     return pruned, to_old
 
 
-def check_contest_file(path: str | Path) -> tuple[Contest | None, list[Problem]]:
+def check_contest_file(path: str | Path, warnings: list[Problem] | None = None) -> tuple[Contest | None, list[Problem]]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem("", None, f"cannot read: {exc}")]
-    return check_contest_text(text)
+    return check_contest_text(text, warnings)
 
 
 def load_contest(path: str | Path) -> Contest:

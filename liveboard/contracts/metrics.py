@@ -187,3 +187,134 @@ def label(name: str) -> str:
         d = DERIVED_METRICS[name]
         return f"{d.label_zh} / {d.label_en}"
     return name
+
+
+# ------------------------------------------------------------------------------ platform catalogue
+
+# Which platform can deliver which base metric, as Liveboard's collectors obtain it (docs/ingest.md, the
+# normalisers in services/ingest/*/normalise.py, ../shared/reference/platform-apis.md):
+#   "yes":     a field of the documented endpoint the collector reads;
+#   "partial": only through some endpoints / API versions / authorisations, or from a MODELLED endpoint
+#              shape (Kuaishou has no public real-time live endpoint): may be missing for some accounts;
+#   absent:    the platform does not deliver it at all (the collector always sends null).
+# `liveboard contest validate` refuses a formula that scores a metric one of the contest's platforms
+# cannot deliver, unless the node names a substitute for that platform (``by_platform``); "partial" is a
+# warning (say what a missing value means with ``missing:``).
+Availability = Literal["yes", "partial"]
+
+_LIVE_DOUYIN: dict[str, Availability] = {
+    # 巨量千川 today_live stats (room_list / room detail)
+    "gmv_fen": "yes",  # live_pay_order_gmv_alias (元)
+    "orders_created": "yes",  # live_create_order_count_alias
+    "orders_paid": "yes",  # live_pay_order_count_alias, else created × live_pay_order_rate
+    "viewers_pv": "yes",  # total_live_watch_cnt (观看人次)
+    "comments": "yes",  # total_live_comment
+    "shares": "yes",  # total_live_share_cnt
+    "new_followers": "yes",  # total_live_follow_cnt
+    "product_click_uv": "yes",  # live_click_product_count_alias
+    # "Douyin buyers/UV only through some endpoints": fields beyond the documented list
+    "viewers_uv": "partial",  # total_live_watch_ucnt
+    "paid_buyers_uv": "partial",  # live_pay_ucnt_alias
+    "peak_online": "partial",  # max_online_user_cnt
+    "avg_watch_seconds": "partial",  # avg_watch_duration
+    "likes": "partial",  # total_live_like_cnt
+    "refunds_count": "partial",  # live_refund_order_count_alias
+    "refund_amount_fen": "partial",  # live_refund_order_gmv_alias
+    # short videos (open.douyin.com video data): plays, likes, shares, comments; no clicks, no completion
+    # rate in any open API, average play duration not read by the collector
+    "video_plays": "yes",
+    "video_likes": "yes",
+    "video_likes_24h": "yes",
+    "video_shares": "yes",
+    "video_comments": "partial",
+}
+
+_LIVE_KUAISHOU: dict[str, Availability] = {
+    # documented 电商/fanstop stats: audienceNum, fansIncreaseNum, likeNum, shareNum, cartClickNum,
+    # gmvData{t0Gmv, t0OrderCount}; Kuaishou reports no page views (观看人次, PV) at all
+    "gmv_fen": "yes",
+    "orders_paid": "yes",
+    "viewers_uv": "yes",  # audienceNum
+    "new_followers": "yes",  # fansIncreaseNum
+    "likes": "yes",  # likeNum
+    "shares": "yes",  # shareNum
+    "product_click_uv": "yes",  # cartClickNum
+    # modelled fields of the live-room stats endpoint
+    "orders_created": "partial",
+    "paid_buyers_uv": "partial",
+    "peak_online": "partial",
+    "avg_watch_seconds": "partial",
+    "comments": "partial",
+    "refunds_count": "partial",
+    "refund_amount_fen": "partial",
+    # photos (作品)
+    "video_plays": "yes",
+    "video_likes": "yes",
+    "video_likes_24h": "yes",
+    "video_shares": "yes",
+    "video_comments": "partial",
+    "video_clicks": "partial",
+    "video_completion_rate_ppm": "partial",
+    "video_avg_play_ms": "partial",
+}
+
+_LIVE_WECHAT: dict[str, Availability] = {
+    # live_ec_data_summary
+    "gmv_fen": "yes",  # total_gmv
+    "orders_created": "yes",  # total_create_pv
+    "orders_paid": "yes",  # total_pay_pv
+    "paid_buyers_uv": "yes",  # total_pay_uv
+    "viewers_uv": "yes",  # cumulative_audience_count
+    "avg_watch_seconds": "yes",  # average_watch_seconds_per_audience
+    "comments": "yes",  # new_comment_count
+    "shares": "yes",  # share_live_audience_count
+    "new_followers": "yes",  # new_follow_count
+    "product_exposure_uv": "yes",  # total_exp_uv
+    "product_click_uv": "yes",  # total_clk_uv
+    "refunds_count": "yes",  # refund_pv
+    "refund_amount_fen": "yes",  # refund_amount
+    # live_dashboard_data (modelled block)
+    "viewers_pv": "partial",
+    "peak_online": "partial",
+    "likes": "partial",
+    # 视频号 feeds
+    "video_plays": "yes",  # read_cnt
+    "video_likes": "yes",
+    "video_likes_24h": "yes",
+    "video_shares": "yes",
+    "video_comments": "partial",
+    "video_clicks": "partial",
+    "video_completion_rate_ppm": "partial",  # finish_rate
+    "video_avg_play_ms": "partial",
+}
+
+PLATFORM_METRICS: dict[str, dict[str, Availability]] = {
+    "douyin": _LIVE_DOUYIN,
+    "kuaishou": _LIVE_KUAISHOU,
+    "wechat_channels": _LIVE_WECHAT,
+}
+
+
+def base_parts(name: str) -> tuple[str, ...]:
+    """The base metrics a metric name is computed from (itself for a base metric)."""
+    if name in DERIVED_METRICS:
+        d = DERIVED_METRICS[name]
+        return (*d.numerator, *d.denominator, *d.subtract)
+    return (name,)
+
+
+def availability(platform: str, names: tuple[str, ...] | list[str]) -> Availability | None:
+    """How ``platform`` delivers all of ``names`` (base or derived): the weakest of their parts; None when
+    one of them is not delivered at all. An unknown platform delivers everything (nothing to check)."""
+    table = PLATFORM_METRICS.get(platform)
+    if table is None:
+        return "yes"
+    out: Availability = "yes"
+    for name in names:
+        for part in base_parts(name):
+            a = table.get(part)
+            if a is None:
+                return None
+            if a == "partial":
+                out = "partial"
+    return out

@@ -48,8 +48,8 @@ def test_rank_points_half_a_point_per_place_ties_share_the_better_place():
     # a = 20 + 18.5 + 20 + 38.5 = 97;  b = 19.5 + 19.5 + 20 + 39.5 = 98.5
     # c = 19.5 + 19 + 20 + 39 = 97.5;  d = 18.5 + 20 + 18.5 + 40 = 97
     assert totals(result, "g") == {"b": "98.5", "c": "97.5", "a": "97", "d": "97"}
-    assert order(result, "g") == ["b", "c", "a", "d"]  # a and d tie: contestant_id decides
-    assert result.group("g").rows[3].tied is True
+    assert order(result, "g") == ["b", "c", "a", "d"]  # a and d tie: listed by id, same place
+    assert [(r.rank, r.tied) for r in result.group("g").rows] == [(1, False), (2, False), (3, True), (3, True)]
     assert result.explain("c").formula.children[0].inputs["place"] == 2
 
 
@@ -221,7 +221,7 @@ def test_adjustments_delta_override_and_latest_version():
     assert [r.reason for r in result.rejected] == ["unknown component 'nope'"]
 
 
-def test_tie_break_order_is_configurable_then_contestant_id():
+def test_tie_break_order_is_configurable_then_a_shared_place():
     scoring = {
         "id": "total",
         "name": "t",
@@ -242,7 +242,8 @@ def test_tie_break_order_is_configurable_then_contestant_id():
     assert order(by_a, "g") == ["p", "q", "r"]
     by_metric = score_field(make_contest(scoring, tie_break=["gmv_fen"]), "r", inputs)
     assert order(by_metric, "g") == ["q", "r", "p"]
-    assert [r.tied for r in by_metric.group("g").rows] == [False, True, False]
+    # q and r are equal on the total and on gmv_fen: both tied for place 1 (listed by id), p is 3rd
+    assert [(r.rank, r.tied) for r in by_metric.group("g").rows] == [(1, True), (1, True), (3, False)]
 
 
 def test_awards_rest_and_advancement_across_groups():

@@ -239,17 +239,23 @@ def test_hubei_full_round_three_parts(hubei):
         ),
     }
     result = score_field(hubei, "full", inputs)
-    # short video (min–max): plays 100..300 /50, likes 10..30 /30, shares 1..3 /20
+    # t1 and t3 stream on Douyin, t2 on Kuaishou (their registered accounts); interaction and conversion
+    # are compared within a platform, and Kuaishou's interaction is per viewer (no page views there).
+    # short video (min–max over everyone): plays 100..300 /50, likes 10..30 /30, shares 1..3 /20
     #   t1 0+0+0 = 0;  t2 50+30+20 = 100;  t3 25+15+10 = 50
-    # account: followers 10..30 /60; interaction (likes+comments+shares)/views: 0, 0.5, 0.25 → /40
-    #   t1 0;  t2 60+40 = 100;  t3 30+20 = 50
+    # account: followers 10..30 /60 → t1 0, t2 60, t3 30
+    #   interaction, Douyin (likes+comments+shares)/views: t1 0/100 = 0, t3 25/100 = 0.25 → 0, 40;
+    #   Kuaishou per viewer: t2 50/50 = 1, alone on its platform: max = min → full 40
+    #   t1 0;  t2 60+40 = 100;  t3 30+40 = 70
     # live sales: net GMV 10000, 20000, 20000 (t3: 40000 − 20000) ratio to best /60 → 30, 60, 60
     #   net orders 10, 20, 20 (t3: 40 − 20) /25 → 12.5, 25, 25
-    #   conversion buyers/viewers 0.1, 0.2, 0.1, min–max /15 → 0, 15, 0
-    #   t1 42.5;  t2 100;  t3 85
+    #   conversion buyers/viewers, within platform: Douyin t1 0.1 = t3 0.1 → max = min, full 15 each;
+    #   Kuaishou t2 alone → 15
+    #   t1 57.5;  t2 100;  t3 100
     # total = 30% short video + 20% account + 50% live sales
-    #   t1 = 0 + 0 + 21.25 = 21.25;  t2 = 30 + 20 + 50 = 100;  t3 = 15 + 10 + 42.5 = 67.5
-    assert totals(result, "trainees") == {"hb-t-002": "100", "hb-t-003": "67.5", "hb-t-001": "21.25"}
+    #   t1 = 0 + 0 + 28.75 = 28.75;  t2 = 30 + 20 + 50 = 100;  t3 = 15 + 14 + 50 = 79
+    assert totals(result, "trainees") == {"hb-t-002": "100", "hb-t-003": "79", "hb-t-001": "28.75"}
+    assert all(r.complete and r.status == "ranked" for r in result.group("trainees").rows)
     assert all(r.advances for r in result.group("trainees").rows)  # top 30 per group
     assert [g.group_id for g in result.groups] == ["trainees", "veterans", "families"]
     assert result.group("veterans").rows == []
@@ -267,7 +273,12 @@ def test_hubei_final_team_mean(hubei):
         "hb-v-002": 400,
         "hb-f-002": 0,
     }
-    inputs = {cid: ContestantInputs({"gmv_fen": g, "orders_paid": 1, "viewers_uv": 1}) for cid, g in gmv.items()}
+    inputs = {
+        cid: ContestantInputs(
+            {"gmv_fen": g, "refund_amount_fen": 0, "orders_paid": 1, "refunds_count": 0, "viewers_uv": 1}
+        )
+        for cid, g in gmv.items()
+    }
     result = score_field(hubei, "final", inputs)
     # net GMV is 60 % of the total, relative to the best of the contestant's group; orders and
     # viewers are equal everywhere, so everyone gets their 25 + 15.

@@ -14,14 +14,24 @@ Stated rules (also in docs/rules.md):
 - judges: a judge's sheet is the sum of their points on the node's criteria and counts only when
   complete; the node is the mean of the sheets (after dropping one highest and one lowest if
   configured), rescaled to ``scale_to`` if given; with fewer than ``min_judges`` sheets it is 0 and the
-  row is marked incomplete.
+  row is incomplete and provisional (no award, no advancement) until they arrive or an override decides.
+- missing values (a metric absent from the inputs) follow the node's ``missing`` policy: ``zero`` (a
+  measured 0, in the bounds), ``hold`` (0 points, row provisional until data or an override), or
+  ``exclude_from_bounds`` (0 points, not in the bounds); the row is incomplete in every case. Bounds
+  (min, max, best, places) are taken over the contestants that have the value (and are not excluded),
+  per platform with ``normalise_within: platform``; ``by_platform`` scores a substitute metric for the
+  contestants of a platform.
+- excluded contestants (取消资格) are outside the bounds, the places, awards, advancement and collective
+  sums; their own values are computed against the others' bounds (clamped to the node's range).
 - every division rounds half-even to 10⁻¹² point; display rounds half-up to ``display_decimals``.
-- order: total descending, then each tie-break key descending, then contestant_id ascending.
+- places: standard competition ranks on the total (then the tie-break keys under the ``tie_break``
+  policy); ties are shared or decided (placing.py), never ordered by contestant id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import add, sub
@@ -42,7 +52,7 @@ from liveboard.contracts.contest import (
     WeightedNode,
     node_max,
 )
-from liveboard.contracts.metrics import BASE_METRICS, DERIVED_METRICS
+from liveboard.contracts.metrics import BASE_METRICS, DERIVED_METRICS, availability, base_parts
 from liveboard.errors import ValidationError
 from services.scoring.rules.exact import (
     SCALE,
@@ -54,8 +64,14 @@ from services.scoring.rules.exact import (
     round_doubled,
     to_pico,
 )
-from services.scoring.rules.inputs import AdjustmentInput, ContestantInputs, OrgInput
-from services.scoring.rules.placing import assign_advancement, assign_awards, collective_results
+from services.scoring.rules.inputs import AdjustmentInput, ContestantInputs, OrgInput, TieDecisionInput
+from services.scoring.rules.placing import (
+    assign_advancement,
+    assign_awards,
+    collective_results,
+    place_rows,
+    residual_policy,
+)
 from services.scoring.rules.result import (
     ComponentExplanation,
     Explanation,
@@ -82,6 +98,9 @@ class Plan:
     wd: int = 1
     # metric leaves
     metric_key: str | tuple[tuple[str, ...], tuple[str, ...]] = ""
+    subs: dict[str, Any] = field(default_factory=dict)  # platform -> substitute metric key
+    missing: str = "zero"
+    within: str = "field"
     # judges leaves
     criteria: dict[str, int] = field(default_factory=dict)
     full_pico: int = 0
@@ -100,16 +119,30 @@ def compile_plan(node: Node, parent_weighted: bool = False) -> Plan:
         n, d = ratio_parts(node.weight if node.weight is not None else Decimal(0))
         plan.wn, plan.wd = n, d * 100
     if isinstance(node, MetricNode):
-        if isinstance(node.metric, Ratio):
-            plan.metric_key = (tuple(node.metric.numerator), tuple(node.metric.denominator))
-        else:
-            plan.metric_key = node.metric
+        plan.metric_key = _metric_key(node.metric)
+        plan.subs = {p: _metric_key(m) for p, m in sorted(node.by_platform.items())}
+        plan.missing = node.missing
+        plan.within = node.normalise_within
     elif isinstance(node, JudgesNode):
         plan.criteria = {c.id: to_pico(c.max_points) for c in node.criteria}
         plan.full_pico = sum(plan.criteria.values())
     elif isinstance(node, SumNode | WeightedNode):
         plan.children = [compile_plan(c, isinstance(node, WeightedNode)) for c in node.components]
     return plan
+
+
+def _metric_key(metric: str | Ratio) -> str | tuple[tuple[str, ...], tuple[str, ...]]:
+    if isinstance(metric, Ratio):
+        return (tuple(metric.numerator), tuple(metric.denominator))
+    return metric
+
+
+def _key_name(key: str | tuple[tuple[str, ...], tuple[str, ...]]) -> str:
+    return key if isinstance(key, str) else _ratio_name(key)
+
+
+def _key_parts(key: str | tuple[tuple[str, ...], tuple[str, ...]]) -> tuple[str, ...]:
+    return (key,) if isinstance(key, str) else (*key[0], *key[1])
 
 
 def _walk(plan: Plan) -> list[Plan]:
@@ -164,6 +197,7 @@ class GroupEvaluation:
         plan: Plan,
         members: list[tuple[str, ContestantInputs]],
         rejected: list[RejectedInput],
+        decisions: Sequence[TieDecisionInput] = (),
     ) -> None:
         self.contest = contest
         self.round = rnd
@@ -186,9 +220,21 @@ class GroupEvaluation:
         self.node_adjust: dict[str, dict[int, list[AdjustmentInput]]] = {}
         self.total_adjust: dict[int, list[AdjustmentInput]] = {}
         self.complete = [True] * self.n
+        self.decisions = [d for d in decisions if d.group_id == group_id and d.list_id == "awards"]
+        self.excluded = [inp.excluded is not None for inp in self.inputs]
+        self.platforms = [_platform_of(contest, cid, inp) for cid, inp in members]
+        self.notes: list[list[str]] = [[] for _ in range(self.n)]
+        self.held = [False] * self.n
+        self.node_cols: dict[str, MetricColumn] = {}
+        self.part_of: dict[str, list[Any]] = {}  # node id -> per row bounds partition (normalise_within)
+        self.parents: dict[str, list[str]] = {}
+        for p in self.plans:
+            for c in p.children:
+                self.parents[c.id] = [p.id, *self.parents.get(p.id, [])]
         self._prepare_judges()
         self._prepare_adjustments()
         self._evaluate(plan)
+        self._standing_notes()
         self.contrib[plan.id] = self.values[plan.id]
         self.totals = self._apply_adjustments(self.values[plan.id], self.total_adjust)
         self.rows_by_index: list[Row] = []
@@ -386,38 +432,59 @@ class GroupEvaluation:
                 out[i] = v if a.kind == "override" else out[i] + v
         return out
 
-    def _metric_leaf(self, plan: Plan, node: MetricNode) -> list[int]:
+    def node_column(self, plan: Plan) -> MetricColumn:
+        """The values a metric node scores: its metric, or a platform's substitute (``by_platform``)."""
+        col = self.node_cols.get(plan.id)
+        if col is not None:
+            return col
         col = self.metric_column(plan.metric_key)
+        if plan.subs:
+            values, missing, parts = list(col.values), list(col.missing), dict(col.parts)
+            for platform, key in plan.subs.items():
+                sub = self.metric_column(key)
+                if sub.unit != col.unit:
+                    raise ValidationError(
+                        f"node {plan.id!r}: the {platform} substitute {_key_name(key)!r} is not in the unit of "
+                        f"{_key_name(plan.metric_key)!r} (a ratio and a count cannot share one normalisation)"
+                    )
+                for i, p in enumerate(self.platforms):
+                    if p == platform:
+                        values[i], missing[i] = sub.values[i], sub.missing[i]
+                parts.update(sub.parts)
+            col = MetricColumn(values, col.unit, missing, parts)
+        self.node_cols[plan.id] = col
+        return col
+
+    def _metric_leaf(self, plan: Plan, node: MetricNode) -> list[int]:
+        col = self.node_column(plan)
         xs = col.values
-        n = node.normalise
         if not xs:
             return []
-        lo, hi = min(xs), max(xs)
-        stats = {"min": lo, "max": hi}
-        if isinstance(n, MinMax):
-            points = to_pico(n.points)
-            span = hi - lo
-            if span == 0:
-                out = [points if n.when_equal == "full" else 0] * len(xs)
-            else:
-                out = _min_max(xs, lo, span, points)
-        elif isinstance(n, RatioToBest):
-            points = to_pico(n.points)
-            out = [0] * len(xs) if hi <= 0 else _ratio_to_best(xs, hi, points)
-        elif isinstance(n, RankPoints):
-            points, step = to_pico(n.points), to_pico(n.step)
-            places = _places(xs)
-            stats["places"] = places  # type: ignore[assignment]
-            out = [max(points - step * (places[x] - 1), 0) for x in xs]
+        zero = plan.missing == "zero"
+        excluded = self.excluded
+        in_bounds = [not e and (zero or not m) for m, e in zip(col.missing, excluded, strict=True)]
+        if plan.within == "platform":
+            keys = list(self.platforms)
+            self.part_of[plan.id] = keys
+            parts: dict[Any, list[int]] = {}
+            for i, k in enumerate(keys):
+                parts.setdefault(k, []).append(i)
+            out = [0] * len(xs)
+            stats: dict[Any, dict[str, Any]] = {}
+            for k, idx in parts.items():
+                vals, st = _normalise(node, [xs[i] for i in idx], [xs[i] for i in idx if in_bounds[i]], col.unit)
+                stats[k] = st
+                for j, i in enumerate(idx):
+                    out[i] = vals[j]
+        elif all(in_bounds):
+            out, st = _normalise(node, xs, xs, col.unit)
+            stats = {None: st}
         else:
-            assert isinstance(n, RawValue)
-            sn, sd = ratio_parts(n.scale)
-            num, den = sn * SCALE, sd * col.unit
-            out = div_round_column([x * num for x in xs], den)
-            if n.cap is not None:
-                cap = to_pico(n.cap)
-                out = [v if v < cap else cap for v in out]
-        self.stats[plan.id] = stats
+            out, st = _normalise(node, xs, [x for x, b in zip(xs, in_bounds, strict=True) if b], col.unit)
+            stats = {None: st}
+        if not zero:
+            out = [0 if m else v for v, m in zip(out, col.missing, strict=True)]
+        self.stats[plan.id] = stats  # type: ignore[assignment]
         return out
 
     def _judges_leaf(self, plan: Plan, node: JudgesNode) -> list[int]:
@@ -434,30 +501,123 @@ class GroupEvaluation:
 
     # ---------------------------------------------------------------------------- ranking
 
-    def rank(self) -> list[Row]:
+    def _override_for(self, node_id: str, i: int) -> str | None:
+        """An operator's override on the node, an ancestor or the total: a decision on held data."""
+        for nid in (node_id, *self.parents.get(node_id, ())):
+            for a in self.node_adjust.get(nid, {}).get(i, ()):
+                if a.kind == "override":
+                    return a.adjustment_id
+        for a in self.total_adjust.get(i, ()):
+            if a.kind == "override":
+                return a.adjustment_id
+        return None
+
+    def _standing_notes(self) -> None:
+        """complete / held and the notes that say why, per row (zh-CN first)."""
+        for i, inp in enumerate(self.inputs):
+            x = inp.excluded
+            if x is not None:
+                scope = "整个赛事" if x.scope == "contest" else "本轮"
+                self.notes[i].append(
+                    f"取消资格（{scope}）：{x.reason}（批准：{x.approver}）/ excluded ({x.scope}): {x.reason}"
+                )
+        for p in self.plans:
+            node = p.node
+            if isinstance(node, MetricNode):
+                col = self.node_column(p)
+                if not any(col.missing):
+                    continue
+                for i, m in enumerate(col.missing):
+                    if not m:
+                        continue
+                    self.complete[i] = False
+                    platform = self.platforms[i]
+                    key = p.subs.get(platform, p.metric_key) if platform is not None else p.metric_key
+                    names = [b for part in _key_parts(key) for b in base_parts(part)]
+                    absent = "、".join(dict.fromkeys(b for b in names if b not in self._metric_maps[i])) or _key_name(
+                        key
+                    )
+                    if platform is not None and availability(platform, names) is None:
+                        absent += f"（{platform} 平台不提供 / not delivered by {platform}）"
+                    if p.missing == "zero":
+                        self.notes[i].append(f"数据缺失按0计：{absent}（{p.name}）/ missing {absent}: counted as 0")
+                    elif p.missing == "exclude_from_bounds":
+                        self.notes[i].append(
+                            f"数据缺失：{p.name}记0分，不计入极值（{absent}）"
+                            f" / missing {absent}: 0 points, outside the bounds"
+                        )
+                    elif (adj := self._override_for(p.id, i)) is not None:
+                        self.notes[i].append(
+                            f"缺少数据 {absent}（{p.name}），已由调整 {adj} 裁定 / missing {absent}: decided by {adj}"
+                        )
+                    else:
+                        self.held[i] = True
+                        self.notes[i].append(
+                            f"待定：缺少数据 {absent}（{p.name}），数据到达或裁定前不授奖、不晋级"
+                            f" / provisional: missing {absent}"
+                        )
+            elif isinstance(node, JudgesNode):
+                for i, d in enumerate(self.judges.get(p.id, [])):
+                    if d.enough:
+                        continue
+                    self.complete[i] = False
+                    k = len(d.used) + len(d.dropped)
+                    if (adj := self._override_for(p.id, i)) is not None:
+                        self.notes[i].append(
+                            f"{p.name}完整评分表 {k}/{node.min_judges} 份，已由调整 {adj} 裁定"
+                            f" / {k} of {node.min_judges} judges' sheets: decided by {adj}"
+                        )
+                        continue
+                    self.held[i] = True
+                    self.notes[i].append(
+                        f"待定：{p.name}完整评分表 {k}/{node.min_judges} 份，评分未齐不授奖、不晋级"
+                        f" / provisional: {k} of {node.min_judges} judges' sheets"
+                    )
+
+    def status(self, i: int) -> str:
+        if self.excluded[i]:
+            return "excluded"
+        return "provisional" if self.held[i] else "ranked"
+
+    def rank(self) -> tuple[list[Row], list[list[Row]]]:
+        """Rows in place order (excluded last) and the undecided ties of the "awards" list."""
+        ties = self.contest.ties_for(self.round)
+        key_names = list(ties.keys) if ties is not None and ties.policy == "tie_break" else []
         keys: list[list[int]] = []
-        for key in self.round.tie_break:
+        for key in key_names:
             if key in self.values:
                 keys.append(self.values[key])
             elif key in BASE_METRICS or key in DERIVED_METRICS:
                 keys.append(self.metric_column(key).values)
             # a node of another group's formula: not a key for this group
-        totals, cids = self.totals, self.cids
-        sort_keys = list(zip([-t for t in totals], *[[-v for v in k] for k in keys], cids, strict=True))
-        order = sorted(range(self.n), key=sort_keys.__getitem__)
-        rows_by_index: list[Row | None] = [None] * self.n
-        rows = []
-        prev: tuple[int, ...] | None = None
-        complete = self.complete
-        group_id = self.group_id
-        for place, i in enumerate(order, start=1):
-            sig = sort_keys[i][:-1]
-            row = Row(place, cids[i], group_id, totals[i], complete[i], sig == prev)
-            prev = sig
-            rows.append(row)
-            rows_by_index[i] = row
-        self.rows_by_index = rows_by_index  # type: ignore[assignment]
-        return rows
+        totals, cids, complete, group_id = self.totals, self.cids, self.complete, self.group_id
+        rows = [
+            Row(None, cids[i], group_id, totals[i], complete[i], status=self.status(i), notes=list(self.notes[i]))  # type: ignore[arg-type]
+            for i in range(self.n)
+        ]
+        vectors = {cids[i]: (totals[i], *[k[i] for k in keys]) for i in range(self.n)}
+        if keys:
+            by_total: dict[int, list[int]] = {}
+            for i in range(self.n):
+                if not self.excluded[i]:
+                    by_total.setdefault(totals[i], []).append(i)
+            shown = "、".join(key_names)
+            for same in by_total.values():
+                if len(same) > 1 and len({vectors[cids[i]] for i in same}) > 1:
+                    for i in same:
+                        peers = "、".join(cids[j] for j in same if j != i)
+                        rows[i].notes.append(
+                            f"总分与 {peers} 相同，按决胜项（{shown}）排名 / equal total, placed by the tie-break keys"
+                        )
+        ordered, undecided = place_rows(
+            rows,
+            vectors,
+            residual_policy(ties),
+            self.decisions,
+            tie_note="，决胜项无法区分" if keys else "",
+        )
+        self.rows_by_index = rows
+        return ordered, undecided
 
     # ------------------------------------------------------------------------ explanation
 
@@ -471,13 +631,22 @@ class GroupEvaluation:
         h.update(f"G\x1f{self.group_id}\x1f{','.join(p.id for p in self.plans)}\n".encode())
         h.update(("\x1f".join(self.cids[i] for i in order) + "\n").encode())
         h.update((",".join(map(str, [r.total_pico for r in rows])) + "\n").encode())
-        h.update((",".join(f"{r.award}:{r.advances:d}{r.complete:d}{r.tied:d}" for r in rows) + "\n").encode())
+        h.update(
+            (
+                ",".join(
+                    f"{r.rank}:{r.status}:{r.award}:{r.advances:d}{r.complete:d}{r.tied:d}{r.pending:d}" for r in rows
+                )
+                + "\n"
+            ).encode()
+        )
+        h.update(("\x1e".join("|".join(r.notes) for r in rows) + "\n").encode())
         for p in self.plans:
             column = self.values[p.id]
             h.update((",".join(map(str, [column[i] for i in order])) + "\n").encode())
 
     def explain(self, contestant_id: str) -> Explanation:
         i = self.position[contestant_id]
+        row = self.rows_by_index[i] if self.rows_by_index else None
         return Explanation(
             contestant_id=contestant_id,
             group_id=self.group_id,
@@ -485,6 +654,13 @@ class GroupEvaluation:
             formula=self._explain_node(self.plan, i),
             total_adjustments=[_adjustment_dict(a) for a in self.total_adjust.get(i, [])],
             rejected=list(self.rejected_by_index.get(i, [])),
+            place=row.rank if row is not None else None,
+            status=row.status if row is not None else self.status(i),
+            tied=row.tied if row is not None else False,
+            pending=row.pending if row is not None else False,
+            complete=self.complete[i],
+            platform=self.platforms[i],
+            notes=list(row.notes) if row is not None else list(self.notes[i]),
         )
 
     def _explain_node(self, plan: Plan, i: int) -> ComponentExplanation:
@@ -515,23 +691,40 @@ class GroupEvaluation:
         )
 
     def _explain_metric(self, plan: Plan, node: MetricNode, i: int) -> tuple[dict[str, Any], str]:
-        col = self.metric_column(plan.metric_key)
+        col = self.node_column(plan)
         x = col.values[i]
-        stats = self.stats.get(plan.id, {})
+        part = self.part_of[plan.id][i] if plan.id in self.part_of else None
+        stats: dict[str, Any] = self.stats.get(plan.id, {}).get(part, {})  # type: ignore[call-overload]
+        platform = self.platforms[i]
+        key = plan.subs.get(platform, plan.metric_key) if platform is not None else plan.metric_key
 
-        def show(v: int) -> Any:
-            return v if col.unit == 1 else from_pico(v)
+        def show(v: int | None) -> Any:
+            return None if v is None else v if col.unit == 1 else from_pico(v)
 
-        name = plan.metric_key if isinstance(plan.metric_key, str) else _ratio_name(plan.metric_key)
+        missing = col.missing[i]
         inputs: dict[str, Any] = {
-            "metric": name,
+            "metric": _key_name(key),
             "value": show(x),
-            "missing": col.missing[i],
-            "parts": {m: v[i] for m, v in col.parts.items()},
-            "field_min": show(stats["min"]) if "min" in stats else None,
-            "field_max": show(stats["max"]) if "max" in stats else None,
+            "missing": missing,
+            "missing_policy": plan.missing,
+            "parts": {m: v[i] for m, v in col.parts.items() if m in _key_parts(key) or m in _all_parts(key)},
+            "field_min": show(stats.get("min")),
+            "field_max": show(stats.get("max")),
         }
+        if key != plan.metric_key:
+            inputs["substitute_for"] = _key_name(plan.metric_key)
+            inputs["platform"] = platform
+        if plan.within == "platform":
+            inputs["bounds_within"] = f"platform {part}"
         n = node.normalise
+        if missing and plan.missing != "zero":
+            if plan.missing == "hold":
+                rule = "missing: 0 points and the row is held (待定) until the data arrive or an override decides"
+            else:
+                rule = "missing: 0 points, not counted in the bounds (exclude_from_bounds)"
+            return inputs, rule
+        if stats.get("min") is None and not isinstance(n, RawValue):
+            return inputs, "no contestant has this value yet: 0"
         if isinstance(n, MinMax):
             if stats.get("max") == stats.get("min"):
                 rule = f"max = min: everyone gets {'full points' if n.when_equal == 'full' else '0'} ({n.points})"
@@ -541,12 +734,14 @@ class GroupEvaluation:
         elif isinstance(n, RatioToBest):
             rule = f"x / max × {n.points} = {show(x)} / {inputs['field_max']} × {n.points}"
         elif isinstance(n, RankPoints):
-            place = stats["places"][x]  # type: ignore[index]
+            place = stats["places"][x]
             inputs["place"] = place
             rule = f"{n.points} − {n.step} × (place − 1) = {n.points} − {n.step} × ({place} − 1)"
         else:
             assert isinstance(n, RawValue)
             rule = f"x × {n.scale}" + (f", capped at {n.cap}" if n.cap is not None else "")
+        if self.excluded[i] and not isinstance(n, RawValue):
+            rule += " (excluded: measured against the others' bounds, clamped)"
         return inputs, rule
 
     def _explain_judges(self, plan: Plan, node: JudgesNode, i: int) -> tuple[dict[str, Any], str]:
@@ -573,6 +768,10 @@ class GroupEvaluation:
         if not d.enough:
             rule = f"fewer than {node.min_judges} complete sheets: 0 until they arrive"
         return inputs, rule
+
+
+def _all_parts(key: str | tuple[tuple[str, ...], tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(b for part in _key_parts(key) for b in base_parts(part))
 
 
 def _any_missing(*cols: MetricColumn) -> list[bool]:
@@ -621,6 +820,64 @@ def _ratio_to_best(xs: list[int], hi: int, points: int) -> list[int]:
     return round_doubled([x * p2 + hi if x > 0 else hi for x in xs], hi)
 
 
+def _normalise(node: MetricNode, xs: list[int], bound: list[int], unit: int) -> tuple[list[int], dict[str, Any]]:
+    """Normalise ``xs`` against the bounds of ``bound`` (the values that count in the field). A value
+    outside the bounds (an excluded contestant's) is placed against them and clamped to the node's range."""
+    n = node.normalise
+    if isinstance(n, RawValue):
+        sn, sd = ratio_parts(n.scale)
+        num, den = sn * SCALE, sd * unit
+        out = div_round_column([x * num for x in xs], den)
+        if n.cap is not None:
+            cap = to_pico(n.cap)
+            out = [v if v < cap else cap for v in out]
+        stats: dict[str, Any] = {"min": min(bound), "max": max(bound)} if bound else {"min": None, "max": None}
+        return out, stats
+    if not bound:
+        return [0] * len(xs), {"min": None, "max": None, "n": 0}
+    lo, hi = min(bound), max(bound)
+    stats = {"min": lo, "max": hi, "n": len(bound)}
+    clamp = len(bound) != len(xs)
+    points = to_pico(n.points)
+    if isinstance(n, MinMax):
+        span = hi - lo
+        if span == 0:
+            out = [points if n.when_equal == "full" else 0] * len(xs)
+        else:
+            out = _min_max(xs, lo, span, points)
+            if clamp:
+                out = [0 if v < 0 else points if v > points else v for v in out]
+    elif isinstance(n, RatioToBest):
+        out = [0] * len(xs) if hi <= 0 else _ratio_to_best(xs, hi, points)
+        if clamp:
+            out = [points if v > points else v for v in out]
+    else:
+        assert isinstance(n, RankPoints)
+        step = to_pico(n.step)
+        places = _places(bound)
+        if clamp:
+            ordered = sorted(bound)
+            for x in xs:
+                if x not in places:  # 1 + the number of counted values above it
+                    places[x] = 1 + len(ordered) - bisect_right(ordered, x)
+        stats["places"] = places
+        out = [max(points - step * (places[x] - 1), 0) for x in xs]
+    return out, stats
+
+
+def _platform_of(contest: Contest, cid: str, inp: ContestantInputs) -> str | None:
+    """The platform of a contestant's data: the inputs' own, else the registration's only account's, else
+    the contest's only platform, else unknown (None)."""
+    if inp.platform is not None:
+        return inp.platform
+    registered = contest.contestants_by_id().get(cid)
+    if registered is not None and len(registered.accounts) == 1:
+        return next(iter(registered.accounts))
+    if len(contest.platforms) == 1:
+        return contest.platforms[0]
+    return None
+
+
 def _places(xs: list[int]) -> dict[int, int]:
     places: dict[int, int] = {}
     for pos, x in enumerate(sorted(xs, reverse=True), start=1):
@@ -632,7 +889,12 @@ def _places(xs: list[int]) -> dict[int, int]:
 # ---------------------------------------------------------------------------------------- entry point
 
 
-def score_field(contest: Contest, round_id: str, inputs: Mapping[str, ContestantInputs]) -> RoundResult:
+def score_field(
+    contest: Contest,
+    round_id: str,
+    inputs: Mapping[str, ContestantInputs],
+    tie_decisions: Sequence[TieDecisionInput] = (),
+) -> RoundResult:
     """Score every contestant of ``inputs`` in round ``round_id``.
 
     Contestants are placed in their group (``ContestantInputs.group_id`` or the contest file's
@@ -670,16 +932,17 @@ def score_field(contest: Contest, round_id: str, inputs: Mapping[str, Contestant
             orgs[cid] = OrgInput()
 
     results: list[GroupResult] = []
+    undecided: dict[str, list[list[Row]]] = {}
     for g in groups:
         formula = contest.formula_for(rnd, g)
         if formula is None:
             raise ValidationError(f"round {round_id!r} has no formula for group {g!r}")
-        evaluation = GroupEvaluation(contest, rnd, g, _plan_for(formula), members[g], rejected)
-        rows = evaluation.rank()
-        assign_awards(rows, rnd.awards)
+        evaluation = GroupEvaluation(contest, rnd, g, _plan_for(formula), members[g], rejected, tie_decisions)
+        rows, undecided[g] = evaluation.rank()
+        assign_awards(rows, rnd.awards, undecided[g])
         results.append(GroupResult(g, rows, evaluation))
-    assign_advancement(results, rnd.advancement)
-    collective = collective_results(results, rnd.collective, orgs)
+    assign_advancement(results, rnd.advancement, contest.ties_for(rnd), tie_decisions, round_id, undecided)
+    collective = collective_results(results, rnd.collective, orgs, tie_decisions)
     return RoundResult(
         contest_id=contest.id,
         round_id=round_id,

@@ -1,77 +1,289 @@
-"""Awards, advancement and collective (organisation) results, from ranked rows."""
+"""Places, ties, awards, advancement and collective (organisation) results, from scored rows.
+
+Places are standard competition ranks: rows equal on everything the list compares share a place and the
+places they cover are skipped (1, 2, 2, 4). What is compared is the total, then — under the ``tie_break``
+policy — each declared key. Contestant ids never decide a place, an award or advancement; they only give
+tied rows a stable display order.
+
+A tie (并列) is resolved by the list's policy: ``share`` (every tied row receives the award of the tie's
+place: "the better prize"; at an advancement cut every tied row advances), or ``decide`` (rows of a tie
+that straddles an award boundary or the advancement cut are 待定 — pending: no award, no advancement —
+until a :class:`TieDecisionInput` naming every tied row orders them; the decided order then gives them
+consecutive places). Excluded rows (取消资格) take no place. Provisional rows (missing data, missing
+judges) take the place their current total gives, but receive no award and do not advance.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
-from liveboard.contracts.contest import Advancement, Award, CollectiveRule
+from liveboard.contracts.contest import Advancement, Award, CollectiveRule, Ties
 from services.scoring.rules.exact import div_round
-from services.scoring.rules.inputs import OrgInput
+from services.scoring.rules.inputs import OrgInput, TieDecisionInput
 from services.scoring.rules.result import CollectiveResult, CollectiveRow, Row
 
 if TYPE_CHECKING:
     from services.scoring.rules.result import GroupResult
 
+Residual = Literal["share", "decide"]
 
-def assign_awards(rows: Sequence[Row], awards: Sequence[Award]) -> None:
-    """Hand out awards down the ranking: a count of places each, "rest" for everyone left.
-
-    Places follow the total order (tie-breaks, then contestant_id), so a count never splits a tie
-    ambiguously. If the field is smaller than the awards, the later awards run out.
-    """
-    pos = 0
-    for award in awards:
-        take = len(rows) - pos if award.count == "rest" else award.count
-        for row in rows[pos : pos + take]:
-            row.award, row.award_name = award.id, award.name
-        pos = min(len(rows), pos + take)
+# When a file declares no policy, a tie across a boundary waits for a person (the validator warns).
+DEFAULT_TIES = Ties(policy="decide")
 
 
-def assign_advancement(groups: Sequence[GroupResult], advancement: Advancement | None) -> None:
+def residual_policy(ties: Ties | None) -> Residual:
+    ties = ties or DEFAULT_TIES
+    if ties.policy == "tie_break":
+        return ties.then
+    return ties.policy  # type: ignore[return-value]
+
+
+def _decision_for(ids: set[str], decisions: Sequence[TieDecisionInput]) -> TieDecisionInput | None:
+    """The latest decision that names every row of the tie (a decision may name more)."""
+    best: TieDecisionInput | None = None
+    for d in decisions:
+        if ids <= set(d.order) and (best is None or (d.observed_at, d.event_id) > (best.observed_at, best.event_id)):
+            best = d
+    return best
+
+
+def place_rows(
+    rows: Sequence[Any],
+    vectors: dict[str, tuple[int, ...]],
+    residual: Residual,
+    decisions: Sequence[TieDecisionInput],
+    id_of: Any = lambda r: r.contestant_id,
+    tie_note: str = "",
+) -> tuple[list[Any], list[list[Any]]]:
+    """Give every non-excluded row its competition place; returns (rows in place order, undecided ties).
+
+    ``vectors[id]`` is what is compared, higher first. Tied rows are listed by id (display only). Under
+    ``decide`` a tie named in full by a decision is re-placed in the decided order."""
+    placeable = sorted(
+        (r for r in rows if r.status != "excluded"), key=lambda r: ([-v for v in vectors[id_of(r)]], id_of(r))
+    )
+    out: list[Any] = []
+    undecided: list[list[Any]] = []
+    i = 0
+    while i < len(placeable):
+        j = i + 1
+        vec = vectors[id_of(placeable[i])]
+        while j < len(placeable) and vectors[id_of(placeable[j])] == vec:
+            j += 1
+        run = placeable[i:j]
+        place = i + 1
+        if len(run) == 1:
+            run[0].rank, run[0].tied = place, False
+        elif residual == "decide" and (d := _decision_for({id_of(r) for r in run}, decisions)) is not None:
+            position = {cid: k for k, cid in enumerate(d.order)}
+            run.sort(key=lambda r: position[id_of(r)])
+            for k, r in enumerate(run):
+                r.rank, r.tied = place + k, False
+                r.notes.append(
+                    f"{len(run)}方同分并列，按裁定 {d.decision_id} 排序（{d.reason}；批准：{d.approver}）"
+                    f" / tie of {len(run)} ordered by decision {d.decision_id}"
+                )
+        else:
+            others = [id_of(r) for r in run]
+            for r in run:
+                r.rank, r.tied = place, True
+                peers = "、".join(x for x in others if x != id_of(r))
+                r.notes.append(f"并列第{place}名（与 {peers}{tie_note}）/ tied for place {place}")
+            if residual == "decide":
+                undecided.append(run)
+        out.extend(run)
+        i = j
+    excluded = sorted((r for r in rows if r.status == "excluded"), key=id_of)
+    for r in excluded:
+        r.rank, r.tied = None, False
+    return out + excluded, undecided
+
+
+def _award_table(awards: Sequence[Award]) -> list[tuple[int, int | None, Award]]:
+    """(first place, last place or None for "rest", award) per award, down the list."""
+    table = []
+    start = 1
+    for a in awards:
+        if a.count == "rest":
+            table.append((start, None, a))
+            break
+        table.append((start, start + a.count - 1, a))
+        start += a.count
+    return table
+
+
+def _award_at(table: list[tuple[int, int | None, Award]], place: int) -> Award | None:
+    for first, last, a in table:
+        if place >= first and (last is None or place <= last):
+            return a
+    return None
+
+
+def assign_awards(
+    rows: Sequence[Any], awards: Sequence[Award], undecided: Sequence[Sequence[Any]], id_of: Any = None
+) -> None:
+    """Award by place: a row receives the award whose places contain its own (a shared tie: the better
+    award). A row of an undecided tie whose places straddle two awards (or an award and none) is pending.
+    Provisional and excluded rows receive nothing."""
+    table = _award_table(awards)
+    crossing: set[int] = set()
+    for run in undecided:
+        first = run[0].rank
+        last = first + len(run) - 1
+        low, high = _award_at(table, first), _award_at(table, last)
+        if low is not high:
+            names = f"{low.name if low else '无奖项'}/{high.name if high else '无奖项'}"
+            for r in run:
+                crossing.add(id(r))
+                r.pending = True
+                r.notes.append(
+                    f"待定：并列第{first}名跨越奖项界限（{names}），待组委会裁定 / pending: tie across an award "
+                    "boundary awaits a tie decision"
+                )
+    for r in rows:
+        r.award = r.award_name = None
+        if r.status != "ranked" or r.rank is None or id(r) in crossing:
+            continue
+        a = _award_at(table, r.rank)
+        if a is not None:
+            r.award, r.award_name = a.id, a.name
+
+
+def _advance_list(rows: Sequence[Row], top: int, undecided: Sequence[Sequence[Row]]) -> None:
+    crossing: set[int] = set()
+    for run in undecided:
+        first = run[0].rank
+        assert first is not None
+        if first <= top < first + len(run) - 1:
+            for r in run:
+                crossing.add(id(r))
+                r.pending = True
+                r.notes.append(
+                    f"待定：并列第{first}名跨越晋级名额线（前{top}名），待组委会裁定 / pending: tie across the "
+                    "advancement cut awaits a tie decision"
+                )
+    for r in rows:
+        r.advances = r.status == "ranked" and r.rank is not None and r.rank <= top and id(r) not in crossing
+
+
+def assign_advancement(
+    groups: Sequence[GroupResult],
+    advancement: Advancement | None,
+    ties: Ties | None,
+    decisions: Sequence[TieDecisionInput],
+    round_id: str,
+    undecided_by_group: dict[str, list[list[Row]]],
+) -> None:
+    """Top N by place (per group, on the group's places), or per round by total across the groups.
+
+    Ties at the cut: all tied rows advance under ``share`` (the field may then exceed N); under ``decide``
+    they are pending until decided (list "awards" of the group, or list "advancement" with the round id as
+    group for a round-wide list)."""
     if advancement is None:
         return
     if advancement.per == "group":
         for g in groups:
-            for row in g.rows[: advancement.top]:
-                row.advances = True
+            _advance_list(g.rows, advancement.top, undecided_by_group.get(g.group_id, []))
         return
-    # one list across groups: total, then contestant_id (tie-break keys are per-group formulas)
-    everyone = sorted((r for g in groups for r in g.rows), key=lambda r: (-r.total_pico, r.contestant_id))
-    for row in everyone[: advancement.top]:
-        row.advances = True
+    everyone = [r for g in groups for r in g.rows]
+    # a round-wide list compares totals only (tie-break keys are components of per-group formulas)
+    clones = {id(r): _Standing(r.contestant_id, r.status) for r in everyone}
+    standings = list(clones.values())
+    residual = residual_policy(ties)
+    wanted = [d for d in decisions if d.list_id == "advancement" and d.group_id == round_id]
+    _, undecided = place_rows(standings, {r.contestant_id: (r.total_pico,) for r in everyone}, residual, wanted)
+    _advance_list(standings, advancement.top, undecided)  # type: ignore[arg-type]
+    for r in everyone:
+        s = clones[id(r)]
+        r.advances = s.advances
+        if s.pending:
+            r.pending = True
+        r.notes.extend(n for n in s.notes if n.startswith(("待定", "同分")))
+
+
+class _Standing:
+    """A row's stand-in in a round-wide list (its place there is not its place in the group)."""
+
+    __slots__ = ("advances", "contestant_id", "notes", "pending", "rank", "status", "tied")
+
+    def __init__(self, contestant_id: str, status: str) -> None:
+        self.contestant_id = contestant_id
+        self.status = status
+        self.rank: int | None = None
+        self.tied = False
+        self.pending = False
+        self.advances = False
+        self.notes: list[str] = []
+
+
+def _aggregate(rule: CollectiveRule, values: list[int]) -> int:
+    values = sorted(values, reverse=True)
+    if rule.aggregate in ("top_k_sum", "top_k_mean"):
+        values = values[: rule.k]
+    total = sum(values)
+    if rule.aggregate in ("sum", "top_k_sum"):
+        return total
+    return div_round(total, len(values)) if values else 0
 
 
 def collective_results(
-    groups: Sequence[GroupResult], rules: Sequence[CollectiveRule], orgs: dict[str, OrgInput]
+    groups: Sequence[GroupResult],
+    rules: Sequence[CollectiveRule],
+    orgs: dict[str, OrgInput],
+    decisions: Sequence[TieDecisionInput] = (),
 ) -> list[CollectiveResult]:
+    """Each organisation of the rule's level aggregates its members' results across the round's groups.
+
+    Excluded members do not count (neither their values nor towards ``min_members``); an organisation with
+    a provisional member is provisional (placed, no award). Ties follow the rule's ``ties``; a decision for
+    a collective list has ``list_id`` = the rule's id."""
     out = []
     for rule in rules:
-        members: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        key_ids = list(rule.ties.keys) if rule.ties is not None and rule.ties.policy == "tie_break" else []
+        members: dict[str, list[tuple[str, list[int]]]] = defaultdict(list)
+        provisional: dict[str, list[str]] = defaultdict(list)
         for g in groups:
             ev = g.evaluation
             column = ev.totals if rule.of == "total" else ev.values.get(rule.of)
             if column is None:
                 continue  # this group's formula has no such component
-            for i, cid in enumerate(ev.cids):
-                org_id = getattr(orgs.get(cid, OrgInput()), rule.level)
-                if org_id is not None:
-                    members[org_id].append((column[i], cid))
-        rows = []
+            key_cols = [ev.totals if k == "total" else ev.values.get(k) for k in key_ids]
+            for row in g.rows:
+                if row.status == "excluded":
+                    continue
+                i = ev.position[row.contestant_id]
+                org_id = getattr(orgs.get(row.contestant_id, OrgInput()), rule.level)
+                if org_id is None:
+                    continue
+                members[org_id].append(
+                    (row.contestant_id, [column[i], *[(c[i] if c is not None else 0) for c in key_cols]])
+                )
+                if row.status == "provisional":
+                    provisional[org_id].append(row.contestant_id)
+        rows: list[CollectiveRow] = []
+        vectors: dict[str, tuple[int, ...]] = {}
         for org_id, scored in members.items():
-            values = sorted((v for v, _ in scored), reverse=True)
-            if rule.aggregate in ("top_k_sum", "top_k_mean"):
-                values = values[: rule.k]
-            total = sum(values)
-            value = total if rule.aggregate in ("sum", "top_k_sum") else div_round(total, len(values))
-            rows.append(CollectiveRow(None, org_id, value, sorted(cid for _, cid in scored)))
-        eligible = sorted(
-            (r for r in rows if len(r.members) >= rule.min_members), key=lambda r: (-r.value_pico, r.organisation_id)
+            value = _aggregate(rule, [v[0] for _, v in scored])
+            keys = tuple(_aggregate(rule, [v[1 + k] for _, v in scored]) for k in range(len(key_ids)))
+            row = CollectiveRow(None, org_id, value, sorted(cid for cid, _ in scored))
+            if provisional.get(org_id):
+                row.status = "provisional"
+                row.notes.append(
+                    f"待定：成员 {'、'.join(sorted(provisional[org_id]))} 的成绩未齐，暂不授奖 / provisional: "
+                    "a member's result is held"
+                )
+            vectors[org_id] = (value, *keys)
+            rows.append(row)
+        eligible = [r for r in rows if len(r.members) >= rule.min_members]
+        wanted = [d for d in decisions if d.list_id == rule.id]
+        placed, undecided = place_rows(
+            eligible, vectors, residual_policy(rule.ties), wanted, id_of=lambda r: r.organisation_id
         )
-        for place, r in enumerate(eligible, start=1):
-            r.rank = place
-        assign_awards(eligible, rule.awards)  # type: ignore[arg-type]  # same award/award_name slots
-        ineligible = sorted((r for r in rows if r.rank is None), key=lambda r: r.organisation_id)
-        out.append(CollectiveResult(rule.id, rule.name, rule.level, rule.aggregate, eligible + ineligible))
+        assign_awards(placed, rule.awards, undecided)
+        ineligible = sorted((r for r in rows if len(r.members) < rule.min_members), key=lambda r: r.organisation_id)
+        for r in ineligible:
+            r.notes.append(f"成员不足{rule.min_members}人，不参与排名 / fewer than {rule.min_members} members")
+        out.append(CollectiveResult(rule.id, rule.name, rule.level, rule.aggregate, placed + ineligible))
     return out

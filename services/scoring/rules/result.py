@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from services.scoring.rules.exact import display, from_pico
 
@@ -26,17 +26,32 @@ class RejectedInput:
     reason: str
 
 
+RowStatus = Literal["ranked", "excluded", "provisional"]
+
+
 @dataclass(slots=True)
 class Row:
-    rank: int
+    """One contestant's standing. ``rank`` is the place: the standard competition rank (equal results
+    share it, the next place is skipped: 1, 2, 2, 4); None for an excluded row (取消资格)."""
+
+    rank: int | None
     contestant_id: str
     group_id: str
     total_pico: int
-    complete: bool  # every judges' component has its minimum number of complete sheets
-    tied: bool = False  # equal to the row above on total and every tie-break key (order by contestant_id)
+    complete: bool  # every input is present: each scored metric, and enough complete judges' sheets
+    tied: bool = False  # 并列: another row has the same place (equal on the total and every tie-break key)
     award: str | None = None
     award_name: str | None = None
     advances: bool = False
+    # ranked; excluded (取消资格: out of bounds, ranking, awards, advancement, collective sums);
+    # provisional (held for missing data or judges: placed, but no award and no advancement)
+    status: RowStatus = "ranked"
+    pending: bool = False  # 待定: a "decide" tie across an award or advancement boundary, not yet decided
+    notes: list[str] = field(default_factory=list)  # why, zh-CN first
+
+    @property
+    def place(self) -> int | None:
+        return self.rank
 
     @property
     def total(self) -> Decimal:
@@ -95,6 +110,14 @@ class Explanation:
     formula: ComponentExplanation
     total_adjustments: list[dict[str, Any]]
     rejected: list[RejectedInput]
+    # the row's standing and why (待定 / 并列 / 取消资格 / missing data), zh-CN first
+    place: int | None = None
+    status: str = "ranked"
+    tied: bool = False
+    pending: bool = False
+    complete: bool = True
+    platform: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> Decimal:
@@ -104,6 +127,13 @@ class Explanation:
         return {
             "contestant_id": self.contestant_id,
             "group_id": self.group_id,
+            "place": self.place,
+            "status": self.status,
+            "tied": self.tied,
+            "pending": self.pending,
+            "complete": self.complete,
+            "platform": self.platform,
+            "notes": list(self.notes),
             "total": str(self.total),
             "formula": self.formula.to_dict(),
             "total_adjustments": _jsonable(self.total_adjustments),
@@ -123,12 +153,20 @@ class GroupResult:
 
 @dataclass(slots=True)
 class CollectiveRow:
-    rank: int | None  # None: fewer members than the rule's min_members
+    rank: int | None  # None: fewer members than the rule's min_members; a competition rank otherwise
     organisation_id: str
     value_pico: int
-    members: list[str]
+    members: list[str]  # members counted (excluded contestants are not)
     award: str | None = None
     award_name: str | None = None
+    status: RowStatus = "ranked"  # provisional: a member's row is provisional (no award yet)
+    tied: bool = False
+    pending: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def place(self) -> int | None:
+        return self.rank
 
     @property
     def value(self) -> Decimal:
@@ -183,7 +221,10 @@ class RoundResult:
             for c in self.collective:
                 h.update(f"C\x1f{c.rule_id}\n".encode())
                 for r in c.rows:
-                    h.update(f"{r.rank}\x1f{r.organisation_id}\x1f{r.value_pico}\x1f{r.award}\n".encode())
+                    h.update(
+                        f"{r.rank}\x1f{r.organisation_id}\x1f{r.value_pico}\x1f{r.award}\x1f{r.status}\x1f"
+                        f"{r.tied:d}{r.pending:d}\x1f{','.join(r.members)}\x1f{'|'.join(r.notes)}\n".encode()
+                    )
             for rej in sorted(self.rejected, key=lambda r: (r.contestant_id, r.what, r.reason)):
                 h.update(f"R\x1f{rej.contestant_id}\x1f{rej.what}\x1f{rej.reason}\n".encode())
             self._digest = h.hexdigest()
@@ -207,11 +248,15 @@ class RoundResult:
                     "contestant_id": r.contestant_id,
                     "total": str(r.total),
                     "display_total": display(r.total_pico, d),
+                    "place": r.rank,
+                    "status": r.status,
                     "complete": r.complete,
                     "tied": r.tied,
+                    "pending": r.pending,
                     "award": r.award,
                     "award_name": r.award_name,
                     "advances": r.advances,
+                    "notes": list(r.notes),
                     "components": g.evaluation.component_values(r.contestant_id),
                 }
                 if explain:
@@ -234,6 +279,10 @@ class RoundResult:
                             "members": r.members,
                             "award": r.award,
                             "award_name": r.award_name,
+                            "status": r.status,
+                            "tied": r.tied,
+                            "pending": r.pending,
+                            "notes": list(r.notes),
                         }
                         for r in c.rows
                     ],
