@@ -233,6 +233,29 @@ class AppealDecidedData(_Strict):
     adjustment_ids: Annotated[list[Id], Field(max_length=100), AfterValidator(_unique)]
 
 
+# ---- live slots and registered entries (docs/events.md, "entry_registered", "live_slot_assigned")
+
+
+class EntryRegisteredData(_Strict):
+    """A video registered as a contestant's entry in a round; the envelope names the account showing it."""
+
+    round_id: Id
+    copy_of: PlatformRef | None  # the original's video id (same platform) when this is a copy on another account
+    withdrawn: bool  # true: the registration is withdrawn (a later event for the same video)
+    registered_by: Text
+
+
+class LiveSlotAssignedData(_Strict):
+    """A contestant's own live slot ``[start, end)`` in a round; the latest per (contestant, round) wins."""
+
+    round_id: Id
+    start: TimeMs
+    end: TimeMs
+    reason: LongText | None
+    # end > start cannot be said in JSON Schema, so the contract does not refuse it (schema and model agree);
+    # the scorer counts nothing in an empty slot and says so in the evidence.
+
+
 # ------------------------------------------------------------------------------------------ envelopes
 
 
@@ -375,6 +398,25 @@ class AppealDecided(_ManualRecord):
     data: AppealDecidedData
 
 
+class EntryRegistered(_Envelope):
+    type: Literal["entry_registered"]
+    contestant_id: Id
+    platform: Platform
+    account_id: PlatformRef  # the account that shows the video: the contestant's or an organiser's
+    room_id: None
+    video_id: PlatformRef
+    source: Literal["manual"]
+    revision: Literal["final"]
+    raw_ref: None
+    data: EntryRegisteredData
+
+
+class LiveSlotAssigned(_ManualRecord):
+    type: Literal["live_slot_assigned"]
+    contestant_id: Id
+    data: LiveSlotAssignedData
+
+
 Event = Annotated[
     Union[  # noqa: UP007 - a discriminated union needs the explicit Union form under Annotated
         LiveMetricsSnapshot,
@@ -391,6 +433,8 @@ Event = Annotated[
         TieDecided,
         AppealFiled,
         AppealDecided,
+        EntryRegistered,
+        LiveSlotAssigned,
     ],
     Field(discriminator="type"),
 ]
@@ -483,6 +527,8 @@ EVENT_ID_PREFIX: dict[str, str] = {
     "account_bound": "acb",
     "collector_heartbeat": "hbt",
     "round_frozen": "frz",
+    "entry_registered": "ent",
+    "live_slot_assigned": "slt",
     "contestant_excluded": "exc",
     "tie_decided": "tie",
     "appeal_filed": "apf",
@@ -559,6 +605,10 @@ def natural_key(event: BaseModel | Mapping[str, Any]) -> tuple[str | int | None,
         return (c, e["platform"], d["collector_id"], e["observed_at"])
     if t == "round_frozen":
         return (c, d["round_id"], d["content_hash"])
+    if t == "entry_registered":
+        return (c, e["contestant_id"], d["round_id"], e["platform"], e["video_id"], e["observed_at"])
+    if t == "live_slot_assigned":
+        return (c, e["contestant_id"], d["round_id"], e["observed_at"])
     if t == "contestant_excluded":
         return (c, e["contestant_id"], d["exclusion_id"], e["observed_at"])
     if t == "tie_decided":

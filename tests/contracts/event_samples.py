@@ -216,6 +216,31 @@ def sample_events() -> dict[str, dict[str, Any]]:
                 "adjustment_ids": ["appeal-2020-004-adj"],
             },
         ),
+        # the union's copy of hrb-001's semi-final entry, registered for her (H3)
+        "entry_registered": _env(
+            "entry_registered",
+            account_id="ks_harbin_union",
+            video_id="v-union-0913",
+            source="manual",
+            revision="final",
+            raw_ref=None,
+            data={
+                "round_id": "semi",
+                "copy_of": "v-hrb001-entry",
+                "withdrawn": False,
+                "registered_by": "组委会办公室",
+            },
+        ),
+        "live_slot_assigned": _env(
+            "live_slot_assigned",
+            **MANUAL,
+            data={
+                "round_id": "final",
+                "start": T0 + 3_600_000,
+                "end": T0 + 7_200_000,
+                "reason": "决赛抽签：第 3 场",
+            },
+        ),
     }
     for event in samples.values():
         event["event_id"] = event_id_for(event)
