@@ -187,6 +187,27 @@ def render(doc: dict[str, Any]) -> str:
                 f"  orders: {o['paid']} paid {o['paid_fen']} 分, {o['refunded']} refunded {o['refund_fen']} 分, "
                 f"net {o['net_fen']} 分 ({o['status_events']} status events)"
             )
+            for plat, led in (o.get("platforms") or {}).items():
+                for late in led.get("late_refunds", []):
+                    out.append(
+                        f"  late refund {plat}/{late['order_id']}/{late['refund_id']}: {late['amount_fen']} 分 at "
+                        f"{_t(late['observed_at'])}, after the after-sales cut-off: recorded, not counted"
+                    )
+                for held in led.get("held_refunds", []):
+                    out.append(
+                        f"  held refund {plat}/{held['order_id']}/{held['refund_id']}: {held['amount_fen']} 分, "
+                        "no payment seen yet: counted once the payment arrives"
+                    )
+        for metric, by_platform in (ev.get("sales_sources") or {}).items():
+            srcs = ", ".join(f"{p}: {src}" for p, src in by_platform.items())
+            out.append(f"  sales source {metric}: {srcs}")
+        for plat, rec in (ev.get("reconciliation") or {}).items():
+            state = "MISMATCH " + ", ".join(rec["reasons"]) if rec["mismatch"] else "matches"
+            out.append(
+                f"  reconciliation {plat}: {state}; ledger {rec['ledger_gmv_fen']} 分 / {rec['ledger_orders_paid']} "
+                f"orders vs platform {rec['snapshot_gmv_fen']} 分 / {rec['snapshot_orders_paid']} orders "
+                f"(tolerance {rec['tolerance_fen']} 分, {rec['tolerance_orders']} orders)"
+            )
         for j in ev.get("judge_scores", []):
             out.append(f"  judge score {j['judge_id']}/{j['criterion']} = {j['points']} ({j['event_id']})")
         for a in ev.get("adjustments", []):

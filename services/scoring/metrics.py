@@ -52,6 +52,16 @@ PENDING_REVISIONS = Gauge(
     "Contestants of a frozen round whose live result differs from the frozen one",
     ["contest", "round"],
 )
+RECONCILE_MISMATCHES = Gauge(
+    "liveboard_scoring_reconcile_mismatches_contestants",
+    "Contestant-platforms of a round whose sales ledger and the platform's own totals differ beyond the tolerance",
+    ["contest", "round"],
+)
+LATE_REFUNDS = Gauge(
+    "liveboard_scoring_late_refunds_orders",
+    "Refunds observed after a round's after-sales cut-off (recorded, not counted), in compared rooms",
+    ["contest", "round"],
+)
 PROGRESS = Gauge(
     "liveboard_scoring_last_progress_timestamp_seconds", "When a partition last advanced or the lag was zero"
 )

@@ -553,6 +553,7 @@ class Scorer:
         for ref in o.scores:
             b.scores[(ref.contest_id, ref.round_id, ref.contestant_id)] = ref
         b.rows["pending_revisions"].extend(o.pending_rows)
+        b.rows["ledger_reconciliation"].extend(o.reconcile_rows)
         b.rows["round_results"].append(o.result_row)
         b.updates.append(o.update)
         b.positions = dict(self.positions)

@@ -184,6 +184,7 @@ class Outcome:
     deletes: list[tuple[str, str]] = field(default_factory=list)  # (group_id, contestant_id) no longer ranked
     scores: list[ScoreRef] = field(default_factory=list)
     pending_rows: list[list[Any]] = field(default_factory=list)
+    reconcile_rows: list[list[Any]] = field(default_factory=list)  # ledger_reconciliation (changed only)
     update: dict[str, Any] = field(default_factory=dict)
     result_row: list[Any] = field(default_factory=list)
 
@@ -204,6 +205,57 @@ class RoundView:
     groups_of: dict[str, str]
     inputs: dict[str, RoundInputs]
     pending_sigs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    recon_sigs: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+
+
+def reconcile_rows(
+    contest_id: str,
+    round_id: str,
+    inputs: dict[str, RoundInputs],
+    old: dict[tuple[str, str], tuple[Any, ...]],
+    version: int,
+    computed_at: int,
+) -> tuple[list[list[Any]], dict[tuple[str, str], tuple[Any, ...]]]:
+    """``ledger_reconciliation`` rows that changed since ``old`` (a pair no longer compared is cleared)."""
+    sigs: dict[tuple[str, str], tuple[Any, ...]] = {}
+    rows: list[list[Any]] = []
+    for cid, ri in inputs.items():
+        for platform, r in (ri.parts.get("reconciliation") or {}).items():
+            sig = (r["mismatch"], r["gmv_diff_fen"], r["orders_diff"], r["refund_diff_fen"], r["late_refunds"])
+            sigs[(cid, platform)] = sig
+            if old.get((cid, platform)) == sig:
+                continue
+            rows.append(
+                [
+                    contest_id,
+                    round_id,
+                    cid,
+                    platform,
+                    version,
+                    computed_at,
+                    int(r["mismatch"]),
+                    list(r["reasons"]),
+                    r["ledger_gmv_fen"],
+                    r["snapshot_gmv_fen"],
+                    r["gmv_diff_fen"],
+                    r["ledger_orders_paid"],
+                    r["snapshot_orders_paid"],
+                    r["orders_diff"],
+                    r["ledger_refund_fen"],
+                    r["snapshot_refund_fen"],
+                    r["refund_diff_fen"],
+                    r["tolerance_fen"],
+                    r["tolerance_orders"],
+                    r["late_refunds"],
+                    r["late_refund_fen"],
+                    orjson.dumps(r["orders"]).decode(),
+                ]
+            )
+    for cid, platform in sorted(old.keys() - sigs.keys()):
+        if old[(cid, platform)][0]:  # was a mismatch, no longer compared: cleared
+            row: list[Any] = [contest_id, round_id, cid, platform, version, computed_at, 0, []]
+            rows.append([*row, 0, None, 0, 0, None, None, 0, None, None, 0, 0, 0, 0, "{}"])
+    return rows, sigs
 
 
 class Recomputer:
@@ -337,6 +389,11 @@ class Recomputer:
                 if groups_of.get(cid) != group:
                     outcome.deletes.append((group, cid))
         view = RoundView(result, version, digest, sigs, groups_of, inputs)
+        outcome.reconcile_rows, view.recon_sigs = reconcile_rows(
+            plan.id, round_id, inputs, prev.recon_sigs if prev is not None else {}, version, computed_at
+        )
+        m.RECONCILE_MISMATCHES.labels(plan.id, round_id).set(sum(1 for s in view.recon_sigs.values() if s[0]))
+        m.LATE_REFUNDS.labels(plan.id, round_id).set(sum(s[4] for s in view.recon_sigs.values()))
         if frozen is not None:
             view.pending_sigs = prev.pending_sigs if prev is not None else {}
             outcome.pending_rows = self._pending(frozen, result, inputs, view, version, computed_at)

@@ -167,6 +167,8 @@ def reconcile_platforms(
             "refund_diff_fen": refund_diff,
             "tolerance_fen": tol_fen,
             "tolerance_orders": tol_orders,
+            "late_refunds": len(t.late_refunds),
+            "late_refund_fen": sum(r["amount_fen"] for r in t.late_refunds),
             "orders": explaining,
         }
     return out

@@ -127,6 +127,32 @@ PENDING_COLUMNS = (
     "explanation",
 )
 
+# ledger vs snapshot per contestant, round and platform (0030; services/scoring/reconcile.py)
+RECONCILE_COLUMNS = (
+    "contest_id",
+    "round_id",
+    "contestant_id",
+    "platform",
+    "version",
+    "detected_at",
+    "mismatch",
+    "reasons",
+    "ledger_gmv_fen",
+    "snapshot_gmv_fen",
+    "gmv_diff_fen",
+    "ledger_orders_paid",
+    "snapshot_orders_paid",
+    "orders_diff",
+    "ledger_refund_fen",
+    "snapshot_refund_fen",
+    "refund_diff_fen",
+    "tolerance_fen",
+    "tolerance_orders",
+    "late_refunds",
+    "late_refund_fen",
+    "orders",
+)
+
 ROUND_RESULT_COLUMNS = (
     "contest_id",
     "round_id",
@@ -149,12 +175,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "dead_letters": DEAD_LETTER_COLUMNS,
     "metric_revisions": REVISION_COLUMNS,
     "pending_revisions": PENDING_COLUMNS,
+    "ledger_reconciliation": RECONCILE_COLUMNS,
     "round_results": ROUND_RESULT_COLUMNS,
 }
 VERSION_INDEX = {
     "scores": SCORES_COLUMNS.index("version"),
     "leaderboard": LEADERBOARD_COLUMNS.index("version"),
     "pending_revisions": PENDING_COLUMNS.index("version"),
+    "ledger_reconciliation": RECONCILE_COLUMNS.index("version"),
     "round_results": ROUND_RESULT_COLUMNS.index("version"),
 }
 
@@ -164,7 +192,7 @@ RECORD_TABLES: tuple[str, ...] = ("events_archive", "dead_letters", "contestant_
 # inserts, not held up by the bulk of the archive), round_results last, then the lb.scores.v1 updates
 # are published (so the board reads the leaderboard an update announces). Explained score rows are
 # written separately and less often (processor.explain).
-BOARD_TABLES: tuple[str, ...] = ("pending_revisions", "leaderboard", "round_results")
+BOARD_TABLES: tuple[str, ...] = ("pending_revisions", "ledger_reconciliation", "leaderboard", "round_results")
 BATCH_TABLES: tuple[str, ...] = (*RECORD_TABLES, *BOARD_TABLES)
 TABLE_ORDER = (*BATCH_TABLES, "scores")
 
