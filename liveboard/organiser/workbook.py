@@ -1,0 +1,63 @@
+"""Writing xlsx files that are byte-identical for the same content (templates and exports).
+
+openpyxl stamps the workbook's created/modified times and every zip member's time with "now"; both are
+fixed here (to a time the caller chooses, e.g. the freeze time, or 1980-01-01), so the same frozen round
+exported twice gives the same bytes and the same sha256.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import UTC, datetime
+from typing import Any
+
+FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def new_workbook() -> Any:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    return wb
+
+
+def save(wb: Any, stamp_ms: int = 315_532_800_000) -> bytes:
+    """The workbook's bytes with fixed metadata: created/modified = ``stamp_ms`` (UTC), zip times fixed."""
+    when = datetime.fromtimestamp(stamp_ms / 1000, UTC).replace(tzinfo=None, microsecond=0)
+    wb.properties.created = when
+    wb.properties.modified = when
+    wb.properties.creator = "Liveboard"
+    wb.properties.lastModifiedBy = "Liveboard"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return normalise_zip(buf.getvalue())
+
+
+def normalise_zip(data: bytes) -> bytes:
+    """Re-pack a zip with every member's time fixed and the same compression, in the same order."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16
+            dst.writestr(fixed, src.read(info.filename))
+    return out.getvalue()
+
+
+def autosize(ws: Any, widths: dict[int, int] | None = None) -> None:
+    """Column widths from the content (CJK characters count double), capped."""
+    from openpyxl.utils import get_column_letter
+
+    best: dict[int, int] = dict(widths or {})
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.value is None:
+                continue
+            text = str(cell.value)
+            w = sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+            best[cell.column] = max(best.get(cell.column, 6), min(w + 2, 60))
+    for col, w in best.items():
+        ws.column_dimensions[get_column_letter(col)].width = w
