@@ -37,6 +37,7 @@ from liveboard.contracts import (
     VideoStatsSnapshot,
 )
 from liveboard.contracts.conversion import Conversion, round_conversion
+from liveboard.contracts.events import EntryRegistered, LiveSlotAssigned
 from services.scoring.contests import ContestPlan
 from services.scoring.ledger import LedgerOrder, fold_totals
 from services.scoring.reconcile import ledger_metrics, reconcile_platforms, sales_metrics
@@ -186,6 +187,35 @@ class Binding:
     replaces: str | None
 
 
+# ---- live slots and registered entries (docs/scoring.md, "Live slots" and "Registered entries")
+
+
+@dataclass(slots=True)
+class EntryRec:
+    """The registration in force for one (round, platform, video): from the contest file or the latest event."""
+
+    stamp: tuple[int, str]  # (observed_at, event_id); the file's lines rank below every event
+    cid: str
+    account_id: str
+    copy_of: str | None
+    withdrawn: bool
+    registered_by: str
+    event_id: str | None  # None: the contest file's entry list
+
+
+@dataclass(slots=True)
+class RegVideo:
+    """A video's snapshots as the entry registry sees them, whoever the collector routed them to: the
+    newest one, the newest within 24 h of publishing, and the newest before each cut-off the contest's
+    registered rounds use (``("end", round end)`` or ``("pub", hours after publishing)``)."""
+
+    latest: Snap
+    best24: Snap | None
+    cuts: dict[tuple[str, int], Snap]
+    first_observed: int
+    last_observed: int
+
+
 @dataclass(slots=True)
 class Contestant:
     cid: str
@@ -263,6 +293,7 @@ class ContestState:
         self._conversions: dict[str, Conversion] = {}
         self._round_ids = {r.id for r in plan.rounds}
         self._all_rounds = frozenset(self._round_ids)
+        self._init_slots_entries()  # live slots and registered entries
 
     # ------------------------------------------------------------------------------------ helpers
 
@@ -281,11 +312,15 @@ class ContestState:
         """Fold one validated event in; returns the rounds whose inputs may have changed."""
         t = ev.type
         if t == "live_metrics_snapshot":
-            return self._live(ev)
+            return self._live(ev) | self._slot_snapshot(ev)
         if t == "order_event":
             return self._order(ev)
         if t == "video_stats_snapshot":
-            return self._video(ev)
+            return self._video(ev) | self._entry_snapshot(ev)
+        if t == "entry_registered":
+            return self._entry(ev)
+        if t == "live_slot_assigned":
+            return self._slot(ev)
         if t == "judge_score":
             return self._judge(ev)
         if t == "score_adjustment":
@@ -536,6 +571,354 @@ class ContestState:
             return False, f"account {account_id} is not bound to {cid} on {platform} at {t} (bound: {bound})"
         return True, None
 
+    # -------------------------------------------------------------- live slots and registered entries
+
+    def _init_slots_entries(self) -> None:
+        rounds = self.plan.contest.rounds()
+        self._slot_rounds = {r.id: r for r in rounds if r.slots is not None}
+        # (cid, round) -> ((observed_at, event_id), start, end, reason): the latest live_slot_assigned
+        self.slot_events: dict[tuple[str, str], tuple[tuple[int, str], int, int, str | None]] = {}
+        # cid -> (platform, account, room) -> event_id -> snapshot: the live snapshots a slot may choose from
+        # (observed inside a slot-limited round's window, or final), kept only in contests with slots
+        self.slot_history: dict[str, dict[tuple[str, str, str], dict[str, Snap]]] = {}
+        self._entry_rules = {
+            r.id: r.entries for r in rounds if r.entries is not None and r.entries.source == "registered"
+        }
+        self._cut_of: dict[str, tuple[str, int]] = {
+            rid: ("pub", e.cutoff_after_publish_hours)
+            if e.cutoff_after_publish_hours is not None
+            else ("end", self.plan.contest.round(rid).window.end)
+            for rid, e in self._entry_rules.items()
+        }
+        self._cuts = sorted(set(self._cut_of.values()))
+        self.entries: dict[tuple[str, str, str], EntryRec] = {}  # (round, platform, video_id) -> registration
+        self.reg_videos: dict[tuple[str, str, str], RegVideo] = {}  # (platform, account, video_id)
+        self._entry_owners: dict[tuple[str, str, str], set[tuple[str, str]]] = {}  # video key -> {(round, cid)}
+        self._entries_of: dict[tuple[str, str], set[tuple[str, str, str]]] = {}  # (round, cid) -> entry keys
+        for rid, rule in self._entry_rules.items():
+            for e in rule.videos:
+                rec = EntryRec((NEVER, ""), e.contestant, e.account_id, e.copy_of, False, "contest file", None)
+                self._set_entry((rid, e.platform, e.video_id), rec, None)
+
+    def _set_entry(self, key: tuple[str, str, str], rec: EntryRec, prev: EntryRec | None) -> None:
+        rid, platform, video_id = key
+        if prev is not None:
+            self._entry_owners.get((platform, prev.account_id, video_id), set()).discard((rid, prev.cid))
+            self._entries_of.get((rid, prev.cid), set()).discard(key)
+            self._contestant(prev.cid).version += 1
+        self.entries[key] = rec
+        self._entry_owners.setdefault((platform, rec.account_id, video_id), set()).add((rid, rec.cid))
+        self._entries_of.setdefault((rid, rec.cid), set()).add(key)
+        self._contestant(rec.cid).version += 1
+
+    def _entry(self, ev: EntryRegistered) -> frozenset[str]:
+        d = ev.data
+        key = (d.round_id, ev.platform, ev.video_id)
+        stamp = (ev.observed_at, ev.event_id)
+        prev = self.entries.get(key)
+        if prev is not None and prev.stamp >= stamp:
+            return frozenset()
+        rec = EntryRec(stamp, ev.contestant_id, ev.account_id, d.copy_of, d.withdrawn, d.registered_by, ev.event_id)
+        self._set_entry(key, rec, prev)
+        if d.round_id not in self._round_ids:
+            return frozenset()
+        self.active_rounds.add(d.round_id)
+        return frozenset((d.round_id,))
+
+    def _entry_snapshot(self, ev: VideoStatsSnapshot) -> frozenset[str]:
+        """Fold a video snapshot for the entry registry: attributed by (platform, account, video), not by the
+        envelope's contestant (a copy on an organiser's account is nobody's bound account)."""
+        if not self._entry_rules:
+            return frozenset()
+        key = (ev.platform, ev.account_id, ev.video_id)
+        stamp = (REV_RANK[ev.revision], ev.observed_at, ev.event_id)
+        d = ev.data
+        snap = Snap(stamp, d)
+        v = self.reg_videos.get(key)
+        changed = False
+        if v is None:
+            v = self.reg_videos[key] = RegVideo(snap, None, {}, ev.observed_at, ev.observed_at)
+            changed = True
+        else:
+            v.first_observed = min(v.first_observed, ev.observed_at)
+            v.last_observed = max(v.last_observed, ev.observed_at)
+            if stamp > v.latest.stamp:
+                v.latest = snap
+                changed = True
+        if d.published_at is not None and ev.observed_at <= d.published_at + DAY_MS:
+            if v.best24 is None or stamp > v.best24.stamp:
+                v.best24 = snap
+                changed = True
+        for cut in self._cuts:
+            if cut[0] == "end":
+                inside = ev.observed_at < cut[1]
+            else:
+                inside = d.published_at is not None and ev.observed_at <= d.published_at + cut[1] * 3_600_000
+            if inside:
+                have = v.cuts.get(cut)
+                if have is None or stamp > have.stamp:
+                    v.cuts[cut] = snap
+                    changed = True
+        if not changed:
+            return frozenset()
+        rounds = set()
+        for rid, cid in self._entry_owners.get(key, ()):
+            self._contestant(cid).version += 1
+            rounds.add(rid)
+        self.active_rounds.update(rounds)
+        return frozenset(rounds)
+
+    def _slot(self, ev: LiveSlotAssigned) -> frozenset[str]:
+        d = ev.data
+        key = (ev.contestant_id, d.round_id)
+        stamp = (ev.observed_at, ev.event_id)
+        prev = self.slot_events.get(key)
+        if prev is not None and prev[0] >= stamp:
+            return frozenset()
+        self.slot_events[key] = (stamp, d.start, d.end, d.reason)
+        self._contestant(ev.contestant_id).version += 1
+        if d.round_id not in self._round_ids:
+            return frozenset()
+        self.active_rounds.add(d.round_id)
+        return frozenset((d.round_id,))
+
+    def _slot_snapshot(self, ev: LiveMetricsSnapshot) -> frozenset[str]:
+        """Keep the live snapshots a slot may choose from: those observed inside a slot-limited round's
+        window, and final ones (the platform's figures for a session, which may come after it)."""
+        if not self._slot_rounds:
+            return frozenset()
+        t = ev.observed_at
+        final = ev.revision == "final"
+        rounds = [rid for rid, r in self._slot_rounds.items() if final or r.window.start <= t < r.window.end]
+        if not rounds:
+            return frozenset()
+        hist = self.slot_history.setdefault(ev.contestant_id, {}).setdefault(
+            (ev.platform, ev.account_id, ev.room_id), {}
+        )
+        if ev.event_id in hist:
+            return frozenset()
+        hist[ev.event_id] = Snap((REV_RANK[ev.revision], t, ev.event_id), ev.data)
+        self._contestant(ev.contestant_id).version += 1
+        self.active_rounds.update(rounds)
+        return frozenset(rounds)
+
+    def slot_for(self, cid: str, round_id: str) -> tuple[int, int, str, str | None, str | None] | None:
+        """The contestant's live slot in a slot-limited round: (start, end, "event"|"file", event_id, reason)."""
+        rnd = self._slot_rounds.get(round_id)
+        if rnd is None or rnd.slots is None:
+            return None
+        ev = self.slot_events.get((cid, round_id))
+        if ev is not None:
+            return ev[1], ev[2], "event", ev[0][1], ev[3]
+        w = rnd.slots.schedule.get(cid)
+        return (w.start, w.end, "file", None, None) if w is not None else None
+
+    def slot_window(self, cid: str, round_id: str) -> tuple[int, int] | None:
+        slot = self.slot_for(cid, round_id)
+        return (slot[0], slot[1]) if slot is not None else None
+
+    def in_slot(self, cid: str, round_id: str, t: int) -> bool:
+        """Whether time ``t`` (an order's payment) counts for the contestant in the round: always in a round
+        without slots; in a slot-limited round only inside the contestant's slot ``[start, end)``."""
+        if round_id not in self._slot_rounds:
+            return True
+        slot = self.slot_for(cid, round_id)
+        return slot is not None and slot[0] <= t < slot[1]
+
+    def _slotted_rooms(self, c: Contestant, round_id: str, evidence: dict[str, Any]) -> list[Room] | None:
+        """In a slot-limited round, each room as seen inside the contestant's slot ``[start, end)``: the
+        newest snapshot observed inside it (or a final one of a session wholly inside it); None when the
+        round has no slots. The slot, and what was left out, go to the evidence."""
+        if round_id not in self._slot_rounds:
+            return None
+        slot = self.slot_for(c.cid, round_id)
+        if slot is None:
+            evidence["slot"] = {
+                "start": None,
+                "end": None,
+                "note": "未安排直播时段：本轮不计直播数据 / no live slot assigned: no live data counts in this round",
+            }
+            return []
+        start, end, source, event_id, reason = slot
+        doc: dict[str, Any] = {"start": start, "end": end, "source": source, "event_id": event_id, "reason": reason}
+        evidence["slot"] = doc
+        if end <= start:
+            doc["note"] = "时段无效（结束不晚于开始）：不计直播数据 / empty slot (end not after start): no live data"
+            return []
+        out: list[Room] = []
+        rooms_doc = []
+        for key, hist in sorted(self.slot_history.get(c.cid, {}).items()):
+            inside = []
+            before = after = 0
+            for snap in hist.values():
+                t = snap.observed_at
+                d = snap.data
+                if start <= t < end:
+                    inside.append(snap)
+                elif (
+                    snap.stamp[0] == REV_RANK["final"]
+                    and d.live_started_at is not None
+                    and d.live_ended_at is not None
+                    and start <= d.live_started_at
+                    and d.live_ended_at <= end
+                ):
+                    inside.append(snap)  # the platform's final figures of a session wholly inside the slot
+                elif t < start:
+                    before += 1
+                else:
+                    after += 1
+            if not inside:
+                continue
+            best = max(inside, key=lambda s: s.stamp)
+            first = min(s.observed_at for s in inside)
+            room = c.rooms.get(key)
+            started = best.data.live_started_at
+            if started is None:
+                started = room.first_observed if room is not None else first
+            out.append(Room(key[0], key[1], key[2], best, first, max(s.observed_at for s in inside)))
+            rdoc: dict[str, Any] = {
+                "platform": key[0],
+                "account_id": key[1],
+                "room_id": key[2],
+                "event_id": best.event_id,
+                "observed_at": best.observed_at,
+                "snapshots_before_slot": before,
+                "snapshots_after_slot": after,
+            }
+            if started < start:
+                rdoc["started_before_slot"] = started
+                rdoc["note"] = (
+                    "开播早于时段开始：累计数据含时段前部分，请核查 / went live before the slot: the cumulative "
+                    "figures include the time before it; check"
+                )
+            rooms_doc.append(rdoc)
+        if rooms_doc:
+            doc["rooms"] = rooms_doc
+        return out
+
+    def _entry_inputs(
+        self, c: Contestant, round_id: str, metrics: dict[str, int], evidence: dict[str, Any]
+    ) -> tuple[int, int]:
+        """Video metrics of a round with registered entries: only the contestant's registered videos count,
+        whenever published, each as of the round's cut-off; a copy per the ``copies`` rule. Returns (events
+        counted, last observation)."""
+        rule = self._entry_rules[round_id]
+        cut = self._cut_of[round_id]
+        events = last = 0
+        keys = sorted(self._entries_of.get((round_id, c.cid), ()))
+        # the contestant's active originals: a copy of one of them is the same work
+        originals = {(k[1], k[2]) for k in keys if not self.entries[k].withdrawn and self.entries[k].copy_of is None}
+        works: dict[tuple[str, str], list[tuple[str, Snap, RegVideo]]] = {}
+        docs = []
+        for key in keys:
+            rec = self.entries[key]
+            _rid, platform, video_id = key
+            doc: dict[str, Any] = {
+                "platform": platform,
+                "account_id": rec.account_id,
+                "video_id": video_id,
+                "copy_of": rec.copy_of,
+                "registered_by": rec.registered_by,
+                "registration_event_id": rec.event_id,
+                "counted": False,
+            }
+            docs.append(doc)
+            if rec.event_id is not None:
+                events += 1
+            if rec.withdrawn:
+                doc["note"] = "登记已撤回 / registration withdrawn"
+                continue
+            is_copy = rec.copy_of is not None and (platform, rec.copy_of) in originals
+            if is_copy and rule.copies == "ignore":
+                doc["note"] = "转载副本不计（copies: ignore）/ a copy of a registered entry: not counted"
+                continue
+            v = self.reg_videos.get((platform, rec.account_id, video_id))
+            snap = v.cuts.get(cut) if v is not None else None
+            if v is None or snap is None:
+                doc["note"] = (
+                    "截止时间前无该视频数据 / no snapshot of this video before the cut-off"
+                    if v is not None
+                    else "尚无该视频数据 / no snapshot of this video yet"
+                )
+                continue
+            doc.update(
+                counted=True,
+                event_id=snap.event_id,
+                observed_at=snap.observed_at,
+                revision=snap.revision,
+                published_at=snap.data.published_at,
+                values={m: getattr(snap.data, f) for m, f in VIDEO_SUMS.items()},
+            )
+            if v.best24 is not None:
+                doc["likes_24h"] = {"event_id": v.best24.event_id, "likes": v.best24.data.likes}
+            work = (platform, rec.copy_of if is_copy and rec.copy_of is not None else video_id)
+            works.setdefault(work, []).append((video_id, snap, v))
+            events += 1 + (v.best24 is not None and v.best24.event_id != snap.event_id)
+            last = max(last, v.last_observed)
+        # per work: counters summed over the original and its counted copies, rates play-weighted
+        sums: dict[str, int] = {}
+        likes24: list[int] = []
+        rated: list[tuple[int, str, int | None, int | None]] = []  # (plays, video id, completion, avg play)
+        for (_platform, work_id), members in sorted(works.items()):
+            plays = 0
+            for _video_id, snap, v in members:
+                plays += snap.data.plays
+                for metric, fname in VIDEO_SUMS.items():
+                    x = getattr(snap.data, fname)
+                    if x is not None:
+                        sums[metric] = sums.get(metric, 0) + x
+                if v.best24 is not None:
+                    likes24.append(v.best24.data.likes)
+            rated.append((plays, work_id, _weighted(members, "completion_rate_ppm"), _weighted(members, "avg_play_ms")))
+        metrics.update(sums)
+        if likes24:
+            metrics["video_likes_24h"] = sum(likes24)
+        if rated:
+            # the notices have one entry per contestant; with several works: the most played, then the smallest id
+            top = min(rated, key=lambda r: (-r[0], r[1]))
+            if top[2] is not None:
+                metrics["video_completion_rate_ppm"] = top[2]
+            if top[3] is not None:
+                metrics["video_avg_play_ms"] = top[3]
+            evidence["entry_video"] = top[1]
+        entries_doc: dict[str, Any] = {
+            "source": "registered",
+            "copies": rule.copies,
+            "cutoff": {"after_publish_hours": cut[1]} if cut[0] == "pub" else {"before": cut[1]},
+            "videos": docs,
+        }
+        unregistered = [
+            {"platform": v.platform, "account_id": v.account_id, "video_id": v.video_id, "published_at": v.published_at}
+            for v in sorted(c.videos.values(), key=lambda v: (v.platform, v.account_id, v.video_id))
+            if (round_id, v.platform, v.video_id) not in self.entries and round_id in self.rounds_at(v.anchor)
+        ]
+        if unregistered:
+            entries_doc["unregistered"] = unregistered
+            entries_doc["unregistered_note"] = (
+                "未登记为本轮参赛作品，不计 / not registered as an entry of this round: not counted"
+            )
+        evidence["entries"] = entries_doc
+        return events, last
+
+    def platform_for(self, cid: str, round_id: str, used: set[str]) -> str | None:
+        """The platform of the contestant's account in force for the round (file accounts, then
+        account_bound); when several platforms have one, the platform the counted data came from, if only one."""
+        w = self.plan.contest.round(round_id).window
+        bound = []
+        for p in self.plan.contest.platforms:
+            timeline = self.timelines.get((cid, p))
+            if timeline is None:
+                ok = self.file_accounts.get((cid, p)) is not None
+            else:
+                at_start, _known = self.account_in_force(cid, p, w.start)
+                ok = at_start is not None or any(w.start < t < w.end and a is not None for t, a in timeline)
+            if ok:
+                bound.append(p)
+        if len(bound) == 1:
+            return bound[0]
+        hits = sorted(p for p in used if not bound or p in bound)
+        return hits[0] if len(hits) == 1 else None
+
     # ------------------------------------------------------------------------------------- field
 
     def group_of(self, cid: str) -> str | None:
@@ -622,9 +1005,16 @@ class ContestState:
         # ---- live rooms
         rooms_used: list[Room] = []
         rooms_seen = []
-        for room in sorted(c.rooms.values(), key=lambda r: (r.platform, r.account_id, r.room_id)):
+        # a slot-limited round: each room as seen inside the contestant's own slot (None: the whole window)
+        slotted = self._slotted_rooms(c, round_id, evidence)
+        rooms = (
+            slotted
+            if slotted is not None
+            else sorted(c.rooms.values(), key=lambda r: (r.platform, r.account_id, r.room_id))
+        )
+        for room in rooms:
             anchor = room.anchor
-            if round_id not in self.rounds_at(anchor):
+            if slotted is None and round_id not in self.rounds_at(anchor):
                 continue
             ok, note = self.counts_for(cid, room.platform, room.account_id, anchor)
             rooms_seen.append(
@@ -685,7 +1075,15 @@ class ContestState:
         # ---- short videos
         videos_used: list[Video] = []
         videos_seen = []
-        for video in sorted(c.videos.values(), key=lambda v: (v.platform, v.account_id, v.video_id)):
+        registered = round_id in self._entry_rules  # video metrics from the entry registry only
+        if registered:
+            n, last = self._entry_inputs(c, round_id, metrics, evidence)
+            events += n
+            last_event = max(last_event, last)
+            last_data = max(last_data, last)
+        for video in (
+            () if registered else sorted(c.videos.values(), key=lambda v: (v.platform, v.account_id, v.video_id))
+        ):
             anchor = video.anchor
             if round_id not in self.rounds_at(anchor):
                 continue
@@ -731,7 +1129,7 @@ class ContestState:
         # metric and platform ledger or snapshot, and the two are reconciled (services/scoring/reconcile.py).
         ledger = fold_totals(
             list(c.orders.values()) if c.orders else [],
-            lambda t: round_id in self.rounds_at(t),
+            lambda t: round_id in self.rounds_at(t) and self.in_slot(cid, round_id, t),
             self.refund_cutoff(round_id),
             lambda o: self.counts_for(cid, o.platform, o.account_id, o.anchor)[0],
         )
@@ -827,6 +1225,10 @@ class ContestState:
             adjustments=adj_inputs,
             group_id=reg.group_id if reg is not None else None,
             organisation=reg.org if reg is not None else None,
+            platform=self.platform_for(
+                cid, round_id, {r.platform for r in rooms_used} | {v.platform for v in videos_used}
+            ),
+            slot=self.slot_window(cid, round_id),
         )
         return RoundInputs(inputs, facts, evidence, events, last_event, last_data)
 
@@ -878,6 +1280,20 @@ def _render_evidence(parts: dict[str, Any]) -> dict[str, Any]:
     if videos:
         out["videos"] = videos
     return out
+
+
+def _weighted(members: list[tuple[str, Snap, RegVideo]], fname: str) -> int | None:
+    """A rate of one work over its counted videos (an original and its copies): play-weighted, half up;
+    the single video's own value when there is one, or when no video has plays."""
+    vals = [(getattr(s.data, fname), s.data.plays) for _vid, s, _v in members if getattr(s.data, fname) is not None]
+    if not vals:
+        return None
+    if len(vals) == 1:
+        return vals[0][0]
+    plays = sum(p for _x, p in vals)
+    if plays == 0:
+        return vals[0][0]
+    return _div_half_up(sum(x * p for x, p in vals), plays)
 
 
 def _div_half_up(n: int, d: int) -> int:
