@@ -198,6 +198,10 @@ class JudgesNode(_Node):
     panel: list[Id] | None = None
     # Rescale the judges' full score (sum of criteria maxima) to this many points.
     scale_to: DecimalValue | None = None
+    # Fewer than min_judges complete sheets: "hold" (the node scores 0 and the row is provisional — no
+    # award, no advancement — until the sheets arrive or an override decides) or "zero" (the node scores
+    # 0, the row stays ranked but not complete: for a jury that scores only some entries).
+    missing: Literal["hold", "zero"] = "hold"
 
 
 class SumNode(_Node):

@@ -1,7 +1,7 @@
 """Column lists of the ClickHouse tables that more than one service (or test) reads or writes.
 
 One place for them, so the scorer that writes the leaderboard, the board that reads it and the tests that
-fake it cannot drift apart. The tables themselves are defined by ``schemas/migrations`` (0020, 0021)."""
+fake it cannot drift apart. The tables themselves are defined by ``schemas/migrations`` (0020, 0021, 0037)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,16 @@ LEADERBOARD_BASE_COLUMNS: tuple[str, ...] = (
 # Flags added by migration 0021 (with defaults, so a writer of the 0020 columns alone still works).
 LEADERBOARD_FLAG_COLUMNS: tuple[str, ...] = ("award_id", "complete", "tied", "frozen")
 
+# A row's standing, added by migration 0037 (with defaults): ranked / excluded / provisional, a pending
+# "decide" tie, and the notes that say why (one per line).
+LEADERBOARD_STANDING_COLUMNS: tuple[str, ...] = ("status", "pending", "notes")
+
 # Every column, as the scorer writes a row.
-LEADERBOARD_COLUMNS: tuple[str, ...] = (*LEADERBOARD_BASE_COLUMNS, *LEADERBOARD_FLAG_COLUMNS)
+LEADERBOARD_COLUMNS: tuple[str, ...] = (
+    *LEADERBOARD_BASE_COLUMNS,
+    *LEADERBOARD_FLAG_COLUMNS,
+    *LEADERBOARD_STANDING_COLUMNS,
+)
 
 # What the board reads per row of one contest and round (contest and round are the query's parameters).
 LEADERBOARD_READ_COLUMNS: tuple[str, ...] = LEADERBOARD_BASE_COLUMNS[2:]

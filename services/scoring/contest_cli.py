@@ -28,16 +28,19 @@ from liveboard.contracts.contest import (
     WeightedNode,
     node_max,
 )
-from liveboard.contracts.contest_validate import check_contest_file, load_contest
+from liveboard.contracts.contest_validate import Problem, check_contest_file, load_contest
 from liveboard.contracts.metrics import label
+from liveboard.contracts.primitives import Platform
 from liveboard.errors import ValidationError
 from services.scoring.rules import (
     AdjustmentInput,
     ComponentExplanation,
     ContestantInputs,
+    ExclusionInput,
     JudgeScoreInput,
     OrgInput,
     RoundResult,
+    TieDecisionInput,
     display,
     score_field,
 )
@@ -58,7 +61,8 @@ One JSON object per line, one line per contestant:
 
 \b
 metrics: integer totals of base metrics for the round (money in 分), see
-  liveboard/contracts/metrics.py; a missing metric counts as 0 and is flagged.
+  liveboard/contracts/metrics.py; a metric left out is MISSING, not 0: the
+  formula node's missing policy applies (zero / hold / exclude_from_bounds).
 judge_scores / adjustments: as the judge_score / score_adjustment events' data
   (points and values are decimal strings); optional "observed_at" (UTC ms) orders
   corrections. group_id / organisation override the contest file's registration.
@@ -79,7 +83,8 @@ def validate(files: tuple[Path, ...]) -> None:
     """校验赛事文件 / Check contest files; list every problem with its line, or print a summary."""
     failed = 0
     for path in files:
-        contest_obj, problems = check_contest_file(path)
+        warnings: list[Problem] = []
+        contest_obj, problems = check_contest_file(path, warnings)
         if contest_obj is None:
             failed += 1
             click.echo(f"✗ {path}: {len(problems)} 个问题 / problem(s)", err=True)
@@ -87,6 +92,8 @@ def validate(files: tuple[Path, ...]) -> None:
                 click.echo(f"  {p.render(str(path))}", err=True)
             continue
         click.echo(f"✓ {path}")
+        for w in warnings:
+            click.echo(f"  ⚠ 提醒 warning: {w.render(str(path))}", err=True)
         click.echo(_summary(contest_obj))
     if failed:
         raise ValidationError(f"{failed} of {len(files)} contest file(s) invalid / 个文件未通过校验")
@@ -118,7 +125,7 @@ def _summary(c: Contest) -> str:
             formulas.extend((f"[{g}] ", n) for g, n in rnd.scoring_by_group.items())
             for prefix, node in formulas:
                 lines.extend(_tree(node, "      ", prefix))
-            lines.extend(_round_extras(rnd))
+            lines.extend(_round_extras(c, rnd))
     return "\n".join(lines)
 
 
@@ -146,10 +153,19 @@ def _ratio_text(r: Ratio) -> str:
     return f"({' + '.join(r.numerator)}) / ({' + '.join(r.denominator)})"
 
 
-def _round_extras(rnd: Round) -> list[str]:
+def _ties_text(ties: Any) -> str:
+    if ties is None:
+        return "未声明 undeclared (ties across a boundary wait for a decision / 待定)"
+    if ties.policy == "tie_break":
+        then = "共享 share" if ties.then == "share" else "裁定 decide"
+        return f"决胜项 tie-break {' > '.join(ties.keys)}, then {then}"
+    return "共享 share" if ties.policy == "share" else "裁定 decide"
+
+
+def _round_extras(c: Contest, rnd: Round) -> list[str]:
     out = []
-    if rnd.tie_break:
-        out.append(f"      同分 tie-break: {' > '.join(rnd.tie_break)} > contestant_id")
+    if rnd.awards or rnd.advancement or rnd.tie_break or rnd.ties:
+        out.append(f"      同分 ties: {_ties_text(c.ties_for(rnd))}")
     if rnd.awards:
         out.append("      奖项 awards: " + ", ".join(f"{a.name} {a.count}" for a in rnd.awards))
     if rnd.advancement:
@@ -157,7 +173,10 @@ def _round_extras(rnd: Round) -> list[str]:
     for rule in rnd.collective:
         k = f" k={rule.k}" if rule.k else ""
         awards = ", ".join(f"{a.name} {a.count}" for a in rule.awards)
-        out.append(f"      集体 collective: {rule.name} by {rule.level} ({rule.aggregate}{k} of {rule.of}) {awards}")
+        out.append(
+            f"      集体 collective: {rule.name} by {rule.level} ({rule.aggregate}{k} of {rule.of}) {awards}"
+            f" · 同分 ties: {_ties_text(rule.ties)}"
+        )
     return out
 
 
@@ -194,6 +213,14 @@ class _OrgLine(_Strict):
     team: str | None = None
 
 
+class _ExclusionLine(_Strict):
+    exclusion_id: str
+    scope: Literal["round", "contest"] = "round"
+    reason: str
+    approver: str
+    observed_at: int = 0
+
+
 class _Line(_Strict):
     contestant_id: str
     metrics: dict[str, Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]] = {}
@@ -201,6 +228,18 @@ class _Line(_Strict):
     adjustments: list[_AdjustmentLine] = []
     group_id: str | None = None
     organisation: _OrgLine | None = None
+    platform: Platform | None = None
+    excluded: _ExclusionLine | None = None
+
+
+class _TieDecisionLine(_Strict):
+    decision_id: str
+    group_id: str
+    list_id: str
+    order: Annotated[list[str], Field(min_length=2)]
+    reason: str
+    approver: str
+    observed_at: int = 0
 
 
 def read_metrics_jsonl(path: Path) -> tuple[dict[str, ContestantInputs], list[str]]:
@@ -247,8 +286,35 @@ def read_metrics_jsonl(path: Path) -> tuple[dict[str, ContestantInputs], list[st
             ],
             group_id=line.group_id,
             organisation=OrgInput(**line.organisation.model_dump()) if line.organisation else None,
+            excluded=ExclusionInput(**line.excluded.model_dump()) if line.excluded else None,
+            platform=line.platform,
         )
     return inputs, problems
+
+
+def read_decisions_jsonl(path: Path) -> tuple[list[TieDecisionInput], list[str]]:
+    """Tie decisions, one JSON object per line (as the tie_decided event's data plus group and list)."""
+    out: list[TieDecisionInput] = []
+    problems: list[str] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [f"{path}: cannot read: {exc}"]
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        try:
+            line = _TieDecisionLine.model_validate(orjson.loads(raw))
+        except orjson.JSONDecodeError as exc:
+            problems.append(f"{path}:{n}: not valid JSON ({exc})")
+            continue
+        except PydanticValidationError as exc:
+            for err in exc.errors(include_url=False):
+                where = ".".join(str(p) for p in err["loc"]) or "line"
+                problems.append(f"{path}:{n}: {where}: {err['msg']}")
+            continue
+        out.append(TieDecisionInput(**line.model_dump()))
+    return out, problems
 
 
 @contest.command("score", epilog=METRICS_HELP)
@@ -261,9 +327,17 @@ def read_metrics_jsonl(path: Path) -> tuple[dict[str, ContestantInputs], list[st
     help="每行一名选手的 JSONL / JSONL, one contestant per line (format below).",
 )
 @click.option("--round", "round_id", help="轮次 id / round id (optional when the contest has one round).")
+@click.option(
+    "--decisions",
+    "decisions_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="同分裁定 JSONL / tie decisions, one per line: decision_id, group_id, list_id, order, reason, approver.",
+)
 @click.option("--json", "as_json", is_flag=True, help="机器可读输出 / machine-readable output.")
 @click.option("--explain/--no-explain", default=True, show_default=True, help="打印每名选手的得分说明 / explanations.")
-def score(file: Path, metrics_file: Path, round_id: str | None, as_json: bool, explain: bool) -> None:
+def score(
+    file: Path, metrics_file: Path, round_id: str | None, decisions_file: Path | None, as_json: bool, explain: bool
+) -> None:
     """离线计分 / Score a field offline from per-contestant totals and judges' scores."""
     contest_obj = load_contest(file)
     rounds = contest_obj.rounds()
@@ -278,7 +352,14 @@ def score(file: Path, metrics_file: Path, round_id: str | None, as_json: bool, e
         for p in problems:
             click.echo(p, err=True)
         raise ValidationError(f"{metrics_file}: {len(problems)} bad input line problem(s) / 输入有误")
-    result = score_field(contest_obj, round_id, inputs)
+    decisions: list[TieDecisionInput] = []
+    if decisions_file is not None:
+        decisions, problems = read_decisions_jsonl(decisions_file)
+        if problems:
+            for p in problems:
+                click.echo(p, err=True)
+            raise ValidationError(f"{decisions_file}: {len(problems)} bad decision line problem(s) / 裁定输入有误")
+    result = score_field(contest_obj, round_id, inputs, decisions)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(result.to_dict(explain=explain), option=orjson.OPT_INDENT_2) + b"\n")
         return
@@ -297,20 +378,30 @@ def _render(c: Contest, result: RoundResult, explain: bool) -> str:
         out.append(f"  {'名次':>4}  {'选手 contestant':<24} {'总分 total':>12}  奖项 award / 晋级 advances")
         for r in g.rows:
             flags = []
+            if r.status == "excluded":
+                flags.append("取消资格 excluded")
+            elif r.status == "provisional":
+                flags.append("待定 provisional")
+            if r.pending:
+                flags.append("待定·并列待裁定 pending tie decision")
             if r.award_name:
                 flags.append(r.award_name)
             if r.advances:
                 flags.append("晋级 advances")
             if not r.complete:
-                flags.append("评分未齐 incomplete")
+                flags.append("输入未齐 incomplete")
             if r.tied:
-                flags.append("同分 tied (order by id)")
+                flags.append("并列 tied")
             who = f"{r.contestant_id} {names.get(r.contestant_id, '')}".strip()
-            out.append(f"  {r.rank:>4}  {who:<24} {display(r.total_pico, d):>12}  {' · '.join(flags)}")
+            place = str(r.rank) if r.rank is not None else "—"
+            out.append(f"  {place:>4}  {who:<24} {display(r.total_pico, d):>12}  {' · '.join(flags)}")
+            if not explain:
+                out.extend(f"        说明 why: {n}" for n in r.notes)
         if explain:
             for r in g.rows:
                 e = g.explain(r.contestant_id)
                 out.append(f"  — {r.contestant_id}: {display(e.total_pico, d)}")
+                out.extend(f"      说明 why: {n}" for n in e.notes)
                 out.extend(_explain_lines(e.formula, "      ", d))
                 for a in e.total_adjustments:
                     out.append(
@@ -328,6 +419,7 @@ def _render(c: Contest, result: RoundResult, explain: bool) -> str:
                 f"  {rank:>4}  {row.organisation_id:<20} {display(row.value_pico, d):>12}  {award}"
                 f"  ({len(row.members)} 人 members)"
             )
+            out.extend(f"        说明 why: {n}" for n in row.notes)
     if result.rejected:
         out.append("")
         out.append("未采用的输入 rejected inputs:")

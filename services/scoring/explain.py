@@ -144,6 +144,28 @@ def _tree(node: dict[str, Any], indent: str) -> list[str]:
     return out
 
 
+def standing_lines(score: dict[str, Any], indent: str) -> list[str]:
+    """Why a row is 取消资格, 待定 or 并列 (and what data it lacks), zh-CN first, from its score document."""
+    status = score.get("status") or score.get("explanation", {}).get("status") or "ranked"
+    flags = []
+    if status == "excluded":
+        flags.append("取消资格 excluded")
+    elif status == "provisional":
+        flags.append("待定（数据或评分未齐）provisional")
+    if score.get("pending"):
+        flags.append("待定（并列待裁定）pending tie decision")
+    if score.get("tied"):
+        flags.append("并列 tied")
+    if score.get("complete") is False:
+        flags.append("输入未齐 incomplete")
+    out = [f"{indent}状态 standing: {' · '.join(flags)}"] if flags else []
+    notes = score.get("notes")
+    if notes is None:
+        notes = score.get("explanation", {}).get("notes") or []
+    out.extend(f"{indent}  说明 why: {n}" for n in notes)
+    return out
+
+
 def render(doc: dict[str, Any]) -> str:
     out = [f"{doc['contestant_id']} in {doc['contest_id']}"]
     for r in doc["rounds"]:
@@ -153,6 +175,7 @@ def render(doc: dict[str, Any]) -> str:
             f"■ round {r['round_id']} (group {r['group_id']}): rank {r['rank']}, total {s.get('total_display')} "
             f"({r['total']}), version {r['version']} at {_t(r['computed_at'])}, rule version {s.get('rule_version')}"
         )
+        out.extend(standing_lines(s, "  "))
         if r["leaderboard"]:
             lb = r["leaderboard"]
             frozen = " (frozen)" if lb["frozen"] else ""

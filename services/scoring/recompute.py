@@ -151,7 +151,7 @@ class ScoreRef:
             self.contestant_id,
             self.version,
             self.computed_at,
-            row.rank,
+            row.rank or 0,  # an excluded row (取消资格) has no place
             *self.labels,
             exact(row.total_pico),
             display(row.total_pico, result.display_decimals),
@@ -170,6 +170,9 @@ class ScoreRef:
             int(row.complete),
             int(row.tied),
             0,
+            row.status,
+            int(row.pending),
+            "\n".join(row.notes),
         ]
 
 
@@ -356,6 +359,9 @@ class Recomputer:
                     row.advances,
                     row.complete,
                     row.tied,
+                    row.status,
+                    row.pending,
+                    tuple(row.notes),
                     node_values[i],
                     ri.facts_key,
                     ri.last_data_ms,
@@ -434,7 +440,7 @@ class Recomputer:
             f = frozen_rows.get(cid)
             lv = live.get(cid)
             f_rank, f_total = (f[1]["rank"], f[1]["total"]) if f else (0, "")
-            l_rank, l_total = (lv[1].rank, exact(lv[1].total_pico)) if lv else (0, "")
+            l_rank, l_total = (lv[1].rank or 0, exact(lv[1].total_pico)) if lv else (0, "")
             differs = (f_rank, f_total) != (l_rank, l_total)
             sig = (differs, l_rank, l_total)
             old = view.pending_sigs.get(cid)
@@ -497,6 +503,9 @@ class Recomputer:
                     "award": r.award,
                     "advances": r.advances,
                     "complete": r.complete,
+                    "status": r.status,
+                    "tied": r.tied,
+                    "pending": r.pending,
                 }
                 for r in g.rows[: self.top_n]
             ]
@@ -542,6 +551,9 @@ def score_row(ref: ScoreRef) -> list[Any]:
         "advances": row.advances,
         "complete": row.complete,
         "tied": row.tied,
+        "status": row.status,
+        "pending": row.pending,
+        "notes": row.notes,
         "inputs": {
             "metrics": dict(ri.inputs.metrics),
             "judge_scores": [
@@ -567,7 +579,7 @@ def score_row(ref: ScoreRef) -> list[Any]:
         ref.version,
         ref.computed_at,
         ref.rule_version,
-        row.rank,
+        row.rank or 0,
         exact(row.total_pico),
         data_score,
         judge_score,

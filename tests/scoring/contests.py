@@ -71,6 +71,9 @@ def contest_doc(
                 "kind": "judges",
                 "criteria": [{"id": "pitch", "name": "讲解", "max_points": 10}],
                 "scale_to": 100,
+                # most test fields have no judges' sheets: 0 points, not held (the default "hold" would
+                # keep every row provisional: no award, no advancement)
+                "missing": "zero",
             },
         ],
     }

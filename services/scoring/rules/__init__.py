@@ -2,7 +2,14 @@
 
 from services.scoring.rules.engine import score_field
 from services.scoring.rules.exact import SCALE, display, from_pico
-from services.scoring.rules.inputs import AdjustmentInput, ContestantInputs, JudgeScoreInput, OrgInput
+from services.scoring.rules.inputs import (
+    AdjustmentInput,
+    ContestantInputs,
+    ExclusionInput,
+    JudgeScoreInput,
+    OrgInput,
+    TieDecisionInput,
+)
 from services.scoring.rules.result import (
     CollectiveResult,
     CollectiveRow,
@@ -21,6 +28,7 @@ __all__ = [
     "CollectiveRow",
     "ComponentExplanation",
     "ContestantInputs",
+    "ExclusionInput",
     "Explanation",
     "GroupResult",
     "JudgeScoreInput",
@@ -28,6 +36,7 @@ __all__ = [
     "RejectedInput",
     "RoundResult",
     "Row",
+    "TieDecisionInput",
     "display",
     "from_pico",
     "score_field",

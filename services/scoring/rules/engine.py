@@ -562,6 +562,12 @@ class GroupEvaluation:
                         continue
                     self.complete[i] = False
                     k = len(d.used) + len(d.dropped)
+                    if node.missing == "zero":
+                        self.notes[i].append(
+                            f"{p.name}完整评分表 {k}/{node.min_judges} 份，按0分计"
+                            f" / {k} of {node.min_judges} judges' sheets: counted as 0"
+                        )
+                        continue
                     if (adj := self._override_for(p.id, i)) is not None:
                         self.notes[i].append(
                             f"{p.name}完整评分表 {k}/{node.min_judges} 份，已由调整 {adj} 裁定"
