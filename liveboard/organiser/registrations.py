@@ -423,7 +423,7 @@ def _check(table: Table, contest: Contest, current: Current, entries: dict[str, 
             owner = current.owner(p, a)
             if owner is not None and owner != e.contestant_id:
                 still = entries.get(owner)
-                if still is None or still.accounts.get(p) == a:
+                if still is None or still.accounts.get(p) == a or contest.accounts_locked:
                     who = current.contestants[owner].name
                     table.problem(
                         row,
@@ -477,7 +477,7 @@ def _check(table: Table, contest: Contest, current: Current, entries: dict[str, 
                     _row_of(table, number),
                     "group",
                     "quota_exceeded",
-                    f"{g.name}组 {org_name} 名额 {quota} 人，本表导入后共 {len(members)} 人，超出 {over} 人",
+                    f"{g.name} {org_name} 名额 {quota} 人，本表导入后共 {len(members)} 人，超出 {over} 人",
                 )
 
 
