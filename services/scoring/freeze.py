@@ -71,6 +71,8 @@ class InputSet:
             key = ("order", ev.contestant_id, (ev.platform, ev.data.order_id))
         elif t in ("judge_score", "score_adjustment"):
             key = ("round", ev.data.round_id)
+        elif t in ("entry_registered", "live_slot_assigned"):  # the entry registry and slots of a round
+            key = ("round", ev.data.round_id)
         elif t in CONTEST_WIDE:
             key = ("all",)
         else:
@@ -91,6 +93,7 @@ class InputSet:
                 if c is not None:
                     holder = (c.rooms if kind == "room" else c.videos if kind == "video" else c.orders).get(key[2])
                 hit = holder is not None and round_id in state.rounds_at(holder.anchor)
+                hit = hit or (kind != "order" and state.feeds_round(kind, key[1], key[2], round_id))
             if hit:
                 out.append((event_id, dh))
         return sorted(set(out))

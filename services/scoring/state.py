@@ -713,6 +713,15 @@ class ContestState:
         w = rnd.slots.schedule.get(cid)
         return (w.start, w.end, "file", None, None) if w is not None else None
 
+    def feeds_round(self, kind: str, cid: str, key: tuple[str, str, str], round_id: str) -> bool:
+        """Whether a room's or video's events feed ``round_id`` through a slot or the entry registry (for a
+        freeze's content hash): a registered video whatever its publishing time, a room seen in a slot round."""
+        if kind == "video":
+            return any(rid == round_id for rid, _cid in self._entry_owners.get(key, ()))
+        if kind == "room":
+            return round_id in self._slot_rounds and key in self.slot_history.get(cid, {})
+        return False
+
     def slot_window(self, cid: str, round_id: str) -> tuple[int, int] | None:
         slot = self.slot_for(cid, round_id)
         return (slot[0], slot[1]) if slot is not None else None

@@ -16,6 +16,7 @@ from typing import Any
 from liveboard.contracts import parse_event
 from liveboard.contracts.contest_validate import load_contest
 from liveboard.contracts.events import event_id_for
+from liveboard.contracts.tables import LEADERBOARD_COLUMNS
 from services.scoring.contests import plan_for
 from services.scoring.recompute import Recomputer, Versions
 from services.scoring.rules.exact import from_pico
@@ -161,6 +162,20 @@ def harbin_final_events(contest: str = "harbin-2020") -> list[Any]:
         f.order(contest, "hrb-001", at(D + "10:10:00+08:00"), order_id="o-after", status="paid", amount_fen=5_000,
                 platform="kuaishou", account_id="ks_hrb_001"),
     ]  # fmt: skip
+    # the semi-final's expert sheets, so that every finalist advances to the final's field
+    for i in range(1, 9):
+        ev.append(
+            f.judge_score(
+                contest,
+                f"hrb-00{i}",
+                at("2020-09-21T20:00:00+08:00"),
+                round_id="semi",
+                judge_id="expert-1",
+                criterion="video_review",
+                points=str(60 + i),
+                max_points="100",
+            )
+        )
     return ev
 
 
@@ -212,8 +227,12 @@ def test_harbin_slots_give_the_same_result_in_any_order_and_an_empty_slot_counts
         for e in order:
             st.apply(e)
         st.active_rounds.update(("semi", "final"))
-        rc = Recomputer(st, Versions(), 10)
-        return rc.compute("final", {}).digest
+        out = Recomputer(st, Versions(), 10).compute("final", {})
+        rows = {r[3]: dict(zip(LEADERBOARD_COLUMNS, r, strict=True)) for r in out.leaderboard_rows}
+        assert len(rows) == 8  # every finalist is in the field
+        # the leaderboard's figures are the slot's: 12, 8, 6, none, 7 (final figures), 9
+        assert [rows[f"hrb-00{i}"]["paid_orders"] for i in range(1, 7)] == [12, 8, 6, 0, 7, 9]
+        return out.digest
 
     want = digest(events)
     rnd = random.Random(5)
@@ -397,3 +416,19 @@ def test_harbin_semi_counts_the_entrys_likes_at_24h_plus_the_unions_copy() -> No
     assert st.inputs_for("semi", "hrb-003").inputs.metrics["video_likes_24h"] == 77
     st.apply(entry_event("harbin-2020", "hrb-003", PUB + HOUR, withdrawn=True, **reg))
     assert "video_likes_24h" not in st.inputs_for("semi", "hrb-003").inputs.metrics
+
+
+def test_a_freeze_covers_registered_videos_published_before_the_round_and_the_registry() -> None:
+    from services.scoring.freeze import InputSet
+
+    st = state_of(SHAOYANG)
+    seen = InputSet()
+    events = shaoyang_events()
+    for e in events:
+        st.apply(e)
+        seen(e, ())
+    covered = {eid for eid, _dh in seen.for_round(st, "city-final")}
+    by_video = {e.video_id: e.event_id for e in events if e.type == "video_stats_snapshot"}
+    # the entries, published on 10-18, feed the round; so do the registry's events
+    assert {by_video["xjy-c-01"], by_video["xjy-c-02"], by_video["xjy-c-04b"]} <= covered
+    assert {e.event_id for e in events if e.type == "entry_registered"} <= covered
