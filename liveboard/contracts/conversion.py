@@ -17,6 +17,7 @@ from liveboard.contracts.metrics import BASE_METRICS, DERIVED_METRICS
 
 @dataclass(frozen=True, slots=True)
 class Conversion:
+    name: str  # the formula's own name (a column header), e.g. 下单转化率
     numerator: tuple[str, ...]
     denominator: tuple[str, ...]
     label_zh: str
@@ -24,6 +25,7 @@ class Conversion:
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "name": self.name,
             "numerator": list(self.numerator),
             "denominator": list(self.denominator),
             "label_zh": self.label_zh,
@@ -40,7 +42,7 @@ def _zh(names: tuple[str, ...]) -> str:
 
 
 def _make(name: str, num: tuple[str, ...], den: tuple[str, ...]) -> Conversion:
-    return Conversion(num, den, f"{name}（{_zh(num)}÷{_zh(den)}）", f"{name}: {_en(num)} / {_en(den)}")
+    return Conversion(name, num, den, f"{name}（{_zh(num)}÷{_zh(den)}）", f"{name}: {_en(num)} / {_en(den)}")
 
 
 DEFAULT = _make("成交转化率", ("paid_buyers_uv",), ("viewers_uv",))

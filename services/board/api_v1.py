@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from liveboard.contracts.conversion import round_conversion
 from services.board import metrics
 from services.board.audit import client_addr
 from services.board.auth import PRE_COOKIE, SESSION_COOKIE, Handler, public, requires, verify_in_thread
@@ -64,6 +65,8 @@ def _contest_doc(c: Any) -> dict[str, Any]:
                 "stage_id": s.id,
                 "window": {"start_ms": r.window.start, "end_ms": r.window.end},
                 "groups": c.round_groups(r),
+                # the conversion figure this round scores, and its label (leaderboard conversion_ppm)
+                "conversion": round_conversion(c, r).to_dict(),
             }
             for s in c.stages
             for r in s.rounds
@@ -247,7 +250,7 @@ class Route:
 
 
 def routes() -> list[Route]:
-    from services.board import judge_api, ops_api
+    from services.board import judge_api, ops_api, reconcile_api
     from services.board.openapi import openapi_json
 
     return [
@@ -275,4 +278,5 @@ def routes() -> list[Route]:
         Route("GET", "/api/v1/ops/adjustments", ops_api.list_adjustments, "opsListAdjustments"),
         Route("POST", "/api/v1/ops/adjustments", ops_api.record_adjustment, "opsRecordAdjustment"),
         Route("GET", "/api/v1/ops/audit", ops_api.audit_log, "opsAudit"),
+        Route("GET", "/api/v1/ops/reconciliation", reconcile_api.reconciliation, "opsReconciliation"),
     ]

@@ -430,6 +430,21 @@ def document() -> dict[str, Any]:
                 ],
             ),
         },
+        "/api/v1/ops/reconciliation": {
+            "get": _op(
+                "opsReconciliation",
+                "对账: where the sales ledger (orders) and the platform's own totals differ beyond the contest's "
+                "tolerance, per round, contestant and platform, with the orders that explain it where known",
+                _SESSION,
+                parameters=[
+                    _q("contest", "contest id", required=True),
+                    _q("round", "only this round"),
+                    _q("all", "1: cleared rows too", {"type": "string", "enum": ["0", "1"]}),
+                    _q("limit", "rows", {"type": "integer", "minimum": 1, "maximum": 5000}),
+                ],
+                responses={"200": _json("reconciliation rows"), **_err(400, 401, 403)},
+            )
+        },
     }
     return {
         "openapi": "3.1.0",

@@ -35,6 +35,10 @@ const LB = (() => {
       ingest_unreachable: "采集服务指标不可达", state: "状态", saved: "已保存", confirm_freeze: "确认冻结本轮？冻结后成绩不可更改。",
       users: "账号", role: "角色", disabled: "已停用", active: "有效", disable: "停用", none: "无",
       scorer_group: "评分消费组", total_lag: "总延迟", judge: "评委", by: "操作人", error: "错误", criterion: "评分项",
+      reconciliation: "销售对账（订单明细 vs 平台汇总）", reconciliation_help: "差额超出赛事容差的选手；数据一致后自动消除。",
+      ledger_gmv: "订单成交额（元）", platform_gmv: "平台成交额（元）", ledger_orders: "订单数", platform_orders: "平台订单数",
+      explaining_orders: "相关订单", late_refund: "售后截止后退款", held_refund: "未见支付的退款", over_refund: "超额退款",
+      refunded_order: "已退款订单", no_mismatch: "无对账差异",
     },
     en: {
       rank: "Rank", name: "Contestant", org: "Organisation", gmv: "GMV (¥)", orders: "Paid orders",
@@ -66,6 +70,11 @@ const LB = (() => {
       confirm_freeze: "Freeze this round? Results can no longer change.", users: "Users", role: "Role",
       disabled: "disabled", active: "active", disable: "Disable", none: "none", scorer_group: "Scorer group",
       total_lag: "Total lag", judge: "Judge", by: "By", error: "Error", criterion: "Criterion",
+      reconciliation: "Sales reconciliation (orders vs platform totals)",
+      reconciliation_help: "Contestants whose difference exceeds the contest's tolerance; cleared when the figures meet.",
+      ledger_gmv: "Orders GMV (¥)", platform_gmv: "Platform GMV (¥)", ledger_orders: "Orders", platform_orders: "Platform orders",
+      explaining_orders: "Orders involved", late_refund: "refund after cut-off", held_refund: "refund without payment",
+      over_refund: "over-refund", refunded_order: "refunded", no_mismatch: "No differences",
     },
   };
   const t = (key) => dict[lang][key] ?? key;

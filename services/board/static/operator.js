@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { t, int, pct, time, dateTime, duration, el, api } = LB;
+  const { t, int, pct, time, dateTime, duration, el, api, yuan } = LB;
   LB.translate();
   LB.langLink(document.getElementById("lang"));
   document.getElementById("logout").onclick = LB.logout;
@@ -120,6 +120,31 @@
     await refreshRounds();
   }
 
+  // 对账: the sales ledger against the platform's own totals (services/board/reconcile_api.py)
+  function explaining(o) {
+    const parts = [];
+    for (const r of o.late_refunds || []) parts.push(`${t("late_refund")} ${r.order_id}/${r.refund_id} ${yuan(r.amount_fen)}`);
+    for (const r of o.held_refunds || []) parts.push(`${t("held_refund")} ${r.order_id}/${r.refund_id} ${yuan(r.amount_fen)}`);
+    for (const r of o.over_refunds || []) parts.push(`${t("over_refund")} ${r.order_id} ${yuan(r.excess_fen)}`);
+    for (const r of o.refunded_orders || []) parts.push(`${t("refunded_order")} ${r.order_id} ${yuan(r.refund_fen)}`);
+    return parts.join("; ") || "–";
+  }
+
+  async function refreshReconciliation() {
+    if (!contestId) return;
+    const d = await api("GET", "/api/v1/ops/reconciliation?contest=" + encodeURIComponent(contestId));
+    tbody("recon").replaceChildren(...(d.rows.length ? d.rows.map((r) => el("tr", {
+      class: "recon" + (r.mismatch ? " stale" : ""), "data-contestant": r.contestant_id, "data-platform": r.platform,
+    },
+    el("td", {}, r.round_id), el("td", {}, `${r.display_name} (${r.contestant_id})`), el("td", {}, r.platform),
+    el("td", { class: "num" }, yuan(r.ledger_gmv_fen)),
+    el("td", { class: "num" }, r.snapshot_gmv_fen === null ? "–" : yuan(r.snapshot_gmv_fen)),
+    el("td", { class: "num" }, int(r.ledger_orders_paid)),
+    el("td", { class: "num" }, r.snapshot_orders_paid === null ? "–" : int(r.snapshot_orders_paid)),
+    el("td", {}, r.reasons.join(", ")), el("td", {}, explaining(r.orders))))
+      : [el("tr", {}, el("td", { colspan: "9", class: "muted" }, t("no_mismatch")))]));
+  }
+
   async function refreshUsers() {
     const u = await api("GET", "/api/v1/ops/users");
     tbody("users").replaceChildren(...u.users.map((x) => el("tr", { "data-username": x.username },
@@ -192,7 +217,8 @@
     contestId = id;
     const c = contest();
     document.getElementById("i-groups").replaceChildren(...(c ? c.groups : []).map((g) => el("option", { value: g.id }, g.name)));
-    await Promise.all([refreshHealth(), refreshRounds(), refreshUsers(), refreshAdjustments(), refreshAudit()]);
+    await Promise.all([refreshHealth(), refreshRounds(), refreshUsers(), refreshAdjustments(), refreshAudit(),
+      refreshReconciliation().catch(() => {})]);
   }
 
   async function start(user) {
@@ -205,6 +231,7 @@
     await selectContest(contestId);
     setInterval(() => refreshHealth().catch(() => {}), 3000);
     setInterval(() => { refreshRounds().catch(() => {}); refreshAudit().catch(() => {}); }, 10000);
+    setInterval(() => refreshReconciliation().catch(() => {}), 10000);
   }
 
   LB.ensureLogin("operator", start);

@@ -206,7 +206,28 @@
     }
   }
 
+  // The conversion column is the figure this round's rules score, under their name (e.g. Harbin's
+  // 下单转化率 = paid orders ÷ viewers): the label comes from the contest's definition.
+  async function conversionLabel() {
+    try {
+      const q = token ? "?token=" + encodeURIComponent(token) : "";
+      const data = await LB.api("GET", "/api/v1/contests" + q);
+      const c = data.contests.find((x) => x.id === contest);
+      const r = c && c.rounds.find((x) => x.id === round);
+      if (!r || !r.conversion) return;
+      const head = document.querySelector('#colhead [data-t="conversion"]');
+      if (head) {
+        if (LB.lang !== "en") head.textContent = r.conversion.name;
+        head.title = LB.lang === "en" ? r.conversion.label_en : r.conversion.label_zh;
+      }
+    } catch (e) {
+      // the generic label stays
+    }
+  }
+
   setConn(false);
-  if (contest && round) connect();
-  else chooser();
+  if (contest && round) {
+    connect();
+    conversionLabel();
+  } else chooser();
 })();
