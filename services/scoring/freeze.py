@@ -151,7 +151,11 @@ def score_frozen_set(
 def frozen_results(outcome: Any) -> dict[str, Any]:
     """What ``frozen_rounds.results`` holds: the digest, the ranked rows per group, the leaderboard rows."""
     rows = [dict(zip(LEADERBOARD_COLUMNS, row, strict=True)) for row in outcome.leaderboard_rows]
-    return {"digest": outcome.digest, "groups": _groups(outcome), "leaderboard": rows}
+    out = {"digest": outcome.digest, "groups": _groups(outcome), "leaderboard": rows}
+    # The collective results (优秀组织奖, team awards) as frozen: the 公示 page and award lists read them here.
+    if outcome.scores:
+        out["collective"] = outcome.scores[0].result.to_dict()["collective"]
+    return out
 
 
 def _groups(outcome: Any) -> list[dict[str, Any]]:
