@@ -79,15 +79,18 @@ def make_contest(scoring: dict[str, Any], **round_extra: Any) -> Contest:
     """A one-round contest around ``scoring`` (a formula as it would be written in YAML)."""
     organisations = round_extra.pop("organisations", [])
     groups = round_extra.pop("groups", [{"id": "g", "name": "组"}])
+    platforms = round_extra.pop("platforms", ["douyin"])
+    contestants = round_extra.pop("contestants", [])
     data = {
         "schema_version": 1,
         "id": "test",
         "name": "测试赛",
         "notice": "test",
         "organiser": "测试",
-        "platforms": ["douyin"],
+        "platforms": platforms,
         "organisations": organisations,
         "groups": groups,
+        "contestants": contestants,
         "stages": [
             {
                 "id": "s",

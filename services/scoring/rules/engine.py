@@ -544,7 +544,7 @@ class GroupEvaluation:
                     elif p.missing == "exclude_from_bounds":
                         self.notes[i].append(
                             f"数据缺失：{p.name}记0分，不计入极值（{absent}）"
-                            f" / missing {absent}: 0 points, outside the bounds"
+                            f"/ missing {absent}: 0 points, outside the bounds"
                         )
                     elif (adj := self._override_for(p.id, i)) is not None:
                         self.notes[i].append(
