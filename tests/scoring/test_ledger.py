@@ -256,3 +256,25 @@ def test_conversion_fact_is_the_rounds_own_definition(tmp_path: Path) -> None:
     ri = st_.inputs_for("r1", "c0000")
     assert st_.conversion("r1").label_zh.startswith("成交转化率")
     assert ri.facts["conversion_ppm"] == 20_000
+
+
+def test_conversion_fact_follows_a_contest_that_scores_paid_orders_over_viewers(tmp_path: Path) -> None:
+    from liveboard.contracts.contest_validate import load_contest
+    from tests.scoring.contests import contest_doc, write_contest
+
+    doc = contest_doc("conv", 4, groups=1)
+    # Harbin's "下单转化率": paid orders ÷ unique viewers, as an inline ratio
+    doc["stages"][0]["rounds"][0]["scoring"]["components"][1] = {
+        "id": "conversion",
+        "name": "下单转化率",
+        "weight": 20,
+        "kind": "metric",
+        "metric": {"numerator": ["orders_paid"], "denominator": ["viewers_uv"]},
+        "normalise": {"method": "min_max", "points": 100},
+    }
+    st_ = ContestState(plan_for(load_contest(write_contest(tmp_path, doc))))
+    st_.apply(f.live_snapshot("conv", "c0000", S, gmv_fen=10_000, orders_paid=30, viewers_uv=1_000, paid_buyers_uv=20))
+    assert st_.conversion("r1").name == "下单转化率"
+    assert st_.conversion("r1").label_zh == "下单转化率（成交订单数（成交量）÷观看人数）"
+    # 30 paid orders ÷ 1,000 viewers = 3 %, not the 2 % of paying buyers
+    assert st_.inputs_for("r1", "c0000").facts["conversion_ppm"] == 30_000

@@ -38,6 +38,7 @@ from tests.support import settings_env, unique
 pytestmark = pytest.mark.engines
 
 CID = unique("ledger")
+CID_FROZEN = unique("ledger-frz")
 DAY = 24 * HOUR
 END = T0 + DAY  # round r1 is [T0, T0 + 24 h)
 SALES = {
@@ -48,14 +49,26 @@ SALES = {
 
 
 @pytest.fixture(scope="module")
-def contest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_contest(tmp_path_factory.mktemp("contests"), CID, 4, groups=1, sales=SALES)[0]
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("contests")
+
+
+@pytest.fixture(scope="module")
+def contest(folder: Path) -> Path:
+    return make_contest(folder, CID, 4, groups=1, sales=SALES)[0]
+
+
+@pytest.fixture(scope="module")
+def frozen_contest(folder: Path) -> Path:
+    return make_contest(folder, CID_FROZEN, 4, groups=1, sales=SALES)[0]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def scorer(stack: Settings, contest: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ScorerProc]:
+async def scorer(
+    stack: Settings, contest: Path, frozen_contest: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ScorerProc]:
     log = tmp_path_factory.mktemp("scorer") / "scorer.log"
-    sp = start_scorer(stack, [contest], unique("scorer-ledger"), log, free_port())
+    sp = start_scorer(stack, [contest, frozen_contest], unique("scorer-ledger"), log, free_port())
     try:
         await wait_healthy(sp)
         yield sp
@@ -211,3 +224,68 @@ async def test_orders_drive_net_sales_refunds_held_late_and_reconciled(
     assert rep.returncode == 0, rep.stdout + rep.stderr
     (r1,) = json.loads(rep.stdout)["rounds"]
     assert r1["digest"] == r1["live_digest"] == want2
+
+
+async def test_refund_after_the_cut_off_leaves_a_frozen_result_and_is_reported(
+    stack: Settings, scorer: ScorerProc, frozen_contest: Path
+) -> None:
+    from tests.scoring.support import scalar
+
+    cid = CID_FROZEN
+
+    def o(p: str, t: int, oid: str, status: str, amount: int, **kw: Any) -> Any:
+        return f.order(cid, p, t, order_id=oid, status=status, amount_fen=amount, **kw)
+
+    sales = [o("c0000", S, "o1", "paid", 10_000), o("c0001", S, "o2", "paid", 8_000)]
+    want, rows = expected(frozen_contest, sales)
+    await produce(stack, sales)
+    assert await wait_digest(stack, cid, want, 60, scorer.proc) == want, scorer.tail()
+    archived = "SELECT count() FROM events_archive FINAL WHERE contest_id = {c:String}"
+    assert await poll_until(lambda: scalar(stack, archived, c=cid) == 2, 30)
+    out = _cli(stack, frozen_contest, "score", "freeze", cid, "r1", "--by", "公证员", "--json")
+    assert out.returncode == 0, out.stderr
+
+    def frozen_board() -> list[dict[str, Any]] | None:
+        board = leaderboard(stack, cid)
+        return board if board and all(r["frozen"] for r in board) else None
+
+    board = await poll_until(frozen_board, 30)
+    assert board, scorer.tail()
+    top = [(r["contestant_id"], r["rank"], r["net_gmv_fen"]) for r in sorted(board, key=lambda r: r["rank"])][:2]
+    assert top == [("c0000", 1, 10_000), ("c0001", 2, 8_000)]
+    assert board == [{**r, "frozen": 1} for r in rows]
+
+    # a refund one instant after the after-sales cut-off (3 days after the round): recorded, not counted
+    versions = "SELECT count() FROM round_results WHERE contest_id = {c:String} AND round_id = 'r1'"
+    before = scalar(stack, versions, c=cid)
+    late = o("c0000", END + 3 * DAY + 1, "o1", "refunded", 9_000, refund_id="r-late")
+    assert expected(frozen_contest, [*sales, late])[0] == want  # the late refund moves nothing
+    await produce(stack, [late])
+    assert await poll_until(lambda: scalar(stack, archived, c=cid) == 3, 30)
+    assert await poll_until(lambda: scalar(stack, versions, c=cid) > before, 30), scorer.tail()
+    assert await wait_digest(stack, cid, want, 60, scorer.proc) == want
+    differs = (
+        "SELECT count() FROM pending_revisions FINAL WHERE contest_id = {c:String} AND round_id = 'r1' AND differs = 1"
+    )
+    assert scalar(stack, differs, c=cid) == 0
+    assert leaderboard(stack, cid) == board
+
+    # the same refund inside the after-sales window would have moved c0000 behind c0001: a pending revision
+    # of the frozen round (shown beside the frozen result, which stays), whose explanation reports the late one
+    in_time = o("c0000", END + DAY, "o1", "refunded", 9_000, refund_id="r-1")
+    want2, _ = expected(frozen_contest, [*sales, late, in_time])
+    assert want2 != want
+    await produce(stack, [in_time])
+    assert await wait_digest(stack, cid, want2, 60, scorer.proc) == want2, scorer.tail()
+    assert await poll_until(lambda: scalar(stack, differs, c=cid) >= 1, 30)
+    explanation = json.loads(
+        scalar(
+            stack,
+            "SELECT explanation FROM pending_revisions FINAL WHERE contest_id = {c:String} "
+            "AND contestant_id = 'c0000' AND differs = 1",
+            c=cid,
+        )
+    )
+    led = explanation["evidence"]["orders"]["platforms"]["douyin"]
+    assert (led["refund_fen"], [r["refund_id"] for r in led["late_refunds"]]) == (9_000, ["r-late"])
+    assert leaderboard(stack, cid) == board
