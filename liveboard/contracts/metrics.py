@@ -27,7 +27,11 @@ def _base(name: str, unit: Unit, zh: str, en: str, source: str) -> MetricDef:
 
 
 _LIVE = "sum over the contestant's rooms in the round window of the winning live_metrics_snapshot's data."
-_VIDEO = "sum over the contestant's contest videos of the winning video_stats_snapshot's data."
+_VIDEO = (
+    "sum over the contestant's videos of the round (published inside its window; with entries: registered, its"
+    " registered entries whenever published, as of the cut-off, copies per the copies rule) of the winning"
+    " video_stats_snapshot's data."
+)
 _LEDGER = "sales ledger over the contestant's orders paid in the round window: "
 
 BASE_METRICS: dict[str, MetricDef] = {
@@ -57,7 +61,8 @@ BASE_METRICS: dict[str, MetricDef] = {
             "count",
             "发布 24 小时后点赞数",
             "video likes 24 h after publishing",
-            "per video, likes of the newest snapshot with observed_at ≤ published_at + 24 h; summed",
+            "per video, likes of the newest snapshot with observed_at ≤ published_at + 24 h; summed (with "
+            "entries: registered, over the registered entries, a summed copy by its own publishing time)",
         ),
         _base("video_shares", "count", "视频转发量", "video shares", _VIDEO + "shares"),
         _base("video_comments", "count", "视频评论数", "video comments", _VIDEO + "comments"),
@@ -67,14 +72,14 @@ BASE_METRICS: dict[str, MetricDef] = {
             "ppm",
             "视频完播率",
             "video completion rate",
-            "the contest video's completion_rate_ppm (one entry video per contestant)",
+            "the entry video's completion_rate_ppm (the most played work; with summed copies: play-weighted)",
         ),
         _base(
             "video_avg_play_ms",
             "ms",
             "视频平均播放时长",
             "video average play time",
-            "the contest video's avg_play_ms (one entry video per contestant)",
+            "the entry video's avg_play_ms (the most played work; with summed copies: play-weighted over them)",
         ),
         # ---- the sales ledger (services/scoring/ledger.py): folded from order_event, orders placed in the
         # round by their payment time, refunds counted until the contest's after-sales cut-off
