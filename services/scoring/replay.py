@@ -191,18 +191,20 @@ def replay_contest(
     rc.mark(state.active_rounds | set(done))
     state.active_rounds |= set(done)
     outcomes = rc.run({})
-    leaderboard, scores, pending, results = [], [], [], []
+    leaderboard, scores, pending, results, reconcile = [], [], [], [], []
     for o in outcomes:
         if o.frozen:
             leaderboard.extend(frozen_leaderboard_rows(state.frozen[o.round_id], plan.id, o.version, o.computed_at))
         leaderboard.extend(o.leaderboard_rows)
         scores.extend(score_row(ref) for ref in o.scores)
         pending.extend(o.pending_rows)
+        reconcile.extend(o.reconcile_rows)
         results.append(o.result_row)
     for table, rows in (
         ("scores", scores),
         ("leaderboard", leaderboard),
         ("pending_revisions", pending),
+        ("ledger_reconciliation", reconcile),
         ("round_results", results),
     ):
         for i in range(0, len(rows), INSERT_CHUNK):

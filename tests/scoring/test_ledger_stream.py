@@ -222,8 +222,21 @@ async def test_orders_drive_net_sales_refunds_held_late_and_reconciled(
     # replay rebuilds the same digest from the archive
     rep = _cli(stack, contest, "replay", "--contest", CID, "--json")
     assert rep.returncode == 0, rep.stdout + rep.stderr
-    (r1,) = json.loads(rep.stdout)["rounds"]
+    report = json.loads(rep.stdout)
+    (r1,) = report["rounds"]
     assert r1["digest"] == r1["live_digest"] == want2
+    # …and the same reconciliation state
+    from tests.scoring.support import ch
+
+    client = ch(stack)
+    try:
+        sql = "SELECT contestant_id, platform, mismatch, gmv_diff_fen FROM {db}.ledger_reconciliation FINAL "
+        sql += "WHERE contest_id = {c:String} ORDER BY contestant_id, platform"
+        live = client.query(sql.replace("{db}", stack.clickhouse_database), parameters={"c": CID}).result_rows
+        replayed = client.query(sql.replace("{db}", report["database"]), parameters={"c": CID}).result_rows
+    finally:
+        client.close()
+    assert replayed == live and [r[:3] for r in live] == [("c0001", "douyin", 0), ("c0002", "douyin", 0)]
 
 
 async def test_refund_after_the_cut_off_leaves_a_frozen_result_and_is_reported(
