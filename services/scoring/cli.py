@@ -69,20 +69,40 @@ def explain(contest_id: str, contestant_id: str, round_id: str | None, as_json: 
 @click.argument("contest_id")
 @click.argument("round_id")
 @click.option("--by", "frozen_by", default="operator", show_default=True, help="who freezes (recorded)")
+@click.option("--reason", help="why a frozen round is frozen again (default: the decisions' own reasons)")
+@click.option("--after", "after", multiple=True, help="wait until this event id is archived first (repeatable)")
+@click.option("--wait", "wait_s", default=60.0, show_default=True, help="seconds to wait for --after events")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def freeze(contest_id: str, round_id: str, frozen_by: str, as_json: bool) -> None:
-    """冻结轮次 / Record a round's final results for the notary (round_frozen + frozen_rounds)."""
+def freeze(
+    contest_id: str,
+    round_id: str,
+    frozen_by: str,
+    reason: str | None,
+    after: tuple[str, ...],
+    wait_s: float,
+    as_json: bool,
+) -> None:
+    """冻结轮次 / Record a round's final results for the notary (round_frozen + frozen_rounds); a frozen round
+    with new decisions on it (upheld appeal, 取消资格, tie decision) is frozen again, chained to the last freeze."""
     import asyncio
 
     from services.scoring.freeze import freeze_round
 
     settings = get_settings()
-    doc = asyncio.run(freeze_round(settings, ScorerSettings(), contest_id, round_id, frozen_by))
+    doc = asyncio.run(
+        freeze_round(
+            settings, ScorerSettings(), contest_id, round_id, frozen_by, reason=reason, after=after, wait_s=wait_s
+        )
+    )
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
         return
     if doc["already_frozen"]:
         click.echo(f"{contest_id}/{round_id} was already frozen by {doc['frozen_by']}; the freeze is re-announced")
+    elif doc.get("sequence", 1) > 1:
+        click.echo(f"frozen again {contest_id}/{round_id} by {frozen_by}: freeze {doc['sequence']} ({doc['reason']})")
+        click.echo(f"  previous_content_hash {doc['previous_content_hash']}")
+        click.echo(f"  changed contestants {len(doc['changes'])}")
     else:
         click.echo(f"frozen {contest_id}/{round_id} by {frozen_by}")
     click.echo(f"  content_hash        {doc['content_hash']}")

@@ -214,11 +214,15 @@ def dead_letter_row(value: bytes, partition: int, offset: int) -> list[Any]:
     ]
 
 
+FROZEN_ROW_DEFAULTS: dict[str, Any] = {"status": "ranked", "pending": 0, "notes": ""}
+
+
 def frozen_leaderboard_rows(frozen: FrozenRound, contest_id: str, version: int, computed_at: int) -> list[list[Any]]:
     """The leaderboard rows recorded at freeze time, written again under a new version, flagged frozen."""
     out = []
     for doc in frozen.results.get("leaderboard", []):
-        row = [doc[c] for c in LEADERBOARD_COLUMNS]
+        # a freeze recorded before a column existed has no value for it: the column's default
+        row = [doc[c] if c in doc else FROZEN_ROW_DEFAULTS.get(c, 0) for c in LEADERBOARD_COLUMNS]
         row[LEADERBOARD_COLUMNS.index("version")] = version
         row[LEADERBOARD_COLUMNS.index("computed_at")] = computed_at
         row[LEADERBOARD_COLUMNS.index("frozen")] = 1
@@ -358,9 +362,11 @@ class Scorer:
         return fold(self.states, archive_rows(client, self.states.keys()), remember)
 
     def _load_frozen(self) -> int:
+        # every freeze of the chains (frozen_round_history); the one in force per round is the one whose
+        # round_frozen event is the newest in the log (a re-freeze after an appeal: sequence n+1)
         rows = self.sink.query_sync(
             "SELECT contest_id, round_id, frozen_at, content_hash, leaderboard_digest, event_count, results "
-            "FROM frozen_rounds FINAL WHERE contest_id IN {ids:Array(String)}",
+            "FROM frozen_round_history FINAL WHERE contest_id IN {ids:Array(String)} ORDER BY sequence",
             {"ids": sorted(self.states)},
         )
         n = 0
@@ -368,7 +374,7 @@ class Scorer:
             st = self.states[contest_id]
             seen = st.frozen_events.get(round_id)
             if seen is None or seen[1] != content_hash:
-                continue  # the freeze was recorded but its round_frozen event is not in the log (yet)
+                continue  # not the freeze in force, or its round_frozen event is not in the log (yet)
             frozen = FrozenRound(round_id, int(frozen_at), content_hash, digest, int(count), orjson.loads(results))
             st.frozen[round_id] = frozen
             # (re)write the frozen rows: a crash may have come between archiving the event and writing them
@@ -805,34 +811,37 @@ class Scorer:
         st = self.states.get(contest_id)
         if st is None:
             return
+        seen = st.frozen_events.get(round_id)
+        # the freeze in force is the newest round_frozen of the round's chain in the log; its row is the
+        # frozen_round_history row with the same content hash
         rows = await self._retry(
             "frozen",
             lambda: self.sink.query_sync(
-                "SELECT frozen_at, content_hash, leaderboard_digest, event_count, results FROM frozen_rounds FINAL "
-                "WHERE contest_id = {c:String} AND round_id = {r:String}",
-                {"c": contest_id, "r": round_id},
+                "SELECT frozen_at, content_hash, leaderboard_digest, event_count, results FROM frozen_round_history "
+                "FINAL WHERE contest_id = {c:String} AND round_id = {r:String} AND content_hash = {h:String}",
+                {"c": contest_id, "r": round_id, "h": seen[1] if seen is not None else ""},
             ),
         )
         if not rows:
             log.error(
-                "round_frozen event without a frozen_rounds row; ignored (freeze with `liveboard score freeze`)",
-                extra={"fields": {"contest": contest_id, "round": round_id}},
+                "round_frozen event without its frozen_round_history row; ignored (run `liveboard score freeze`)",
+                extra={"fields": {"contest": contest_id, "round": round_id, "event": seen[1] if seen else None}},
             )
             return
         frozen_at, content_hash, digest, count, results = rows[0]
-        seen = st.frozen_events.get(round_id)
-        if seen is not None and seen[1] != content_hash:
-            log.error(
-                "round_frozen event does not match the frozen_rounds row; ignored",
-                extra={"fields": {"contest": contest_id, "round": round_id, "event": seen[1], "row": content_hash}},
-            )
-            return
         frozen = FrozenRound(round_id, int(frozen_at), content_hash, digest, int(count), orjson.loads(results))
         already = st.frozen.get(round_id)
         st.frozen[round_id] = frozen
         version = self.versions.next()
+        shown = set()
         for row in frozen_leaderboard_rows(frozen, contest_id, version, now_ms()):
             self.board.leaderboard[(row[0], row[1], row[2], row[3])] = row
+            shown.add((row[2], row[3]))
+        # rows of an earlier freeze of the chain (or of the live result) that this freeze no longer lists
+        before = already.results.get("leaderboard", []) if already is not None else []
+        for doc in before:
+            if (doc["group_id"], doc["contestant_id"]) not in shown:
+                self.board.deletes.append((contest_id, round_id, doc["group_id"], doc["contestant_id"], version))
         rc = self.recomputers[contest_id]
         rc.views.pop(round_id, None)
         rc.mark({round_id, *st.plan.dependents.get(round_id, ())})

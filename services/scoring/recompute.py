@@ -327,7 +327,9 @@ class Recomputer:
         st = self.state
         members = st.field_of(round_id, self.entrants(round_id, positions))
         inputs = {cid: st.inputs_for(round_id, cid) for cid in members}
-        result = score_field(st.plan.contest, round_id, {cid: ri.inputs for cid, ri in inputs.items()})
+        field = {cid: ri.inputs for cid, ri in inputs.items()}
+        # the operator's orders of "decide" ties (tie_decided events)
+        result = score_field(st.plan.contest, round_id, field, tie_decisions=st.tie_decisions_for(round_id))
         return result, inputs
 
     def compute(self, round_id: str, positions: dict[int, int]) -> Outcome:

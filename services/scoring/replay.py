@@ -30,7 +30,7 @@ from liveboard.errors import ConfigError
 from liveboard.logs import now_ms
 from liveboard.settings import Settings
 from services.scoring.config import ScorerSettings
-from services.scoring.freeze import content_hash, earlier_frozen, frozen_results, plan_of, score_frozen_set
+from services.scoring.freeze import content_hash, freeze_history, frozen_results, plan_of, score_frozen_set
 from services.scoring.loader import archive_rows, fold
 from services.scoring.processor import frozen_leaderboard_rows, revision_row, series_row
 from services.scoring.recompute import Recomputer, Versions, score_row
@@ -68,7 +68,7 @@ def _copy_records(settings: Settings, db: str, contest_id: str) -> int:
     client = get_client(settings, database="")
     try:
         params = {"c": contest_id}
-        for table in ("events_archive", "frozen_rounds", "frozen_round_events"):
+        for table in ("events_archive", "frozen_rounds", "frozen_round_events", "frozen_round_history"):
             client.command(
                 f"INSERT INTO {db}.{table} SELECT * FROM {live}.{table} FINAL WHERE contest_id = {{c:String}}",
                 parameters=params,
@@ -166,25 +166,33 @@ def replay_contest(
     reader.close()
     client = sink._get()
 
-    # Frozen rounds: a recorded freeze counts only with its round_frozen event in the log; each is re-scored
-    # from the events its freeze recorded, in the order they were frozen.
-    recorded = earlier_frozen(client, contest_id, None, database=db)
+    # Frozen rounds: a recorded freeze counts only with its round_frozen event in the log; every freeze of
+    # every round's chain is re-scored from the events it recorded (sequence <= k), in the order they were
+    # made, and must give its recorded digest and content hash (which covers the previous one) again.
     frozen_checks: dict[str, dict[str, Any]] = {}
     done: dict[str, FrozenRound] = {}
-    for rid, fr in sorted(recorded.items(), key=lambda kv: kv[1].frozen_at):
-        seen = state.frozen_events.get(rid)
-        if seen is None or seen[1] != fr.content_hash:
+    prev_hash: dict[str, str] = {}
+    for rec in sorted(freeze_history(client, contest_id, None, database=db), key=lambda r: (r.frozen_at, r.sequence)):
+        rid = rec.round_id
+        logged = state.freeze_chain.get(rid, {}).get(rec.sequence)
+        if logged is None or logged[0] != rec.content_hash:
             continue
-        outcome, fstate, inputs, _n = score_frozen_set(client, plan, rid, dict(done), database=db)
-        chash = content_hash(inputs.for_round(fstate, rid))
+        outcome, fstate, inputs, _n = score_frozen_set(
+            client, plan, rid, dict(done), database=db, sequence=rec.sequence
+        )
+        chash = content_hash(inputs.for_round(fstate, rid), prev_hash.get(rid), rec.sequence)
+        reproduced = outcome.digest == rec.leaderboard_digest and chash == rec.content_hash
+        before = frozen_checks.get(rid, {})
         frozen_checks[rid] = {
-            "frozen_digest": fr.digest,
+            "frozen_digest": rec.leaderboard_digest,
             "replayed_frozen_digest": outcome.digest,
-            "content_hash": fr.content_hash,
+            "content_hash": rec.content_hash,
             "replayed_content_hash": chash,
-            "frozen_reproduced": outcome.digest == fr.digest and chash == fr.content_hash,
+            "freezes": rec.sequence,
+            "frozen_reproduced": reproduced and before.get("frozen_reproduced", True),
         }
-        done[rid] = FrozenRound(rid, fr.frozen_at, chash, outcome.digest, fr.event_count, frozen_results(outcome))
+        prev_hash[rid] = chash
+        done[rid] = FrozenRound(rid, rec.frozen_at, chash, outcome.digest, rec.event_count, frozen_results(outcome))
     state.frozen.update(done)
 
     rc = Recomputer(state, Versions(), cfg.update_top_n)

@@ -42,6 +42,7 @@ from services.scoring.contests import ContestPlan
 from services.scoring.ledger import LedgerOrder, fold_totals
 from services.scoring.reconcile import ledger_metrics, reconcile_platforms, sales_metrics
 from services.scoring.rules import AdjustmentInput, ContestantInputs, JudgeScoreInput, OrgInput
+from services.scoring.rules.inputs import ExclusionInput, TieDecisionInput
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,9 @@ VIDEO_SUMS = {
 }
 
 Stamp = tuple[int, int, str]  # (revision rank, observed_at, event_id)
+
+# manual decisions on results, folded by ContestState._decision
+DECISION_TYPES = frozenset(("contestant_excluded", "tie_decided", "appeal_filed", "appeal_decided"))
 
 
 @dataclass(slots=True)
@@ -293,6 +297,13 @@ class ContestState:
         self._conversions: dict[str, Conversion] = {}
         self._round_ids = {r.id for r in plan.rounds}
         self._all_rounds = frozenset(self._round_ids)
+        # ---- decisions on results (取消资格, tie decisions, appeals): see _decision below
+        self.exclusions: dict[tuple[str, str], tuple[tuple[int, str], Any]] = {}  # (cid, exclusion_id) -> latest
+        self.tie_decisions: dict[tuple[str, str], tuple[tuple[int, str], Any]] = {}  # (round, decision_id) -> latest
+        # (round, appeal_id) -> "filed" / "decided" -> latest
+        self.appeals: dict[tuple[str, str], dict[str, tuple[tuple[int, str], Any]]] = {}
+        # every round_frozen event per round: sequence -> (content_hash, previous_content_hash, event_id)
+        self.freeze_chain: dict[str, dict[int, tuple[str, str | None, str]]] = {}
         self._init_slots_entries()  # live slots and registered entries
 
     # ------------------------------------------------------------------------------------ helpers
@@ -330,11 +341,20 @@ class ContestState:
         if t == "account_bound":
             return self._binding(ev)
         if t == "round_frozen":
-            stamp = (ev.observed_at, ev.event_id)
-            prev = self.frozen_events.get(ev.data.round_id)
+            # the newest freeze of a round's chain is the one in force (a re-freeze after an appeal: sequence n+1)
+            d = ev.data
+            stamp = (d.sequence, ev.observed_at, ev.event_id)
+            prev = self.frozen_events.get(d.round_id)
             if prev is None or stamp > prev[0]:
-                self.frozen_events[ev.data.round_id] = (stamp, ev.data.content_hash)
+                self.frozen_events[d.round_id] = (stamp, d.content_hash)
+            self.freeze_chain.setdefault(d.round_id, {})[d.sequence] = (
+                d.content_hash,
+                d.previous_content_hash,
+                ev.event_id,
+            )
             return frozenset()
+        if t in DECISION_TYPES:
+            return self._decision(ev)
         # interaction_counts (the board's pulse, not scored) and collector_heartbeat: archive only
         return frozenset()
 
@@ -527,6 +547,106 @@ class ContestState:
         self._timeline(ev.contestant_id, ev.platform)
         self._contestant(ev.contestant_id).version += 1
         return self._all_rounds
+
+    # ------------------------------------------------------------------ decisions on results (H2)
+
+    def _decision(self, ev: Any) -> frozenset[str]:
+        """取消资格, tie decisions and appeals: the latest ``(observed_at, event_id)`` per case id wins.
+
+        An exclusion (or its reversal) changes the contestant's inputs in its round, or in every round when
+        it is contest-wide; a tie decision changes its round's ordering; appeals change nothing by
+        themselves (their adjustments do) but are kept for freezes and explanations."""
+        d = ev.data
+        stamp = (ev.observed_at, ev.event_id)
+        if ev.type == "contestant_excluded":
+            key = (ev.contestant_id, d.exclusion_id)
+            prev = self.exclusions.get(key)
+            if prev is not None and stamp <= prev[0]:
+                return frozenset()
+            old_round = prev[1].data.round_id if prev is not None else d.round_id
+            self.exclusions[key] = (stamp, ev)
+            self._contestant(ev.contestant_id).version += 1
+            if d.round_id is None or old_round is None:
+                return self._all_rounds
+            return frozenset(r for r in (d.round_id, old_round) if r in self._round_ids)
+        if d.round_id not in self._round_ids:
+            return frozenset()  # the archive keeps it; no round of this contest to apply it to
+        if ev.type == "tie_decided":
+            key = (d.round_id, d.decision_id)
+            prev = self.tie_decisions.get(key)
+            if prev is not None and stamp <= prev[0]:
+                return frozenset()
+            self.tie_decisions[key] = (stamp, ev)
+            self.active_rounds.add(d.round_id)
+            return frozenset((d.round_id,))
+        kind = "filed" if ev.type == "appeal_filed" else "decided"
+        case = self.appeals.setdefault((d.round_id, d.appeal_id), {})
+        prev = case.get(kind)
+        if prev is None or stamp > prev[0]:
+            case[kind] = (stamp, ev)
+        return frozenset()
+
+    def exclusion_for(self, cid: str, round_id: str) -> ExclusionInput | None:
+        """The 取消资格 in force for ``cid`` in ``round_id`` (the newest of its exclusions still excluding)."""
+        best: tuple[tuple[int, str], Any] | None = None
+        for (c, _xid), (stamp, ev) in self.exclusions.items():
+            if c != cid or not ev.data.excluded:
+                continue
+            if ev.data.round_id is not None and ev.data.round_id != round_id:
+                continue
+            if best is None or stamp > best[0]:
+                best = (stamp, ev)
+        if best is None:
+            return None
+        (obs, eid), ev = best
+        d = ev.data
+        scope = "contest" if d.round_id is None else "round"
+        return ExclusionInput(d.exclusion_id, scope, d.reason, d.approver, obs, eid)
+
+    def tie_decisions_for(self, round_id: str) -> tuple[TieDecisionInput, ...]:
+        """The tie decisions recorded for ``round_id``, the latest per decision id, in decision-id order."""
+        out = []
+        for (rid, _did), ((obs, eid), ev) in sorted(self.tie_decisions.items()):
+            if rid != round_id:
+                continue
+            d = ev.data
+            out.append(
+                TieDecisionInput(d.decision_id, d.group_id, d.list_id, tuple(d.order), d.reason, d.approver, obs, eid)
+            )
+        return tuple(out)
+
+    def appeals_for(self, round_id: str) -> list[dict[str, Any]]:
+        """Appeals on ``round_id``: who filed what, and the decision if there is one."""
+        out = []
+        for (rid, aid), case in sorted(self.appeals.items()):
+            if rid != round_id:
+                continue
+            filed = case.get("filed")
+            decided = case.get("decided")
+            doc: dict[str, Any] = {"appeal_id": aid, "round_id": rid}
+            if filed is not None:
+                f = filed[1]
+                doc.update(
+                    contestant_id=f.contestant_id,
+                    filed_at=f.observed_at,
+                    filed_by=f.data.filed_by,
+                    claim=f.data.claim,
+                    evidence_ref=f.data.evidence_ref,
+                    filed_event_id=f.event_id,
+                )
+            if decided is not None:
+                x = decided[1]
+                doc.update(
+                    contestant_id=x.contestant_id,
+                    decided_at=x.observed_at,
+                    decision=x.data.decision,
+                    decision_reason=x.data.reason,
+                    approver=x.data.approver,
+                    adjustment_ids=list(x.data.adjustment_ids),
+                    decided_event_id=x.event_id,
+                )
+            out.append(doc)
+        return out
 
     # ----------------------------------------------------------------------------------- bindings
 
@@ -1234,6 +1354,7 @@ class ContestState:
             adjustments=adj_inputs,
             group_id=reg.group_id if reg is not None else None,
             organisation=reg.org if reg is not None else None,
+            excluded=self.exclusion_for(cid, round_id),
             platform=self.platform_for(
                 cid, round_id, {r.platform for r in rooms_used} | {v.platform for v in videos_used}
             ),

@@ -1,0 +1,194 @@
+"""Decisions on results, shared by the scorer's CLI and the operators' console: appeal windows and the
+events that record 取消资格, tie decisions and appeals (docs/scoring.md, "Exclusions, ties and appeals").
+
+Both front ends build the same validated events here, so a decision recorded from the CLI and one recorded
+from the console are the same fact with the same id recipe.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from liveboard.contracts.contest import Contest
+from liveboard.contracts.events import manual_event
+
+HOUR_MS = 3_600_000
+CST = timezone(timedelta(hours=8))
+
+
+def stage_of(contest: Contest, round_id: str) -> Any:
+    for stage in contest.stages:
+        if any(r.id == round_id for r in stage.rounds):
+            return stage
+    raise KeyError(round_id)
+
+
+def appeal_window(contest: Contest, round_id: str) -> tuple[int, int, int] | None:
+    """(opens, closes, hours) in UTC ms of the appeal window of ``round_id``'s stage, or None when the contest
+    file declares none (appeals are then not limited in time). Notice 000: 在每阶段赛事结束后提出申诉 — the
+    window opens when the stage's last round ends."""
+    stage = stage_of(contest, round_id)
+    appeals = getattr(stage, "appeals", None)
+    if appeals is None:
+        return None
+    opens = max(r.window.end for r in stage.rounds)
+    return opens, opens + appeals.window_hours * HOUR_MS, appeals.window_hours
+
+
+def _fmt(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(CST).strftime("%Y-%m-%d %H:%M")
+
+
+def window_problem(contest: Contest, round_id: str, filed_at: int) -> str | None:
+    """Why an appeal filed at ``filed_at`` is outside its stage's window (None: in time), naming the window."""
+    win = appeal_window(contest, round_id)
+    if win is None:
+        return None
+    opens, closes, hours = win
+    if opens <= filed_at < closes:
+        return None
+    when = "before the window opens" if filed_at < opens else "after the window closed"
+    return (
+        f"申诉期外 / outside the appeal window: round {round_id}'s stage takes appeals within {hours} h after it "
+        f"ends, {_fmt(opens)} – {_fmt(closes)} (UTC+8); this one is filed {_fmt(filed_at)}, {when}"
+    )
+
+
+def exclusion_event(
+    contest_id: str,
+    contestant_id: str,
+    at: int,
+    *,
+    exclusion_id: str,
+    round_id: str | None,
+    excluded: bool,
+    reason: str,
+    approver: str,
+) -> Any:
+    return manual_event(
+        "contestant_excluded",
+        contest_id,
+        contestant_id,
+        at,
+        {
+            "exclusion_id": exclusion_id,
+            "round_id": round_id,
+            "excluded": excluded,
+            "reason": reason,
+            "approver": approver,
+        },
+    )
+
+
+def tie_event(
+    contest_id: str,
+    at: int,
+    *,
+    decision_id: str,
+    round_id: str,
+    group_id: str,
+    list_id: str,
+    order: list[str],
+    reason: str,
+    approver: str,
+) -> Any:
+    return manual_event(
+        "tie_decided",
+        contest_id,
+        None,
+        at,
+        {
+            "decision_id": decision_id,
+            "round_id": round_id,
+            "group_id": group_id,
+            "list_id": list_id,
+            "order": list(order),
+            "reason": reason,
+            "approver": approver,
+        },
+    )
+
+
+def appeal_filed_event(
+    contest_id: str,
+    contestant_id: str,
+    at: int,
+    *,
+    appeal_id: str,
+    round_id: str,
+    filed_by: str,
+    claim: str,
+    evidence_ref: str | None,
+) -> Any:
+    return manual_event(
+        "appeal_filed",
+        contest_id,
+        contestant_id,
+        at,
+        {
+            "appeal_id": appeal_id,
+            "round_id": round_id,
+            "filed_by": filed_by,
+            "claim": claim,
+            "evidence_ref": evidence_ref,
+        },
+    )
+
+
+def appeal_decided_event(
+    contest_id: str,
+    contestant_id: str,
+    at: int,
+    *,
+    appeal_id: str,
+    round_id: str,
+    decision: str,
+    reason: str,
+    approver: str,
+    adjustment_ids: list[str],
+) -> Any:
+    return manual_event(
+        "appeal_decided",
+        contest_id,
+        contestant_id,
+        at,
+        {
+            "appeal_id": appeal_id,
+            "round_id": round_id,
+            "decision": decision,
+            "reason": reason,
+            "approver": approver,
+            "adjustment_ids": list(adjustment_ids),
+        },
+    )
+
+
+def adjustment_event(
+    contest_id: str,
+    contestant_id: str,
+    at: int,
+    *,
+    adjustment_id: str,
+    round_id: str,
+    kind: str,
+    value: str,
+    component: str | None,
+    reason: str,
+    approver: str,
+) -> Any:
+    return manual_event(
+        "score_adjustment",
+        contest_id,
+        contestant_id,
+        at,
+        {
+            "adjustment_id": adjustment_id,
+            "round_id": round_id,
+            "kind": kind,
+            "value": value,
+            "component": component,
+            "reason": reason,
+            "approver": approver,
+        },
+    )
