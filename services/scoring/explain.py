@@ -166,6 +166,59 @@ def standing_lines(score: dict[str, Any], indent: str) -> list[str]:
     return out
 
 
+def _slot_entry_lines(ev: dict[str, Any]) -> list[str]:
+    """The live slot and the registered entries a round's figures came from (docs/scoring.md)."""
+    out = []
+    slot = ev.get("slot")
+    if slot is not None:
+        if slot.get("start") is None:
+            out.append(f"  live slot: none — {slot.get('note', '')}")
+        else:
+            src = f"event {slot['event_id']}" if slot.get("source") == "event" else "contest file"
+            why = f"; {slot['reason']}" if slot.get("reason") else ""
+            out.append(
+                f"  live slot {_t(slot['start'])} … {_t(slot['end'])} ({src}{why}): only live data inside it counts"
+            )
+            if slot.get("note"):
+                out.append(f"    {slot['note']}")
+            for r in slot.get("rooms", []):
+                flag = f"; {r['note']}" if r.get("note") else ""
+                out.append(
+                    f"    room {r['room_id']}: snapshot {r['event_id']} observed {_t(r['observed_at'])}; "
+                    f"{r['snapshots_before_slot']} before and {r['snapshots_after_slot']} after the slot not "
+                    f"counted{flag}"
+                )
+    entries = ev.get("entries")
+    if entries:
+        cut = entries["cutoff"]
+        when = (
+            f"{cut['after_publish_hours']} h after publishing"
+            if "after_publish_hours" in cut
+            else f"before {_t(cut['before'])}"
+        )
+        out.append(f"  registered entries (copies: {entries['copies']}; each video as of {when}):")
+        for v in entries["videos"]:
+            copy = f" (copy of {v['copy_of']})" if v.get("copy_of") else ""
+            reg = v["registration_event_id"] or "contest file"
+            if v["counted"]:
+                likes = f", likes at 24 h {v['likes_24h']['likes']}" if v.get("likes_24h") else ""
+                status = (
+                    f"counted: snapshot {v['event_id']} observed {_t(v['observed_at'])}, values {v['values']}{likes}"
+                )
+            else:
+                status = f"NOT counted: {v.get('note')}"
+            out.append(
+                f"    video {v['platform']}/{v['account_id']}/{v['video_id']}{copy}: {status}; registered by "
+                f"{v['registered_by']} ({reg})"
+            )
+        for u in entries.get("unregistered", []):
+            out.append(
+                f"    video {u['platform']}/{u['account_id']}/{u['video_id']}: NOT counted: "
+                f"{entries.get('unregistered_note', '')}"
+            )
+    return out
+
+
 def render(doc: dict[str, Any]) -> str:
     out = [f"{doc['contestant_id']} in {doc['contest_id']}"]
     for r in doc["rounds"]:
@@ -199,6 +252,7 @@ def render(doc: dict[str, Any]) -> str:
                 f"  room {room['platform']}/{room['account_id']}/{room['room_id']}: snapshot {room['event_id']} "
                 f"({room['revision']}, observed {_t(room['observed_at'])}), {used}; values {room.get('values', {})}"
             )
+        out.extend(_slot_entry_lines(ev))
         for video in ev.get("videos", []):
             out.append(
                 f"  video {video['platform']}/{video['video_id']}: snapshot {video['event_id']} ({video['revision']}, "

@@ -109,6 +109,17 @@ async def test_slots_and_entries_through_the_scorer_and_replay(stack: Settings, 
         f"sy-c-0{i}": "creative" for i in range(1, 5)
     }
 
+    # `liveboard score explain` says it in words, for the notary
+    files = {"LIVEBOARD_SCORER_CONTEST_FILES": json.dumps([str(p) for p in paths.values()])}
+    text = _cli(stack, "score", "explain", hrb, "hrb-002", extra_env=files)
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert "live slot 2020-09-26" in text.stdout and "1 before and 1 after the slot not counted" in text.stdout
+    assert "开播早于时段开始" in text.stdout
+    text = _cli(stack, "score", "explain", sy, "sy-c-01", extra_env=files)
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert "registered entries (copies: ignore" in text.stdout
+    assert "wechat_channels/finder_syc01/own-c-01: NOT counted: 未登记为本轮参赛作品" in text.stdout
+
     total = len({e.event_id for e in h_events + s_events})
     archived = "SELECT count() FROM events_archive FINAL WHERE contest_id IN ({a:String}, {b:String})"
     assert await poll_until(lambda: scalar(stack, archived, a=hrb, b=sy) == total, 30)
