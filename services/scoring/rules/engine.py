@@ -4,7 +4,7 @@ Work is done column by column: each formula node is evaluated for the whole grou
 field statistics it needs (min, max, places) are computed once. Explanations are built on demand from
 the same columns, so they cannot disagree with the scores.
 
-Stated rules (also in docs/rules.md):
+Stated rules (also in docs/contests.md):
 - min–max: ``(x − min) × points / (max − min)``; when max = min everyone gets full points
   (``when_equal: full``, the default) or none (``zero``).
 - ratio to the best: ``x / max × points``; negative x counts as 0; if max ≤ 0 everyone gets 0.
