@@ -432,3 +432,33 @@ def test_a_freeze_covers_registered_videos_published_before_the_round_and_the_re
     # the entries, published on 10-18, feed the round; so do the registry's events
     assert {by_video["xjy-c-01"], by_video["xjy-c-02"], by_video["xjy-c-04b"]} <= covered
     assert {e.event_id for e in events if e.type == "entry_registered"} <= covered
+
+
+# ------------------------------------------------------------------------------ the platform of the data
+
+
+def test_platform_is_that_of_the_account_in_force(tmp_path: Path) -> None:
+    from tests.scoring.contests import T0, contest_doc, write_contest
+
+    doc = contest_doc("plat", 4, groups=1)
+    doc["platforms"] = ["douyin", "kuaishou"]
+    doc["contestants"][1]["accounts"] = {"kuaishou": "ks-1"}
+    doc["contestants"][2]["accounts"] = {"douyin": "dy-2", "kuaishou": "ks-2"}
+    del doc["contestants"][3]  # c0003 registers by event, without an account
+    st = state_of(write_contest(tmp_path, doc))
+
+    def platform(cid: str) -> str | None:
+        return st.inputs_for("r1", cid).inputs.platform
+
+    assert (platform("c0000"), platform("c0001")) == ("douyin", "kuaishou")
+    # accounts on both platforms and no data yet: unknown; then the platform its counted data came from
+    assert platform("c0002") is None
+    st.apply(
+        f.live_snapshot("plat", "c0002", T0 + HOUR, gmv_fen=100, orders_paid=1, platform="kuaishou", account_id="ks-2")
+    )
+    assert platform("c0002") == "kuaishou"
+    # registered without an account: unknown; then one bound by an event during the round
+    st.apply(f.registration("plat", "c0003", T0, group_id="g1", display_name="选手0003"))
+    assert platform("c0003") is None
+    st.apply(f.account_bound("plat", "c0003", T0 + 2 * HOUR, platform="kuaishou", account_id="ks-3"))
+    assert platform("c0003") == "kuaishou"
