@@ -170,6 +170,19 @@ def _round_extras(c: Contest, rnd: Round) -> list[str]:
         out.append("      奖项 awards: " + ", ".join(f"{a.name} {a.count}" for a in rnd.awards))
     if rnd.advancement:
         out.append(f"      晋级 advancement: top {rnd.advancement.top} per {rnd.advancement.per}")
+    if rnd.slots is not None:  # live slots (docs/scoring.md)
+        out.append(
+            f"      直播时段 live slots: only inside each contestant's own slot; {len(rnd.slots.schedule)} in the file,"
+            " live_slot_assigned events set or move them"
+        )
+    if rnd.entries is not None and rnd.entries.source == "registered":  # registered entries
+        e = rnd.entries
+        hours = e.cutoff_after_publish_hours
+        cut = f"{hours} h after publishing" if hours else "the round's end"
+        out.append(
+            f"      参赛作品 entries: registered only ({len(e.videos)} in the file, plus entry_registered events),"
+            f" as of {cut}, copies: {e.copies}"
+        )
     for rule in rnd.collective:
         k = f" k={rule.k}" if rule.k else ""
         awards = ", ".join(f"{a.name} {a.count}" for a in rule.awards)

@@ -98,3 +98,15 @@ def test_the_shipped_files_declare_slots_and_entries() -> None:
     shaoyang = load_contest(SHAOYANG).round("city-final")
     assert shaoyang.entries is not None and shaoyang.entries.copies == "ignore"
     assert {e.account_id for e in shaoyang.entries.videos} == {"finder_xiangjiuye"}
+
+
+def test_validate_summary_names_slots_and_entries() -> None:
+    from click.testing import CliRunner
+
+    from services.scoring.contest_cli import contest
+
+    result = CliRunner().invoke(contest, ["validate", str(HARBIN), str(SHAOYANG)])
+    assert result.exit_code == 0, result.output
+    assert "直播时段 live slots: only inside each contestant's own slot; 8 in the file" in result.output
+    assert "as of 24 h after publishing, copies: sum" in result.output  # Harbin semi
+    assert "as of the round's end, copies: ignore" in result.output  # Shaoyang
