@@ -167,6 +167,62 @@ def import_registrations(contest_file: str, sheet: str, dry_run: bool, actor: st
         sys.exit(1)
 
 
+def _publication(contest: Any, round_id: str) -> Any:
+    from liveboard.clickhouse.client import get_client
+    from liveboard.organiser.publication import load
+
+    if round_id not in {r.id for r in contest.rounds()}:
+        raise click.ClickException(f"contest {contest.id} has no round {round_id!r}")
+    client = get_client(_settings())
+    try:
+        pub = load(client, contest, round_id)
+    finally:
+        client.close()
+    if pub is None:
+        raise click.ClickException(f"round {round_id} of {contest.id} is not frozen: nothing is published yet")
+    return pub
+
+
+@organiser.command("export")
+@click.argument("contest_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("round_id")
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="directory to write into")
+def export_cmd(contest_file: str, round_id: str, output: str) -> None:
+    """Write the frozen round's results and award lists (xlsx + CSV); the same freeze gives the same bytes."""
+    from liveboard.organiser.exports import EXPORTS
+    from liveboard.organiser.store import sha256_hex
+
+    contest = _contest(contest_file)
+    pub = _publication(contest, round_id)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fn in EXPORTS.items():
+        data = fn(pub)
+        path = out / f"{contest.id}-{round_id}-{name}"
+        path.write_bytes(data)
+        click.echo(f"{path}  sha256 {sha256_hex(data)}")
+
+
+@organiser.command("certificates")
+@click.argument("contest_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("round_id")
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="directory to write into")
+def certificates_cmd(contest_file: str, round_id: str, output: str) -> None:
+    """Write 奖状 PDFs: one per award winner (and per organisation with a collective award), plus all in one."""
+    from liveboard.organiser.certificates import certificates_of, render
+
+    contest = _contest(contest_file)
+    pub = _publication(contest, round_id)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    certs = certificates_of(pub)
+    for cert in certs:
+        (out / f"{contest.id}-{round_id}-{cert.key}.pdf").write_bytes(render(pub, [cert]))
+    all_in_one = out / f"{contest.id}-{round_id}-certificates.pdf"
+    all_in_one.write_bytes(render(pub, certs))
+    click.echo(f"{len(certs)} certificates in {out} (all in one: {all_in_one.name})")
+
+
 def main() -> None:  # pragma: no cover - convenience for `python -m liveboard.organiser.cli`
     try:
         organiser.main(standalone_mode=True)

@@ -15,6 +15,7 @@ from services.board.auth import public
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/screen": "screen.html", "/judge": "judge.html", "/operator": "operator.html"}
+PAGES.update({"/publication": "publication.html", "/imports": "imports.html"})  # 公示 (public), imports (operators)
 
 
 def _page(filename: str):  # type: ignore[no-untyped-def]
