@@ -92,7 +92,7 @@ def demo_contest(sim_contest: dict[str, Any], harbin: dict[str, Any]) -> dict[st
                         "name": "决赛直播",
                         "window": sim_round["window"],
                         "scoring": scoring,
-                        "tie_break": final["tie_break"],
+                        **{k: final[k] for k in ("tie_break", "ties") if k in final},
                         "awards": final["awards"],
                         "collective": final["collective"],
                     }
