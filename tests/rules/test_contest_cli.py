@@ -148,3 +148,73 @@ def test_score_requires_a_round_when_there_are_several(tmp_path):
     path = _jsonl(tmp_path, [{"contestant_id": "hrb-001"}])
     result = CliRunner().invoke(contest, ["score", str(contests_dir() / "harbin-2020.yaml"), "--metrics", str(path)])
     assert result.exit_code == 2 and "--round is required: semi, final" in result.output
+
+
+def test_score_says_why_a_row_is_pending_tied_or_excluded(tmp_path):
+    """Harbin's final, offline: a tie the keys cannot separate (shared), a finalist without the platform's
+    figure (held), an excluded finalist who had the best figures, and a decision file for the CLI."""
+    sheets = [
+        {"judge_id": j, "criterion": c, "points": p, "observed_at": 0}
+        for j in ("j1", "j2", "j3")
+        for c, p in (
+            ("appearance", "8"),
+            ("expression", "12"),
+            ("product_pitch", "16"),
+            ("highlights", "12"),
+            ("timing", "8"),
+            ("adaptability", "12"),
+            ("honesty", "12"),
+        )
+    ]  # every judge 80 of 100
+    lines = [
+        # hrb-001 and hrb-002: identical data and sheets — equal on total, data, quality and orders: 并列
+        {"contestant_id": "hrb-001", "metrics": {"orders_paid": 50, "viewers_uv": 1000}, "judge_scores": sheets},
+        {"contestant_id": "hrb-002", "metrics": {"orders_paid": 50, "viewers_uv": 1000}, "judge_scores": sheets},
+        # hrb-003: no viewers figure from the platform: held (待定)
+        {"contestant_id": "hrb-003", "metrics": {"orders_paid": 40}, "judge_scores": sheets},
+        # hrb-004: the best figures, but excluded
+        {
+            "contestant_id": "hrb-004",
+            "metrics": {"orders_paid": 500, "viewers_uv": 2000},
+            "judge_scores": sheets,
+            "excluded": {"exclusion_id": "x1", "reason": "提供虚假资料", "approver": "组委会"},
+        },
+    ]
+    metrics = tmp_path / "final.jsonl"
+    metrics.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    harbin = str(contests_dir() / "harbin-2020.yaml")
+    result = CliRunner().invoke(contest, ["score", harbin, "--metrics", str(metrics), "--round", "final"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    # hrb-001/002: data = 40 % × 100 + 30 % × 100 + 30 % × 100 = 100 → 30 % × 80 + 70 % × 100 = 94, both 一等奖
+    assert "hrb-001 选手001" in out and "94.00  一等奖 · 并列 tied" in out
+    assert "说明 why: 并列第1名（与 hrb-002，决胜项无法区分）" in out
+    assert "待定：缺少数据 viewers_uv（粉丝观看量）" in out and "待定 provisional" in out
+    assert "取消资格（本轮）：提供虚假资料（批准：组委会）" in out
+    assert "     —  hrb-004 选手004" in out  # no place
+    as_json = CliRunner().invoke(contest, ["score", harbin, "--metrics", str(metrics), "--round", "final", "--json"])
+    rows = orjson.loads(as_json.output)["groups"][0]["rows"]
+    assert [(r["contestant_id"], r["place"], r["status"], r["award"]) for r in rows] == [
+        ("hrb-001", 1, "ranked", "first"),
+        ("hrb-002", 1, "ranked", "first"),
+        ("hrb-003", 3, "provisional", None),
+        ("hrb-004", None, "excluded", None),
+    ]
+
+
+def test_decisions_file_is_read_and_bad_lines_named(tmp_path):
+    from services.scoring.contest_cli import read_decisions_jsonl
+
+    good = tmp_path / "ties.jsonl"
+    good.write_text(
+        '# the committee\'s order\n{"decision_id": "t1", "group_id": "open", "list_id": "awards", '
+        '"order": ["hrb-002", "hrb-001"], "reason": "现场加赛", "approver": "组委会"}\n',
+        encoding="utf-8",
+    )
+    decisions, problems = read_decisions_jsonl(good)
+    assert problems == [] and decisions[0].order == ("hrb-002", "hrb-001")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"decision_id": "t1", "group_id": "open", "list_id": "awards", "order": ["x"]}\n', encoding="utf-8")
+    _, problems = read_decisions_jsonl(bad)
+    assert any(p.startswith(f"{bad}:1: order:") for p in problems)
+    assert any(p.startswith(f"{bad}:1: reason:") for p in problems)

@@ -242,6 +242,7 @@ def test_round_wide_advancement_tie_across_groups():
     }
     done = score_field(contest, "r", inputs, [_decision(("c", "b"), list_id="advancement", group="r")])
     assert sorted(r.contestant_id for g in done.groups for r in g.rows if r.advances) == ["a", "c"]
+    assert "按裁定 tie-1 排序" in done.row("c").notes[-1]
 
 
 # -------------------------------------------------------------------------------------- collective

@@ -200,7 +200,9 @@ def assign_advancement(
         r.advances = s.advances
         if s.pending:
             r.pending = True
-        r.notes.extend(n for n in s.notes if n.startswith(("待定", "同分")))
+        # the round-wide list's own verdicts (a pending cut, a decided order), not its 并列 notes: the
+        # row's tie in its group is already noted
+        r.notes.extend(n for n in s.notes if n.startswith("待定") or "按裁定" in n)
 
 
 class _Standing:
