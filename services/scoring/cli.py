@@ -3,6 +3,7 @@
 liveboard score run                              # the streaming scorer (faust worker)
 liveboard score explain CONTEST CONTESTANT [--round R] [--json]
 liveboard score freeze CONTEST ROUND [--by NAME] [--json]
+liveboard score slot CONTEST ROUND CONTESTANT --start T --end T [--reason TEXT] [--json]
 liveboard replay --contest ID [--keep] [--json]
 """
 
@@ -109,6 +110,37 @@ def freeze(
     click.echo(f"  leaderboard_digest  {doc['leaderboard_digest']}")
     click.echo(f"  events              {doc['event_count']} round inputs")
     click.echo(f"  round_frozen event  {doc['event_id']}")
+
+
+@score.command("slot")
+@click.argument("contest_id")
+@click.argument("round_id")
+@click.argument("contestant_id")
+@click.option("--start", required=True, help="slot start, ISO-8601 with offset (2020-09-26T09:00:00+08:00) or UTC ms")
+@click.option("--end", required=True, help="slot end (exclusive), same forms")
+@click.option("--reason", help="why the slot is set or moved (recorded)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def slot(
+    contest_id: str, round_id: str, contestant_id: str, start: str, end: str, reason: str | None, as_json: bool
+) -> None:
+    """直播时段 / Set or move a contestant's live slot in a slot-limited round (a live_slot_assigned event);
+    only live data inside it counts."""
+    import asyncio
+
+    from liveboard.logs import now_ms
+    from services.scoring.contests import load_plans
+    from services.scoring.slots import parse_time, publish, slot_event
+
+    settings = get_settings()
+    plan = load_plans(ScorerSettings().model_copy(update={"contests": [contest_id]}))[contest_id]
+    ev = slot_event(
+        plan.contest, round_id, contestant_id, parse_time(start, "start"), parse_time(end, "end"), reason, now_ms()
+    )
+    asyncio.run(publish(settings, ev))
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(ev.model_dump(), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        click.echo(f"live slot of {contestant_id} in {contest_id}/{round_id}: {start} → {end} (event {ev.event_id})")
 
 
 @click.command("replay")

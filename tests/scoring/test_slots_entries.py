@@ -462,3 +462,35 @@ def test_platform_is_that_of_the_account_in_force(tmp_path: Path) -> None:
     assert platform("c0003") is None
     st.apply(f.account_bound("plat", "c0003", T0 + 2 * HOUR, platform="kuaishou", account_id="ks-3"))
     assert platform("c0003") == "kuaishou"
+
+
+# ------------------------------------------------------------------------ recording a slot (score slot)
+
+
+def test_a_slot_is_recorded_only_where_it_would_count() -> None:
+    import re
+
+    import pytest
+
+    from liveboard.errors import ValidationError
+    from services.scoring.slots import parse_time, slot_event
+
+    contest = load_contest(HARBIN)
+    start, end = parse_time("2020-09-26T17:00:00+08:00", "start"), parse_time("1601114400000", "end")
+    assert end - start == HOUR  # 18:00 +08:00 as UTC ms
+    ev = slot_event(contest, "final", "hrb-009", start, end, "补赛 / rescheduled", at(D + "12:00:00+08:00"))
+    assert (ev.type, ev.contestant_id, ev.data.start, ev.data.end) == ("live_slot_assigned", "hrb-009", start, end)
+    st = state_of(HARBIN)
+    st.apply(ev)
+    assert st.slot_for("hrb-009", "final")[:3] == (start, end, "event")
+    problems = {
+        "round: harbin-2020 has no round 'r9'": ("r9", start, end),
+        "round: 'semi' is not slot-limited": ("semi", start, end),
+        "end: must be after start": ("final", end, start),
+        "start/end: the slot must lie inside the round's window": ("final", start, start + 24 * HOUR),
+    }
+    for message, (rid, a, b) in problems.items():
+        with pytest.raises(ValidationError, match=re.escape(message)):
+            slot_event(contest, rid, "hrb-001", a, b, None, 0)
+    with pytest.raises(ValidationError, match=r"start: .*no UTC offset"):
+        parse_time("2020-09-26T17:00:00", "start")

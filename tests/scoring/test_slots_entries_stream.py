@@ -94,13 +94,38 @@ async def test_slots_and_entries_through_the_scorer_and_replay(stack: Settings, 
         assert sy4, sp.tail()
         counted = [v["video_id"] for v in sy4["entries"]["videos"] if v["counted"]]
         assert counted == ["xjy-c-04b"]
+
+        # the operator moves hrb-004's slot to 08:30–09:30 (`liveboard score slot`): its 09:00 snapshot counts
+        files = {"LIVEBOARD_SCORER_CONTEST_FILES": json.dumps([str(p) for p in paths.values()])}
+        moved = _cli(
+            stack,
+            "score",
+            "slot",
+            hrb,
+            "final",
+            "hrb-004",
+            "--start",
+            "2020-09-26T08:30:00+08:00",
+            "--end",
+            "2020-09-26T09:30:00+08:00",
+            "--reason",
+            "设备故障，改期 / equipment failure, moved",
+            extra_env=files,
+        )
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        assert await poll_until(lambda: _rows(stack, hrb, "final")["hrb-004"]["paid_orders"] == 40, 60, 0.5), sp.tail()
+        t0, t1 = "2020-09-12T09:00:00+08:00", "2020-09-12T10:00:00+08:00"
+        refused = _cli(stack, "score", "slot", hrb, "semi", "hrb-004", "--start", t0, "--end", t1, extra_env=files)
+        assert refused.returncode != 0 and "'semi' is not slot-limited" in refused.stdout + refused.stderr
+        moved_digest = live_digest(stack, hrb, "final")
+        assert moved_digest != want[(hrb, "final")]
     finally:
         sp.stop()
 
     # the Harbin final's leaderboard: each finalist's figures are those of their own slot
     final = _rows(stack, hrb, "final")
     assert len(final) == 8
-    assert [final[f"hrb-00{i}"]["paid_orders"] for i in range(1, 7)] == [12, 8, 6, 0, 7, 9]
+    assert [final[f"hrb-00{i}"]["paid_orders"] for i in range(1, 7)] == [12, 8, 6, 40, 7, 9]
     assert [final[f"hrb-00{i}"]["viewers"] for i in range(1, 4)] == [300, 200, 90]
 
     # Shaoyang: every registered project of the sample is on the leaderboard of its track
@@ -110,7 +135,6 @@ async def test_slots_and_entries_through_the_scorer_and_replay(stack: Settings, 
     }
 
     # `liveboard score explain` says it in words, for the notary
-    files = {"LIVEBOARD_SCORER_CONTEST_FILES": json.dumps([str(p) for p in paths.values()])}
     text = _cli(stack, "score", "explain", hrb, "hrb-002", extra_env=files)
     assert text.returncode == 0, text.stdout + text.stderr
     assert "live slot 2020-09-26" in text.stdout and "1 before and 1 after the slot not counted" in text.stdout
@@ -120,7 +144,7 @@ async def test_slots_and_entries_through_the_scorer_and_replay(stack: Settings, 
     assert "registered entries (copies: ignore" in text.stdout
     assert "wechat_channels/finder_syc01/own-c-01: NOT counted: 未登记为本轮参赛作品" in text.stdout
 
-    total = len({e.event_id for e in h_events + s_events})
+    total = len({e.event_id for e in h_events + s_events}) + 1  # and the slot the operator moved
     archived = "SELECT count() FROM events_archive FINAL WHERE contest_id IN ({a:String}, {b:String})"
     assert await poll_until(lambda: scalar(stack, archived, a=hrb, b=sy) == total, 30)
     for cid, rid in want:
@@ -132,4 +156,5 @@ async def test_slots_and_entries_through_the_scorer_and_replay(stack: Settings, 
         rep = _cli(stack, "replay", "--contest", cid, "--database", db, "--json", extra_env=env)
         assert rep.returncode == 0, rep.stdout + rep.stderr
         report = {r["round_id"]: r for r in json.loads(rep.stdout)["rounds"]}
-        assert report[rid]["digest"] == want[(cid, rid)] == report[rid]["live_digest"]
+        assert report[rid]["digest"] == report[rid]["live_digest"]
+        assert report[rid]["digest"] == (moved_digest if cid == hrb else want[(cid, rid)])
