@@ -218,3 +218,24 @@ def test_decisions_file_is_read_and_bad_lines_named(tmp_path):
     _, problems = read_decisions_jsonl(bad)
     assert any(p.startswith(f"{bad}:1: order:") for p in problems)
     assert any(p.startswith(f"{bad}:1: reason:") for p in problems)
+
+
+def test_score_explain_says_why_from_the_stored_score_document():
+    from services.scoring.explain import standing_lines
+
+    doc = {
+        "status": "provisional",
+        "tied": True,
+        "pending": False,
+        "complete": False,
+        "notes": ["并列第2名（与 c2）/ tied for place 2", "待定：缺少数据 viewers_uv（粉丝观看量）…"],
+    }
+    assert standing_lines(doc, "  ") == [
+        "  状态 standing: 待定（数据或评分未齐）provisional · 并列 tied · 输入未齐 incomplete",
+        "    说明 why: 并列第2名（与 c2）/ tied for place 2",
+        "    说明 why: 待定：缺少数据 viewers_uv（粉丝观看量）…",
+    ]
+    assert standing_lines({"status": "excluded", "notes": ["取消资格（本轮）：x（批准：y）"]}, "")[0] == (
+        "状态 standing: 取消资格 excluded"
+    )
+    assert standing_lines({"status": "ranked", "complete": True, "notes": []}, "") == []
