@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from field_builders import make_contest, metric
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from liveboard.contracts.contest import Contest
 from services.scoring.rules import ContestantInputs, OrgInput, RoundResult, TieDecisionInput, score_field
@@ -322,3 +324,26 @@ def test_collective_tie_broken_by_a_component_sum():
         ("Y", 2, "good", False),
         ("Z", 3, None, False),
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    likes=st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=12),
+    policy=st.sampled_from(["share", "decide"]),
+)
+def test_equal_totals_always_get_the_same_place_award_and_advancement(likes, policy):
+    contest = _contest({"policy": policy}, advancement={"top": 3})
+    field = {f"c{i:02d}": v for i, v in enumerate(likes)}
+    result = score_field(contest, "r", _field(field))
+    by_value: dict[int, set] = {}
+    for r in result.group("g").rows:
+        by_value.setdefault(field[r.contestant_id], set()).add((r.rank, r.award, r.advances, r.pending))
+        # competition rank: 1 + the number of strictly larger totals
+        assert r.rank == 1 + sum(1 for v in likes if v > field[r.contestant_id])
+    assert all(len(outcomes) == 1 for outcomes in by_value.values())
+    # the same field in reverse id order: the same digest of places and awards per value
+    reversed_ids = {f"c{len(likes) - 1 - i:02d}": v for i, v in enumerate(likes)}
+    again = score_field(contest, "r", _field(reversed_ids))
+    assert {reversed_ids[r.contestant_id]: (r.rank, r.award) for r in again.group("g").rows} == {
+        field[r.contestant_id]: (r.rank, r.award) for r in result.group("g").rows
+    }

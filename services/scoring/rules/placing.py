@@ -42,11 +42,9 @@ def residual_policy(ties: Ties | None) -> Residual:
 
 def _decision_for(ids: set[str], decisions: Sequence[TieDecisionInput]) -> TieDecisionInput | None:
     """The latest decision that names every row of the tie (a decision may name more)."""
-    best: TieDecisionInput | None = None
-    for d in decisions:
-        if ids <= set(d.order) and (best is None or (d.observed_at, d.event_id) > (best.observed_at, best.event_id)):
-            best = d
-    return best
+    covering = [d for d in decisions if ids <= set(d.order)]
+    # the latest; the id and the order only make the choice independent of the input's order
+    return max(covering, key=lambda d: (d.observed_at, d.event_id, d.decision_id, d.order), default=None)
 
 
 def place_rows(
