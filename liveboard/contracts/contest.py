@@ -356,6 +356,10 @@ class Round(_Model):
     slots: Slots | None = None
     # video metrics from registered entries (null: videos published inside the window)
     entries: Entries | None = None
+    # Official figures imported by the organiser (source "manual", `liveboard organiser import-data`):
+    # "supplement" adds them to the collected data as further rooms/videos; "supersede" scores a contestant
+    # who has official figures in this round from those alone (Harbin: the Kuaishou centre's statistics).
+    official_data: Literal["supersede", "supplement"] = "supplement"
 
 
 class AppealWindow(_Model):

@@ -167,6 +167,110 @@ def import_registrations(contest_file: str, sheet: str, dry_run: bool, actor: st
         sys.exit(1)
 
 
+def _import(kind: str, contest_file: str, sheet: str, dry_run: bool, actor: str | None, as_json: bool) -> None:
+    from liveboard.organiser.registrations import Current
+    from liveboard.organiser.sheets import SheetError
+    from liveboard.organiser.store import (
+        ENTRY_QUERY,
+        FILE_COLUMNS,
+        OFFICIAL_IDS_QUERY,
+        REGISTRATION_QUERY,
+        Audit,
+        file_row,
+        raw_records,
+        send_events,
+        send_raw,
+    )
+
+    contest = _contest(contest_file)
+    settings = _settings()
+    who = _actor(actor)
+    data = _read(sheet)
+    name = Path(sheet).name
+    now = int(time.time() * 1000)
+    current = Current.build(contest, _query(settings, REGISTRATION_QUERY, contest.id))
+    try:
+        if kind == "data":
+            from liveboard.clickhouse.client import get_client
+            from liveboard.organiser.official import plan_official
+
+            client = get_client(settings)
+            try:
+                known = {r[0] for r in client.query(OFFICIAL_IDS_QUERY, parameters={"c": contest.id}).result_rows}
+            finally:
+                client.close()
+            plan = plan_official(data, name, contest, current, actor=who, now_ms=now, known_ids=known)
+        else:
+            from liveboard.organiser.entries import EntryState, plan_entries
+
+            state = EntryState.build(_query(settings, ENTRY_QUERY, contest.id))
+            plan = plan_entries(data, name, contest, current, state, actor=who, now_ms=now)
+    except SheetError as exc:
+        problems = [p.to_dict() for p in exc.problems]
+        _audit(settings, Audit(kind, contest.id, who, "cli", "refused", name, data, {}, problems))
+        for p in exc.problems:
+            click.echo(f"  [错误] {p.text()}", err=True)
+        sys.exit(1)
+    report = plan.to_dict()
+    outcome = "refused" if not plan.ok else ("preview" if dry_run else "applied")
+    counts = plan.counts()
+    raw_ref = ""
+    if outcome == "applied":
+        raw = getattr(plan, "raw", None)
+        if raw is not None:
+            from liveboard.clickhouse.client import get_client
+
+            asyncio.run(send_raw(settings, raw_records(name, data, raw.platforms, who, now)))
+            client = get_client(settings)
+            try:
+                client.insert(
+                    "organiser_import_files",
+                    [file_row(contest.id, name, data)],
+                    column_names=FILE_COLUMNS,
+                    settings={"async_insert": 0},
+                )
+            finally:
+                client.close()
+            raw_ref = raw.raw_id
+        if plan.events:
+            asyncio.run(send_events(settings, plan.events))
+    else:
+        counts["events"] = 0
+    _audit(settings, Audit(kind, contest.id, who, "cli", outcome, name, data, counts, report["problems"], raw_ref))
+    report["outcome"] = outcome
+    _print_report(report, as_json)
+    if not as_json:
+        click.echo(
+            {"refused": "有错误，未写入任何数据。", "preview": "预览：未写入。"}.get(
+                outcome, f"已写入 {counts['events']} 条事件。"
+            )
+        )
+    if not plan.ok:
+        sys.exit(1)
+
+
+@organiser.command("import-data")
+@click.argument("contest_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("sheet", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="check and show what would be imported; write nothing (still audited)")
+@click.option("--actor", default=None, help="who imports (default cli:<login>)")
+@click.option("--json", "as_json", is_flag=True, help="the report as JSON")
+def import_data(contest_file: str, sheet: str, dry_run: bool, actor: str | None, as_json: bool) -> None:
+    """Import official figures (platform back-office exports) as source=manual snapshots, file archived."""
+    _import("data", contest_file, sheet, dry_run, actor, as_json)
+
+
+@organiser.command("import-entries")
+@click.argument("contest_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("sheet", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="check and show the diff; write nothing (still audited)")
+@click.option("--actor", default=None, help="who imports (default cli:<login>)")
+@click.option("--json", "as_json", is_flag=True, help="the report as JSON")
+def import_entries(contest_file: str, sheet: str, dry_run: bool, actor: str | None, as_json: bool) -> None:
+    """Import a 作品登记 sheet (video → contestant) as entry_registered events."""
+    _import("entries", contest_file, sheet, dry_run, actor, as_json)
+
+
 def _publication(contest: Any, round_id: str) -> Any:
     from liveboard.clickhouse.client import get_client
     from liveboard.organiser.publication import load

@@ -25,6 +25,10 @@ REGISTRATION_QUERY = (
     "SELECT payload FROM events_archive FINAL WHERE contest_id = {c:String} "
     "AND type IN ('contestant_registered', 'account_bound')"
 )
+OFFICIAL_IDS_QUERY = (
+    "SELECT DISTINCT event_id FROM events_archive WHERE contest_id = {c:String} AND source = 'manual' "
+    "AND type IN ('live_metrics_snapshot', 'video_stats_snapshot')"
+)
 ENTRY_QUERY = "SELECT payload FROM events_archive FINAL WHERE contest_id = {c:String} AND type = 'entry_registered'"
 
 AUDIT_COLUMNS = [

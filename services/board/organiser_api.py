@@ -26,6 +26,7 @@ from liveboard.organiser.store import (
     AUDIT_COLUMNS,
     ENTRY_QUERY,
     FILE_COLUMNS,
+    OFFICIAL_IDS_QUERY,
     REGISTRATION_QUERY,
     Audit,
     file_row,
@@ -136,7 +137,9 @@ async def _plan(c: BoardContext, kind: str, contest: Any, data: bytes, name: str
     if kind == "data":
         from liveboard.organiser.official import plan_official
 
-        return plan_official(data, name, contest, current, actor=actor, now_ms=now)
+        res = await c.ch.query(OFFICIAL_IDS_QUERY, parameters={"c": contest.id})
+        known_ids = {r[0] for r in res.result_rows}
+        return plan_official(data, name, contest, current, actor=actor, now_ms=now, known_ids=known_ids)
     from liveboard.organiser.entries import EntryState, plan_entries
 
     known = EntryState.build(await _archived(c, ENTRY_QUERY, contest.id))

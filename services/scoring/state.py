@@ -297,6 +297,9 @@ class ContestState:
         self._conversions: dict[str, Conversion] = {}
         self._round_ids = {r.id for r in plan.rounds}
         self._all_rounds = frozenset(self._round_ids)
+        # official figures imported by the organiser (source "manual"): (cid, platform, account, room or video)
+        self.official: set[tuple[str, str, str, str]] = set()
+        self._supersede = {r.id for r in plan.rounds if r.official_data == "supersede"}
         # ---- decisions on results (取消资格, tie decisions, appeals): see _decision below
         self.exclusions: dict[tuple[str, str], tuple[tuple[int, str], Any]] = {}  # (cid, exclusion_id) -> latest
         self.tie_decisions: dict[tuple[str, str], tuple[tuple[int, str], Any]] = {}  # (round, decision_id) -> latest
@@ -322,6 +325,8 @@ class ContestState:
     def apply(self, ev: Any) -> frozenset[str]:
         """Fold one validated event in; returns the rounds whose inputs may have changed."""
         t = ev.type
+        if ev.source == "manual" and t in ("live_metrics_snapshot", "video_stats_snapshot"):
+            self.official.add((ev.contestant_id, ev.platform, ev.account_id, ev.room_id or ev.video_id))
         if t == "live_metrics_snapshot":
             return self._live(ev) | self._slot_snapshot(ev)
         if t == "order_event":
@@ -1114,6 +1119,20 @@ class ContestState:
 
     # ------------------------------------------------------------------------------------ inputs
 
+    def _official_only(
+        self, cid: str, used: list[Any], keys: list[tuple[str, str, str]], evidence: dict[str, Any], what: str
+    ) -> list[Any]:
+        """With ``official_data: supersede``, a contestant with imported official figures in the round is
+        scored from those alone; the collected rooms/videos are set aside (and the evidence says which)."""
+        official = [u for u, k in zip(used, keys, strict=True) if (cid, *k) in self.official]
+        if not official or len(official) == len(used):
+            return used
+        evidence[f"official_{what}"] = {
+            "policy": "supersede",
+            "set_aside": [k[2] for u, k in zip(used, keys, strict=True) if (cid, *k) not in self.official],
+        }
+        return official
+
     def inputs_for(self, round_id: str, cid: str) -> RoundInputs:
         c = self._contestant(cid)
         hit = c.cache.get(round_id)
@@ -1164,6 +1183,9 @@ class ContestState:
                 events += 1
                 last_event = max(last_event, room.last_observed)
                 last_data = max(last_data, room.last_observed)
+        if rooms_used and round_id in self._supersede:  # Round.official_data: supersede
+            keys = [(r.platform, r.account_id, r.room_id) for r in rooms_used]
+            rooms_used = self._official_only(cid, rooms_used, keys, evidence, "rooms")
         if len(rooms_used) == 1:  # the common case: one snapshot's values, no sums
             d = rooms_used[0].best.data
             for metric, fname in LIVE_SUMS.items():
@@ -1235,6 +1257,9 @@ class ContestState:
                 events += 1 + (video.best24 is not None and video.best24.event_id != video.best.event_id)
                 last_event = max(last_event, video.last_observed)
                 last_data = max(last_data, video.last_observed)
+        if videos_used and round_id in self._supersede:  # Round.official_data: supersede
+            keys = [(v.platform, v.account_id, v.video_id) for v in videos_used]
+            videos_used = self._official_only(cid, videos_used, keys, evidence, "videos")
         for metric, fname in VIDEO_SUMS.items():
             vals = [v for v in (getattr(x.best.data, fname) for x in videos_used) if v is not None]
             if vals:
