@@ -250,6 +250,7 @@ class Route:
 
 
 def routes() -> list[Route]:
+    import services.board.decisions_api as decisions_api
     from services.board import judge_api, ops_api, organiser_api, reconcile_api
     from services.board.openapi import openapi_json
 
@@ -278,6 +279,7 @@ def routes() -> list[Route]:
         Route("GET", "/api/v1/ops/adjustments", ops_api.list_adjustments, "opsListAdjustments"),
         Route("POST", "/api/v1/ops/adjustments", ops_api.record_adjustment, "opsRecordAdjustment"),
         Route("GET", "/api/v1/ops/audit", ops_api.audit_log, "opsAudit"),
+        *(Route(m, p, h, o) for m, p, h, o in decisions_api.routes()),  # 取消资格, ties, appeals, freeze chain
         *(Route(m, p, h, o) for m, p, h, o in organiser_api.routes()),  # 公示, exports, imports
         Route("GET", "/api/v1/ops/reconciliation", reconcile_api.reconciliation, "opsReconciliation"),
     ]

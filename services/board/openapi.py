@@ -54,6 +54,12 @@ _ROW = {
         "last_ingested_ms": {"type": ["integer", "null"]},
         "last_arrival_ms": {"type": ["integer", "null"]},
         "stale": {"type": "boolean", "description": "no data arrived within stale_after_ms"},
+        "status": {
+            "enum": ["ranked", "excluded", "provisional"],
+            "description": "excluded = 取消资格 (rank 0, listed last); provisional = held, no award",
+        },
+        "pending": {"type": "boolean", "description": "待定: a tie left to the organiser's decision"},
+        "notes": {"type": "array", "items": {"type": "string"}, "description": "why (zh-CN first)"},
     },
 }
 _SNAPSHOT = {
@@ -450,6 +456,10 @@ def document() -> dict[str, Any]:
     from services.board.organiser_api import openapi_paths
 
     paths.update(openapi_paths(_op, _q, _p, _err, _SESSION, _CSRF))
+    # decisions on results (取消资格, tie decisions, appeals, the freeze chain): services/board/decisions_api.py
+    from services.board.decisions_api import openapi_paths as decision_paths
+
+    paths.update(decision_paths())
     return {
         "openapi": "3.1.0",
         "info": {

@@ -11,7 +11,8 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from liveboard.contracts.tables import LEADERBOARD_READ_COLUMNS
 
-LEADERBOARD_COLUMNS = LEADERBOARD_READ_COLUMNS
+# plus each row's standing (migration 0037): 取消资格 rows (status "excluded", rank 0) and 待定 ties on the screens
+LEADERBOARD_COLUMNS = (*LEADERBOARD_READ_COLUMNS, "status", "pending", "notes")
 
 
 async def leaderboard_rows(ch: AsyncClient, contest_id: str, round_id: str) -> list[dict[str, Any]]:

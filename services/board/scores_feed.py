@@ -299,6 +299,10 @@ class ScoresHub:
                     "last_ingested_ms": ingested or None,
                     "last_arrival_ms": last_arrival or None,
                     "stale": (not last_arrival) or at_ms - last_arrival > stale_ms,
+                    # ranked | excluded (取消资格: no place, listed last) | provisional; 待定 ties; why, zh-CN first
+                    "status": r.get("status") or "ranked",
+                    "pending": bool(r.get("pending")),
+                    "notes": [n for n in (r.get("notes") or "").split("\n") if n],
                 }
             )
         totals = {

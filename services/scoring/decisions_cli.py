@@ -448,6 +448,10 @@ def appeal_decide(
     cx = _Ctx(contest_id)
     try:
         filed = cx.archived("appeal_filed", appeal_id=appeal_id)
+        deadline = time.monotonic() + min(wait_s, 30)
+        while not filed and time.monotonic() < deadline:  # filed a moment ago: the scorer archives it shortly
+            time.sleep(0.5)
+            filed = cx.archived("appeal_filed", appeal_id=appeal_id)
         if not filed:
             raise ValidationError(f"appeal: no appeal {appeal_id!r} is filed in {contest_id} (or not archived yet)")
         f = filed[-1]

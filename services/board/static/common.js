@@ -10,6 +10,7 @@ const LB = (() => {
   const dict = {
     zh: {
       rank: "排名", name: "选手", org: "单位", gmv: "成交额（元）", orders: "成交订单", viewers: "观看人数",
+      excluded: "取消资格", pending: "待定", tied: "并列",
       conversion: "转化率", data_score: "数据分", judge_score: "评委分", total: "总分", stale: "数据中断",
       no_data: "暂无数据", live: "实时", reconnecting: "重连中…", updated: "更新于", field_gmv: "总成交额",
       field_orders: "总订单", field_viewers: "总观看", contestants: "参赛选手", ends_in: "距结束",
@@ -42,6 +43,7 @@ const LB = (() => {
     },
     en: {
       rank: "Rank", name: "Contestant", org: "Organisation", gmv: "GMV (¥)", orders: "Paid orders",
+      excluded: "Disqualified", pending: "Pending", tied: "Tied",
       viewers: "Viewers", conversion: "Conversion", data_score: "Data", judge_score: "Judges", total: "Total",
       stale: "Feed stale", no_data: "No data", live: "Live", reconnecting: "Reconnecting…", updated: "Updated",
       field_gmv: "Total GMV", field_orders: "Orders", field_viewers: "Viewers", contestants: "Contestants",

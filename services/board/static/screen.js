@@ -44,7 +44,8 @@
     const e = el("div", { class: "row", "data-contestant": r.contestant_id },
       el("div", { class: "c-rank" }, el("span", { class: "rk" }), el("span", { class: "move" })),
       el("div", { class: "c-name" },
-        el("div", { class: "n" }, el("span", { class: "nm" }), el("span", { class: "stale-badge", hidden: true })),
+        el("div", { class: "n" }, el("span", { class: "nm" }), el("span", { class: "mark" }),
+          el("span", { class: "stale-badge", hidden: true })),
         el("div", { class: "o" })),
       el("div", { class: "c-gmv num" }), el("div", { class: "c-orders num" }), el("div", { class: "c-viewers num" }),
       el("div", { class: "c-conv num" }), el("div", { class: "c-data num" }), el("div", { class: "c-total num" }));
@@ -96,7 +97,12 @@
       e.classList.toggle("top1", r.rank === 1);
       e.classList.toggle("top2", r.rank === 2);
       e.classList.toggle("top3", r.rank === 3);
-      setText(e.querySelector(".rk"), String(r.rank));
+      // 取消资格: no place (listed last, marked); 待定: a tie waiting for the organiser's decision
+      const excluded = r.status === "excluded";
+      e.classList.toggle("is-excluded", excluded);
+      e.classList.toggle("is-pending", !!r.pending);
+      setText(e.querySelector(".rk"), excluded ? t("excluded") : String(r.rank));
+      setText(e.querySelector(".mark"), excluded ? "" : r.pending ? t("pending") : "");
       setText(e.querySelector(".nm"), r.display_name || r.contestant_id);
       setText(e.querySelector(".o"), r.organisation || "");
       const oldTotal = e.dataset.total;
