@@ -351,7 +351,14 @@ async def record_adjustment(request: web.Request) -> web.Response:
     except EventValidationError as exc:
         raise bad_request("body", str(exc)) from None
     if await queries.frozen_round(c.ch, contest_id, round_id):
-        raise ApiError(409, "round_frozen", f"round {round_id} is frozen", field="round_id")
+        raise ApiError(
+            409,
+            "round_frozen",
+            f"round {round_id} is frozen: a change now is the remedy of an appeal — file it "
+            "(POST /api/v1/ops/appeals) and decide it with this adjustment as its remedy "
+            "(POST /api/v1/ops/appeals/{appeal_id}/decision), which freezes the round again",
+            field="round_id",
+        )
     actor = _actor(request).username
     sent = await c.writer.produce([event], actor=actor, round_id=round_id)
     await c.audit.record(
