@@ -102,6 +102,38 @@ def demo_contest(sim_contest: dict[str, Any], harbin: dict[str, Any]) -> dict[st
     }
 
 
+def registration_sheet(contest: dict[str, Any], contest_file: Path, sheet: Path) -> int:
+    """The demo's 报名表: the contest's own template (as the operators' console hands it out) filled in with the
+    simulated contestants, one row each, the way an organiser types it. Returns the number of rows."""
+    import io
+
+    import openpyxl
+
+    from liveboard.contracts.contest_validate import load_contest
+    from liveboard.organiser.registrations import PLATFORM_NAMES, template
+
+    orgs = {o["id"]: o["name"] for o in contest["organisations"]}
+    groups = {g["id"]: g["name"] for g in contest["groups"]}
+    wb = openpyxl.load_workbook(io.BytesIO(template(load_contest(contest_file))))
+    ws = wb["报名表"]
+    heads = [str(c.value or "").rstrip("*") for c in ws[1]]
+    for i, c in enumerate(contest["contestants"], start=2):
+        values = {
+            "选手编号": c["id"],
+            "姓名": c["name"],
+            "组别": groups[c["group"]],
+            "市": orgs.get(c["organisation"].get("city") or ""),
+            "区县": orgs.get(c["organisation"].get("district") or ""),
+        }
+        for platform, account in c["accounts"].items():
+            values[f"{PLATFORM_NAMES[platform]}账号"] = account
+        for j, head in enumerate(heads, start=1):
+            if values.get(head) is not None:
+                ws.cell(row=i, column=j, value=values[head])
+    wb.save(sheet)
+    return len(contest["contestants"])
+
+
 class Services:
     """The demo's child processes; stopped in reverse order, always."""
 
@@ -288,8 +320,16 @@ def demo(
         harbin = yaml.safe_load((contests_dir() / "harbin-2020.yaml").read_text(encoding="utf-8"))
         contest = demo_contest(yaml.safe_load(sim_contest_file.read_text(encoding="utf-8")), harbin)
         contest_file = workdir / "contests" / f"{CONTEST_ID}.yaml"
-        contest_file.write_text(yaml.safe_dump(contest, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        # The file names no contestant: they are registered by importing a 报名表, as organisers do (the
+        # field size is stated so the awards can be checked against it).
+        file_doc = {**contest, "contestants": []}
+        file_doc["stages"][0]["rounds"][0]["field"] = {"min": rooms, "max": rooms}
+        contest_file.write_text(yaml.safe_dump(file_doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
         services.run("contest", "validate", str(contest_file))
+        sheet = workdir / "报名表.xlsx"
+        registration_sheet(contest, contest_file, sheet)
+        imported = services.run("organiser", "import-registrations", str(contest_file), str(sheet), "--actor=demo")
+        click.echo(imported.strip().splitlines()[-1] if imported.strip() else "报名表 imported")
 
         services.start("scorer", "score", "run")
         services.start(
@@ -319,6 +359,11 @@ def demo(
         for line in judge_logins:
             click.echo(f"                    {line}")
         click.echo(f"  运维 operators    {base}/operator    login: operator / {op_password}")
+        click.echo(f"  导入 imports      {base}/imports?contest={CONTEST_ID}    (报名表: {sheet})")
+        click.echo(
+            f"  公示 results      {base}/publication?contest={CONTEST_ID}&round={ROUND_ID}"
+            f"    (once frozen: liveboard score freeze {CONTEST_ID} {ROUND_ID})"
+        )
         click.echo(f"  API               {base}/api/v1/openapi.json")
         click.echo(
             f"  /metrics          {base}/metrics  http://127.0.0.1:{settings.ingest_port}/metrics  "

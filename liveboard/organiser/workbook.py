@@ -8,6 +8,7 @@ exported twice gives the same bytes and the same sha256.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import UTC, datetime
 from typing import Any
@@ -31,11 +32,15 @@ def save(wb: Any, stamp_ms: int = 315_532_800_000) -> bytes:
     wb.properties.lastModifiedBy = "Liveboard"
     buf = io.BytesIO()
     wb.save(buf)
-    return normalise_zip(buf.getvalue())
+    return normalise_zip(buf.getvalue(), when.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
-def normalise_zip(data: bytes) -> bytes:
-    """Re-pack a zip with every member's time fixed and the same compression, in the same order."""
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
+def normalise_zip(data: bytes, modified: str | None = None) -> bytes:
+    """Re-pack a zip with every member's time fixed and the same compression, in the same order; openpyxl
+    writes "now" as the document's modified time whatever it is told, so that is set to ``modified``."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
@@ -43,7 +48,10 @@ def normalise_zip(data: bytes) -> bytes:
             fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_TIME)
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o600 << 16
-            dst.writestr(fixed, src.read(info.filename))
+            body = src.read(info.filename)
+            if modified is not None and info.filename == "docProps/core.xml":
+                body = _MODIFIED.sub(rb"\g<1>" + modified.encode() + rb"\g<2>", body)
+            dst.writestr(fixed, body)
     return out.getvalue()
 
 

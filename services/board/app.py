@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from liveboard.clickhouse.client import get_async_client
 from liveboard.settings import Settings
-from services.board import api_v1, metrics, pages
+from services.board import api_v1, metrics, organiser_api, pages
 from services.board.audit import AuditLog
 from services.board.auth import (
     SAFE_METHODS,
@@ -203,6 +203,7 @@ def create_app(settings: Settings, board: BoardSettings, *, contests: ContestReg
             await ch.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(organiser_api.registration_sync)  # contestants registered by import join the lists
 
     async def end_streams(app: web.Application) -> None:
         # Streams never end by themselves; close them so shutdown does not wait for them.

@@ -13,7 +13,10 @@ scorer; a round that is not frozen has nothing published.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -41,6 +44,8 @@ from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
 from services.board.inputs import query_ident
 from services.board.reqkeys import USER
+
+log = logging.getLogger(__name__)
 
 KINDS = ("registrations", "data", "entries")
 CONTENT_TYPES = {
@@ -272,6 +277,81 @@ async def certificates(request: web.Request) -> web.Response:
     data = render(pub, certs)
     suffix = f"-{key}" if key else ""
     return _file(data, f"{pub.contest_id}-{pub.round_id}-奖状{suffix}.pdf", "pdf")
+
+
+# ------------------------------------------------------------------------------ registrations followed
+
+SYNC_INTERVAL_S = 5.0
+_SYNC_CHANGE = (
+    "SELECT contest_id, count(), max(ingested_at) FROM events_archive WHERE type IN "
+    "('contestant_registered', 'account_bound') GROUP BY contest_id"
+)
+
+
+def with_registrations(contest: Any, events: list[Any]) -> Any:
+    """The contest as the board serves it: the file's contestants plus (and updated by) those registered by
+    import, so the judges' lists and the operators' items follow the log without a file edit."""
+    from liveboard.contracts.contest import Contestant, OrgRef
+
+    current = Current.build(contest, events)
+    groups = {g.id for g in contest.groups}
+    people = []
+    for cid, k in sorted(current.contestants.items()):
+        accounts = {p: a for p, a in k.accounts.items() if p in contest.platforms}
+        if k.group not in groups or not accounts:
+            continue
+        try:
+            people.append(
+                Contestant(
+                    id=cid,
+                    name=k.name,
+                    group=k.group,
+                    organisation=OrgRef(city=k.org[0], district=k.org[1], team=k.org[2]),
+                    accounts=accounts,
+                )
+            )
+        except Exception:  # a registration the contest file's model cannot hold: the scorer still has it
+            continue
+    if people == list(contest.contestants):
+        return contest
+    out = contest.model_copy(update={"contestants": people})
+    out.__dict__.pop("_by_id", None)  # the id index memo belongs to the old list
+    return out
+
+
+async def _sync(app: web.Application) -> None:
+    from services.board.context import CTX
+
+    seen: dict[str, tuple[tuple[int, int], Any]] = {}  # contest -> (archive mark, the contest object served)
+    while True:
+        try:
+            c = app[CTX]
+            res = await c.ch.query(_SYNC_CHANGE)
+            marks = {r[0]: (int(r[1]), int(r[2])) for r in res.result_rows}
+            for contest in c.contests.all():
+                mark = marks.get(contest.id)
+                prev = seen.get(contest.id)
+                if mark is None or (prev is not None and prev[0] == mark and prev[1] is contest):
+                    continue  # nothing registered, or nothing new and the file not re-read since
+                events = await _archived(c, REGISTRATION_QUERY, contest.id)
+                served = with_registrations(contest, events)
+                c.contests.add(served)
+                seen[contest.id] = (mark, served)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # ClickHouse away: try again next time
+            log.warning("registration sync failed", extra={"fields": {"error": repr(exc)[:200]}})
+        await asyncio.sleep(SYNC_INTERVAL_S)
+
+
+async def registration_sync(app: web.Application) -> AsyncIterator[None]:
+    """Keep the served contests' contestant lists in step with imported registrations (every few seconds)."""
+    task = asyncio.create_task(_sync(app))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def routes() -> list[tuple[str, str, Any, str]]:
