@@ -31,7 +31,7 @@ from liveboard.contracts.contest import Contest
 from liveboard.contracts.events import SCHEMA_VERSION, event_id_for, parse_event
 from liveboard.contracts.primitives import PLATFORM_REF_MAX_LENGTH
 from liveboard.organiser.registrations import _PLATFORM_ALIASES, PLATFORM_NAMES, Change, Current, Plan
-from liveboard.organiser.sheets import Column, Problem, Row, SheetError, Table, read_table
+from liveboard.organiser.sheets import Column, Problem, Row, SheetError, Table, header_key, read_table
 
 MAX_OFFICIAL_BYTES = 700 * 1024  # the file is archived as one lb.raw.v1 record (brokers take ~1 MB)
 SHANGHAI = timedelta(hours=8)
@@ -74,14 +74,14 @@ def _aliases() -> dict[str, tuple[str, str, str]]:
     out: dict[str, tuple[str, str, str]] = {}
     for f, (zh, unit) in LIVE_FIELDS.items():
         for name in (zh, zh.split("(")[0], f, f"live.{f}"):
-            out[name.lower()] = ("live", f, unit)
+            out[header_key(name)] = ("live", f, unit)
     out["成交金额(元)"] = ("live", "gmv_fen", "fen")
     out["gmv"] = ("live", "gmv_fen", "fen")
     out["退款金额(元)"] = ("live", "refund_amount_fen", "fen")
     out["成交订单"] = ("live", "orders_paid", "int")
     for f, (zh, unit) in VIDEO_FIELDS.items():
         for name in (zh, zh.split("(")[0], f"video.{f}", f"video_{f}"):
-            out[name.lower()] = ("video", f, unit)
+            out[header_key(name)] = ("video", f, unit)
     out["播放次数"] = ("video", "plays", "int")
     out["完播率"] = ("video", "completion_rate_ppm", "ppm")
     return out
@@ -201,7 +201,7 @@ def _groups(table: Table, contest: Contest, current: Current) -> dict[tuple[Any,
             if "value" not in v:
                 table.problem(row, "value", "required", "数值必填")
             continue
-        metric = METRICS.get(str(v["metric"]).lower().replace(" ", ""))
+        metric = METRICS.get(header_key(str(v["metric"])))
         if metric is None:
             table.problem(row, "metric", "unknown_metric", f"不认识的指标「{v['metric']}」（见模板「指标」表）")
             continue

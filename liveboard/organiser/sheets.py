@@ -120,15 +120,24 @@ class Table:
         return p
 
 
+# full-width digits and Latin letters (what a Chinese input method types) and the ideographic space
+_FULL_WIDTH = {
+    **{cp: cp - 0xFEE0 for cp in range(0xFF10, 0xFF1A)},
+    **{cp: cp - 0xFEE0 for cp in range(0xFF21, 0xFF3B)},
+    **{cp: cp - 0xFEE0 for cp in range(0xFF41, 0xFF5B)},
+    0x3000: 0x20,
+}
+
+
 def normalise_text(value: str) -> str:
-    """NFKC (full-width digits, letters and spaces become ASCII: "１２３" → "123"), trimmed, inner
-    whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", value)
-    return " ".join(text.split())
+    """Full-width digits, letters and spaces become ASCII ("１２３" → "123"), trimmed, inner whitespace
+    collapsed. Chinese punctuation stays as typed (a name "张三（哈尔滨）" keeps its brackets)."""
+    return " ".join(value.translate(_FULL_WIDTH).split())
 
 
 def header_key(value: str) -> str:
-    return normalise_text(value).replace(" ", "").replace("*", "").lower()
+    """A header (or a metric name) as compared: NFKC, so （元） and (元) are the same, no spaces, no *."""
+    return unicodedata.normalize("NFKC", value).replace(" ", "").replace("*", "").lower()
 
 
 def column_letter(index: int) -> str:

@@ -204,3 +204,28 @@ def test_entry_sheet_registers_withdraws_and_diffs(tmp_path: Path) -> None:
     p3 = plan_entries(v3, "作品.xlsx", c, cur, known, actor="op", now_ms=NOW)
     assert [(ch.status, ch.fields) for ch in p3.changes] == [("changed", ["withdrawn"])]
     assert p3.events[0].data.withdrawn and p3.events[0].observed_at == NOW  # a change is stamped when imported
+
+
+def test_the_board_serves_imported_contestants_with_the_file_ones(tmp_path: Path) -> None:
+    from liveboard.organiser.registrations import plan_registrations
+    from services.board.organiser_api import with_registrations
+
+    c = contest(tmp_path, "supplement")
+    head = ["选手编号", "姓名", "抖音账号", "快手账号"]
+    plan = plan_registrations(
+        xlsx([head, ["n1", "新人", "dynew1", None], ["k1", "甲（改名）", None, "3xaaa"]]),
+        "报名表.xlsx",
+        c,
+        Current.build(c, []),
+        actor="op",
+        now_ms=NOW,
+    )
+    assert plan.ok, [p.text() for p in plan.problems]
+    served = with_registrations(c, plan.events)
+    assert [(p.id, p.name, dict(p.accounts)) for p in served.contestants] == [
+        ("k1", "甲（改名）", {"kuaishou": "3xaaa"}),
+        ("k2", "乙", {"douyin": "dy222", "kuaishou": "3xbbb"}),
+        ("n1", "新人", {"douyin": "dynew1"}),
+    ]
+    assert served.contestant("n1") is not None and c.contestant("n1") is None  # the id index is rebuilt
+    assert with_registrations(served, plan.events) is served  # nothing new: the same object
