@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,32 @@ async def test_exclusion_tie_decision_appeal_freeze_chain_and_replay(
     finally:
         client.close()
 
+    # a scorer starting afresh rebuilds the chain from the archive: the second freeze is the one in force
+    log = scorer.log.parent / "restarted.log"
+    since = int(time.time() * 1_000_000) - 1  # row versions are µs since the epoch
+    again = start_scorer(
+        stack, [contest_files["live"]], unique("scorer"), log, free_port(), LIVEBOARD_SCORER_CONTESTS=json.dumps([CID])
+    )
+    try:
+        await wait_healthy(again)
+
+        def frozen_digest() -> str | None:
+            c2 = get_client(stack)
+            try:
+                got = c2.query(
+                    "SELECT argMax(frozen_digest, version) FROM round_results WHERE contest_id = {c:String} "
+                    "AND round_id = 'r1' AND version > {v:UInt64} HAVING count() > 0",
+                    parameters={"c": CID, "v": since},
+                ).result_rows
+            finally:
+                c2.close()
+            return got[0][0] if got else None
+
+        await _until(lambda: frozen_digest() == second_digest(stack), again)
+        assert _awards(stack) == {"c0": "second", "c1": "first", "c2": "", "c3": "third"}
+    finally:
+        again.stop()
+
 
 async def test_appeal_outside_the_window_is_refused_naming_it(
     stack: Settings, scorer: ScorerProc, contest_files: dict[str, Path]
@@ -245,6 +272,17 @@ async def test_appeal_outside_the_window_is_refused_naming_it(
         "--claim", "评分不公", "--filed-at", str(_start(contest_files) + HOUR // 2),
     )  # fmt: skip
     assert early.returncode != 0 and "before the window opens" in early.stderr
+
+
+def second_digest(stack: Settings) -> str:
+    client = get_client(stack)
+    try:
+        return client.query(
+            "SELECT leaderboard_digest FROM frozen_round_history FINAL WHERE contest_id = {c:String} AND sequence = 2",
+            parameters={"c": CID},
+        ).result_rows[0][0]
+    finally:
+        client.close()
 
 
 def _awards(stack: Settings) -> dict[str, str]:
