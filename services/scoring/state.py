@@ -1373,13 +1373,24 @@ class ContestState:
             "viewers": uv if uv is not None else metrics.get("viewers_pv", 0),
             "conversion_ppm": _div_half_up(sum(conv_num) * 1_000_000, conv_den) if conv_num and conv_den else 0,
         }
+        exclusion = self.exclusion_for(cid, round_id)
+        if exclusion is not None:  # 取消资格: the event behind it, for explanations
+            events += 1
+            evidence["exclusion"] = {
+                "exclusion_id": exclusion.exclusion_id,
+                "scope": exclusion.scope,
+                "reason": exclusion.reason,
+                "approver": exclusion.approver,
+                "at": exclusion.observed_at,
+                "event_id": exclusion.event_id,
+            }
         inputs = ContestantInputs(
             metrics=metrics,
             judge_scores=judge_inputs,
             adjustments=adj_inputs,
             group_id=reg.group_id if reg is not None else None,
             organisation=reg.org if reg is not None else None,
-            excluded=self.exclusion_for(cid, round_id),
+            excluded=exclusion,
             platform=self.platform_for(
                 cid, round_id, {r.platform for r in rooms_used} | {v.platform for v in videos_used}
             ),

@@ -72,6 +72,8 @@ def test_exclusion_is_in_force_until_reversed_whatever_the_order(tmp_path: Path)
     assert st.apply(on) == frozenset({"r1"})
     x = st.exclusion_for("c0", "r1")
     assert x is not None and (x.exclusion_id, x.scope, x.reason, x.approver) == ("dq-1", "round", "虚假宣传", "组委会")
+    ev = st.inputs_for("r1", "c0").evidence["exclusion"]
+    assert (ev["event_id"], ev["reason"], ev["scope"]) == (on.event_id, "虚假宣传", "round")
     # c0 held the field's best: without it c1 is the best (100), c2 and c3 get 50 and tie across the second prize
     after = _standing(st)
     assert after["c0"][0] is None and after["c0"][3] == "excluded" and after["c0"][2] is None
