@@ -110,6 +110,23 @@ def _audit(settings: Any, audit: Any) -> None:
         client.close()
 
 
+def _remember(settings: Any, events: list[Any]) -> None:
+    """What this import sent, so the next import's checks see it before the scorer has archived it."""
+    from liveboard.clickhouse.client import get_client
+    from liveboard.organiser.store import IMPORT_EVENT_COLUMNS, import_event_rows
+
+    client = get_client(settings)
+    try:
+        client.insert(
+            "organiser_import_events",
+            import_event_rows(events),
+            column_names=IMPORT_EVENT_COLUMNS,
+            settings={"async_insert": 0},
+        )
+    finally:
+        client.close()
+
+
 def _query(settings: Any, sql: str, contest_id: str) -> list[Any]:
     from liveboard.clickhouse.client import get_client
     from liveboard.organiser.store import parse_payloads
@@ -151,6 +168,7 @@ def import_registrations(contest_file: str, sheet: str, dry_run: bool, actor: st
     outcome = "refused" if not plan.ok else ("preview" if dry_run else "applied")
     if plan.ok and not dry_run and plan.events:
         asyncio.run(send_events(settings, plan.events))
+        _remember(settings, plan.events)
     counts = plan.counts()
     if outcome != "applied":
         counts["events"] = 0
@@ -234,6 +252,7 @@ def _import(kind: str, contest_file: str, sheet: str, dry_run: bool, actor: str 
             raw_ref = raw.raw_id
         if plan.events:
             asyncio.run(send_events(settings, plan.events))
+            _remember(settings, plan.events)
     else:
         counts["events"] = 0
     _audit(settings, Audit(kind, contest.id, who, "cli", outcome, name, data, counts, report["problems"], raw_ref))

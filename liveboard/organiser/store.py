@@ -21,15 +21,39 @@ from liveboard.kafka.catalog import EVENTS, RAW
 from liveboard.kafka.clients import make_producer
 from liveboard.settings import Settings
 
+_REG_TYPES = "('contestant_registered', 'account_bound')"
+_OFFICIAL_TYPES = "('live_metrics_snapshot', 'video_stats_snapshot')"
+# What the contest's log holds: the archive (written by the scorer) and what imports sent (written at once).
 REGISTRATION_QUERY = (
-    "SELECT payload FROM events_archive FINAL WHERE contest_id = {c:String} "
-    "AND type IN ('contestant_registered', 'account_bound')"
+    f"SELECT payload FROM events_archive FINAL WHERE contest_id = {{c:String}} AND type IN {_REG_TYPES} "
+    f"UNION ALL SELECT payload FROM organiser_import_events FINAL WHERE contest_id = {{c:String}} "
+    f"AND type IN {_REG_TYPES}"
 )
 OFFICIAL_IDS_QUERY = (
     "SELECT DISTINCT event_id FROM events_archive WHERE contest_id = {c:String} AND source = 'manual' "
-    "AND type IN ('live_metrics_snapshot', 'video_stats_snapshot')"
+    f"AND type IN {_OFFICIAL_TYPES} "
+    "UNION ALL SELECT event_id FROM organiser_import_events WHERE contest_id = {c:String} "
+    f"AND type IN {_OFFICIAL_TYPES}"
 )
-ENTRY_QUERY = "SELECT payload FROM events_archive FINAL WHERE contest_id = {c:String} AND type = 'entry_registered'"
+ENTRY_QUERY = (
+    "SELECT payload FROM events_archive FINAL WHERE contest_id = {c:String} AND type = 'entry_registered' "
+    "UNION ALL SELECT payload FROM organiser_import_events FINAL WHERE contest_id = {c:String} "
+    "AND type = 'entry_registered'"
+)
+# A cheap mark per contest that changes whenever a registration is added (the board's contestant sync).
+REGISTRATION_MARKS = (
+    "SELECT contest_id, count(), max(t) FROM ("
+    f"SELECT contest_id, ingested_at AS t FROM events_archive WHERE type IN {_REG_TYPES} "
+    f"UNION ALL SELECT contest_id, import_at AS t FROM organiser_import_events WHERE type IN {_REG_TYPES}"
+    ") GROUP BY contest_id"
+)
+IMPORT_EVENT_COLUMNS = ["contest_id", "event_id", "type", "import_at", "payload"]
+
+
+def import_event_rows(events: list[Any]) -> list[list[Any]]:
+    at = int(time.time() * 1000)
+    return [[e.contest_id, e.event_id, e.type, at, encode_event(e).decode()] for e in events]
+
 
 AUDIT_COLUMNS = [
     "at_ms",

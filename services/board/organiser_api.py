@@ -29,10 +29,13 @@ from liveboard.organiser.store import (
     AUDIT_COLUMNS,
     ENTRY_QUERY,
     FILE_COLUMNS,
+    IMPORT_EVENT_COLUMNS,
     OFFICIAL_IDS_QUERY,
+    REGISTRATION_MARKS,
     REGISTRATION_QUERY,
     Audit,
     file_row,
+    import_event_rows,
     parse_payloads,
     raw_records,
     send_events,
@@ -189,6 +192,12 @@ async def import_file(request: web.Request) -> web.Response:
             raw_ref = raw.raw_id
         if plan.events:
             await send_events(c.settings, plan.events, producer=c.writer.producer)
+            await c.ch.insert(
+                "organiser_import_events",
+                import_event_rows(plan.events),
+                column_names=IMPORT_EVENT_COLUMNS,
+                settings={"async_insert": 0},
+            )
     else:
         counts["events"] = 0
     await _audit(
@@ -282,10 +291,6 @@ async def certificates(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------------------ registrations followed
 
 SYNC_INTERVAL_S = 5.0
-_SYNC_CHANGE = (
-    "SELECT contest_id, count(), max(ingested_at) FROM events_archive WHERE type IN "
-    "('contestant_registered', 'account_bound') GROUP BY contest_id"
-)
 
 
 def with_registrations(contest: Any, events: list[Any]) -> Any:
@@ -326,7 +331,7 @@ async def _sync(app: web.Application) -> None:
     while True:
         try:
             c = app[CTX]
-            res = await c.ch.query(_SYNC_CHANGE)
+            res = await c.ch.query(REGISTRATION_MARKS)
             marks = {r[0]: (int(r[1]), int(r[2])) for r in res.result_rows}
             for contest in c.contests.all():
                 mark = marks.get(contest.id)

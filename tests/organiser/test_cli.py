@@ -5,6 +5,7 @@ twice byte-identical from a frozen round in ClickHouse."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def test_cli_imports_the_demo_sheet_once_and_refuses_a_broken_one(stack, tmp_pat
     assert got == sorted(
         [(t, f"{cid}:c{i:04d}") for i in range(1, 13) for t in ("contestant_registered", "account_bound")]
     )
+    # the same sheet again, straight away (no scorer has archived anything): a no-op, seen as unchanged
+    again = runner.invoke(organiser, ["import-registrations", str(path), str(sheet), "--json"])
+    assert again.exit_code == 0, again.output
+    assert '"unchanged": 12' in again.output and '"events": 0' in again.output
     # a broken sheet: refused, cells named, nothing sent, audited
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(xlsx([["选手编号", "姓名", "组别", "抖音账号"], ["x1", "某人", "个人赛", "bad id!"]]))
@@ -82,7 +87,8 @@ def test_cli_imports_the_demo_sheet_once_and_refuses_a_broken_one(stack, tmp_pat
         client.close()
     sha = hashlib.sha256(sheet.read_bytes()).hexdigest()
     assert tuple(rows[0]) == ("applied", "tester", "报名表.xlsx", sha, 12, 12, 24)
-    assert rows[1][0] == "refused" and rows[1][6] == 0
+    assert rows[1][0] == "applied" and rows[1][6] == 0  # the no-op re-import
+    assert rows[2][0] == "refused" and rows[2][6] == 0
     after = [r for r in asyncio.run(consume(stack, EVENTS)) if r.key.decode().startswith(f"{cid}:")]
     assert len(after) == len(records)
 
@@ -118,3 +124,59 @@ def test_cli_exports_and_certificates_are_reproducible(stack, tmp_path: Path) ->
     assert CHASH.encode() not in outs[0][f"{cid}-{row['round_id']}-results.csv"]  # the CSV is the table only
     not_frozen = runner.invoke(organiser, ["export", str(path), "semi", "-o", str(tmp_path / "c")])
     assert not_frozen.exit_code != 0 and "not frozen" in not_frozen.output
+
+
+def test_cli_official_data_import_archives_the_file_and_references_it(stack, tmp_path: Path) -> None:
+    import orjson
+
+    from liveboard.kafka.catalog import RAW
+
+    cid = unique("off").replace("-", "")[:20]
+    path, sheet, _contest = _demo_files(tmp_path, cid)
+    runner = CliRunner()
+    assert runner.invoke(organiser, ["import-registrations", str(path), str(sheet)]).exit_code == 0
+    data_sheet = tmp_path / "快手后台.xlsx"
+    data_sheet.write_bytes(
+        xlsx(
+            [
+                ["选手编号", "指标", "数值"],
+                ["c0002", "成交金额", "1000.50"],
+                ["c0002", "成交订单数", "7"],
+                ["c0005", "成交金额", "20"],
+                ["c0005", "成交订单数", "1"],
+            ],
+            title="官方数据",
+        )
+    )
+    sha = hashlib.sha256(data_sheet.read_bytes()).hexdigest()
+    res = runner.invoke(organiser, ["import-data", str(path), str(data_sheet), "--actor=统计员"])
+    assert res.exit_code == 0, res.output
+    assert "已写入 2 条事件" in res.output
+    events = [
+        orjson.loads(r.value) for r in asyncio.run(consume(stack, EVENTS)) if r.key.decode().startswith(f"{cid}:")
+    ]
+    manual = [e for e in events if e["type"] == "live_metrics_snapshot"]
+    assert sorted((e["contestant_id"], e["data"]["gmv_fen"], e["data"]["orders_paid"]) for e in manual) == [
+        ("c0002", 100_050, 7),
+        ("c0005", 2_000, 1),
+    ]
+    assert {e["source"] for e in manual} == {"manual"} and {e["raw_ref"]["raw_id"] for e in manual} == {sha}
+    raws = [orjson.loads(r.value) for r in asyncio.run(consume(stack, RAW)) if r.key == b"kuaishou:organiser-import"]
+    mine = [r for r in raws if r["raw_id"] == sha]
+    assert mine and mine[0]["meta"] == {"file_name": "快手后台.xlsx", "imported_by": "统计员"}
+    assert hashlib.sha256(base64.b64decode(mine[0]["body_b64"])).hexdigest() == sha
+    client = get_client(stack)
+    try:
+        kept = client.query(
+            "SELECT file_name, body FROM organiser_import_files WHERE content_sha256 = {s:String}",
+            parameters={"s": sha},
+        ).result_rows
+        audit = client.query(
+            "SELECT kind, outcome, raw_ref, events FROM organiser_imports WHERE contest_id = {c:String} "
+            "AND kind = 'data'",
+            parameters={"c": cid},
+        ).result_rows
+    finally:
+        client.close()
+    assert kept and kept[0][0] == "快手后台.xlsx" and base64.b64decode(kept[0][1]) == data_sheet.read_bytes()
+    assert [tuple(r) for r in audit] == [("data", "applied", sha, 2)]
