@@ -246,3 +246,49 @@ async def test_tie_decision_appeal_window_and_refreeze_from_the_console(env: Env
 
 async def produce_sales(env: Env) -> None:
     await produce(env.settings, sales(env.contest_id, env.start))
+
+
+@pytest.mark.browser
+async def test_screen_marks_the_excluded_and_the_console_records_a_decision(
+    env: Env, ops: Client, browser: Any
+) -> None:
+    """After the appeal above: c1 一等奖, c0 二等奖, c3 三等奖. 取消资格 of c3 from the console's form (the round
+    is frozen: it is frozen a third time); the big screen lists c3 last, marked 取消资格."""
+    await produce_sales(env)
+    page = await browser.new_page(viewport={"width": 1600, "height": 1400}, bypass_csp=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        await page.goto(f"{env.url}/operator?contest={env.contest_id}")
+        await page.fill("#login input[name=username]", env.operator)
+        await page.fill("#login input[name=password]", PASSWORD)
+        await page.click("#login button[type=submit]")
+        form = page.locator("#decisions-forms form").first
+        await form.locator("select[name=round_id]").wait_for()
+        await form.locator("select[name=round_id]").select_option("r1")
+        await form.locator("select[name=contestant_id]").select_option("c3")
+        await form.locator("textarea[name=reason]").fill("直播中出现重大事故，中止参赛")
+        await form.locator("input[name=approver]").fill("组委会办公室")
+        await form.locator("button[type=submit]").click()
+        await page.wait_for_selector("#decisions-forms .msg.ok", timeout=120_000)
+        assert "r1: done" in (await page.text_content("#decisions-forms .msg.ok") or "")
+        await page.wait_for_selector("#decisions-card td:has-text('直播中出现重大事故')", timeout=30_000)
+
+        screen = await browser.new_page(viewport={"width": 1920, "height": 1080}, bypass_csp=True)
+        try:
+            await screen.goto(f"{env.url}/screen?contest={env.contest_id}&round=r1&group=g1")
+            await screen.wait_for_function(
+                "document.querySelector('[data-contestant=c3]')?.classList.contains('is-excluded')", timeout=60_000
+            )
+            assert await screen.text_content("[data-contestant=c3] .rk") == "取消资格"
+            assert await screen.get_attribute("[data-contestant=c3]", "data-index") == "3"  # listed last
+            assert await screen.text_content("[data-contestant=c1] .rk") == "1"
+        finally:
+            await screen.close()
+        rows = await board_rows(ops, env)
+        assert rows["c3"][3] == "excluded" and rows["c2"][2] == "三等奖"  # c2 alone at place 3 now
+        status, hist = await ops.call("GET", f"/api/v1/ops/freeze-history?contest={env.contest_id}&round=r1")
+        assert status == 200 and [f["sequence"] for f in hist["freezes"]] == [1, 2, 3]
+        assert errors == []
+    finally:
+        await page.close()
