@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -298,7 +298,7 @@ class ContestState:
         self._round_ids = {r.id for r in plan.rounds}
         self._all_rounds = frozenset(self._round_ids)
         # official figures imported by the organiser (source "manual"): (cid, platform, account, room or video)
-        self.official: set[tuple[str, str, str, str]] = set()
+        self.official: dict[tuple[str, str, str, str], Snap] = {}  # -> the newest official snapshot
         self._supersede = {r.id for r in plan.rounds if r.official_data == "supersede"}
         # ---- decisions on results (取消资格, tie decisions, appeals): see _decision below
         self.exclusions: dict[tuple[str, str], tuple[tuple[int, str], Any]] = {}  # (cid, exclusion_id) -> latest
@@ -326,7 +326,10 @@ class ContestState:
         """Fold one validated event in; returns the rounds whose inputs may have changed."""
         t = ev.type
         if ev.source == "manual" and t in ("live_metrics_snapshot", "video_stats_snapshot"):
-            self.official.add((ev.contestant_id, ev.platform, ev.account_id, ev.room_id or ev.video_id))
+            okey = (ev.contestant_id, ev.platform, ev.account_id, ev.room_id or ev.video_id)
+            ostamp = (REV_RANK[ev.revision], ev.observed_at, ev.event_id)
+            if okey not in self.official or ostamp > self.official[okey].stamp:
+                self.official[okey] = Snap(ostamp, ev.data)
         if t == "live_metrics_snapshot":
             return self._live(ev) | self._slot_snapshot(ev)
         if t == "order_event":
@@ -1123,10 +1126,14 @@ class ContestState:
         self, cid: str, used: list[Any], keys: list[tuple[str, str, str]], evidence: dict[str, Any], what: str
     ) -> list[Any]:
         """With ``official_data: supersede``, a contestant with imported official figures in the round is
-        scored from those alone; the collected rooms/videos are set aside (and the evidence says which)."""
-        official = [u for u, k in zip(used, keys, strict=True) if (cid, *k) in self.official]
-        if not official or len(official) == len(used):
+        scored from those alone: the collected rooms/videos are set aside (and the evidence says which), and a
+        room or video that has both counts its official figures, even when a collected snapshot is newer."""
+        mine = [(u, (cid, *k)) for u, k in zip(used, keys, strict=True)]
+        official = [replace(u, best=self.official[ok]) for u, ok in mine if ok in self.official]
+        if not official:
             return used
+        if len(official) == len(used):
+            return official
         evidence[f"official_{what}"] = {
             "policy": "supersede",
             "set_aside": [k[2] for u, k in zip(used, keys, strict=True) if (cid, *k) not in self.official],

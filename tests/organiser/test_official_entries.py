@@ -229,3 +229,65 @@ def test_the_board_serves_imported_contestants_with_the_file_ones(tmp_path: Path
     ]
     assert served.contestant("n1") is not None and c.contestant("n1") is None  # the id index is rebuilt
     assert with_registrations(served, plan.events) is served  # nothing new: the same object
+
+
+def video(c, cid: str, account: str, video_id: str, observed_at: int, plays: int, source: str = "poll"):
+    doc = {
+        "event_id": "",
+        "type": "video_stats_snapshot",
+        "schema_version": 1,
+        "contest_id": c.id,
+        "contestant_id": cid,
+        "platform": "kuaishou",
+        "account_id": account,
+        "room_id": None,
+        "video_id": video_id,
+        "observed_at": observed_at,
+        "ingested_at": observed_at,
+        "source": source,
+        "revision": "final",
+        "raw_ref": {"topic": "lb.raw.v1", "raw_id": "1" * 64},
+        "data": {
+            "plays": plays,
+            "likes": 1,
+            "shares": 1,
+            "comments": None,
+            "clicks": None,
+            "completion_rate_ppm": None,
+            "avg_play_ms": None,
+            "duration_ms": None,
+            "published_at": START + 600_000,
+        },
+    }
+    doc["event_id"] = event_id_for(doc)
+    return parse_event(doc)
+
+
+@pytest.mark.parametrize(("official", "plays"), [("supersede", 300), ("supplement", 800 + 40)])
+def test_an_official_video_figure_wins_over_a_newer_collected_one_only_when_superseding(
+    tmp_path: Path, official: str, plays: int
+) -> None:
+    c = contest(tmp_path, official)
+    data = xlsx(
+        [
+            HEAD,
+            ["k1", "快手", None, "决赛", "播放量", "300", None, None, "v9"],
+            ["k1", "快手", None, "决赛", "视频点赞数", "30", None, None, "v9"],
+            ["k1", "快手", None, "决赛", "视频分享数", "3", None, None, "v9"],
+        ],
+        title="官方数据",
+    )
+    plan = plan_official(data, "省平台.xlsx", c, Current.build(c, []), actor="op", now_ms=NOW)
+    assert plan.ok, [p.text() for p in plan.problems]
+    state = ContestState(plan_for(c))
+    state.apply(video(c, "k1", "3xaaa", "v9", START + 3600_000, 500))
+    state.apply(video(c, "k1", "3xaaa", "v9", END + 3600_000, 800))  # the platform's count after the round
+    state.apply(video(c, "k1", "3xaaa", "v8", START + 3600_000, 40))  # a video with no official figure
+    for e in plan.events:
+        state.apply(e)
+    ri = state.inputs_for("final", "k1")
+    # supersede: only the official figures count — v9's official 300 although a newer collected 800 exists,
+    # and the collected v8 is set aside; supplement: v9's newest figure (800) plus v8
+    assert ri.inputs.metrics["video_plays"] == plays
+    if official == "supersede":
+        assert ri.evidence["official_videos"] == {"policy": "supersede", "set_aside": ["v8"]}
