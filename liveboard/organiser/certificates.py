@@ -74,9 +74,8 @@ def certificates_of(pub: Publication) -> list[Certificate]:
     for c in pub.collective:
         for r in c.rows:
             if r.award:
-                out.append(
-                    Certificate(f"org-{c.rule_id}-{r.organisation_id}", r.organisation, "", f"{c.name} {r.award}")
-                )
+                honour = r.award if r.award == c.name else f"{c.name} {r.award}"
+                out.append(Certificate(f"org-{c.rule_id}-{r.organisation_id}", r.organisation, "", honour))
     return out
 
 
