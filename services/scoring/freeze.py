@@ -726,6 +726,12 @@ async def _refreeze(
     }
     event = round_frozen_event(plan, round_id, doc)
     doc["event_id"] = event.event_id
+    newest = freeze_history(client, contest_id, round_id)
+    if newest and newest[-1].sequence >= seq:
+        raise FreezeError(
+            f"another freeze of {contest_id}/{round_id} (freeze {newest[-1].sequence}) was made meanwhile; "
+            "the decisions are recorded: run `liveboard score freeze` again"
+        )
     _write_freeze(client, doc, results, doc)
     await _announce(settings, event)
     log.info(
