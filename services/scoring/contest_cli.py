@@ -114,6 +114,12 @@ def _summary(c: Contest) -> str:
         f"  轮次 rounds       {len(c.rounds())}",
     ]
     for stage in c.stages:
+        if stage.appeals is not None:
+            closes = max(r.window.end for r in stage.rounds) + stage.appeals.window_hours * 3_600_000
+            lines.append(
+                f"  申诉期 appeals ({stage.name}): {stage.appeals.window_hours} h after the stage ends, "
+                f"until {_time(closes)} (UTC+8)"
+            )
         for rnd in stage.rounds:
             lines.append(
                 f"  ▸ {rnd.name} ({rnd.id})  {_time(rnd.window.start)} → {_time(rnd.window.end)} (UTC+8)"

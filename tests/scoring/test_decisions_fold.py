@@ -196,3 +196,18 @@ def test_result_changes_name_old_and_new_place_total_award() -> None:
     assert [c["contestant_id"] for c in ch] == ["a", "b"]
     assert ch[0]["before"]["rank"] == 1 and ch[0]["after"]["rank"] == 2 and ch[1]["after"]["award_id"] == "first"
     assert result_changes(before, before) == []
+
+
+def test_harbin_declares_its_appeal_windows_and_validate_shows_them() -> None:
+    from click.testing import CliRunner
+
+    from liveboard.contracts.decisions import appeal_window
+    from services.scoring.contest_cli import contest
+
+    path = Path(__file__).resolve().parents[2] / "contests" / "harbin-2020.yaml"
+    c = load_contest(path)
+    opens, closes, hours = appeal_window(c, "final")  # type: ignore[misc]
+    assert hours == 72 and opens == c.round("final").window.end and closes - opens == 72 * HOUR
+    out = CliRunner().invoke(contest, ["validate", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "申诉期 appeals (决赛冲刺阶段): 72 h after the stage ends, until 2020-09-30 00:00 (UTC+8)" in out.output
