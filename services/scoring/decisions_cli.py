@@ -337,9 +337,17 @@ def decide_tie(
 ) -> None:
     """并列决定 / Record the order of a tie the contest leaves to a decision (tie policy `decide`)."""
     ids = [x.strip() for x in order.split(",") if x.strip()]
+    if len(ids) < 2 or len(set(ids)) != len(ids):
+        raise ValidationError(f"order: list at least two different tied ids, best first (got {order!r})")
     cx = _Ctx(contest_id)
     try:
-        cx.round(round_id)
+        rnd = cx.round(round_id)
+        if list_id == "awards":
+            groups = cx.contest.round_groups(rnd)
+            if group_id not in groups:
+                raise ValidationError(f"group: round {round_id} ranks groups {', '.join(groups)} (got {group_id!r})")
+            for cid in ids:
+                cx.contestant(cid)
         did = decision_id or f"tie-{round_id}-{group_id}-{list_id}"
         ev = tie_event(
             contest_id,
