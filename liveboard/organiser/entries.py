@@ -18,7 +18,7 @@ from liveboard.contracts.contest import Contest
 from liveboard.contracts.events import SCHEMA_VERSION, event_id_for, parse_event
 from liveboard.contracts.primitives import PLATFORM_REF_MAX_LENGTH
 from liveboard.organiser.registrations import _PLATFORM_ALIASES, PLATFORM_NAMES, Change, Current, Plan
-from liveboard.organiser.sheets import Column, read_table
+from liveboard.organiser.sheets import Column, Row, Table, normalise_text, read_table
 
 COLUMNS = [
     Column("contestant_id", ("选手编号", "编号", "contestant_id"), required=True),
@@ -71,6 +71,22 @@ def plan_entries(
     now_ms: int,
 ) -> Plan:
     table = read_table(data, filename, COLUMNS)
+    return plan_entry_rows(table, contest, current, known, actor=actor, now_ms=now_ms)
+
+
+def console_table(fields: dict[str, Any]) -> Table:
+    """One entry typed into the operators' console, as a one-row table (so it gets the sheet's checks)."""
+    table = Table("控制台", 0, {c.name: c.headers[0] for c in COLUMNS})
+    values = {k: normalise_text(str(v)) for k, v in fields.items() if k in table.columns and v not in (None, "")}
+    if fields.get("withdrawn") is True:
+        values["withdrawn"] = "是"
+    table.rows.append(Row(1, values, table.columns))
+    return table
+
+
+def plan_entry_rows(
+    table: Table, contest: Contest, current: Current, known: EntryState, *, actor: str, now_ms: int
+) -> Plan:
     rounds = {r.id: r for r in contest.rounds()}
     by_name = {r.name: r for r in contest.rounds()}
     seen: dict[tuple[str, str, str], int] = {}

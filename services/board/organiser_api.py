@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, unquote
 
+import orjson
 from aiohttp import web
 
 from liveboard.organiser import exports, publication
@@ -45,7 +46,7 @@ from services.board.auth import public, requires
 from services.board.contests import find_round
 from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
-from services.board.inputs import query_ident
+from services.board.inputs import json_body, query_ident, req_ident
 from services.board.reqkeys import USER
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,44 @@ async def import_file(request: web.Request) -> web.Response:
         Audit(kind, contest.id, user.username, "console", outcome, name, data, counts, report["problems"], raw_ref),
     )
     report.update({"outcome": outcome, "file_name": name})
+    return json_response(report)
+
+
+@requires("operator")
+async def register_entry(request: web.Request) -> web.Response:
+    """作品登记 of one video typed into the console: the sheet's checks, then one ``entry_registered``."""
+    from liveboard.organiser.entries import EntryState, console_table, plan_entry_rows
+
+    c = ctx(request)
+    body = await json_body(request)
+    contest = _contest(c, req_ident(body.get("contest_id"), "contest_id"))
+    fields = {k: body.get(k) for k in ("contestant_id", "round", "video_id", "platform", "account_id", "copy_of")}
+    fields["withdrawn"] = body.get("withdrawn") is True
+    user = request[USER]
+    current = Current.build(contest, await _archived(c, REGISTRATION_QUERY, contest.id))
+    known = EntryState.build(await _archived(c, ENTRY_QUERY, contest.id))
+    plan = plan_entry_rows(
+        console_table(fields), contest, current, known, actor=user.username, now_ms=int(time.time() * 1000)
+    )
+    report = plan.to_dict()
+    outcome = "applied" if plan.ok else "refused"
+    counts = plan.counts()
+    if plan.ok and plan.events:
+        await send_events(c.settings, plan.events, producer=c.writer.producer)
+        await c.ch.insert(
+            "organiser_import_events",
+            import_event_rows(plan.events),
+            column_names=IMPORT_EVENT_COLUMNS,
+            settings={"async_insert": 0},
+        )
+    elif not plan.ok:
+        counts["events"] = 0
+    raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    await _audit(
+        request,
+        Audit("entries", contest.id, user.username, "console", outcome, "控制台", raw, counts, report["problems"]),
+    )
+    report.update({"outcome": outcome, "file_name": "控制台"})
     return json_response(report)
 
 
@@ -369,6 +408,7 @@ def routes() -> list[tuple[str, str, Any, str]]:
         ("GET", "/api/v1/ops/organiser/template", template, "opsImportTemplate"),
         ("POST", "/api/v1/ops/organiser/import", import_file, "opsImport"),
         ("GET", "/api/v1/ops/organiser/imports", imports, "opsImports"),
+        ("POST", "/api/v1/ops/organiser/entry", register_entry, "opsRegisterEntry"),
     ]
 
 
@@ -427,6 +467,15 @@ def openapi_paths(op: Any, q: Any, p: Any, err: Any, session: Any, csrf: Any) ->
                     q("apply", "0: preview, 1: import", {"type": "string", "enum": ["0", "1"]}),
                 ],
                 responses={"200": {"description": "the report: problems, diff, counts"}, **err(400, 401, 403, 413)},
+            )
+        },
+        "/api/v1/ops/organiser/entry": {
+            "post": op(
+                "opsRegisterEntry",
+                "作品登记 of one video (contest_id, contestant_id, video_id, round, platform, account_id, copy_of, "
+                "withdrawn): the entry sheet's checks, then one entry_registered; audited",
+                csrf,
+                responses={"200": {"description": "the report, as for a sheet"}, **err(400, 401, 403, 404)},
             )
         },
         "/api/v1/ops/organiser/imports": {

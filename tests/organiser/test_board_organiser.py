@@ -175,17 +175,31 @@ async def test_console_import_preview_then_import(board: Board, browser: Any, ar
         await page.screenshot(path=str(artifacts / "import-preview.png"), full_page=True)
         await page.click("#apply")
         await page.wait_for_function("document.querySelector('#msg').textContent.includes('4')")
+        # one entry typed into the console: the contestant just imported is known at once
+        await page.fill("#e-contestant", "n9")
+        await page.fill("#e-video", "vid-001")
+        await page.fill("#e-round", "final")
+        await page.click("#e-submit")
+        await page.wait_for_function("document.querySelector('#e-msg').textContent.length > 0")
+        assert "没有编号为 n9 的选手" in (await page.text_content("#problems tbody") or "")
+        await page.fill("#e-contestant", "n1")
+        await page.click("#e-submit")
+        await page.wait_for_function("document.querySelector('#e-msg').textContent === '已登记'")
         assert not errors, errors
     finally:
         await page.close()
-    events = await board.read_events(start, 4)
+    events = await board.read_events(start, 5)
     mine = [e for e in events if e["contest_id"] == contest.id]
     assert sorted((e["type"], e["contestant_id"]) for e in mine) == [
         ("account_bound", "n1"),
         ("account_bound", "n2"),
         ("contestant_registered", "n1"),
         ("contestant_registered", "n2"),
+        ("entry_registered", "n1"),
     ]
+    entry = next(e for e in mine if e["type"] == "entry_registered")
+    assert (entry["video_id"], entry["platform"], entry["account_id"]) == ("vid-001", "kuaishou", "3xnew001")
+    assert entry["data"]["registered_by"] == board.operator
     audit = board.ch.query(
         "SELECT outcome, via, file_name, rows, added, events FROM organiser_imports WHERE contest_id = {c:String} "
         "ORDER BY at_ms",
@@ -195,4 +209,6 @@ async def test_console_import_preview_then_import(board: Board, browser: Any, ar
         ("refused", "console", "bad.xlsx", 2, 1, 0),
         ("preview", "console", "good.xlsx", 2, 2, 0),
         ("applied", "console", "good.xlsx", 2, 2, 4),
+        ("refused", "console", "控制台", 1, 0, 0),
+        ("applied", "console", "控制台", 1, 1, 1),
     ]

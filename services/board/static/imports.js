@@ -13,6 +13,9 @@
       history: "导入记录", error: "错误", warning: "提示", added: "新增", changed: "修改", removed: "表中没有",
       unchanged: "不变", ok_preview: "检查通过：确认无误后点「确认导入」。", has_errors: "有错误，不能导入；请改正后重新上传。",
       applied: "已导入", events: "条事件", read: "读取", refused: "已拒绝", preview_o: "预览",
+      one_entry: "作品登记（单条）", contestant_id: "选手编号", video_id: "视频ID", round_opt: "轮次（只有一轮可不填）",
+      platform_opt: "平台（可不填）", account_opt: "发布账号（默认选手本人）", copy_of: "原视频ID（副本时填）",
+      withdrawn: "撤回该登记", register: "登记", registered: "已登记", no_change: "与现有登记相同，未写入",
     },
     en: {
       title: "Imports", upload: "Upload a sheet", kind: "Kind", k_registrations: "Registrations (contestants, accounts)",
@@ -23,6 +26,11 @@
       removed: "not in sheet", unchanged: "unchanged", ok_preview: "No errors: press Import to write it.",
       has_errors: "Errors found: nothing can be imported; fix the sheet and upload it again.", applied: "Imported",
       events: "events", read: "read", refused: "refused", preview_o: "preview",
+      one_entry: "Register one entry", contestant_id: "Contestant id", video_id: "Video id",
+      round_opt: "Round (optional with one round)", platform_opt: "Platform (optional)",
+      account_opt: "Account showing it (default: the contestant's)", copy_of: "Original video id (for a copy)",
+      withdrawn: "Withdraw this entry", register: "Register", registered: "Registered",
+      no_change: "Same as the registration in force: nothing written",
     },
   };
   const i = (k) => dict[lang][k] ?? k;
@@ -99,6 +107,25 @@
   };
   fileIn.onchange = () => { applyBtn.disabled = true; lastOk = false; };
   kindSel.onchange = () => { templateLink(); applyBtn.disabled = true; lastOk = false; };
+
+  document.getElementById("entry").onsubmit = async (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    const emsg = document.getElementById("e-msg");
+    emsg.textContent = "";
+    const body = { contest_id: contestId, withdrawn: form.withdrawn.checked };
+    for (const k of ["contestant_id", "video_id", "round", "platform", "account_id", "copy_of"]) {
+      if (form[k].value.trim()) body[k] = form[k].value.trim();
+    }
+    try {
+      const rep = await api("POST", "/api/v1/ops/organiser/entry", body);
+      show(rep);
+      emsg.textContent = !rep.ok ? i("has_errors") : rep.counts.events ? i("registered") : i("no_change");
+    } catch (e) {
+      emsg.textContent = e.message;
+    }
+    refreshHistory();
+  };
 
   async function refreshHistory() {
     const doc = await api("GET", `/api/v1/ops/organiser/imports?contest=${encodeURIComponent(contestId)}`);
