@@ -16,6 +16,9 @@
       one_entry: "作品登记（单条）", contestant_id: "选手编号", video_id: "视频ID", round_opt: "轮次（只有一轮可不填）",
       platform_opt: "平台（可不填）", account_opt: "发布账号（默认选手本人）", copy_of: "原视频ID（副本时填）",
       withdrawn: "撤回该登记", register: "登记", registered: "已登记", no_change: "与现有登记相同，未写入",
+      n_added: "新增", n_changed: "修改", n_unchanged: "不变", n_removed: "表中没有", n_rows: "读取行数",
+      n_events: "写入事件", n_errors: "错误", n_warnings: "提示", row_numbers: "行号",
+      registrations: "报名表", data: "官方数据", entries: "作品登记",
     },
     en: {
       title: "Imports", upload: "Upload a sheet", kind: "Kind", k_registrations: "Registrations (contestants, accounts)",
@@ -31,6 +34,9 @@
       account_opt: "Account showing it (default: the contestant's)", copy_of: "Original video id (for a copy)",
       withdrawn: "Withdraw this entry", register: "Register", registered: "Registered",
       no_change: "Same as the registration in force: nothing written",
+      n_added: "added", n_changed: "changed", n_unchanged: "unchanged", n_removed: "not in sheet", n_rows: "rows read",
+      n_events: "events", n_errors: "errors", n_warnings: "warnings", row_numbers: "Rows",
+      registrations: "registrations", data: "official data", entries: "entries",
     },
   };
   const i = (k) => dict[lang][k] ?? k;
@@ -67,7 +73,7 @@
   function show(rep) {
     document.getElementById("report").hidden = false;
     const c = rep.counts || {};
-    const parts = Object.entries(c).map(([k, v]) => `${i(k)} ${int(v)}`);
+    const parts = Object.entries(c).map(([k, v]) => `${i("n_" + k)} ${int(v)}`);
     document.getElementById("summary").textContent = `${rep.file_name} · ${i(rep.outcome === "preview" ? "preview_o" : rep.outcome)} · ${parts.join(" · ")}`;
     document.querySelector("#problems tbody").replaceChildren(...rep.problems.map((p) => el("tr", { class: p.severity },
       el("td", {}, i(p.severity)), el("td", {}, p.sheet), el("td", { class: "num" }, p.row ?? ""),
@@ -130,7 +136,7 @@
   async function refreshHistory() {
     const doc = await api("GET", `/api/v1/ops/organiser/imports?contest=${encodeURIComponent(contestId)}`);
     document.querySelector("#history tbody").replaceChildren(...doc.imports.map((r) => el("tr", {},
-      el("td", {}, dateTime(r.at_ms)), el("td", {}, r.actor), el("td", {}, r.kind), el("td", {}, r.outcome),
+      el("td", {}, dateTime(r.at_ms)), el("td", {}, r.actor), el("td", {}, i(r.kind)), el("td", {}, i(r.outcome === "preview" ? "preview_o" : r.outcome)),
       el("td", {}, r.file_name), el("td", {}, el("code", { class: "hash" }, r.content_sha256.slice(0, 16))),
       el("td", { class: "num" }, int(r.rows)), el("td", { class: "num" }, int(r.events)))));
   }
