@@ -342,7 +342,7 @@ def with_registrations(contest: Any, events: list[Any]) -> Any:
     people = []
     for cid, k in sorted(current.contestants.items()):
         accounts = {p: a for p, a in k.accounts.items() if p in contest.platforms}
-        if k.group not in groups or not accounts:
+        if k.group not in groups:
             continue
         try:
             people.append(
