@@ -185,6 +185,12 @@ async def test_console_import_preview_then_import(board: Board, browser: Any, ar
         await page.fill("#e-contestant", "n1")
         await page.click("#e-submit")
         await page.wait_for_function("document.querySelector('#e-msg').textContent === '已登记'")
+        # the operators' console links here, and to the 公示 of a frozen round
+        await page.goto(f"{board.url}/operator?contest={contest.id}")
+        link = page.locator("[data-round=final] .publication-link")
+        await link.wait_for()
+        assert await link.get_attribute("href") == f"/publication?contest={contest.id}&round=final"
+        assert await page.get_attribute("#imports-link", "href") == f"/imports?contest={contest.id}"
         assert not errors, errors
     finally:
         await page.close()

@@ -40,6 +40,7 @@ const LB = (() => {
       ledger_gmv: "订单成交额（元）", platform_gmv: "平台成交额（元）", ledger_orders: "订单数", platform_orders: "平台订单数",
       explaining_orders: "相关订单", late_refund: "售后截止后退款", held_refund: "未见支付的退款", over_refund: "超额退款",
       refunded_order: "已退款订单", no_mismatch: "无对账差异",
+      imports_page: "数据导入", publication_page: "成绩公示",
     },
     en: {
       rank: "Rank", name: "Contestant", org: "Organisation", gmv: "GMV (¥)", orders: "Paid orders",
@@ -77,6 +78,7 @@ const LB = (() => {
       ledger_gmv: "Orders GMV (¥)", platform_gmv: "Platform GMV (¥)", ledger_orders: "Orders", platform_orders: "Platform orders",
       explaining_orders: "Orders involved", late_refund: "refund after cut-off", held_refund: "refund without payment",
       over_refund: "over-refund", refunded_order: "refunded", no_mismatch: "No differences",
+      imports_page: "Imports", publication_page: "Published results",
     },
   };
   const t = (key) => dict[lang][key] ?? key;

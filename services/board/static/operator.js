@@ -72,6 +72,8 @@
         r.frozen ? el("span", { class: "badge bad" }, t("frozen")) : el("button", {
           class: "secondary", onclick: () => freeze(r.id),
         }, t("freeze")),
+        // a frozen round is published: its 公示 page (exports, certificates) — docs/organisers.md
+        r.frozen ? el("a", { class: "publication-link", href: `/publication?contest=${encodeURIComponent(contestId)}&round=${encodeURIComponent(r.id)}` }, " ", t("publication_page")) : null,
         ...r.freeze_requests.slice(0, 1).map((q) => el("span", { class: "muted" }, ` ${q.status} · ${q.requested_by} · ${time(q.requested_at)}`))),
       el("table", {},
         el("thead", {}, el("tr", {}, el("th", {}, t("contestant")), el("th", {}, t("groups")), el("th", {}, t("state")), el("th", {}))),
@@ -215,6 +217,7 @@
 
   async function selectContest(id) {
     contestId = id;
+    document.getElementById("imports-link").href = "/imports?contest=" + encodeURIComponent(id);
     const c = contest();
     document.getElementById("i-groups").replaceChildren(...(c ? c.groups : []).map((g) => el("option", { value: g.id }, g.name)));
     await Promise.all([refreshHealth(), refreshRounds(), refreshUsers(), refreshAdjustments(), refreshAudit(),
