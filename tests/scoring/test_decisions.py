@@ -180,6 +180,15 @@ async def test_exclusion_tie_decision_appeal_freeze_chain_and_replay(
     assert {d["type"] for d in why["decisions"]} == {"appeal_filed", "appeal_decided", "score_adjustment"}
     assert "ap-1" in why["reason"] and why["frozen_by"] == "公证员"
 
+    text = cli(stack, contest_files, "results", "freeze-history", CID, "r1").stdout
+    assert "冻结 freeze 2" in text and f"← previous {first['content_hash']}" in text
+    assert "c1: 名次 2 → 1, 总分 50.00 → 110.00, 奖项 二等奖 → 一等奖" in text
+    listing = json.loads(cli(stack, contest_files, "results", "appeals", CID, "--json").stdout)
+    (case,) = listing["appeals"]
+    assert (case["appeal_id"], case["decision"], case["adjustment_ids"]) == ("ap-1", "upheld", ["ap-1-adj"])
+    assert listing["windows"]["r1"]["hours"] == 48
+    assert "链完整 chain verifies" in cli(stack, contest_files, "results", "verify", CID, "r1").stdout
+
     ok = cli(stack, contest_files, "results", "verify", CID, "r1", "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     report = json.loads(ok.stdout)
