@@ -72,6 +72,10 @@ async def env(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Asyn
         await asyncio.wait_for(c.hub.consumer_ready.wait(), 30)
         ops = unique("ops")
         await c.users.put(User(ops, "operator", "", "", (), "运营", hash_password(PASSWORD)), changed_by="test")
+        judge = f"{contest_id}.judge"
+        await c.users.put(
+            User(judge, "judge", contest_id, "j1", ("g1",), "评委", hash_password(PASSWORD)), changed_by="test"
+        )
         start = doc["stages"][0]["rounds"][0]["window"]["start"]
         yield Env(f"http://127.0.0.1:{port}", contest_id, start, ops, sp, stack)
     finally:
@@ -137,6 +141,13 @@ async def test_exclusion_from_the_console_and_reinstatement(env: Env, ops: Clien
     finally:
         await anon.close()
     assert (await ops.call("POST", "/api/v1/ops/exclusions", body, csrf=False))[0] == 403
+    judge = Client(env.url)
+    try:
+        assert (await judge.login(f"{env.contest_id}.judge", PASSWORD))[0] == 200
+        status, err = await judge.call("POST", "/api/v1/ops/exclusions", body)
+        assert status == 403 and "operator" in err["error"]["message"]  # a judge cannot disqualify
+    finally:
+        await judge.close()
     bad = await ops.call("POST", "/api/v1/ops/exclusions", {**body, "contestant_id": "nobody"})
     assert bad[0] == 404 and bad[1]["error"]["field"] == "contestant_id"
     status, res = await ops.call("POST", "/api/v1/ops/exclusions", body)
