@@ -33,7 +33,9 @@ class IngestSettings(BaseSettings):
     poll_interval_s: float = Field(10.0, gt=0, description="live-room stats, per room")
     discover_interval_s: float = Field(60.0, gt=0, description="room lists, per account")
     video_interval_s: float = Field(300.0, gt=0, description="short-video stats, per account")
-    reconcile_interval_s: float = Field(120.0, gt=0, description="WeChat order list, per account")
+    reconcile_interval_s: float = Field(
+        120.0, gt=0, description="order lists (WeChat orders, 抖店 orders and after-sales), per account"
+    )
     final_after_s: float = Field(
         86_400.0, ge=0, description="after a stream ends, poll once more this much later and mark it final"
     )
@@ -105,6 +107,7 @@ class WeChatConfig(_Cfg):
 class DouyinAccount(_Cfg):
     open_id: str
     refresh_token: SecretStr
+    shop_id: str | None = Field(None, description="the 抖店 shop the account sells through (orders, after-sales)")
 
 
 class DouyinConfig(_Cfg):
@@ -117,6 +120,11 @@ class DouyinConfig(_Cfg):
     ads_secret: SecretStr
     ads_refresh_token: SecretStr
     advertiser_id: str
+    # 抖店 open platform (shop orders and after-sales): a self-use app authorised by the accounts' shops
+    shop_base: str = "https://openapi-fxg.jinritemai.com"
+    shop_app_key: str | None = None
+    shop_app_secret: SecretStr | None = None
+    shop_sign_method: str = Field("md5", pattern="^(md5|hmac-sha256)$")
     accounts: dict[str, DouyinAccount] = {}
 
 

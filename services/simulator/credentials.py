@@ -42,6 +42,9 @@ def fixtures(scenario: Scenario) -> dict[str, Any]:
             "ads_secret": _derive(seed, "dy", "ads-secret", n=40),
             "ads_refresh_token": _derive(seed, "dy", "ads-refresh", n=40),
             "advertiser_id": str(1_600_000_000_000_000 + int(_derive(seed, "dy", "adv", n=12), 16) % 10**15),
+            # 抖店 (shop) self-use app: each contestant's account sells through its own shop
+            "shop_app_key": str(7_000_000_000_000_000 + int(_derive(seed, "dy", "shop-app", n=12), 16) % 10**15),
+            "shop_app_secret": _derive(seed, "dy", "shop-secret", n=36),
             "accounts": {},
         },
         "kuaishou": {
@@ -64,6 +67,7 @@ def fixtures(scenario: Scenario) -> dict[str, Any]:
             out["douyin"]["accounts"][c.account_id] = {
                 "open_id": "_000" + _derive(seed, "dy", c.account_id, "open-id", n=32),
                 "refresh_token": "rft." + _derive(seed, "dy", c.account_id, "refresh", n=40),
+                "shop_id": str(100_000_000 + int(_derive(seed, "dy", c.account_id, "shop", n=8), 16) % 900_000_000),
             }
         else:
             out["kuaishou"]["accounts"][c.account_id] = {
@@ -79,6 +83,7 @@ def platform_config(scenario: Scenario, base_urls: dict[str, str]) -> dict[str, 
         if platform == "douyin":
             cfg[platform]["open_base"] = url
             cfg[platform]["ads_base"] = url
+            cfg[platform]["shop_base"] = url
         else:
             cfg[platform]["api_base"] = url
     return cfg

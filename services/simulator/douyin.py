@@ -1,6 +1,17 @@
-"""Douyin (抖音) simulator: open-platform OAuth and video list, 巨量千川 today-live rooms, webhooks.
+"""Douyin (抖音) simulator: open-platform OAuth and video list, 巨量千川 today-live rooms, 抖店 shop orders and
+after-sales, webhooks.
 
-Hosts ``open.douyin.com`` and ``api.oceanengine.com`` are served by one server (their paths do not clash).
+Hosts ``open.douyin.com``, ``api.oceanengine.com`` and the 抖店 gateway ``openapi-fxg.jinritemai.com`` are
+served by one server (their paths do not clash).
+
+抖店 (shop) calls are signed as the reference gives it (``signing.doudian_sign``: md5 or hmac-sha256 over
+app_key, method, the sorted ``param_json``, timestamp, v=2; a timestamp more than 10 minutes off is refused).
+MODELLED (the reference gives only the signing): the gateway's paths, the ``token.create`` self-use grant,
+the envelope ``{code: 10000, msg, sub_code, sub_msg, log_id, data}`` and its error codes, and the bodies of
+``order.searchList`` / ``afterSale.List`` (field names as recalled from the public 抖店 docs: ``shop_order_list[]``
+with ``order_id, order_status, create_time, pay_time, update_time, order_amount, pay_amount (分),
+doudian_open_id, sku_order_list[]{product_id, item_num, author_id, room_id}``; ``items[].aftersale_info``
+with ``aftersale_id, aftersale_status, refund_status, refund_amount (分), related_order_id, update_time``).
 Field names follow ../shared/reference/platform-apis.md. Modelled, where the reference is silent: the stat
 fields of today_live beyond those it lists (``live_pay_order_count_alias``, refunds, online and UV counts),
 oceanengine's error codes other than 0 (recalled, to be checked against the live API), the gift value unit
@@ -24,7 +35,7 @@ from services.simulator.base import PlatformSim, Pusher, QpsLimiter, TokenStore,
 from services.simulator.clock import SimClock
 from services.simulator.credentials import fixtures
 from services.simulator.faults import Fault, FaultPlan
-from services.simulator.scenario import Interaction, Room, Scenario, Video
+from services.simulator.scenario import Interaction, Order, Room, Scenario, Video
 
 PLATFORM = "douyin"
 CST = timezone(timedelta(hours=8))
@@ -42,6 +53,19 @@ OE_TOKEN_EXPIRED = 40102
 OE_TOKEN_INVALID = 40104
 OE_NO_PERMISSION = 40002
 OE_BAD_PARAM = 40001
+# 抖店 gateway (modelled codes)
+DD_OK = 10000
+DD_TOKEN_INVALID = 30001
+DD_TOKEN_EXPIRED = 30002
+DD_BAD_SIGN = 40004
+DD_BAD_PARAM = 40003
+DD_TIMESTAMP = 40006
+DD_TOO_FREQUENT = 50002
+DD_NO_PERMISSION = 30005
+# 抖店 order_status: 1 unpaid, 2 paid (to ship), 4 cancelled / closed; after-sale refund_status 3 = refunded
+DD_UNPAID, DD_PAID, DD_CLOSED = 1, 2, 4
+DD_REFUND_SUCCESS = 3
+DD_AFTERSALE_DONE = 12
 
 
 def _cst(ms: int) -> str:
@@ -82,6 +106,18 @@ class DouyinSim(PlatformSim):
         r.add_post("/open_api/oauth2/refresh_token/", self.oe_refresh, name="oe_refresh")
         r.add_get("/open_api/v1.0/qianchuan/today_live/room/get/", self.room_get, name="room_get")
         r.add_get("/open_api/v1.0/qianchuan/today_live/room/detail/get/", self.room_detail, name="room_detail")
+        # 抖店 gateway
+        r.add_post("/token/create", self.dd_gateway, name="shop_token")
+        r.add_post("/order/searchList", self.dd_gateway, name="order_search")
+        r.add_post("/afterSale/List", self.dd_gateway, name="aftersale_list")
+        self.shop_tokens = TokenStore(clock, token_lifetime_s, prefix="dd", reuse=False)
+        self.by_shop = {a["shop_id"]: acc for acc, a in self.creds["accounts"].items()}
+        self._shop_orders: dict[str, list[Order]] = {}
+        for o in scenario.orders.values():
+            if o.platform == PLATFORM:
+                self._shop_orders.setdefault(self.creds["accounts"][o.account_id]["shop_id"], []).append(o)
+        for lst in self._shop_orders.values():
+            lst.sort(key=lambda o: (o.created_at, o.order_id))
         self._timeline_for_pushes()
 
     # -- envelopes -------------------------------------------------------------------------------
@@ -296,6 +332,184 @@ class DouyinSim(PlatformSim):
         if room is None or room.platform != PLATFORM or room.start_ms > now:
             return self._oe(None, OE_BAD_PARAM, "room_id invalid")
         return self._oe({"room_detail": self._room_doc(room, now)})
+
+    # -- 抖店 gateway (modelled bodies, see the module docstring) -----------------------------------
+
+    def _dd(self, data: dict[str, Any] | None, code: int = DD_OK, msg: str = "success") -> web.Response:
+        return json_response(
+            {
+                "code": code,
+                "msg": msg,
+                "sub_code": "" if code == DD_OK else f"isv.{code}",
+                "sub_msg": "" if code == DD_OK else msg,
+                "log_id": secrets.token_hex(16),
+                "data": data or {},
+            }
+        )
+
+    async def dd_gateway(self, request: web.Request) -> web.Response:
+        endpoint = request.match_info.route.name or ""
+        q = request.query
+        method = q.get("method", "")
+        if method.replace(".", "/") != request.path.lstrip("/"):
+            return self._dd(None, DD_BAD_PARAM, "method does not match the path")
+        if q.get("app_key") != self.creds["shop_app_key"] or q.get("v") != "2":
+            return self._dd(None, DD_BAD_PARAM, "app_key or v invalid")
+        param_json = (await request.read()).decode() or "{}"
+        try:
+            param = orjson.loads(param_json)
+        except orjson.JSONDecodeError:
+            return self._dd(None, DD_BAD_PARAM, "param_json is not JSON")
+        if not isinstance(param, dict) or signing.doudian_param_json(param) != param_json:
+            return self._dd(None, DD_BAD_PARAM, "param_json keys must be sorted")
+        sign_method = q.get("sign_method", "md5")
+        try:
+            want = signing.doudian_sign(
+                self.creds["shop_app_key"],
+                self.creds["shop_app_secret"],
+                method,
+                param_json,
+                q.get("timestamp", ""),
+                sign_method,
+            )
+        except ValueError:
+            return self._dd(None, DD_BAD_PARAM, "sign_method invalid")
+        if not signing.safe_equal(q.get("sign"), want):
+            return self._dd(None, DD_BAD_SIGN, "签名错误")
+        try:
+            skew = abs(int(q.get("timestamp", "")) - self.clock.now_ms() // 1000)
+        except ValueError:
+            skew = 10**9
+        if skew > 600:
+            return self._dd(None, DD_TIMESTAMP, "timestamp与服务器时间相差超过10分钟")
+        if method == "token.create":
+            shop_id = str(param.get("shop_id", ""))
+            if param.get("grant_type") != "authorization_self" or shop_id not in self.by_shop:
+                return self._dd(None, DD_NO_PERMISSION, "店铺未授权")
+            token, exp = self.shop_tokens.issue(shop_id)
+            return self._dd(
+                {
+                    "access_token": token,
+                    "expires_in": exp,
+                    "refresh_token": "ddr_" + secrets.token_urlsafe(16),
+                    "scope": "SCOPE",
+                    "shop_id": int(shop_id),
+                    "shop_name": self.scenario.contestant(
+                        self.scenario.rooms_of_account(self.by_shop[shop_id])[0].contestant_id
+                    ).name
+                    + "的小店",
+                }
+            )
+        shop, state = self.shop_tokens.check(q.get("access_token"))
+        if state == "invalid":
+            return self._dd(None, DD_TOKEN_INVALID, "access_token不存在或已失效")
+        if state == "expired":
+            return self._dd(None, DD_TOKEN_EXPIRED, "access_token已过期")
+        if self.faults.draw(Fault.TOKEN_EXPIRED, endpoint):
+            self.shop_tokens.revoke(shop or "")
+            return self._dd(None, DD_TOKEN_EXPIRED, "access_token已过期")
+        if self.faults.draw(Fault.QUOTA, endpoint) or not self.limiter.allow(endpoint):
+            return self._dd(None, DD_TOO_FREQUENT, "请求太频繁，请稍后重试")
+        if method == "order.searchList":
+            return self._order_search(shop or "", param)
+        return self._aftersale_list(shop or "", param)
+
+    @staticmethod
+    def _window(param: dict[str, Any], start_key: str, end_key: str) -> tuple[int, int, int, int]:
+        start = int(param.get(start_key) or 0) * 1000
+        end = int(param.get(end_key) or 0) * 1000
+        page = max(0, int(param.get("page") or 0))
+        size = max(1, min(100, int(param.get("size") or 20)))
+        return start, end, page, size
+
+    def _order_doc(self, o: Order, now: int) -> dict[str, Any]:
+        paid = o.paid_at is not None and o.paid_at <= now
+        refunded = sum(r.amount_fen for r in o.refunds_at(now))
+        if (o.cancelled_at is not None and o.cancelled_at <= now) or (paid and refunded >= o.amount_fen):
+            status, desc = DD_CLOSED, "已关闭"
+        elif paid:
+            status, desc = DD_PAID, "待发货"
+        else:
+            status, desc = DD_UNPAID, "待支付"
+        steps = [t for t, _ in o.lifecycle() if t <= now]
+        return {
+            "shop_id": int(self.creds["accounts"][o.account_id]["shop_id"]),
+            "order_id": o.order_id,
+            "order_status": status,
+            "order_status_desc": desc,
+            "create_time": o.created_at // 1000,
+            "pay_time": (o.paid_at or 0) // 1000 if paid else 0,
+            "update_time": max(steps) // 1000,
+            "finish_time": 0,
+            "cancel_reason": "超时未支付" if o.cancelled_at is not None and o.cancelled_at <= now else "",
+            "order_amount": o.amount_fen,
+            "pay_amount": o.amount_fen if paid else 0,
+            "doudian_open_id": o.platform_buyer_id,
+            "sku_order_list": [
+                {
+                    "order_id": o.order_id + "1",
+                    "parent_order_id": o.order_id,
+                    "product_id": o.product_id,
+                    "item_num": o.quantity,
+                    "goods_price": o.unit_price_fen,
+                    "pay_amount": o.amount_fen if paid else 0,
+                    "author_id": int(o.account_id),
+                    "room_id": int(o.room_id),
+                }
+            ],
+        }
+
+    def _order_search(self, shop: str, param: dict[str, Any]) -> web.Response:
+        start, end, page, size = self._window(param, "update_time_start", "update_time_end")
+        now = self.clock.now_ms()
+        end = min(end or now, now)
+        hits = [o for o in self._shop_orders.get(shop, []) if any(start <= t < end for t, _ in o.lifecycle())]
+        chunk = hits[page * size : (page + 1) * size]
+        return self._dd(
+            {
+                "shop_order_list": [self._order_doc(o, now) for o in chunk],
+                "page": page,
+                "size": size,
+                "total": len(hits),
+            }
+        )
+
+    def _aftersale_list(self, shop: str, param: dict[str, Any]) -> web.Response:
+        start, end, page, size = self._window(param, "update_start_time", "update_end_time")
+        now = self.clock.now_ms()
+        end = min(end or now, now)
+        hits = [(o, r) for o in self._shop_orders.get(shop, []) for r in o.refunds if start <= r.at < end]
+        hits.sort(key=lambda x: (x[1].at, x[1].refund_id))
+        chunk = hits[page * size : (page + 1) * size]
+        items = []
+        for o, r in chunk:
+            units = max(1, min(o.quantity, r.amount_fen // o.unit_price_fen)) if o.unit_price_fen else o.quantity
+            items.append(
+                {
+                    "aftersale_info": {
+                        "aftersale_id": r.refund_id,
+                        "aftersale_order_type": 1,
+                        "aftersale_type": 1,  # 仅退款
+                        "aftersale_status": DD_AFTERSALE_DONE,
+                        "refund_status": DD_REFUND_SUCCESS,
+                        "refund_amount": r.amount_fen,
+                        "related_order_id": o.order_id + "1",
+                        "apply_time": r.at // 1000 - 60,
+                        "update_time": r.at // 1000,
+                        "refund_time": r.at // 1000,
+                        "aftersale_num": units,
+                    },
+                    "order_info": {
+                        "shop_order_id": o.order_id,
+                        "related_order_info": [
+                            {"sku_order_id": o.order_id + "1", "product_id": o.product_id, "item_num": units}
+                        ],
+                    },
+                }
+            )
+        return self._dd(
+            {"items": items, "has_more": (page + 1) * size < len(hits), "total": len(hits), "page": page, "size": size}
+        )
 
     # -- pushes ----------------------------------------------------------------------------------
 

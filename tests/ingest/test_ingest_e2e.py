@@ -23,6 +23,7 @@ async def test_all_platforms_clean_run_matches_ground_truth(stack) -> None:
         problems = check.check_live_metrics(evts, truth, {"wechat_channels", "douyin", "kuaishou"})
         problems += check.check_orders(evts, truth, "wechat_channels")
         problems += check.check_orders(evts, truth, "kuaishou")
+        problems += check.check_orders(evts, truth, "douyin")  # 抖店 order list + after-sales
         problems += check.check_interactions(evts, truth, exact=True)
         assert not problems, "\n".join(problems[:30])
         assert not await dead_letters(run.settings)

@@ -47,6 +47,7 @@ async def test_api_faults_429_5xx_timeouts_token_expiry_quota_garbage_and_string
         problems = check.check_live_metrics(evts, truth, ALL)
         problems += check.check_orders(evts, truth, "wechat_channels")
         problems += check.check_orders(evts, truth, "kuaishou")
+        problems += check.check_orders(evts, truth, "douyin")
         problems += check.check_interactions(evts, truth, exact=True)
         assert not problems, "\n".join(problems[:30])
         dlq = await dead_letters(run.settings)

@@ -14,6 +14,7 @@ from services.ingest.normalise import (
     count,
     cst_to_ms,
     epoch_s_to_ms,
+    fen,
     opt_count,
     yuan_to_fen,
 )
@@ -119,3 +120,98 @@ def interactions(msg_type: str, messages: list[dict[str, Any]]) -> Interactions 
     if not ts:
         raise NormaliseError("live push messages carry no timestamp")
     return Interactions(comments, likes, gifts, [str(x["msg_id"]) for x in messages], max(ts))
+
+
+# -- 抖店 shop orders and after-sales (bodies modelled, see services/simulator/douyin.py) -----------------
+
+DD_CLOSED = 4  # order_status: cancelled / closed
+DD_REFUND_SUCCESS = 3  # after-sale refund_status: the money went back
+
+
+@dataclass(frozen=True)
+class ShopFact:
+    order_id: str
+    status: str
+    observed_at: int
+    amount_fen: int
+    product_id: str | None
+    quantity: int | None
+    room_id: str | None
+    refund_id: str | None = None
+    buyer_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.order_id}:{self.status}" + (f":{self.refund_id}" if self.refund_id else "")
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "status": self.status,
+            "amount_fen": self.amount_fen,
+            "product_id": self.product_id,
+            "quantity": self.quantity,
+            "refund_id": self.refund_id,
+            "buyer_id": self.buyer_id,
+        }
+
+
+def _opt_id(value: Any) -> str | None:
+    return None if value in (None, "", 0) else str(value)
+
+
+def shop_order_facts(order: dict[str, Any], author_id: str | None = None) -> list[ShopFact]:
+    """One ``shop_order_list`` entry → the lifecycle steps it proves: created, paid (``pay_time`` set),
+    cancelled (closed without payment; a paid order closed by refunds is told by its after-sales).
+
+    ``author_id``: keep only the sku orders this account sold (a shop may sell through several accounts);
+    an order none of whose sku orders is the account's yields nothing.
+    """
+    order_id = str(order["order_id"])
+    skus = order.get("sku_order_list") or []
+    if author_id is not None and skus and all(s.get("author_id") is not None for s in skus):
+        skus = [s for s in skus if str(s["author_id"]) == author_id]
+        if not skus:
+            return []
+    created = epoch_s_to_ms(order.get("create_time"), "create_time")
+    if created is None:
+        raise NormaliseError("create_time: missing")
+    amount = fen(order.get("pay_amount") or order["order_amount"], "pay_amount")
+    product_id = _opt_id(skus[0].get("product_id")) if skus else None
+    quantity = sum(count(s.get("item_num", 0), "item_num") for s in skus) if skus else None
+    room_id = next((_opt_id(s.get("room_id")) for s in skus if _opt_id(s.get("room_id"))), None)
+    buyer = _opt_id(order.get("doudian_open_id"))
+    facts = [ShopFact(order_id, "created", created, amount, product_id, quantity, room_id, None, buyer)]
+    paid_at = epoch_s_to_ms(order.get("pay_time") or None, "pay_time")
+    if paid_at is not None:
+        facts.append(ShopFact(order_id, "paid", paid_at, amount, product_id, quantity, room_id, None, buyer))
+    elif count(order.get("order_status", 0), "order_status") == DD_CLOSED:
+        at = epoch_s_to_ms(order.get("update_time"), "update_time") or created
+        facts.append(ShopFact(order_id, "cancelled", at, amount, product_id, quantity, room_id, None, buyer))
+    return facts
+
+
+def aftersale_fact(item: dict[str, Any]) -> tuple[str, ShopFact | None]:
+    """One ``afterSale.List`` item → (shop order id, the refund it proves, or None while it is not refunded).
+    The amount is THIS after-sale's ``refund_amount``; its ``aftersale_id`` is the refund's id."""
+    a = item.get("aftersale_info")
+    if not isinstance(a, dict):
+        raise NormaliseError("aftersale_info: missing")
+    o = item.get("order_info") or {}
+    order_id = _opt_id(o.get("shop_order_id"))
+    if order_id is None:
+        raise NormaliseError("order_info.shop_order_id: missing")
+    if a.get("refund_status") != DD_REFUND_SUCCESS:
+        return order_id, None
+    refund_id = _opt_id(a.get("aftersale_id"))
+    if refund_id is None:
+        raise NormaliseError("aftersale_info.aftersale_id: missing")
+    at = epoch_s_to_ms(a.get("refund_time") or a.get("update_time"), "refund_time")
+    if at is None:
+        raise NormaliseError("aftersale_info.refund_time: missing")
+    related = o.get("related_order_info") or []
+    product_id = _opt_id(related[0].get("product_id")) if related else None
+    quantity = opt_count(a.get("aftersale_num"), "aftersale_num")
+    amount = fen(a["refund_amount"], "refund_amount")
+    return order_id, ShopFact(order_id, "refunded", at, amount, product_id, quantity, None, refund_id, None)

@@ -1,5 +1,12 @@
 """Douyin collector: 巨量千川 today-live polling (rooms + same-day numbers), open-platform video list,
-and the two webhooks (webhook.py).
+抖店 shop orders and after-sales, and the two webhooks (webhook.py).
+
+抖店: every call is signed (``signing.doudian_sign`` over the sorted ``param_json``) with the shop app's key;
+each account's shop has its own access token (``token.create``, self-use grant for the shop id). Per account,
+every RECONCILE interval: ``order.searchList`` by update time since the cursor (1 min overlap), page by page,
+then ``afterSale.List`` over the same window; orders give created / paid / cancelled, after-sales each
+refund with its own id and amount. What was emitted is remembered, and ids are deterministic anyway
+(platform times), so re-polling the same window adds nothing.
 
 The advertiser's oceanengine token (refreshed with its refresh token, which oceanengine may rotate) reads
 the rooms of every authorised aweme account: one call per account returns all its rooms with their
@@ -9,14 +16,17 @@ stats, so the per-account job is also the per-room cursor. Video lists need each
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from aiohttp import web
 
+from liveboard.platforms import signing
 from services.ingest.api import CallError
 from services.ingest.base import PlatformCollector
 from services.ingest.config import DouyinConfig
+from services.ingest.dedup import TtlSet
 from services.ingest.douyin import normalise as dn
 from services.ingest.scheduler import Done
 from services.ingest.tokens import TokenCache
@@ -27,6 +37,12 @@ DY_TOO_FREQUENT = 2100004
 OE_TOO_FREQUENT = 40100
 OE_TOKEN_ERRORS = {40102, 40104, 40105}
 OE_NO_PERMISSION = {40002, 40003}
+# 抖店 gateway (modelled, see services/simulator/douyin.py)
+DD_OK = 10000
+DD_TOKEN_ERRORS = {30001, 30002}
+DD_TOO_FREQUENT = 50002
+DD_NO_PERMISSION = 30005
+SHOP_PAGE = 100
 
 
 class DouyinCollector(PlatformCollector):
@@ -43,6 +59,16 @@ class DouyinCollector(PlatformCollector):
             acc: TokenCache(PLATFORM, partial(self._fetch_user_token, acc), self.clock) for acc in cfg.accounts
         }
         self.by_open_id = {a.open_id: acc for acc, a in cfg.accounts.items()}
+        self.shop_tokens = {
+            a.shop_id: TokenCache(PLATFORM, partial(self._fetch_shop_token, a.shop_id), self.clock)
+            for a in cfg.accounts.values()
+            if a.shop_id
+        }
+        self.shop_cursor: dict[str, int] = {}
+        self.shop_lookback_ms = 86_400_000
+        self._shop_emitted = TtlSet(int(self.settings.dedup_ttl_s * 1000), self.settings.dedup_max)
+        # shop order id -> (room, buyer) from the order list: after-sales name neither
+        self._order_seen: dict[str, tuple[str | None, str | None]] = {}
         from services.ingest.douyin.webhook import DouyinWebhook
 
         self.webhook = DouyinWebhook(self)
@@ -89,6 +115,82 @@ class DouyinCollector(PlatformCollector):
         self.api.record("refresh_token", "ok")
         return str(data["access_token"]), float(data.get("expires_in", 86400))
 
+    # -- 抖店 gateway ------------------------------------------------------------------------------
+
+    def shop_enabled(self, account_id: str) -> bool:
+        a = self.cfg.accounts.get(account_id)
+        return bool(a and a.shop_id and self.cfg.shop_app_key and self.cfg.shop_app_secret)
+
+    async def _dd_request(
+        self, endpoint: str, method: str, param: dict[str, Any], token: str | None
+    ) -> tuple[dict[str, Any], bytes]:
+        assert self.cfg.shop_app_key and self.cfg.shop_app_secret
+        param_json = signing.doudian_param_json(param)
+        ts = str(self.clock.now_ms() // 1000)
+        query = {
+            "method": method,
+            "app_key": self.cfg.shop_app_key,
+            "timestamp": ts,
+            "v": "2",
+            "sign_method": self.cfg.shop_sign_method,
+            "sign": signing.doudian_sign(
+                self.cfg.shop_app_key,
+                self.cfg.shop_app_secret.get_secret_value(),
+                method,
+                param_json,
+                ts,
+                self.cfg.shop_sign_method,
+            ),
+        }
+        if token is not None:
+            query["access_token"] = token
+        url = f"{self.cfg.shop_base.rstrip('/')}/{method.replace('.', '/')}"
+        return await self.api.call(
+            endpoint,
+            "POST",
+            url,
+            params=query,
+            data=param_json.encode(),  # type: ignore[arg-type]
+            headers={"Content-Type": "application/json"},
+        )
+
+    def _dd_error(self, endpoint: str, doc: dict[str, Any], raw: bytes) -> CallError:
+        code = doc.get("code")
+        msg = f"code {code} {str(doc.get('msg', ''))[:40]} {str(doc.get('sub_msg', ''))[:60]}"
+        if code in DD_TOKEN_ERRORS:
+            return self.api.fail(endpoint, "token_invalid", msg, raw)
+        if code == DD_TOO_FREQUENT:
+            self.limiter.hold(1.0)
+            return self.api.fail(endpoint, "quota", msg, raw, retry_after_s=1.0)
+        if code == DD_NO_PERMISSION:
+            return self.api.fail(endpoint, "unauthorised", msg, raw, retry_after_s=self.settings.backoff_cap_s)
+        return self.api.fail(endpoint, "api_error", msg, raw)
+
+    async def _fetch_shop_token(self, shop_id: str, force: bool) -> tuple[str, float]:
+        param = {"code": "", "grant_type": "authorization_self", "shop_id": shop_id}
+        doc, raw = await self._dd_request("shop_token", "token.create", param, None)
+        data = doc.get("data") or {}
+        if doc.get("code") != DD_OK or not data.get("access_token"):
+            raise self._dd_error("shop_token", doc, raw)
+        self.api.record("shop_token", "ok")
+        return str(data["access_token"]), float(data.get("expires_in", 86400))
+
+    async def dd_call(
+        self, account_id: str, endpoint: str, method: str, param: dict[str, Any]
+    ) -> tuple[dict[str, Any], bytes]:
+        shop_id = self.cfg.accounts[account_id].shop_id or ""
+        cache = self.shop_tokens[shop_id]
+        token = await cache.get()
+        doc, raw = await self._dd_request(endpoint, method, param, token)
+        if doc.get("code") != DD_OK:
+            if doc.get("code") in DD_TOKEN_ERRORS:
+                cache.reject(token)
+            raise self._dd_error(endpoint, doc, raw)
+        if not isinstance(doc.get("data"), dict):
+            raise self.api.fail(endpoint, "malformed", "data is not an object", raw)
+        self.api.record(endpoint, "ok")
+        return doc, raw
+
     # -- error mapping ---------------------------------------------------------------------------
 
     def _oe_error(self, endpoint: str, doc: dict[str, Any], raw: bytes) -> CallError:
@@ -124,6 +226,8 @@ class DouyinCollector(PlatformCollector):
         self.scheduler.add(f"rooms:{account_id}", s.poll_interval_s, partial(self.poll_rooms, account_id))
         if account_id in self.cfg.accounts:
             self.scheduler.add(f"video:{account_id}", s.video_interval_s, partial(self.poll_videos, account_id))
+        if self.shop_enabled(account_id):
+            self.scheduler.add(f"shop:{account_id}", s.reconcile_interval_s, partial(self.poll_shop, account_id))
 
     async def poll_rooms(self, account_id: str) -> float | None:
         regs = self.registry.lookup(PLATFORM, account_id)
@@ -243,3 +347,92 @@ class DouyinCollector(PlatformCollector):
             if not data.get("has_more"):
                 return None
             cursor = int(data.get("cursor") or 0)
+
+    # -- 抖店 orders and after-sales ---------------------------------------------------------------
+
+    async def poll_shop(self, account_id: str) -> float | None:
+        """Orders, then after-sales, updated since the cursor; the next window overlaps by a minute."""
+        if not self.registry.lookup(PLATFORM, account_id):
+            raise Done
+        now = self.clock.now_ms()
+        start_s = self.shop_cursor.get(account_id, (now - self.shop_lookback_ms) // 1000)
+        end_s = now // 1000
+        window = {"start": start_s, "end": end_s}
+        page = 0
+        while True:
+            param = {
+                "update_time_start": start_s,
+                "update_time_end": end_s,
+                "page": page,
+                "size": SHOP_PAGE,
+                "order_by": "update_time",
+                "order_asc": True,
+            }
+            doc, raw = await self.dd_call(account_id, "order_search", "order.searchList", param)
+            data = doc["data"]
+            await self._publish_shop(account_id, "order_search", raw, data.get("shop_order_list") or [], window)
+            if (page + 1) * SHOP_PAGE >= int(data.get("total") or 0):
+                break
+            page += 1
+        page = 0
+        while True:
+            param = {"update_start_time": start_s, "update_end_time": end_s, "page": page, "size": SHOP_PAGE}
+            doc, raw = await self.dd_call(account_id, "aftersale_list", "afterSale.List", param)
+            data = doc["data"]
+            await self._publish_shop(account_id, "aftersale_list", raw, data.get("items") or [], window)
+            if not data.get("has_more"):
+                break
+            page += 1
+        self.shop_cursor[account_id] = max(start_s, end_s - 60)
+        return None
+
+    async def _publish_shop(
+        self, account_id: str, endpoint: str, raw: bytes, items: list[Any], window: dict[str, int]
+    ) -> None:
+        regs = self.registry.lookup(PLATFORM, account_id)
+        if not regs:
+            return
+        now = self.clock.now_ms()
+        pending: list[str] = []
+
+        def make(raw_ref: dict[str, str]) -> list[Any]:
+            out: list[Any] = []
+            for item in items:
+                if not isinstance(item, dict):
+                    raise dn.NormaliseError(f"{endpoint}: a list entry is not an object")
+                if endpoint == "order_search":
+                    facts = dn.shop_order_facts(item, account_id)
+                    for f in facts:
+                        self._order_seen[f.order_id] = (f.room_id, f.buyer_id)
+                else:
+                    order_id, fact = dn.aftersale_fact(item)
+                    room, buyer = self._order_seen.get(order_id, (None, None))
+                    facts = [] if fact is None else [replace(fact, room_id=fact.room_id or room, buyer_id=buyer)]
+                for f in facts:
+                    if f.key in self._shop_emitted or f.key in pending:
+                        continue
+                    pending.append(f.key)
+                    out += self.build_all(
+                        "order_event",
+                        regs,
+                        observed_at=f.observed_at,
+                        ingested_at=now,
+                        source="poll",
+                        revision="provisional",
+                        raw_ref=raw_ref,
+                        room_id=f.room_id,
+                        data=f.data,
+                    )
+            return out
+
+        if await self.publish(
+            endpoint=endpoint,
+            account_id=account_id,
+            source="poll",
+            raw=raw,
+            received_at=now,
+            make_events=make,
+            meta={"update_time_window": window},
+        ):
+            for key in pending:
+                self._shop_emitted.add(key, now)
