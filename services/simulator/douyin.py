@@ -13,7 +13,8 @@ with ``order_id, order_status, create_time, pay_time, update_time, order_amount,
 doudian_open_id, sku_order_list[]{product_id, item_num, author_id, room_id}``; ``items[].aftersale_info``
 with ``aftersale_id, aftersale_status, refund_status, refund_amount (分), related_order_id, update_time``).
 Field names follow ../shared/reference/platform-apis.md. Modelled, where the reference is silent: the stat
-fields of today_live beyond those it lists (``live_pay_order_count_alias``, refunds, online and UV counts),
+fields of today_live beyond those it lists (watch UV, online counts, average watch time, likes; no paid-order
+count, pay UV or refunds, which the reference does not list either),
 oceanengine's error codes other than 0 (recalled, to be checked against the live API), the gift value unit
 of the live push, and the ``create_video`` webhook content.
 
@@ -289,11 +290,10 @@ class DouyinSim(PlatformSim):
             "total_live_share_cnt": st.shares,
             "live_click_product_count_alias": st.clk_pv,
             "Live_click_cart_count_alias": st.clk_uv,  # sic, capital L, as the real API spells it
-            # modelled (not in the reference's list):
-            "live_pay_order_count_alias": st.pay_orders,
-            "live_pay_ucnt_alias": st.pay_uv,
-            "live_refund_order_gmv_alias": _yuan(st.refund_fen),
-            "live_refund_order_count_alias": st.refund_orders,
+            # MODELLED (not in the reference's list; the collector reads them when present, null otherwise).
+            # No paid-order count, pay UV or refund field is served: the reference lists none, so paid
+            # orders come from created × live_pay_order_rate, and buyers and refunds from the 抖店 order and
+            # after-sale lists (the ledger).
             "total_live_watch_ucnt": st.watch_uv,
             "online_user_cnt": st.online,
             "max_online_user_cnt": st.peak_online,

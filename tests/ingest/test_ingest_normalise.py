@@ -135,7 +135,12 @@ def test_douyin_room_money_is_yuan_float_turned_into_fen() -> None:
     assert isinstance(doc["live_pay_order_gmv_alias"], float)
     view = dn.room(doc)
     assert view.data["gmv_fen"] == room.stats(t).gmv_fen
-    assert view.data["refund_amount_fen"] == room.stats(t).refund_fen
+    # paid orders from the documented fields: created × live_pay_order_rate
+    assert view.data["orders_paid"] == room.stats(t).pay_orders
+    # today_live has no pay UV or refund fields: null (buyers and refunds come from the 抖店 ledger)
+    assert view.data["refund_amount_fen"] is None and view.data["refunds_count"] is None
+    assert view.data["paid_buyers_uv"] is None
+    assert "live_pay_order_count_alias" not in doc and "live_refund_order_gmv_alias" not in doc
     assert view.started_at == room.start_ms
     assert view.living
     doc["room_status"] = "PAUSED"

@@ -7,6 +7,7 @@ oceanengine sends money as float 元 (converted to 分 with Decimal, half-up) an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from services.ingest.normalise import (
@@ -18,6 +19,12 @@ from services.ingest.normalise import (
     opt_count,
     yuan_to_fen,
 )
+
+
+def _half_up(d: Decimal) -> int:
+    if d < 0:
+        raise NormaliseError(f"live_pay_order_rate: negative {d}")
+    return int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 @dataclass(frozen=True)
@@ -35,17 +42,15 @@ def room(doc: dict[str, Any]) -> RoomView:
     if status not in ("LIVING", "FINISH"):
         raise NormaliseError(f"room_status: expected LIVING or FINISH, got {status!r}")
     created = count(doc["live_create_order_count_alias"], "live_create_order_count_alias")
-    paid = doc.get("live_pay_order_count_alias")
-    if paid is None:
-        # Not every API version returns the paid count; the paid rate times created orders is the same
-        # figure to within rounding.
-        rate = doc.get("live_pay_order_rate") or 0
-        paid = round(created * float(rate))
-    refund = doc.get("live_refund_order_gmv_alias")
+    # The documented stats have no paid-order count: created orders × the paid rate (live_pay_order_rate)
+    # is the paid figure, rounded half-up (exact while the rate's 4 decimals resolve one order).
+    rate = doc.get("live_pay_order_rate")
+    paid = 0 if not created or rate in (None, "") else _half_up(Decimal(str(rate)) * created)
     started = cst_to_ms(doc.get("start_time"), "start_time")
     ended = cst_to_ms(doc.get("end_time"), "end_time")
     data = {
         "viewers_pv": count(doc["total_live_watch_cnt"], "total_live_watch_cnt"),
+        # MODELLED fields (not in the reference's list): read when present, else null
         "viewers_uv": opt_count(doc.get("total_live_watch_ucnt"), "total_live_watch_ucnt"),
         "online_now": opt_count(doc.get("online_user_cnt"), "online_user_cnt"),
         "peak_online": opt_count(doc.get("max_online_user_cnt"), "max_online_user_cnt"),
@@ -58,11 +63,12 @@ def room(doc: dict[str, Any]) -> RoomView:
         "product_exposure_uv": None,
         "product_click_uv": opt_count(doc.get("live_click_product_count_alias"), "live_click_product_count_alias"),
         "orders_created": created,
-        "orders_paid": count(paid, "live_pay_order_count_alias"),
-        "paid_buyers_uv": opt_count(doc.get("live_pay_ucnt_alias"), "live_pay_ucnt_alias"),
+        "orders_paid": count(paid, "live_pay_order_rate"),
+        # not in today_live (reference): buyers and refunds come from the 抖店 order / after-sale lists
+        "paid_buyers_uv": None,
         "gmv_fen": yuan_to_fen(doc["live_pay_order_gmv_alias"], "live_pay_order_gmv_alias"),
-        "refunds_count": opt_count(doc.get("live_refund_order_count_alias"), "live_refund_order_count_alias"),
-        "refund_amount_fen": None if refund is None else yuan_to_fen(refund, "live_refund_order_gmv_alias"),
+        "refunds_count": None,
+        "refund_amount_fen": None,
         "live_started_at": started,
         "live_ended_at": ended,
     }
