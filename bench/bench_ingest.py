@@ -9,7 +9,7 @@ Everything runs on the same two cores, each in its own process: the embedded bro
 ClickHouse (idle), the three platform simulators (real time, speed 1), the collector (`liveboard ingest`,
 exactly as deployed) and an open-loop push generator (fixed send schedule, so a slow collector shows up as
 latency, not as a lower offered rate). The push mix: 70 % Douyin live-room interaction batches (unique
-msg_ids, header-signed), 20 % Kuaishou order pushes (kwaisign), 10 % WeChat order pushes (AES secure
+msg_ids, header-signed), 20 % Kuaishou order pushes (encrypted, kwaisign), 10 % WeChat order pushes (AES secure
 mode; each makes the collector fetch the order detail after acknowledging). Printed: poll rate and data
 age per room, push-ack latency (client side: what the platform sees; server side: the handler), events
 produced, collector RSS and CPU of every process.
@@ -152,10 +152,11 @@ def run_load(args: argparse.Namespace) -> None:
             "status": 1,
             "createTime": now,
         }
-        body = orjson.dumps(msg)
+        # 电商 pushes arrive encrypted with the MsgSecret, as the platform sends them (docs/ingest.md)
+        body = signing.kuaishou_msg_encrypt(ks["msg_secret"], orjson.dumps(msg)).encode()
         return (
             "/webhooks/kuaishou",
-            {"Content-Type": "application/json", "kwaisign": signing.kuaishou_kwaisign(body, ks["app_secret"])},
+            {"Content-Type": "text/plain", "kwaisign": signing.kuaishou_kwaisign(body, ks["app_secret"])},
             body,
         )
 
