@@ -211,7 +211,7 @@ _LIVE_DOUYIN: dict[str, Availability] = {
     # 巨量千川 today_live stats (room_list / room detail)
     "gmv_fen": "yes",  # live_pay_order_gmv_alias (元)
     "orders_created": "yes",  # live_create_order_count_alias
-    "orders_paid": "yes",  # live_pay_order_count_alias, else created × live_pay_order_rate
+    "orders_paid": "yes",  # created × live_pay_order_rate (today_live has no paid-order count)
     "viewers_pv": "yes",  # total_live_watch_cnt (观看人次)
     "comments": "yes",  # total_live_comment
     "shares": "yes",  # total_live_share_cnt
@@ -219,12 +219,12 @@ _LIVE_DOUYIN: dict[str, Availability] = {
     "product_click_uv": "yes",  # live_click_product_count_alias
     # "Douyin buyers/UV only through some endpoints": fields beyond the documented list
     "viewers_uv": "partial",  # total_live_watch_ucnt
-    "paid_buyers_uv": "partial",  # live_pay_ucnt_alias
+    "paid_buyers_uv": "partial",  # not in today_live (snapshot null): the 抖店 ledger's buyers (doudian_open_id)
     "peak_online": "partial",  # max_online_user_cnt
     "avg_watch_seconds": "partial",  # avg_watch_duration
     "likes": "partial",  # total_live_like_cnt
-    "refunds_count": "partial",  # live_refund_order_count_alias
-    "refund_amount_fen": "partial",  # live_refund_order_gmv_alias
+    "refunds_count": "partial",  # not in today_live (snapshot null): the 抖店 after-sales (ledger)
+    "refund_amount_fen": "partial",  # not in today_live (snapshot null): the 抖店 after-sales (ledger)
     # short videos (open.douyin.com video data): plays, likes, shares, comments; no clicks, no completion
     # rate in any open API, average play duration not read by the collector
     "video_plays": "yes",
