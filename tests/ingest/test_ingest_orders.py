@@ -64,12 +64,18 @@ async def test_douyin_shop_orders_and_after_sales_match_the_truth_through_faults
     async with running(stack, config=config, speed=60, fault_rates=rates, ingest={"reconcile_interval_s": 30}) as run:
         sim = run.sim.sims["douyin"]
         sim.faults.inject(Fault.MALFORMED_JSON, 1, "aftersale_list")
+        run.collector.collectors["douyin"].shop_page_size = 7  # several pages of orders and of after-sales
         await _run_through(run)
         truth = run.truth
         _truth_has_the_hard_cases(truth, "douyin")
         # the calls were the signed 抖店 ones, through the faults asked for
         assert sim.requests("order_search") and sim.requests("aftersale_list") and sim.requests("shop_token") >= 2
         assert sim.faults.total(Fault.TOKEN_EXPIRED) and sim.faults.total(Fault.MALFORMED_JSON) == 1
+        assert any(len(o["refunds"]) for o in truth["orders"].values())
+        per_shop = {}
+        for o in truth["orders"].values():
+            per_shop[o["account_id"]] = per_shop.get(o["account_id"], 0) + 1
+        assert max(per_shop.values()) > 7 * 2  # the order list was paged
 
         # Re-polling the whole history produces nothing new (the collector remembers what it emitted) …
         dy = run.collector.collectors["douyin"]

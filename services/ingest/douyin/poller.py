@@ -67,8 +67,9 @@ class DouyinCollector(PlatformCollector):
         self.shop_cursor: dict[str, int] = {}
         self.shop_lookback_ms = 86_400_000
         self._shop_emitted = TtlSet(int(self.settings.dedup_ttl_s * 1000), self.settings.dedup_max)
-        # shop order id -> (room, buyer) from the order list: after-sales name neither
+        # shop order id -> (room, buyer) from the order list: after-sales name neither (bounded, oldest out)
         self._order_seen: dict[str, tuple[str | None, str | None]] = {}
+        self.shop_page_size = SHOP_PAGE
         from services.ingest.douyin.webhook import DouyinWebhook
 
         self.webhook = DouyinWebhook(self)
@@ -364,19 +365,19 @@ class DouyinCollector(PlatformCollector):
                 "update_time_start": start_s,
                 "update_time_end": end_s,
                 "page": page,
-                "size": SHOP_PAGE,
+                "size": self.shop_page_size,
                 "order_by": "update_time",
                 "order_asc": True,
             }
             doc, raw = await self.dd_call(account_id, "order_search", "order.searchList", param)
             data = doc["data"]
             await self._publish_shop(account_id, "order_search", raw, data.get("shop_order_list") or [], window)
-            if (page + 1) * SHOP_PAGE >= int(data.get("total") or 0):
+            if (page + 1) * self.shop_page_size >= int(data.get("total") or 0):
                 break
             page += 1
         page = 0
         while True:
-            param = {"update_start_time": start_s, "update_end_time": end_s, "page": page, "size": SHOP_PAGE}
+            param = {"update_start_time": start_s, "update_end_time": end_s, "page": page, "size": self.shop_page_size}
             doc, raw = await self.dd_call(account_id, "aftersale_list", "afterSale.List", param)
             data = doc["data"]
             await self._publish_shop(account_id, "aftersale_list", raw, data.get("items") or [], window)
@@ -403,7 +404,10 @@ class DouyinCollector(PlatformCollector):
                 if endpoint == "order_search":
                     facts = dn.shop_order_facts(item, account_id)
                     for f in facts:
+                        self._order_seen.pop(f.order_id, None)
                         self._order_seen[f.order_id] = (f.room_id, f.buyer_id)
+                    while len(self._order_seen) > self.settings.dedup_max:
+                        del self._order_seen[next(iter(self._order_seen))]
                 else:
                     order_id, fact = dn.aftersale_fact(item)
                     room, buyer = self._order_seen.get(order_id, (None, None))
