@@ -82,6 +82,9 @@ def demo_contest(sim_contest: dict[str, Any], harbin: dict[str, Any]) -> dict[st
         "organisations": [o for o in harbin["organisations"] if o["id"] in {"harbin", *DISTRICTS}],
         "groups": [{"id": "open", "name": "个人赛"}],
         "contestants": contestants,
+        # sales from the order ledger on every platform (orders and after-sales are collected everywhere),
+        # refunds counted until a day after the final; reconciled with the live rooms' own totals (对账)
+        "sales": {"after_sales": {"refunds_until_days_after_round": 1}},
         "stages": [
             {
                 "id": "final",
