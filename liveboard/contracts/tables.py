@@ -47,3 +47,31 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
 
 # What the board reads per row of one contest and round (contest and round are the query's parameters).
 LEADERBOARD_READ_COLUMNS: tuple[str, ...] = LEADERBOARD_BASE_COLUMNS[2:]
+
+
+# Ledger vs the platform's own totals per contestant, round and platform: migration 0030, written by the
+# scorer (services/scoring/reconcile.py), read by the board's 对账 panel.
+RECONCILE_COLUMNS: tuple[str, ...] = (
+    "contest_id",
+    "round_id",
+    "contestant_id",
+    "platform",
+    "version",
+    "detected_at",
+    "mismatch",
+    "reasons",
+    "ledger_gmv_fen",
+    "snapshot_gmv_fen",
+    "gmv_diff_fen",
+    "ledger_orders_paid",
+    "snapshot_orders_paid",
+    "orders_diff",
+    "ledger_refund_fen",
+    "snapshot_refund_fen",
+    "refund_diff_fen",
+    "tolerance_fen",
+    "tolerance_orders",
+    "late_refunds",
+    "late_refund_fen",
+    "orders",
+)

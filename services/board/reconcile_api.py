@@ -14,33 +14,14 @@ import orjson
 from aiohttp import web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from liveboard.contracts.tables import RECONCILE_COLUMNS
 from services.board.auth import requires
 from services.board.context import ctx
 from services.board.errors import json_response
 from services.board.inputs import query_ident, query_int
 
-COLUMNS = (
-    "round_id",
-    "contestant_id",
-    "platform",
-    "detected_at",
-    "mismatch",
-    "reasons",
-    "ledger_gmv_fen",
-    "snapshot_gmv_fen",
-    "gmv_diff_fen",
-    "ledger_orders_paid",
-    "snapshot_orders_paid",
-    "orders_diff",
-    "ledger_refund_fen",
-    "snapshot_refund_fen",
-    "refund_diff_fen",
-    "tolerance_fen",
-    "tolerance_orders",
-    "late_refunds",
-    "late_refund_fen",
-    "orders",
-)
+# what the panel shows of a row: everything but the contest (in the request) and the version (FINAL picks it)
+COLUMNS = tuple(c for c in RECONCILE_COLUMNS if c not in ("contest_id", "version"))
 
 
 async def reconciliation_rows(

@@ -21,7 +21,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from liveboard.clickhouse.client import DEDUP_INSERT_SETTINGS, get_client
-from liveboard.contracts.tables import LEADERBOARD_COLUMNS
+from liveboard.contracts.tables import LEADERBOARD_COLUMNS, RECONCILE_COLUMNS
 from liveboard.settings import Settings
 from services.scoring import metrics as m
 
@@ -128,30 +128,6 @@ PENDING_COLUMNS = (
 )
 
 # ledger vs snapshot per contestant, round and platform (0030; services/scoring/reconcile.py)
-RECONCILE_COLUMNS = (
-    "contest_id",
-    "round_id",
-    "contestant_id",
-    "platform",
-    "version",
-    "detected_at",
-    "mismatch",
-    "reasons",
-    "ledger_gmv_fen",
-    "snapshot_gmv_fen",
-    "gmv_diff_fen",
-    "ledger_orders_paid",
-    "snapshot_orders_paid",
-    "orders_diff",
-    "ledger_refund_fen",
-    "snapshot_refund_fen",
-    "refund_diff_fen",
-    "tolerance_fen",
-    "tolerance_orders",
-    "late_refunds",
-    "late_refund_fen",
-    "orders",
-)
 
 ROUND_RESULT_COLUMNS = (
     "contest_id",

@@ -20,7 +20,7 @@ def _row(board: Board, cid: str, version: int, mismatch: int, gmv_diff: int, ord
 
 
 async def test_reconciliation_lists_open_mismatches_with_their_orders(board: Board) -> None:
-    from services.scoring.sink import RECONCILE_COLUMNS
+    from liveboard.contracts.tables import RECONCILE_COLUMNS
 
     late = '{"late_refunds": [{"order_id": "o9", "refund_id": "r9", "amount_fen": 700, "observed_at": 1}]}'
     board.ch.insert(
