@@ -7,6 +7,8 @@ from the console are the same fact with the same id recipe.
 
 from __future__ import annotations
 
+import secrets
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,6 +17,11 @@ from liveboard.contracts.events import manual_event
 
 HOUR_MS = 3_600_000
 CST = timezone(timedelta(hours=8))
+
+
+def case_id(prefix: str) -> str:
+    """A new case id, ``{prefix}-YYYYMMDD-xxxxxx`` (``dq``, ``appeal``, ``adj``): the same recipe everywhere."""
+    return f"{prefix}-{time.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
 
 
 def stage_of(contest: Contest, round_id: str) -> Any:

@@ -11,8 +11,6 @@ makes freeze n+1, chained to freeze n; the answer says how that went. Verificati
 
 from __future__ import annotations
 
-import secrets
-import time
 from typing import Any
 
 import orjson
@@ -25,22 +23,27 @@ from liveboard.contracts.decisions import (
     appeal_decided_event,
     appeal_filed_event,
     appeal_window,
+    case_id,
     exclusion_event,
     tie_event,
     window_problem,
 )
-from services.board import queries
 from services.board.auth import requires
 from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response
 from services.board.inputs import ident, json_body, query_ident, req_ident, signed_decimal, text
-from services.board.ops_api import _actor, _check_contestant, _contest_round, _run_freeze, freeze_argv
+from services.board.recording import (
+    actor,
+    audit,
+    check_contestant,
+    contest_round,
+    posted_round,
+    publish,
+    run_scorer,
+    scorer_argv,
+)
 
 DECISION_TYPES = ("contestant_excluded", "tie_decided", "appeal_filed", "appeal_decided")
-
-
-def _case_id(prefix: str) -> str:
-    return f"{prefix}-{time.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
 
 
 async def _archived(c: BoardContext, contest_id: str, types: tuple[str, ...]) -> list[Any]:
@@ -58,38 +61,6 @@ async def _archived(c: BoardContext, contest_id: str, types: tuple[str, ...]) ->
     return sorted(seen.values(), key=lambda e: (e.observed_at, e.event_id))
 
 
-async def _frozen_ids(c: BoardContext, contest_id: str) -> set[str]:
-    return set((await queries.frozen_rounds(c.ch, contest_id)).keys())
-
-
-async def _publish(
-    request: web.Request, c: BoardContext, events: list[Any], *, action: str, contest_id: str, round_id: str,
-    target: str, detail: dict[str, Any], rounds: list[str],
-) -> dict[str, Any]:  # fmt: skip
-    """Produce the events, audit them, and re-freeze the frozen rounds among ``rounds``."""
-    actor = _actor(request).username
-    sent = await c.writer.produce(events, actor=actor, round_id=round_id)
-    frozen = sorted(set(rounds) & await _frozen_ids(c, contest_id))
-    refreezes = []
-    for rid in frozen:
-        argv = freeze_argv(c.board.freeze_command, contest_id, rid, actor)
-        for ev in events:
-            argv += ["--after", ev.event_id]
-        argv += ["--wait", str(max(5, int(c.board.freeze_timeout_s) - 5))]
-        status, out, code = await _run_freeze(argv, c.board.freeze_timeout_s)
-        refreezes.append({"round_id": rid, "status": status, "detail": out[-2000:], "exit_code": code})
-    await c.audit.record(
-        request,
-        actor=actor,
-        role="operator",
-        action=action,
-        contest_id=contest_id,
-        target=target,
-        detail={**detail, "events": sent, "refreeze": [{k: r[k] for k in ("round_id", "status")} for r in refreezes]},
-    )
-    return {"events": [e.model_dump() for e in events], "sent": sent, "frozen_rounds": frozen, "refreeze": refreezes}
-
-
 def _event_error(exc: EventValidationError) -> ApiError:
     field = exc.problems[0][0].removeprefix("data.") if exc.problems else "body"
     return bad_request(field or "body", str(exc))
@@ -104,7 +75,7 @@ async def list_decisions(request: web.Request) -> web.Response:
     c = ctx(request)
     contest_id = query_ident(request, "contest")
     assert contest_id is not None
-    contest, _ = _contest_round(c, contest_id, None)
+    contest, _ = contest_round(c, contest_id, None)
     exclusions: dict[tuple[str, str], dict[str, Any]] = {}
     ties: dict[tuple[str, str], dict[str, Any]] = {}
     appeals: dict[str, dict[str, Any]] = {}
@@ -171,8 +142,8 @@ async def record_exclusion(request: web.Request) -> web.Response:
     contest_id = req_ident(body.get("contest_id"), "contest_id")
     contestant_id = req_ident(body.get("contestant_id"), "contestant_id")
     round_id = ident(body.get("round_id"), "round_id", required=False)
-    contest, rnd = _contest_round(c, contest_id, round_id)
-    _check_contestant(contest, rnd, contestant_id)
+    contest, rnd = contest_round(c, contest_id, round_id)
+    check_contestant(contest, rnd, contestant_id)
     excluded = body.get("excluded", True)
     if not isinstance(excluded, bool):
         raise bad_request("excluded", "must be true (取消资格) or false (恢复资格)")
@@ -183,7 +154,7 @@ async def record_exclusion(request: web.Request) -> web.Response:
     if exclusion_id is None:
         if not excluded:
             raise bad_request("exclusion_id", "name the exclusion to reverse")
-        exclusion_id = _case_id("dq")
+        exclusion_id = case_id("dq")
     if not excluded:
         prior = [
             e
@@ -211,7 +182,7 @@ async def record_exclusion(request: web.Request) -> web.Response:
     except EventValidationError as exc:
         raise _event_error(exc) from None
     rounds = [round_id] if round_id else [r.id for r in contest.rounds()]
-    out = await _publish(
+    out = await publish(
         request, c, [event], action="exclusion" if excluded else "reinstatement", contest_id=contest_id,
         round_id=round_id or "", target=f"{round_id or '*'}/{contestant_id}",
         detail={"exclusion_id": exclusion_id, "excluded": excluded, "reason": reason, "approver": approver},
@@ -227,10 +198,7 @@ async def record_exclusion(request: web.Request) -> web.Response:
 async def record_tie_decision(request: web.Request) -> web.Response:
     """The order of a tie the contest leaves to a decision (tie policy ``decide``): 待定 until this."""
     c = ctx(request)
-    body = await json_body(request)
-    contest_id = req_ident(body.get("contest_id"), "contest_id")
-    round_id = req_ident(body.get("round_id"), "round_id")
-    contest, rnd = _contest_round(c, contest_id, round_id)
+    body, contest_id, round_id, _, contest, rnd = await posted_round(request)
     group_id = req_ident(body.get("group_id"), "group_id")
     list_id = ident(body.get("list_id"), "list_id", required=False) or "awards"
     order_raw = body.get("order")
@@ -265,7 +233,7 @@ async def record_tie_decision(request: web.Request) -> web.Response:
         )
     except EventValidationError as exc:
         raise _event_error(exc) from None
-    out = await _publish(
+    out = await publish(
         request, c, [event], action="tie_decision", contest_id=contest_id, round_id=round_id,
         target=f"{round_id}/{group_id}/{list_id}",
         detail={"decision_id": decision_id, "order": order, "reason": reason, "approver": approver},
@@ -292,23 +260,16 @@ def _filed_at(body: dict[str, Any], now: int) -> int:
 async def file_appeal(request: web.Request) -> web.Response:
     """申诉: who, what, evidence; refused (409 ``appeal_window``) outside the stage's appeal window."""
     c = ctx(request)
-    body = await json_body(request)
-    contest_id = req_ident(body.get("contest_id"), "contest_id")
-    round_id = req_ident(body.get("round_id"), "round_id")
-    contestant_id = req_ident(body.get("contestant_id"), "contestant_id")
-    contest, rnd = _contest_round(c, contest_id, round_id)
-    _check_contestant(contest, rnd, contestant_id)
+    body, contest_id, round_id, contestant_id, contest, _ = await posted_round(request, contestant=True)
     filed_by = text(body.get("filed_by"), "filed_by", max_len=200)
     claim = text(body.get("claim"), "claim", max_len=2000)
     evidence = text(body.get("evidence_ref"), "evidence_ref", max_len=2000, required=False)
     at = _filed_at(body, c.writer.clock())
     problem = window_problem(contest, round_id, at)
     if problem is not None:
-        await c.audit.record(
+        await audit(
             request,
-            actor=_actor(request).username,
-            role="operator",
-            action="appeal_filed",
+            "appeal_filed",
             outcome="refused",
             contest_id=contest_id,
             target=f"{round_id}/{contestant_id}",
@@ -316,7 +277,7 @@ async def file_appeal(request: web.Request) -> web.Response:
         )
         raise ApiError(409, "appeal_window", problem, field="filed_at_ms")
     assert filed_by is not None and claim is not None
-    appeal_id = ident(body.get("appeal_id"), "appeal_id", required=False) or _case_id("appeal")
+    appeal_id = ident(body.get("appeal_id"), "appeal_id", required=False) or case_id("appeal")
     try:
         event = appeal_filed_event(
             contest_id,
@@ -330,7 +291,7 @@ async def file_appeal(request: web.Request) -> web.Response:
         )
     except EventValidationError as exc:
         raise _event_error(exc) from None
-    out = await _publish(
+    out = await publish(
         request, c, [event], action="appeal_filed", contest_id=contest_id, round_id=round_id,
         target=f"{round_id}/{contestant_id}", detail={"appeal_id": appeal_id, "filed_by": filed_by, "claim": claim},
         rounds=[],
@@ -345,7 +306,7 @@ async def decide_appeal(request: web.Request) -> web.Response:
     appeal_id = req_ident(request.match_info["appeal_id"], "appeal_id")
     body = await json_body(request)
     contest_id = req_ident(body.get("contest_id"), "contest_id")
-    contest, _ = _contest_round(c, contest_id, None)
+    contest, _ = contest_round(c, contest_id, None)
     decision = body.get("decision")
     if decision not in ("upheld", "partly_upheld", "rejected"):
         raise bad_request("decision", 'must be "upheld", "partly_upheld" or "rejected"')
@@ -413,7 +374,7 @@ async def decide_appeal(request: web.Request) -> web.Response:
         )
     except EventValidationError as exc:
         raise _event_error(exc) from None
-    out = await _publish(
+    out = await publish(
         request, c, events, action="appeal_decided", contest_id=contest_id, round_id=round_id,
         target=f"{round_id}/{f.contestant_id}",
         detail={"appeal_id": appeal_id, "decision": decision, "reason": reason, "approver": approver,
@@ -433,7 +394,7 @@ async def freeze_history(request: web.Request) -> web.Response:
     contest_id = query_ident(request, "contest")
     round_id = query_ident(request, "round")
     assert contest_id is not None and round_id is not None
-    _contest_round(c, contest_id, round_id)
+    contest_round(c, contest_id, round_id)
     res = await c.ch.query(
         "SELECT sequence, frozen_at, frozen_by, reason, content_hash, previous_content_hash, leaderboard_digest, "
         "event_count, event_id, changes, decisions FROM frozen_round_history FINAL "
@@ -454,14 +415,11 @@ async def freeze_history(request: web.Request) -> web.Response:
 async def verify_freezes(request: web.Request) -> web.Response:
     """Recompute the round's freeze chain through the scorer's ``liveboard results verify``."""
     c = ctx(request)
-    body = await json_body(request)
-    contest_id = req_ident(body.get("contest_id"), "contest_id")
-    round_id = req_ident(body.get("round_id"), "round_id")
-    _contest_round(c, contest_id, round_id)
-    argv = freeze_argv(c.board.freeze_command, contest_id, round_id, _actor(request).username)
+    _, contest_id, round_id, _, _, _ = await posted_round(request)
+    argv = scorer_argv(c, contest_id, round_id, actor(request).username)
     # the same installation's `liveboard`, its `results verify` command
     argv = [argv[0], "results", "verify", contest_id, round_id, "--json"]
-    status, out, code = await _run_freeze(argv, c.board.freeze_timeout_s)
+    status, out, code = await run_scorer(c, argv)
     report: Any = None
     start = out.find("{")
     if start >= 0:
@@ -469,11 +427,9 @@ async def verify_freezes(request: web.Request) -> web.Response:
             report = orjson.loads(out[start:])
         except orjson.JSONDecodeError:
             report = None
-    await c.audit.record(
+    await audit(
         request,
-        actor=_actor(request).username,
-        role="operator",
-        action="verify_freezes",
+        "verify_freezes",
         outcome="ok" if code in (0, 1) else status,
         contest_id=contest_id,
         target=round_id,

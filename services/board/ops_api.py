@@ -12,51 +12,31 @@ round.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import shlex
-import shutil
-import sys
 import time
 from typing import Any
 
 from aiohttp import web
 
-from liveboard.contracts import EventValidationError, manual_event
+from liveboard.contracts import EventValidationError
 from liveboard.contracts.contest import iter_nodes
+from liveboard.contracts.decisions import adjustment_event, case_id
 from services.board import queries
 from services.board.auth import User, generate_password, hash_password, requires
 from services.board.clock import stamp_ms
-from services.board.contests import find_round
 from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
 from services.board.inputs import ident, json_body, query_ident, query_int, req_ident, signed_decimal, text, username
-from services.board.reqkeys import USER
-
-
-def _actor(request: web.Request) -> User:
-    return request[USER]
-
-
-def _contest_round(c: BoardContext, contest_id: str, round_id: str | None) -> tuple[Any, Any]:
-    contest = c.contests.get(contest_id)
-    if contest is None:
-        raise not_found(f"contest_id: no contest {contest_id!r} on the board", "contest_id")
-    if round_id is None:
-        return contest, None
-    rnd = find_round(contest, round_id)
-    if rnd is None:
-        raise not_found(f"round_id: contest {contest_id} has no round {round_id!r}", "round_id")
-    return contest, rnd
-
-
-def _check_contestant(contest: Any, rnd: Any, contestant_id: str) -> None:
-    p = contest.contestant(contestant_id)
-    if p is None:
-        raise not_found(f"contestant_id: no contestant {contestant_id!r} in contest {contest.id}", "contestant_id")
-    if rnd is not None and p.group not in contest.round_groups(rnd):
-        raise not_found(f"contestant_id: {contestant_id} is not in round {rnd.id}", "contestant_id")
-
+from services.board.recording import (
+    actor,
+    audit,
+    check_contestant,
+    contest_round,
+    posted_round,
+    publish,
+    run_scorer,
+    scorer_argv,
+)
 
 # ------------------------------------------------------------------------------------------- health
 
@@ -89,7 +69,7 @@ async def issue_judge(request: web.Request) -> web.Response:
     c = ctx(request)
     body = await json_body(request)
     contest_id = req_ident(body.get("contest_id"), "contest_id")
-    contest, _ = _contest_round(c, contest_id, None)
+    contest, _ = contest_round(c, contest_id, None)
     judge_id = req_ident(body.get("judge_id"), "judge_id")
     groups_raw = body.get("groups") or []
     if not isinstance(groups_raw, list):
@@ -122,13 +102,11 @@ async def issue_judge(request: web.Request) -> web.Response:
             False,
             existing.version if existing else 0,
         ),
-        changed_by=_actor(request).username,
+        changed_by=actor(request).username,
     )
-    await c.audit.record(
+    await audit(
         request,
-        actor=_actor(request).username,
-        role="operator",
-        action="issue_judge" if existing is None else "reissue_judge",
+        "issue_judge" if existing is None else "reissue_judge",
         contest_id=contest_id,
         target=name,
         detail={"judge_id": judge_id, "groups": groups, "display_name": display_name},
@@ -143,7 +121,7 @@ async def disable_user(request: web.Request) -> web.Response:
     user = await c.users.get(name, fresh=True)
     if user is None:
         raise not_found(f"username: no user {name!r}", "username")
-    if name == _actor(request).username:
+    if name == actor(request).username:
         raise ApiError(409, "conflict", "username: an operator cannot disable their own credential", field="username")
     stored = await c.users.put(
         User(
@@ -157,16 +135,9 @@ async def disable_user(request: web.Request) -> web.Response:
             True,
             user.version,
         ),
-        changed_by=_actor(request).username,
+        changed_by=actor(request).username,
     )
-    await c.audit.record(
-        request,
-        actor=_actor(request).username,
-        role="operator",
-        action="disable_user",
-        contest_id=user.contest_id,
-        target=name,
-    )
+    await audit(request, "disable_user", contest_id=user.contest_id, target=name)
     return json_response({"user": stored.public()})
 
 
@@ -178,7 +149,7 @@ async def rounds(request: web.Request) -> web.Response:
     c = ctx(request)
     contest_id = query_ident(request, "contest")
     assert contest_id is not None
-    contest, _ = _contest_round(c, contest_id, None)
+    contest, _ = contest_round(c, contest_id, None)
     frozen = await queries.frozen_rounds(c.ch, contest.id)
     requests_ = await queries.freeze_requests(c.ch, contest.id)
     out = []
@@ -230,10 +201,9 @@ async def set_item(request: web.Request) -> web.Response:
     state = body.get("state")
     if state not in ("open", "closed"):
         raise bad_request("state", 'must be "open" or "closed"')
-    contest, rnd = _contest_round(c, contest_id, round_id)
-    _check_contestant(contest, rnd, contestant_id)
+    contest, rnd = contest_round(c, contest_id, round_id)
+    check_contestant(contest, rnd, contestant_id)
     v = _version()
-    actor = _actor(request).username
     await _insert_versioned(
         c,
         "board_items",
@@ -243,18 +213,11 @@ async def set_item(request: web.Request) -> web.Response:
             "contestant_id": contestant_id,
             "state": state,
             "version": v,
-            "changed_by": actor,
+            "changed_by": actor(request).username,
             "changed_at": v,
         },
     )
-    await c.audit.record(
-        request,
-        actor=actor,
-        role="operator",
-        action="item_" + state,
-        contest_id=contest_id,
-        target=f"{round_id}/{contestant_id}",
-    )
+    await audit(request, "item_" + state, contest_id=contest_id, target=f"{round_id}/{contestant_id}")
     return json_response(
         {"contest_id": contest_id, "round_id": round_id, "contestant_id": contestant_id, "state": state}
     )
@@ -267,11 +230,10 @@ async def set_stage(request: web.Request) -> web.Response:
     contest_id = req_ident(body.get("contest_id"), "contest_id")
     round_id = req_ident(body.get("round_id"), "round_id")
     contestant_id = ident(body.get("contestant_id"), "contestant_id", required=False)
-    contest, rnd = _contest_round(c, contest_id, round_id)
+    contest, rnd = contest_round(c, contest_id, round_id)
     if contestant_id:
-        _check_contestant(contest, rnd, contestant_id)
+        check_contestant(contest, rnd, contestant_id)
     v = _version()
-    actor = _actor(request).username
     await _insert_versioned(
         c,
         "board_stage",
@@ -280,18 +242,11 @@ async def set_stage(request: web.Request) -> web.Response:
             "round_id": round_id,
             "contestant_id": contestant_id or "",
             "version": v,
-            "changed_by": actor,
+            "changed_by": actor(request).username,
             "changed_at": v,
         },
     )
-    await c.audit.record(
-        request,
-        actor=actor,
-        role="operator",
-        action="stage",
-        contest_id=contest_id,
-        target=f"{round_id}/{contestant_id or ''}",
-    )
+    await audit(request, "stage", contest_id=contest_id, target=f"{round_id}/{contestant_id or ''}")
     return json_response({"contest_id": contest_id, "round_id": round_id, "on_stage": contestant_id})
 
 
@@ -309,12 +264,7 @@ async def list_adjustments(request: web.Request) -> web.Response:
 async def record_adjustment(request: web.Request) -> web.Response:
     """An appeal decision (申诉处理) as a ``score_adjustment`` event, with its reason and approver."""
     c = ctx(request)
-    body = await json_body(request)
-    contest_id = req_ident(body.get("contest_id"), "contest_id")
-    round_id = req_ident(body.get("round_id"), "round_id")
-    contestant_id = req_ident(body.get("contestant_id"), "contestant_id")
-    contest, rnd = _contest_round(c, contest_id, round_id)
-    _check_contestant(contest, rnd, contestant_id)
+    body, contest_id, round_id, contestant_id, contest, rnd = await posted_round(request, contestant=True)
     kind = body.get("kind")
     if kind not in ("delta", "override"):
         raise bad_request("kind", 'must be "delta" (add/subtract) or "override" (replace)')
@@ -329,24 +279,20 @@ async def record_adjustment(request: web.Request) -> web.Response:
             raise bad_request("component", f"not a component of round {round_id}'s formula ({', '.join(sorted(ids))})")
     reason = text(body.get("reason"), "reason", max_len=2000)
     approver = text(body.get("approver"), "approver", max_len=200)
-    adjustment_id = ident(body.get("adjustment_id"), "adjustment_id", required=False) or (
-        f"adj-{time.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
-    )
+    assert reason is not None and approver is not None
+    adjustment_id = ident(body.get("adjustment_id"), "adjustment_id", required=False) or case_id("adj")
     try:
-        event = manual_event(
-            "score_adjustment",
+        event = adjustment_event(
             contest_id,
             contestant_id,
             c.writer.clock(),
-            {
-                "adjustment_id": adjustment_id,
-                "round_id": round_id,
-                "kind": kind,
-                "value": value,
-                "component": component,
-                "reason": reason,
-                "approver": approver,
-            },
+            adjustment_id=adjustment_id,
+            round_id=round_id,
+            kind=kind,
+            value=value,
+            component=component,
+            reason=reason,
+            approver=approver,
         )
     except EventValidationError as exc:
         raise bad_request("body", str(exc)) from None
@@ -359,48 +305,23 @@ async def record_adjustment(request: web.Request) -> web.Response:
             "(POST /api/v1/ops/appeals/{appeal_id}/decision), which freezes the round again",
             field="round_id",
         )
-    actor = _actor(request).username
-    sent = await c.writer.produce([event], actor=actor, round_id=round_id)
-    await c.audit.record(
-        request,
-        actor=actor,
-        role="operator",
-        action="score_adjustment",
-        contest_id=contest_id,
+    out = await publish(
+        request, c, [event], action="score_adjustment", contest_id=contest_id, round_id=round_id,
         target=f"{round_id}/{contestant_id}",
-        detail={
-            "adjustment_id": adjustment_id,
-            "kind": kind,
-            "value": value,
-            "component": component,
-            "reason": reason,
-            "approver": approver,
-            "events": sent,
-        },
-    )
-    return json_response({"adjustment_id": adjustment_id, "event": event.model_dump(), **sent[0]}, status=201)
+        detail={"adjustment_id": adjustment_id, "kind": kind, "value": value, "component": component,
+                "reason": reason, "approver": approver},
+    )  # fmt: skip
+    return json_response({"adjustment_id": adjustment_id, "event": event.model_dump(), **out["sent"][0]}, status=201)
 
 
 # ------------------------------------------------------------------------------------------ freeze
 
 
-def freeze_argv(template: str, contest_id: str, round_id: str, by: str) -> list[str]:
-    argv = [part.format(contest=contest_id, round=round_id, by=by) for part in shlex.split(template)]
-    if argv and argv[0] == "liveboard":
-        # The same installation as this process, whether or not its bin/ is on PATH.
-        exe = shutil.which("liveboard") or os.path.join(os.path.dirname(sys.executable), "liveboard")
-        argv[0] = exe
-    return argv
-
-
 @requires("operator")
 async def freeze(request: web.Request) -> web.Response:
     c = ctx(request)
-    body = await json_body(request)
-    contest_id = req_ident(body.get("contest_id"), "contest_id")
-    round_id = req_ident(body.get("round_id"), "round_id")
-    _contest_round(c, contest_id, round_id)
-    actor = _actor(request).username
+    _, contest_id, round_id, _, _, _ = await posted_round(request)
+    by = actor(request).username
     already = await queries.frozen_round(c.ch, contest_id, round_id)
     if already:
         raise ApiError(
@@ -418,7 +339,7 @@ async def freeze(request: web.Request) -> web.Response:
                 "round_id": round_id,
                 "request_id": request_id,
                 "requested_at": at,
-                "requested_by": actor,
+                "requested_by": by,
                 "status": status,
                 "detail": detail[-2000:],
                 "version": _version(),
@@ -426,14 +347,12 @@ async def freeze(request: web.Request) -> web.Response:
         )
 
     await record("requested", "")
-    argv = freeze_argv(c.board.freeze_command, contest_id, round_id, actor)
-    status, detail, code = await _run_freeze(argv, c.board.freeze_timeout_s)
+    argv = scorer_argv(c, contest_id, round_id, by)
+    status, detail, code = await run_scorer(c, argv)
     await record(status, detail)
-    await c.audit.record(
+    await audit(
         request,
-        actor=actor,
-        role="operator",
-        action="freeze",
+        "freeze",
         outcome=status,
         contest_id=contest_id,
         target=round_id,
@@ -449,29 +368,6 @@ async def freeze(request: web.Request) -> web.Response:
         },
         status=http,
     )
-
-
-async def _run_freeze(argv: list[str], timeout_s: float) -> tuple[str, str, int | None]:
-    """Run the scorer's freeze command: done / pending (command not available) / failed."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
-        )
-    except OSError as exc:
-        return "pending", f"freeze command not available ({exc}); run it on the scorer: {shlex.join(argv)}", None
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return "failed", f"freeze command timed out after {timeout_s:.0f} s", None
-    text_out = out.decode("utf-8", "replace")
-    if proc.returncode == 0:
-        return "done", text_out, 0
-    # click answers 2 for an unknown command or group: the scorer's freeze is not installed here.
-    if proc.returncode == 2 and ("No such command" in text_out or "No such option" in text_out):
-        return "pending", f"{text_out.strip()}\nrun it on the scorer: {shlex.join(argv)}", 2
-    return "failed", text_out, proc.returncode
 
 
 # ------------------------------------------------------------------------------------------- audit

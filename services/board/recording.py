@@ -1,0 +1,153 @@
+"""What the operators' writes share (ops_api.py, decisions_api.py): the contest, round and contestant a request
+names, its audit entry, producing manual events, and running the scorer's freeze command.
+
+Freezing: the scorer owns ``round_frozen`` and services never import each other, so the board runs the
+scorer's CLI (``LIVEBOARD_BOARD_FREEZE_COMMAND``, by default ``liveboard score freeze CONTEST ROUND``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+import sys
+from typing import Any, NamedTuple
+
+from aiohttp import web
+
+from services.board import queries
+from services.board.auth import User
+from services.board.contests import find_round
+from services.board.context import BoardContext, ctx
+from services.board.errors import not_found
+from services.board.inputs import json_body, req_ident
+from services.board.reqkeys import USER
+
+
+def actor(request: web.Request) -> User:
+    return request[USER]
+
+
+def contest_round(c: BoardContext, contest_id: str, round_id: str | None) -> tuple[Any, Any]:
+    contest = c.contests.get(contest_id)
+    if contest is None:
+        raise not_found(f"contest_id: no contest {contest_id!r} on the board", "contest_id")
+    if round_id is None:
+        return contest, None
+    rnd = find_round(contest, round_id)
+    if rnd is None:
+        raise not_found(f"round_id: contest {contest_id} has no round {round_id!r}", "round_id")
+    return contest, rnd
+
+
+def check_contestant(contest: Any, rnd: Any, contestant_id: str) -> None:
+    p = contest.contestant(contestant_id)
+    if p is None:
+        raise not_found(f"contestant_id: no contestant {contestant_id!r} in contest {contest.id}", "contestant_id")
+    if rnd is not None and p.group not in contest.round_groups(rnd):
+        raise not_found(f"contestant_id: {contestant_id} is not in round {rnd.id}", "contestant_id")
+
+
+class Posted(NamedTuple):
+    """A JSON body naming a contest's round (and a contestant in it), each checked against the board's plan."""
+
+    body: dict[str, Any]
+    contest_id: str
+    round_id: str
+    contestant_id: str
+    contest: Any
+    rnd: Any
+
+
+async def posted_round(request: web.Request, *, contestant: bool = False) -> Posted:
+    """The body's ``contest_id`` and ``round_id`` (and ``contestant_id`` with ``contestant``): 400 when one is
+    not an id, 404 when the board has no such contest, round or contestant in the round."""
+    body = await json_body(request)
+    contest_id = req_ident(body.get("contest_id"), "contest_id")
+    round_id = req_ident(body.get("round_id"), "round_id")
+    contestant_id = req_ident(body.get("contestant_id"), "contestant_id") if contestant else ""
+    contest, rnd = contest_round(ctx(request), contest_id, round_id)
+    if contestant:
+        check_contestant(contest, rnd, contestant_id)
+    return Posted(body, contest_id, round_id, contestant_id, contest, rnd)
+
+
+async def audit(
+    request: web.Request, action: str, *, contest_id: str, target: str, outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """The audit entry of an operator's action, by the signed-in operator."""
+    await ctx(request).audit.record(
+        request,
+        actor=actor(request).username,
+        role="operator",
+        action=action,
+        outcome=outcome,
+        contest_id=contest_id,
+        target=target,
+        detail=detail,
+    )
+
+
+async def publish(
+    request: web.Request, c: BoardContext, events: list[Any], *, action: str, contest_id: str, round_id: str,
+    target: str, detail: dict[str, Any], rounds: list[str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Produce manual events and audit them; with ``rounds``, re-freeze the frozen rounds among them too."""
+    by = actor(request).username
+    sent = await c.writer.produce(events, actor=by, round_id=round_id)
+    out: dict[str, Any] = {"events": [e.model_dump() for e in events], "sent": sent}
+    detail = {**detail, "events": sent}
+    if rounds is not None:
+        frozen = sorted(set(rounds) & set((await queries.frozen_rounds(c.ch, contest_id)).keys()))
+        refreezes = []
+        for rid in frozen:
+            argv = scorer_argv(c, contest_id, rid, by)
+            for ev in events:
+                argv += ["--after", ev.event_id]
+            argv += ["--wait", str(max(5, int(c.board.freeze_timeout_s) - 5))]
+            status, text_out, code = await run_scorer(c, argv)
+            refreezes.append({"round_id": rid, "status": status, "detail": text_out[-2000:], "exit_code": code})
+        detail["refreeze"] = [{k: r[k] for k in ("round_id", "status")} for r in refreezes]
+        out.update(frozen_rounds=frozen, refreeze=refreezes)
+    await audit(request, action, contest_id=contest_id, target=target, detail=detail)
+    return out
+
+
+def freeze_argv(template: str, contest_id: str, round_id: str, by: str) -> list[str]:
+    argv = [part.format(contest=contest_id, round=round_id, by=by) for part in shlex.split(template)]
+    if argv and argv[0] == "liveboard":
+        # The same installation as this process, whether or not its bin/ is on PATH.
+        exe = shutil.which("liveboard") or os.path.join(os.path.dirname(sys.executable), "liveboard")
+        argv[0] = exe
+    return argv
+
+
+def scorer_argv(c: BoardContext, contest_id: str, round_id: str, by: str) -> list[str]:
+    """The board's freeze command for this round (``LIVEBOARD_BOARD_FREEZE_COMMAND``)."""
+    return freeze_argv(c.board.freeze_command, contest_id, round_id, by)
+
+
+async def run_scorer(c: BoardContext, argv: list[str]) -> tuple[str, str, int | None]:
+    """Run the scorer's command within the board's freeze timeout: done / pending (not available) / failed."""
+    timeout_s = c.board.freeze_timeout_s
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
+        )
+    except OSError as exc:
+        return "pending", f"freeze command not available ({exc}); run it on the scorer: {shlex.join(argv)}", None
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return "failed", f"freeze command timed out after {timeout_s:.0f} s", None
+    text_out = out.decode("utf-8", "replace")
+    if proc.returncode == 0:
+        return "done", text_out, 0
+    # click answers 2 for an unknown command or group: the scorer's freeze is not installed here.
+    if proc.returncode == 2 and ("No such command" in text_out or "No such option" in text_out):
+        return "pending", f"{text_out.strip()}\nrun it on the scorer: {shlex.join(argv)}", 2
+    return "failed", text_out, proc.returncode
