@@ -199,3 +199,54 @@ def adjustment_event(
             "approver": approver,
         },
     )
+
+
+def appeal_decision_events(
+    contest_id: str,
+    contestant_id: str,
+    at: int,
+    *,
+    appeal_id: str,
+    round_id: str,
+    decision: str,
+    reason: str,
+    approver: str,
+    adjustment_ids: list[str],
+    remedy: tuple[str, str, str | None] | None = None,
+) -> tuple[list[Any], list[str]]:
+    """The events of an appeal's decision and the adjustment ids it links: the remedy first, when it has one
+    (``(kind, value, component)``: a score adjustment ``{appeal_id}-adj``), then the decision."""
+    events: list[Any] = []
+    linked = list(adjustment_ids)
+    if remedy is not None:
+        kind, value, component = remedy
+        adj_id = f"{appeal_id}-adj"
+        events.append(
+            adjustment_event(
+                contest_id,
+                contestant_id,
+                at,
+                adjustment_id=adj_id,
+                round_id=round_id,
+                kind=kind,
+                value=value,
+                component=component,
+                reason=f"申诉 {appeal_id}：{reason}",
+                approver=approver,
+            )
+        )
+        linked.append(adj_id)
+    events.append(
+        appeal_decided_event(
+            contest_id,
+            contestant_id,
+            at,
+            appeal_id=appeal_id,
+            round_id=round_id,
+            decision=decision,
+            reason=reason,
+            approver=approver,
+            adjustment_ids=linked,
+        )
+    )
+    return events, linked

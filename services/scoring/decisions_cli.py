@@ -18,7 +18,6 @@ again once the scorer has archived the event (sequence n+1, chained to the previ
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sys
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -29,9 +28,9 @@ import orjson
 
 from liveboard.contracts import encode_event
 from liveboard.contracts.decisions import (
-    adjustment_event,
-    appeal_decided_event,
+    appeal_decision_events,
     appeal_filed_event,
+    case_id,
     exclusion_event,
     tie_event,
     window_problem,
@@ -45,10 +44,6 @@ CST = timezone(timedelta(hours=8))
 
 def _now() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _case_id(prefix: str) -> str:
-    return f"{prefix}-{time.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
 
 
 def _time(value: str) -> int:
@@ -244,7 +239,7 @@ def exclude(
         if round_id:
             cx.round(round_id)
         cx.contestant(contestant_id)
-        xid = exclusion_id or _case_id("dq")
+        xid = exclusion_id or case_id("dq")
         ev = exclusion_event(
             contest_id,
             contestant_id,
@@ -404,7 +399,7 @@ def appeal_file(
         problem = window_problem(cx.contest, round_id, at)
         if problem is not None:
             raise ValidationError(problem)
-        aid = appeal_id or _case_id("appeal")
+        aid = appeal_id or case_id("appeal")
         ev = appeal_filed_event(
             contest_id,
             contestant_id,
@@ -464,38 +459,22 @@ def appeal_decide(
             raise ValidationError(f"appeal: no appeal {appeal_id!r} is filed in {contest_id} (or not archived yet)")
         f = filed[-1]
         round_id = f.data.round_id
-        at = max(_now(), f.observed_at + 1)
-        events: list[Any] = []
-        linked = list(adjustment_ids)
-        if delta is not None or override is not None:
-            adj_id = f"{appeal_id}-adj"
-            events.append(
-                adjustment_event(
-                    contest_id,
-                    f.contestant_id,
-                    at,
-                    adjustment_id=adj_id,
-                    round_id=round_id,
-                    kind="delta" if delta is not None else "override",
-                    value=delta if delta is not None else override,  # type: ignore[arg-type]
-                    component=component,
-                    reason=f"申诉 {appeal_id}：{reason}",
-                    approver=approver,
-                )
-            )
-            linked.append(adj_id)
-        events.append(
-            appeal_decided_event(
-                contest_id,
-                f.contestant_id,
-                at,
-                appeal_id=appeal_id,
-                round_id=round_id,
-                decision=decision,
-                reason=reason,
-                approver=approver,
-                adjustment_ids=linked,
-            )
+        remedy = None
+        if delta is not None:
+            remedy = ("delta", delta, component)
+        elif override is not None:
+            remedy = ("override", override, component)
+        events, _ = appeal_decision_events(
+            contest_id,
+            f.contestant_id,
+            max(_now(), f.observed_at + 1),
+            appeal_id=appeal_id,
+            round_id=round_id,
+            decision=decision,
+            reason=reason,
+            approver=approver,
+            adjustment_ids=list(adjustment_ids),
+            remedy=remedy,
         )
         doc = _record(cx, events, [round_id], by, refreeze, wait_s)
         doc["appeal_id"] = appeal_id
