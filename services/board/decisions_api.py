@@ -11,16 +11,15 @@ makes freeze n+1, chained to freeze n; the answer says how that went. Verificati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from liveboard.contracts import EventValidationError, parse_event
-from liveboard.contracts.contest import iter_nodes
 from liveboard.contracts.decisions import (
-    adjustment_event,
-    appeal_decided_event,
+    appeal_decision_events,
     appeal_filed_event,
     appeal_window,
     case_id,
@@ -37,8 +36,10 @@ from services.board.recording import (
     audit,
     check_contestant,
     contest_round,
+    formula_components,
     posted_round,
     publish,
+    reason_approver,
     run_scorer,
     scorer_argv,
 )
@@ -61,9 +62,13 @@ async def _archived(c: BoardContext, contest_id: str, types: tuple[str, ...]) ->
     return sorted(seen.values(), key=lambda e: (e.observed_at, e.event_id))
 
 
-def _event_error(exc: EventValidationError) -> ApiError:
-    field = exc.problems[0][0].removeprefix("data.") if exc.problems else "body"
-    return bad_request(field or "body", str(exc))
+def _event(build: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """What a builder of ``liveboard.contracts.decisions`` returns; 400 naming the field an invalid event has."""
+    try:
+        return build(*args, **kwargs)
+    except EventValidationError as exc:
+        field = exc.problems[0][0].removeprefix("data.") if exc.problems else "body"
+        raise bad_request(field or "body", str(exc)) from None
 
 
 # ------------------------------------------------------------------------------------------ listing
@@ -147,8 +152,7 @@ async def record_exclusion(request: web.Request) -> web.Response:
     excluded = body.get("excluded", True)
     if not isinstance(excluded, bool):
         raise bad_request("excluded", "must be true (取消资格) or false (恢复资格)")
-    reason = text(body.get("reason"), "reason", max_len=2000)
-    approver = text(body.get("approver"), "approver", max_len=200)
+    reason, approver = reason_approver(body)
     exclusion_id = ident(body.get("exclusion_id"), "exclusion_id", required=False)
     at = c.writer.clock()
     if exclusion_id is None:
@@ -167,20 +171,10 @@ async def record_exclusion(request: web.Request) -> web.Response:
             )
         round_id = prior[-1].data.round_id  # a reversal has the scope of what it reverses
         at = max(at, prior[-1].observed_at + 1)
-    assert reason is not None and approver is not None
-    try:
-        event = exclusion_event(
-            contest_id,
-            contestant_id,
-            at,
-            exclusion_id=exclusion_id,
-            round_id=round_id,
-            excluded=excluded,
-            reason=reason,
-            approver=approver,
-        )
-    except EventValidationError as exc:
-        raise _event_error(exc) from None
+    event = _event(
+        exclusion_event, contest_id, contestant_id, at, exclusion_id=exclusion_id, round_id=round_id,
+        excluded=excluded, reason=reason, approver=approver,
+    )  # fmt: skip
     rounds = [round_id] if round_id else [r.id for r in contest.rounds()]
     out = await publish(
         request, c, [event], action="exclusion" if excluded else "reinstatement", contest_id=contest_id,
@@ -214,25 +208,13 @@ async def record_tie_decision(request: web.Request) -> web.Response:
             p = contest.contestant(cid)
             if p is None or p.group != group_id:
                 raise bad_request(f"order[{i}]", f"no contestant {cid!r} in group {group_id} of contest {contest_id}")
-    reason = text(body.get("reason"), "reason", max_len=2000)
-    approver = text(body.get("approver"), "approver", max_len=200)
-    assert reason is not None and approver is not None
+    reason, approver = reason_approver(body)
     decision_id = ident(body.get("decision_id"), "decision_id", required=False)
     decision_id = decision_id or f"tie-{round_id}-{group_id}-{list_id}"
-    try:
-        event = tie_event(
-            contest_id,
-            c.writer.clock(),
-            decision_id=decision_id,
-            round_id=round_id,
-            group_id=group_id,
-            list_id=list_id,
-            order=order,
-            reason=reason,
-            approver=approver,
-        )
-    except EventValidationError as exc:
-        raise _event_error(exc) from None
+    event = _event(
+        tie_event, contest_id, c.writer.clock(), decision_id=decision_id, round_id=round_id, group_id=group_id,
+        list_id=list_id, order=order, reason=reason, approver=approver,
+    )  # fmt: skip
     out = await publish(
         request, c, [event], action="tie_decision", contest_id=contest_id, round_id=round_id,
         target=f"{round_id}/{group_id}/{list_id}",
@@ -278,19 +260,10 @@ async def file_appeal(request: web.Request) -> web.Response:
         raise ApiError(409, "appeal_window", problem, field="filed_at_ms")
     assert filed_by is not None and claim is not None
     appeal_id = ident(body.get("appeal_id"), "appeal_id", required=False) or case_id("appeal")
-    try:
-        event = appeal_filed_event(
-            contest_id,
-            contestant_id,
-            at,
-            appeal_id=appeal_id,
-            round_id=round_id,
-            filed_by=filed_by,
-            claim=claim,
-            evidence_ref=evidence,
-        )
-    except EventValidationError as exc:
-        raise _event_error(exc) from None
+    event = _event(
+        appeal_filed_event, contest_id, contestant_id, at, appeal_id=appeal_id, round_id=round_id,
+        filed_by=filed_by, claim=claim, evidence_ref=evidence,
+    )  # fmt: skip
     out = await publish(
         request, c, [event], action="appeal_filed", contest_id=contest_id, round_id=round_id,
         target=f"{round_id}/{contestant_id}", detail={"appeal_id": appeal_id, "filed_by": filed_by, "claim": claim},
@@ -310,9 +283,7 @@ async def decide_appeal(request: web.Request) -> web.Response:
     decision = body.get("decision")
     if decision not in ("upheld", "partly_upheld", "rejected"):
         raise bad_request("decision", 'must be "upheld", "partly_upheld" or "rejected"')
-    reason = text(body.get("reason"), "reason", max_len=2000)
-    approver = text(body.get("approver"), "approver", max_len=200)
-    assert reason is not None and approver is not None
+    reason, approver = reason_approver(body)
     filed = [e for e in await _archived(c, contest_id, ("appeal_filed",)) if e.data.appeal_id == appeal_id]
     if not filed:
         raise ApiError(404, "not_found", f"appeal_id: no appeal {appeal_id} filed in {contest_id}", field="appeal_id")
@@ -322,7 +293,7 @@ async def decide_appeal(request: web.Request) -> web.Response:
     remedy = body.get("remedy")
     linked = [req_ident(x, "adjustment_ids") for x in body.get("adjustment_ids") or []]
     at = max(c.writer.clock(), f.observed_at + 1)
-    events: list[Any] = []
+    remedy_ = None
     if remedy is not None:
         if decision == "rejected":
             raise bad_request("remedy", "a rejected appeal has no remedy")
@@ -334,46 +305,14 @@ async def decide_appeal(request: web.Request) -> web.Response:
         value = signed_decimal(remedy.get("value"), "remedy.value")
         component = ident(remedy.get("component"), "remedy.component", required=False)
         if component is not None:
-            p = contest.contestant(f.contestant_id)
-            formula = contest.formula_for(rnd, p.group) if p is not None else rnd.scoring
-            ids = {n.id for n in iter_nodes(formula)} if formula is not None else set()
+            ids = formula_components(contest, rnd, f.contestant_id)
             if component not in ids:
                 raise bad_request("remedy.component", f"not a component of round {round_id} ({', '.join(sorted(ids))})")
-        adj_id = f"{appeal_id}-adj"
-        try:
-            events.append(
-                adjustment_event(
-                    contest_id,
-                    f.contestant_id,
-                    at,
-                    adjustment_id=adj_id,
-                    round_id=round_id,
-                    kind=kind,
-                    value=value,
-                    component=component,
-                    reason=f"申诉 {appeal_id}：{reason}",
-                    approver=approver,
-                )
-            )
-        except EventValidationError as exc:
-            raise _event_error(exc) from None
-        linked.append(adj_id)
-    try:
-        events.append(
-            appeal_decided_event(
-                contest_id,
-                f.contestant_id,
-                at,
-                appeal_id=appeal_id,
-                round_id=round_id,
-                decision=decision,
-                reason=reason,
-                approver=approver,
-                adjustment_ids=linked,
-            )
-        )
-    except EventValidationError as exc:
-        raise _event_error(exc) from None
+        remedy_ = (kind, value, component)
+    events, linked = _event(
+        appeal_decision_events, contest_id, f.contestant_id, at, appeal_id=appeal_id, round_id=round_id,
+        decision=decision, reason=reason, approver=approver, adjustment_ids=linked, remedy=remedy_,
+    )  # fmt: skip
     out = await publish(
         request, c, events, action="appeal_decided", contest_id=contest_id, round_id=round_id,
         target=f"{round_id}/{f.contestant_id}",

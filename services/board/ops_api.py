@@ -19,7 +19,6 @@ from typing import Any
 from aiohttp import web
 
 from liveboard.contracts import EventValidationError
-from liveboard.contracts.contest import iter_nodes
 from liveboard.contracts.decisions import adjustment_event, case_id
 from services.board import queries
 from services.board.auth import User, generate_password, hash_password, requires
@@ -32,8 +31,10 @@ from services.board.recording import (
     audit,
     check_contestant,
     contest_round,
+    formula_components,
     posted_round,
     publish,
+    reason_approver,
     run_scorer,
     scorer_argv,
 )
@@ -273,13 +274,10 @@ async def record_adjustment(request: web.Request) -> web.Response:
         raise bad_request("value", "an override cannot be negative")
     component = ident(body.get("component"), "component", required=False)
     if component is not None:
-        formula = contest.formula_for(rnd, contest.contestant(contestant_id).group)
-        ids = {n.id for n in iter_nodes(formula)} if formula is not None else set()
+        ids = formula_components(contest, rnd, contestant_id)
         if component not in ids:
             raise bad_request("component", f"not a component of round {round_id}'s formula ({', '.join(sorted(ids))})")
-    reason = text(body.get("reason"), "reason", max_len=2000)
-    approver = text(body.get("approver"), "approver", max_len=200)
-    assert reason is not None and approver is not None
+    reason, approver = reason_approver(body)
     adjustment_id = ident(body.get("adjustment_id"), "adjustment_id", required=False) or case_id("adj")
     try:
         event = adjustment_event(

@@ -16,12 +16,13 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
+from liveboard.contracts.contest import iter_nodes
 from services.board import queries
 from services.board.auth import User
 from services.board.contests import find_round
 from services.board.context import BoardContext, ctx
 from services.board.errors import not_found
-from services.board.inputs import json_body, req_ident
+from services.board.inputs import json_body, req_ident, text
 from services.board.reqkeys import USER
 
 
@@ -47,6 +48,22 @@ def check_contestant(contest: Any, rnd: Any, contestant_id: str) -> None:
         raise not_found(f"contestant_id: no contestant {contestant_id!r} in contest {contest.id}", "contestant_id")
     if rnd is not None and p.group not in contest.round_groups(rnd):
         raise not_found(f"contestant_id: {contestant_id} is not in round {rnd.id}", "contestant_id")
+
+
+def formula_components(contest: Any, rnd: Any, contestant_id: str) -> set[str]:
+    """The component ids of the formula that scores ``contestant_id`` in ``rnd`` (the round's own formula when
+    the contestant is not in the plan)."""
+    p = contest.contestant(contestant_id)
+    formula = contest.formula_for(rnd, p.group) if p is not None else rnd.scoring
+    return {n.id for n in iter_nodes(formula)} if formula is not None else set()
+
+
+def reason_approver(body: dict[str, Any]) -> tuple[str, str]:
+    """A decision's required ``reason`` (理由, ≤ 2000 characters) and ``approver`` (批准人, ≤ 200)."""
+    reason = text(body.get("reason"), "reason", max_len=2000)
+    approver = text(body.get("approver"), "approver", max_len=200)
+    assert reason is not None and approver is not None
+    return reason, approver
 
 
 class Posted(NamedTuple):
