@@ -203,50 +203,33 @@ def adjustment_event(
 
 def appeal_decision_events(
     contest_id: str,
-    contestant_id: str,
-    at: int,
+    filed: Any,
+    now: int,
     *,
-    appeal_id: str,
-    round_id: str,
     decision: str,
     reason: str,
     approver: str,
     adjustment_ids: list[str],
     remedy: tuple[str, str, str | None] | None = None,
 ) -> tuple[list[Any], list[str]]:
-    """The events of an appeal's decision and the adjustment ids it links: the remedy first, when it has one
-    (``(kind, value, component)``: a score adjustment ``{appeal_id}-adj``), then the decision."""
+    """The events deciding the appeal ``filed`` (its ``appeal_filed`` event), after it and no earlier than
+    ``now``, and the adjustment ids the decision links: the remedy first, when it has one (``(kind, value,
+    component)``: a score adjustment ``{appeal_id}-adj``), then the decision."""
+    appeal_id, round_id, contestant_id = filed.data.appeal_id, filed.data.round_id, filed.contestant_id
+    at = max(now, filed.observed_at + 1)
     events: list[Any] = []
     linked = list(adjustment_ids)
     if remedy is not None:
         kind, value, component = remedy
         adj_id = f"{appeal_id}-adj"
-        events.append(
-            adjustment_event(
-                contest_id,
-                contestant_id,
-                at,
-                adjustment_id=adj_id,
-                round_id=round_id,
-                kind=kind,
-                value=value,
-                component=component,
-                reason=f"申诉 {appeal_id}：{reason}",
-                approver=approver,
-            )
-        )
+        adjustment = adjustment_event(
+            contest_id, contestant_id, at, adjustment_id=adj_id, round_id=round_id, kind=kind, value=value,
+            component=component, reason=f"申诉 {appeal_id}：{reason}", approver=approver,
+        )  # fmt: skip
+        events.append(adjustment)
         linked.append(adj_id)
-    events.append(
-        appeal_decided_event(
-            contest_id,
-            contestant_id,
-            at,
-            appeal_id=appeal_id,
-            round_id=round_id,
-            decision=decision,
-            reason=reason,
-            approver=approver,
-            adjustment_ids=linked,
-        )
-    )
-    return events, linked
+    decided = appeal_decided_event(
+        contest_id, contestant_id, at, appeal_id=appeal_id, round_id=round_id, decision=decision, reason=reason,
+        approver=approver, adjustment_ids=linked,
+    )  # fmt: skip
+    return [*events, decided], linked

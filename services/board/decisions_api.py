@@ -292,7 +292,6 @@ async def decide_appeal(request: web.Request) -> web.Response:
     rnd = contest.round(round_id)
     remedy = body.get("remedy")
     linked = [req_ident(x, "adjustment_ids") for x in body.get("adjustment_ids") or []]
-    at = max(c.writer.clock(), f.observed_at + 1)
     remedy_ = None
     if remedy is not None:
         if decision == "rejected":
@@ -310,8 +309,8 @@ async def decide_appeal(request: web.Request) -> web.Response:
                 raise bad_request("remedy.component", f"not a component of round {round_id} ({', '.join(sorted(ids))})")
         remedy_ = (kind, value, component)
     events, linked = _event(
-        appeal_decision_events, contest_id, f.contestant_id, at, appeal_id=appeal_id, round_id=round_id,
-        decision=decision, reason=reason, approver=approver, adjustment_ids=linked, remedy=remedy_,
+        appeal_decision_events, contest_id, f, c.writer.clock(), decision=decision, reason=reason,
+        approver=approver, adjustment_ids=linked, remedy=remedy_,
     )  # fmt: skip
     out = await publish(
         request, c, events, action="appeal_decided", contest_id=contest_id, round_id=round_id,

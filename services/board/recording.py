@@ -90,21 +90,10 @@ async def posted_round(request: web.Request, *, contestant: bool = False) -> Pos
     return Posted(body, contest_id, round_id, contestant_id, contest, rnd)
 
 
-async def audit(
-    request: web.Request, action: str, *, contest_id: str, target: str, outcome: str = "ok",
-    detail: dict[str, Any] | None = None,
-) -> None:  # fmt: skip
-    """The audit entry of an operator's action, by the signed-in operator."""
-    await ctx(request).audit.record(
-        request,
-        actor=actor(request).username,
-        role="operator",
-        action=action,
-        outcome=outcome,
-        contest_id=contest_id,
-        target=target,
-        detail=detail,
-    )
+async def audit(request: web.Request, action: str, **entry: Any) -> None:
+    """The audit entry of an operator's action, by the signed-in operator (``entry``: the outcome, contest_id,
+    target and detail of ``Audit.record``)."""
+    await ctx(request).audit.record(request, actor=actor(request).username, role="operator", action=action, **entry)
 
 
 async def publish(

@@ -457,25 +457,16 @@ def appeal_decide(
             filed = cx.archived("appeal_filed", appeal_id=appeal_id)
         if not filed:
             raise ValidationError(f"appeal: no appeal {appeal_id!r} is filed in {contest_id} (or not archived yet)")
-        f = filed[-1]
-        round_id = f.data.round_id
+        round_id = filed[-1].data.round_id
         remedy = None
         if delta is not None:
             remedy = ("delta", delta, component)
         elif override is not None:
             remedy = ("override", override, component)
         events, _ = appeal_decision_events(
-            contest_id,
-            f.contestant_id,
-            max(_now(), f.observed_at + 1),
-            appeal_id=appeal_id,
-            round_id=round_id,
-            decision=decision,
-            reason=reason,
-            approver=approver,
-            adjustment_ids=list(adjustment_ids),
-            remedy=remedy,
-        )
+            contest_id, filed[-1], _now(), decision=decision, reason=reason, approver=approver,
+            adjustment_ids=list(adjustment_ids), remedy=remedy,
+        )  # fmt: skip
         doc = _record(cx, events, [round_id], by, refreeze, wait_s)
         doc["appeal_id"] = appeal_id
     finally:
