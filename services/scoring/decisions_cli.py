@@ -18,10 +18,11 @@ again once the scorer has archived the event (sequence n+1, chained to the previ
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 import orjson
@@ -74,6 +75,12 @@ class _Ctx:
 
     def close(self) -> None:
         self.client.close()
+
+    def __enter__(self) -> _Ctx:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def round(self, round_id: str) -> Any:
         ids = [r.id for r in self.contest.rounds()]
@@ -161,17 +168,33 @@ def _report(doc: dict[str, Any], as_json: bool, lines: list[str]) -> None:
         click.echo("\n".join(lines))
 
 
-def _record(cx: _Ctx, events: list[Any], rounds: list[str], by: str, refreeze: bool, wait_s: float) -> dict[str, Any]:
+class Decided(NamedTuple):
+    """The options every decision takes (``@common``)."""
+
+    reason: str
+    approver: str
+    by: str
+    refreeze: bool
+    wait_s: float
+    as_json: bool
+
+
+def _record(cx: _Ctx, events: list[Any], rounds: list[str], d: Decided, **case: str) -> dict[str, Any]:
+    """Send a decision's events and re-freeze the frozen rounds among ``rounds``: the report, then ``case``."""
     cx.send(events)
     frozen = sorted(set(rounds) & cx.frozen_rounds())
     doc: dict[str, Any] = {"events": [e.model_dump() for e in events], "frozen_rounds": frozen, "freezes": []}
-    if frozen and refreeze:
+    if frozen and d.refreeze:
         doc["freezes"] = [
             {k: f[k] for k in ("round_id", "sequence", "content_hash", "previous_content_hash", "already_frozen")}
             | {"changes": f.get("changes", [])}
-            for f in cx.refreeze(frozen, events, by, wait_s)
+            for f in cx.refreeze(frozen, events, d.by, d.wait_s)
         ]
-    return doc
+    return doc | case
+
+
+def _decided(doc: dict[str, Any], d: Decided, line: str) -> None:
+    _report(doc, d.as_json, [line, *_freeze_lines(doc)])
 
 
 def _freeze_lines(doc: dict[str, Any]) -> list[str]:
@@ -201,9 +224,16 @@ _common = [
 
 
 def common(fn: Any) -> Any:
+    """The options of ``_common``, passed to the command as one ``d: Decided``."""
+
+    @functools.wraps(fn)
+    def command(*args: Any, reason: str, approver: str, by: str, refreeze: bool, wait_s: float, as_json: bool,
+                **kwargs: Any) -> Any:  # fmt: skip
+        return fn(*args, d=Decided(reason, approver, by, refreeze, wait_s, as_json), **kwargs)
+
     for opt in reversed(_common):
-        fn = opt(fn)
-    return fn
+        command = opt(command)
+    return command
 
 
 @click.group("results")
@@ -224,18 +254,12 @@ def exclude(
     round_id: str | None,
     whole_contest: bool,
     exclusion_id: str | None,
-    reason: str,
-    approver: str,
-    by: str,
-    refreeze: bool,
-    wait_s: float,
-    as_json: bool,
+    d: Decided,
 ) -> None:
     """取消资格 / Exclude a contestant from a round or the whole contest (reversible with `reinstate`)."""
     if bool(round_id) == whole_contest:
         raise click.UsageError("give exactly one of --round R and --whole-contest")
-    cx = _Ctx(contest_id)
-    try:
+    with _Ctx(contest_id) as cx:
         if round_id:
             cx.round(round_id)
         cx.contestant(contestant_id)
@@ -247,16 +271,13 @@ def exclude(
             exclusion_id=xid,
             round_id=round_id,
             excluded=True,
-            reason=reason,
-            approver=approver,
+            reason=d.reason,
+            approver=d.approver,
         )
         rounds = [round_id] if round_id else [r.id for r in cx.contest.rounds()]
-        doc = _record(cx, [ev], rounds, by, refreeze, wait_s)
-        doc["exclusion_id"] = xid
-    finally:
-        cx.close()
+        doc = _record(cx, [ev], rounds, d, exclusion_id=xid)
     scope = f"round {round_id}" if round_id else "the whole contest"
-    _report(doc, as_json, [f"取消资格 excluded {contestant_id} from {scope} ({xid})", *_freeze_lines(doc)])
+    _decided(doc, d, f"取消资格 excluded {contestant_id} from {scope} ({xid})")
 
 
 @results.command("reinstate")
@@ -268,16 +289,10 @@ def reinstate(
     contest_id: str,
     contestant_id: str,
     exclusion_id: str | None,
-    reason: str,
-    approver: str,
-    by: str,
-    refreeze: bool,
-    wait_s: float,
-    as_json: bool,
+    d: Decided,
 ) -> None:
     """恢复资格 / Reverse an exclusion (a later contestant_excluded with excluded=false)."""
-    cx = _Ctx(contest_id)
-    try:
+    with _Ctx(contest_id) as cx:
         latest: dict[str, Any] = {}
         for ev in cx.archived("contestant_excluded", contestant_id=contestant_id):
             latest[ev.data.exclusion_id] = ev
@@ -297,15 +312,12 @@ def reinstate(
             exclusion_id=exclusion_id,
             round_id=old.data.round_id,
             excluded=False,
-            reason=reason,
-            approver=approver,
+            reason=d.reason,
+            approver=d.approver,
         )
         rounds = [old.data.round_id] if old.data.round_id else [r.id for r in cx.contest.rounds()]
-        doc = _record(cx, [ev], rounds, by, refreeze, wait_s)
-        doc["exclusion_id"] = exclusion_id
-    finally:
-        cx.close()
-    _report(doc, as_json, [f"恢复资格 reinstated {contestant_id} ({exclusion_id})", *_freeze_lines(doc)])
+        doc = _record(cx, [ev], rounds, d, exclusion_id=exclusion_id)
+    _decided(doc, d, f"恢复资格 reinstated {contestant_id} ({exclusion_id})")
 
 
 @results.command("decide-tie")
@@ -323,19 +335,13 @@ def decide_tie(
     list_id: str,
     order: str,
     decision_id: str | None,
-    reason: str,
-    approver: str,
-    by: str,
-    refreeze: bool,
-    wait_s: float,
-    as_json: bool,
+    d: Decided,
 ) -> None:
     """并列决定 / Record the order of a tie the contest leaves to a decision (tie policy `decide`)."""
     ids = [x.strip() for x in order.split(",") if x.strip()]
     if len(ids) < 2 or len(set(ids)) != len(ids):
         raise ValidationError(f"order: list at least two different tied ids, best first (got {order!r})")
-    cx = _Ctx(contest_id)
-    try:
+    with _Ctx(contest_id) as cx:
         rnd = cx.round(round_id)
         if list_id == "awards":
             groups = cx.contest.round_groups(rnd)
@@ -352,14 +358,11 @@ def decide_tie(
             group_id=group_id,
             list_id=list_id,
             order=ids,
-            reason=reason,
-            approver=approver,
+            reason=d.reason,
+            approver=d.approver,
         )
-        doc = _record(cx, [ev], [round_id], by, refreeze, wait_s)
-        doc["decision_id"] = did
-    finally:
-        cx.close()
-    _report(doc, as_json, [f"并列决定 tie decided {did}: {' > '.join(ids)}", *_freeze_lines(doc)])
+        doc = _record(cx, [ev], [round_id], d, decision_id=did)
+    _decided(doc, d, f"并列决定 tie decided {did}: {' > '.join(ids)}")
 
 
 @results.group("appeal")
@@ -392,8 +395,7 @@ def appeal_file(
     at = _time(filed_at) if filed_at else _now()
     if at > _now() + 60_000:
         raise ValidationError("filed-at: an appeal cannot be filed in the future")
-    cx = _Ctx(contest_id)
-    try:
+    with _Ctx(contest_id) as cx:
         cx.round(round_id)
         cx.contestant(contestant_id)
         problem = window_problem(cx.contest, round_id, at)
@@ -411,8 +413,6 @@ def appeal_file(
             evidence_ref=evidence_ref,
         )
         cx.send([ev])
-    finally:
-        cx.close()
     doc = {"appeal_id": aid, "event": ev.model_dump()}
     _report(doc, as_json, [f"申诉已登记 appeal filed {aid} ({contestant_id}, round {round_id})"])
 
@@ -436,22 +436,16 @@ def appeal_decide(
     override: str | None,
     component: str | None,
     adjustment_ids: tuple[str, ...],
-    reason: str,
-    approver: str,
-    by: str,
-    refreeze: bool,
-    wait_s: float,
-    as_json: bool,
+    d: Decided,
 ) -> None:
     """申诉处理 / Decide an appeal; an upheld appeal's remedy on a frozen round re-freezes it."""
     if delta is not None and override is not None:
         raise click.UsageError("give at most one of --delta and --override")
     if decision == "rejected" and (delta is not None or override is not None or adjustment_ids):
         raise click.UsageError("a rejected appeal has no remedy")
-    cx = _Ctx(contest_id)
-    try:
+    with _Ctx(contest_id) as cx:
         filed = cx.archived("appeal_filed", appeal_id=appeal_id)
-        deadline = time.monotonic() + min(wait_s, 30)
+        deadline = time.monotonic() + min(d.wait_s, 30)
         while not filed and time.monotonic() < deadline:  # filed a moment ago: the scorer archives it shortly
             time.sleep(0.5)
             filed = cx.archived("appeal_filed", appeal_id=appeal_id)
@@ -464,14 +458,11 @@ def appeal_decide(
         elif override is not None:
             remedy = ("override", override, component)
         events, _ = appeal_decision_events(
-            contest_id, filed[-1], _now(), decision=decision, reason=reason, approver=approver,
+            contest_id, filed[-1], _now(), decision=decision, reason=d.reason, approver=d.approver,
             adjustment_ids=list(adjustment_ids), remedy=remedy,
         )  # fmt: skip
-        doc = _record(cx, events, [round_id], by, refreeze, wait_s)
-        doc["appeal_id"] = appeal_id
-    finally:
-        cx.close()
-    _report(doc, as_json, [f"申诉处理 appeal {appeal_id} {decision}", *_freeze_lines(doc)])
+        doc = _record(cx, events, [round_id], d, appeal_id=appeal_id)
+    _decided(doc, d, f"申诉处理 appeal {appeal_id} {decision}")
 
 
 @results.command("appeals")
@@ -482,8 +473,7 @@ def appeals(contest_id: str, round_id: str | None, as_json: bool) -> None:
     """申诉列表 / Appeals filed and decided."""
     from liveboard.contracts.decisions import appeal_window
 
-    cx = _Ctx(contest_id)
-    try:
+    with _Ctx(contest_id) as cx:
         cases: dict[str, dict[str, Any]] = {}
         for ev in cx.archived("appeal_filed"):
             cases.setdefault(ev.data.appeal_id, {}).update(
@@ -508,8 +498,6 @@ def appeals(contest_id: str, round_id: str | None, as_json: bool) -> None:
         for r in cx.contest.rounds():
             w = appeal_window(cx.contest, r.id)
             windows[r.id] = None if w is None else {"opens": w[0], "closes": w[1], "hours": w[2]}
-    finally:
-        cx.close()
     lines = [
         f"{c['appeal_id']}  {c.get('contestant_id')}  round {c.get('round_id')}  {c.get('decision', '待处理 pending')}"
         f"  — {c.get('claim', '')}"
@@ -526,12 +514,9 @@ def freeze_history_cmd(contest_id: str, round_id: str, as_json: bool) -> None:
     """冻结记录 / Every freeze of a round: hashes, what changed per contestant, and why."""
     from services.scoring.freeze import freeze_history
 
-    cx = _Ctx(contest_id)
-    try:
+    with _Ctx(contest_id) as cx:
         cx.round(round_id)
         chain = [rec.public() for rec in freeze_history(cx.client, contest_id, round_id)]
-    finally:
-        cx.close()
     lines = []
     for f in chain:
         lines.append(
