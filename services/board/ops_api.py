@@ -281,17 +281,9 @@ async def record_adjustment(request: web.Request) -> web.Response:
     adjustment_id = ident(body.get("adjustment_id"), "adjustment_id", required=False) or case_id("adj")
     try:
         event = adjustment_event(
-            contest_id,
-            contestant_id,
-            c.writer.clock(),
-            adjustment_id=adjustment_id,
-            round_id=round_id,
-            kind=kind,
-            value=value,
-            component=component,
-            reason=reason,
-            approver=approver,
-        )
+            contest_id, contestant_id, c.writer.clock(), adjustment_id=adjustment_id, round_id=round_id, kind=kind,
+            value=value, component=component, reason=reason, approver=approver,
+        )  # fmt: skip
     except EventValidationError as exc:
         raise bad_request("body", str(exc)) from None
     if await queries.frozen_round(c.ch, contest_id, round_id):
