@@ -99,28 +99,19 @@ async def list_decisions(request: web.Request) -> web.Response:
             }
         elif ev.type == "tie_decided":
             ties[(d.round_id, d.decision_id)] = {**base, **d.model_dump()}
-        elif ev.type == "appeal_filed":
-            appeals.setdefault(d.appeal_id, {}).update(
-                appeal_id=d.appeal_id,
-                contestant_id=ev.contestant_id,
-                round_id=d.round_id,
-                filed_at=ev.observed_at,
-                filed_by=d.filed_by,
-                claim=d.claim,
-                evidence_ref=d.evidence_ref,
-                decision=appeals.get(d.appeal_id, {}).get("decision"),
-            )
-        else:
-            appeals.setdefault(d.appeal_id, {}).update(
-                appeal_id=d.appeal_id,
-                contestant_id=ev.contestant_id,
-                round_id=d.round_id,
-                decision=d.decision,
-                decided_at=ev.observed_at,
-                decision_reason=d.reason,
-                approver=d.approver,
-                adjustment_ids=list(d.adjustment_ids),
-            )
+        else:  # an appeal: filed, then decided
+            case = appeals.setdefault(d.appeal_id, {})
+            case.update(appeal_id=d.appeal_id, contestant_id=ev.contestant_id, round_id=d.round_id)
+            if ev.type == "appeal_filed":
+                case.update(
+                    filed_at=ev.observed_at, filed_by=d.filed_by, claim=d.claim, evidence_ref=d.evidence_ref,
+                    decision=case.get("decision"),
+                )  # fmt: skip
+            else:
+                case.update(
+                    decision=d.decision, decided_at=ev.observed_at, decision_reason=d.reason, approver=d.approver,
+                    adjustment_ids=list(d.adjustment_ids),
+                )  # fmt: skip
     windows = {}
     for r in contest.rounds():
         w = appeal_window(contest, r.id)
@@ -401,140 +392,109 @@ def openapi_paths() -> dict[str, Any]:
     text_ = {"type": "string", "minLength": 1, "maxLength": 2000}
     who = {"type": "string", "minLength": 1, "maxLength": 200}
     refreeze = "; on a frozen round the scorer freezes it again (freeze n+1, chained): see `refreeze`"
+
+    def get(op_id: str, summary: str, answer: str, *params: dict[str, Any]) -> dict[str, Any]:
+        responses = {"200": _json(answer), **_err(400, 401, 403, 404)}
+        return {"get": _op(op_id, summary, _SESSION, parameters=list(params), responses=responses)}
+
+    def post(
+        op_id: str, summary: str, required: list[str], properties: dict[str, Any], codes: tuple[int, ...] = (),
+        answer: str = "event produced", status: str = "201", parameters: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        kw: dict[str, Any] = {"parameters": parameters} if parameters else {}
+        kw["requestBody"] = _body({"type": "object", "required": required, "properties": properties})
+        kw["responses"] = {status: _json(answer), **_err(400, 401, 403, 404, *codes)}
+        return {"post": _op(op_id, summary, _CSRF, **kw)}
+
     return {
-        "/api/v1/ops/decisions": {
-            "get": _op(
-                "opsListDecisions",
-                "Exclusions (取消资格), tie decisions and appeals of a contest, with each stage's appeal window",
-                _SESSION,
-                parameters=[_q("contest", "contest id", required=True)],
-                responses={"200": _json("decisions"), **_err(400, 401, 403, 404)},
-            )
-        },
-        "/api/v1/ops/exclusions": {
-            "post": _op(
-                "opsRecordExclusion",
-                "取消资格 (excluded true) of a contestant in a round (or the whole contest: round_id null), or its "
-                "reversal (excluded false, the same exclusion_id)" + refreeze,
-                _CSRF,
-                requestBody=_body(
-                    {
-                        "type": "object",
-                        "required": ["contest_id", "contestant_id", "reason", "approver"],
-                        "properties": {
-                            "contest_id": _ID,
-                            "contestant_id": _ID,
-                            "round_id": {"type": ["string", "null"]},
-                            "excluded": {"type": "boolean", "default": True},
-                            "exclusion_id": _ID,
-                            "reason": text_,
-                            "approver": who,
-                        },
-                    }
-                ),
-                responses={"201": _json("event produced"), **_err(400, 401, 403, 404)},
-            )
-        },
-        "/api/v1/ops/tie-decisions": {
-            "post": _op(
-                "opsRecordTieDecision",
-                "The order of a tie under the `decide` policy (待定 until recorded)" + refreeze,
-                _CSRF,
-                requestBody=_body(
-                    {
-                        "type": "object",
-                        "required": ["contest_id", "round_id", "group_id", "order", "reason", "approver"],
-                        "properties": {
-                            "contest_id": _ID,
-                            "round_id": _ID,
-                            "group_id": _ID,
-                            "list_id": {**_ID, "default": "awards"},
-                            "order": {"type": "array", "items": _ID, "minItems": 2, "uniqueItems": True},
-                            "decision_id": _ID,
-                            "reason": text_,
-                            "approver": who,
-                        },
-                    }
-                ),
-                responses={"201": _json("event produced"), **_err(400, 401, 403, 404)},
-            )
-        },
-        "/api/v1/ops/appeals": {
-            "post": _op(
-                "opsFileAppeal",
-                "File an appeal (申诉): who, what, evidence; 409 appeal_window outside the stage's window",
-                _CSRF,
-                requestBody=_body(
-                    {
-                        "type": "object",
-                        "required": ["contest_id", "round_id", "contestant_id", "filed_by", "claim"],
-                        "properties": {
-                            "contest_id": _ID,
-                            "round_id": _ID,
-                            "contestant_id": _ID,
-                            "appeal_id": _ID,
-                            "filed_by": who,
-                            "claim": text_,
-                            "evidence_ref": {"type": ["string", "null"], "maxLength": 2000},
-                            "filed_at_ms": {"type": "integer", "description": "when received (UTC ms), default now"},
-                        },
-                    }
-                ),
-                responses={"201": _json("event produced"), **_err(400, 401, 403, 404, 409)},
-            )
-        },
-        "/api/v1/ops/appeals/{appeal_id}/decision": {
-            "post": _op(
-                "opsDecideAppeal",
-                "Decide an appeal; an upheld one may carry its remedy (a score adjustment)" + refreeze,
-                _CSRF,
-                parameters=[_p("appeal_id")],
-                requestBody=_body(
-                    {
-                        "type": "object",
-                        "required": ["contest_id", "decision", "reason", "approver"],
-                        "properties": {
-                            "contest_id": _ID,
-                            "decision": {"enum": ["upheld", "partly_upheld", "rejected"]},
-                            "reason": text_,
-                            "approver": who,
-                            "remedy": {
-                                "type": ["object", "null"],
-                                "properties": {
-                                    "kind": {"enum": ["delta", "override"]},
-                                    "value": {"type": "string"},
-                                    "component": {"type": ["string", "null"]},
-                                },
-                            },
-                            "adjustment_ids": {"type": "array", "items": _ID},
-                        },
-                    }
-                ),
-                responses={"201": _json("events produced"), **_err(400, 401, 403, 404)},
-            )
-        },
-        "/api/v1/ops/freeze-history": {
-            "get": _op(
-                "opsFreezeHistory",
-                "Every freeze of a round: hashes, links, what changed per contestant and why",
-                _SESSION,
-                parameters=[_q("contest", "contest id", required=True), _q("round", "round id", required=True)],
-                responses={"200": _json("freezes"), **_err(400, 401, 403, 404)},
-            )
-        },
-        "/api/v1/ops/freeze-verify": {
-            "post": _op(
-                "opsVerifyFreezes",
-                "Recompute a round's freeze chain from its events and check every hash and link",
-                _CSRF,
-                requestBody=_body(
-                    {
-                        "type": "object",
-                        "required": ["contest_id", "round_id"],
-                        "properties": {"contest_id": _ID, "round_id": _ID},
-                    }
-                ),
-                responses={"200": _json("verification report"), **_err(400, 401, 403, 404, 502)},
-            )
-        },
+        "/api/v1/ops/decisions": get(
+            "opsListDecisions",
+            "Exclusions (取消资格), tie decisions and appeals of a contest, with each stage's appeal window",
+            "decisions",
+            _q("contest", "contest id", required=True),
+        ),
+        "/api/v1/ops/exclusions": post(
+            "opsRecordExclusion",
+            "取消资格 (excluded true) of a contestant in a round (or the whole contest: round_id null), or its "
+            "reversal (excluded false, the same exclusion_id)" + refreeze,
+            ["contest_id", "contestant_id", "reason", "approver"],
+            {
+                "contest_id": _ID,
+                "contestant_id": _ID,
+                "round_id": {"type": ["string", "null"]},
+                "excluded": {"type": "boolean", "default": True},
+                "exclusion_id": _ID,
+                "reason": text_,
+                "approver": who,
+            },
+        ),
+        "/api/v1/ops/tie-decisions": post(
+            "opsRecordTieDecision",
+            "The order of a tie under the `decide` policy (待定 until recorded)" + refreeze,
+            ["contest_id", "round_id", "group_id", "order", "reason", "approver"],
+            {
+                "contest_id": _ID,
+                "round_id": _ID,
+                "group_id": _ID,
+                "list_id": {**_ID, "default": "awards"},
+                "order": {"type": "array", "items": _ID, "minItems": 2, "uniqueItems": True},
+                "decision_id": _ID,
+                "reason": text_,
+                "approver": who,
+            },
+        ),
+        "/api/v1/ops/appeals": post(
+            "opsFileAppeal",
+            "File an appeal (申诉): who, what, evidence; 409 appeal_window outside the stage's window",
+            ["contest_id", "round_id", "contestant_id", "filed_by", "claim"],
+            {
+                "contest_id": _ID,
+                "round_id": _ID,
+                "contestant_id": _ID,
+                "appeal_id": _ID,
+                "filed_by": who,
+                "claim": text_,
+                "evidence_ref": {"type": ["string", "null"], "maxLength": 2000},
+                "filed_at_ms": {"type": "integer", "description": "when received (UTC ms), default now"},
+            },
+            (409,),
+        ),
+        "/api/v1/ops/appeals/{appeal_id}/decision": post(
+            "opsDecideAppeal",
+            "Decide an appeal; an upheld one may carry its remedy (a score adjustment)" + refreeze,
+            ["contest_id", "decision", "reason", "approver"],
+            {
+                "contest_id": _ID,
+                "decision": {"enum": ["upheld", "partly_upheld", "rejected"]},
+                "reason": text_,
+                "approver": who,
+                "remedy": {
+                    "type": ["object", "null"],
+                    "properties": {
+                        "kind": {"enum": ["delta", "override"]},
+                        "value": {"type": "string"},
+                        "component": {"type": ["string", "null"]},
+                    },
+                },
+                "adjustment_ids": {"type": "array", "items": _ID},
+            },
+            answer="events produced",
+            parameters=[_p("appeal_id")],
+        ),
+        "/api/v1/ops/freeze-history": get(
+            "opsFreezeHistory",
+            "Every freeze of a round: hashes, links, what changed per contestant and why",
+            "freezes",
+            _q("contest", "contest id", required=True),
+            _q("round", "round id", required=True),
+        ),
+        "/api/v1/ops/freeze-verify": post(
+            "opsVerifyFreezes",
+            "Recompute a round's freeze chain from its events and check every hash and link",
+            ["contest_id", "round_id"],
+            {"contest_id": _ID, "round_id": _ID},
+            (502,),
+            answer="verification report",
+            status="200",
+        ),
     }
