@@ -14,6 +14,7 @@ import, applied or refused, is audited in ``organiser_imports`` (who, when, file
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 import sys
 import time
@@ -138,51 +139,30 @@ def _query(settings: Any, sql: str, contest_id: str) -> list[Any]:
         client.close()
 
 
-@organiser.command("import-registrations")
-@click.argument("contest_file", type=click.Path(exists=True, dir_okay=False))
-@click.argument("sheet", type=click.Path(exists=True, dir_okay=False))
-@click.option("--dry-run", is_flag=True, help="check and show the diff; write nothing (still audited)")
-@click.option("--actor", default=None, help="who imports (default cli:<login>)")
-@click.option("--json", "as_json", is_flag=True, help="the report as JSON")
-def import_registrations(contest_file: str, sheet: str, dry_run: bool, actor: str | None, as_json: bool) -> None:
-    """Import a 报名表: check it, show the diff, then register contestants and bind their accounts."""
-    from liveboard.organiser.registrations import Current, plan_registrations
-    from liveboard.organiser.sheets import SheetError
-    from liveboard.organiser.store import REGISTRATION_QUERY, Audit, send_events
+def _import_command(name: str, kind: str, dry_run_help: str, doc: str) -> Any:
+    """An ``import-…`` command: CONTEST_FILE SHEET [--dry-run] [--actor] [--json], importing ``kind``."""
 
-    contest = _contest(contest_file)
-    settings = _settings()
-    who = _actor(actor)
-    data = _read(sheet)
-    name = Path(sheet).name
-    current = Current.build(contest, _query(settings, REGISTRATION_QUERY, contest.id))
-    try:
-        plan = plan_registrations(data, name, contest, current, actor=who, now_ms=int(time.time() * 1000))
-    except SheetError as exc:
-        problems = [p.to_dict() for p in exc.problems]
-        _audit(settings, Audit("registrations", contest.id, who, "cli", "refused", name, data, {}, problems))
-        for p in exc.problems:
-            click.echo(f"  [错误] {p.text()}", err=True)
-        sys.exit(1)
-    report = plan.to_dict()
-    outcome = "refused" if not plan.ok else ("preview" if dry_run else "applied")
-    if plan.ok and not dry_run and plan.events:
-        asyncio.run(send_events(settings, plan.events))
-        _remember(settings, plan.events)
-    counts = plan.counts()
-    if outcome != "applied":
-        counts["events"] = 0
-    _audit(settings, Audit("registrations", contest.id, who, "cli", outcome, name, data, counts, report["problems"]))
-    report["outcome"] = outcome
-    _print_report(report, as_json)
-    if not as_json:
-        click.echo(
-            {"refused": "有错误，未写入任何数据。", "preview": "预览：未写入。"}.get(
-                outcome, f"已写入 {counts['events']} 条事件。"
-            )
-        )
-    if not plan.ok:
-        sys.exit(1)
+    def command(contest_file: str, sheet: str, dry_run: bool, actor: str | None, as_json: bool) -> None:
+        _import(kind, contest_file, sheet, dry_run, actor, as_json)
+
+    command.__doc__ = doc
+    for deco in (
+        click.option("--json", "as_json", is_flag=True, help="the report as JSON"),
+        click.option("--actor", default=None, help="who imports (default cli:<login>)"),
+        click.option("--dry-run", is_flag=True, help=dry_run_help),
+        click.argument("sheet", type=click.Path(exists=True, dir_okay=False)),
+        click.argument("contest_file", type=click.Path(exists=True, dir_okay=False)),
+    ):
+        command = deco(command)
+    return organiser.command(name)(command)
+
+
+import_registrations = _import_command(
+    "import-registrations",
+    "registrations",
+    "check and show the diff; write nothing (still audited)",
+    "Import a 报名表: check it, show the diff, then register contestants and bind their accounts.",
+)
 
 
 def _import(kind: str, contest_file: str, sheet: str, dry_run: bool, actor: str | None, as_json: bool) -> None:
@@ -208,7 +188,11 @@ def _import(kind: str, contest_file: str, sheet: str, dry_run: bool, actor: str 
     now = int(time.time() * 1000)
     current = Current.build(contest, _query(settings, REGISTRATION_QUERY, contest.id))
     try:
-        if kind == "data":
+        if kind == "registrations":
+            from liveboard.organiser.registrations import plan_registrations
+
+            plan = plan_registrations(data, name, contest, current, actor=who, now_ms=now)
+        elif kind == "data":
             from liveboard.clickhouse.client import get_client
             from liveboard.organiser.official import plan_official
 
@@ -268,26 +252,18 @@ def _import(kind: str, contest_file: str, sheet: str, dry_run: bool, actor: str 
         sys.exit(1)
 
 
-@organiser.command("import-data")
-@click.argument("contest_file", type=click.Path(exists=True, dir_okay=False))
-@click.argument("sheet", type=click.Path(exists=True, dir_okay=False))
-@click.option("--dry-run", is_flag=True, help="check and show what would be imported; write nothing (still audited)")
-@click.option("--actor", default=None, help="who imports (default cli:<login>)")
-@click.option("--json", "as_json", is_flag=True, help="the report as JSON")
-def import_data(contest_file: str, sheet: str, dry_run: bool, actor: str | None, as_json: bool) -> None:
-    """Import official figures (platform back-office exports) as source=manual snapshots, file archived."""
-    _import("data", contest_file, sheet, dry_run, actor, as_json)
-
-
-@organiser.command("import-entries")
-@click.argument("contest_file", type=click.Path(exists=True, dir_okay=False))
-@click.argument("sheet", type=click.Path(exists=True, dir_okay=False))
-@click.option("--dry-run", is_flag=True, help="check and show the diff; write nothing (still audited)")
-@click.option("--actor", default=None, help="who imports (default cli:<login>)")
-@click.option("--json", "as_json", is_flag=True, help="the report as JSON")
-def import_entries(contest_file: str, sheet: str, dry_run: bool, actor: str | None, as_json: bool) -> None:
-    """Import a 作品登记 sheet (video → contestant) as entry_registered events."""
-    _import("entries", contest_file, sheet, dry_run, actor, as_json)
+import_data = _import_command(
+    "import-data",
+    "data",
+    "check and show what would be imported; write nothing (still audited)",
+    "Import official figures (platform back-office exports) as source=manual snapshots, file archived.",
+)
+import_entries = _import_command(
+    "import-entries",
+    "entries",
+    "check and show the diff; write nothing (still audited)",
+    "Import a 作品登记 sheet (video → contestant) as entry_registered events.",
+)
 
 
 def _publication(contest: Any, round_id: str) -> Any:
@@ -306,19 +282,34 @@ def _publication(contest: Any, round_id: str) -> Any:
     return pub
 
 
-@organiser.command("export")
-@click.argument("contest_file", type=click.Path(exists=True, dir_okay=False))
-@click.argument("round_id")
-@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="directory to write into")
-def export_cmd(contest_file: str, round_id: str, output: str) -> None:
+def _published_command(name: str) -> Any:
+    """A command writing files of a frozen round: CONTEST_FILE ROUND_ID -o DIR; the function is given the
+    contest, its publication and the directory (made)."""
+
+    def wrap(fn: Any) -> Any:
+        @organiser.command(name)
+        @click.argument("contest_file", type=click.Path(exists=True, dir_okay=False))
+        @click.argument("round_id")
+        @click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="directory to write into")
+        @functools.wraps(fn)
+        def command(contest_file: str, round_id: str, output: str) -> None:
+            contest = _contest(contest_file)
+            pub = _publication(contest, round_id)
+            out = Path(output)
+            out.mkdir(parents=True, exist_ok=True)
+            fn(contest, round_id, pub, out)
+
+        return command
+
+    return wrap
+
+
+@_published_command("export")
+def export_cmd(contest: Any, round_id: str, pub: Any, out: Path) -> None:
     """Write the frozen round's results and award lists (xlsx + CSV); the same freeze gives the same bytes."""
     from liveboard.organiser.exports import EXPORTS
     from liveboard.organiser.store import sha256_hex
 
-    contest = _contest(contest_file)
-    pub = _publication(contest, round_id)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     for name, fn in EXPORTS.items():
         data = fn(pub)
         path = out / f"{contest.id}-{round_id}-{name}"
@@ -326,18 +317,11 @@ def export_cmd(contest_file: str, round_id: str, output: str) -> None:
         click.echo(f"{path}  sha256 {sha256_hex(data)}")
 
 
-@organiser.command("certificates")
-@click.argument("contest_file", type=click.Path(exists=True, dir_okay=False))
-@click.argument("round_id")
-@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="directory to write into")
-def certificates_cmd(contest_file: str, round_id: str, output: str) -> None:
+@_published_command("certificates")
+def certificates_cmd(contest: Any, round_id: str, pub: Any, out: Path) -> None:
     """Write 奖状 PDFs: one per award winner (and per organisation with a collective award), plus all in one."""
     from liveboard.organiser.certificates import certificates_of, render
 
-    contest = _contest(contest_file)
-    pub = _publication(contest, round_id)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     certs = certificates_of(pub)
     for cert in certs:
         (out / f"{contest.id}-{round_id}-{cert.key}.pdf").write_bytes(render(pub, [cert]))
