@@ -195,18 +195,9 @@ def _event(
 
 
 def template(contest: Contest) -> bytes:
-    from openpyxl.styles import Font
+    from liveboard.organiser.workbook import autosize, save, template_workbook
 
-    from liveboard.organiser.workbook import autosize, new_workbook, save
-
-    wb = new_workbook()
-    ws = wb.active
-    ws.title = "作品登记"
-    ws.append([c.headers[0] for c in COLUMNS])
-    for c in ws[1]:
-        c.font = Font(bold=True)
-    for col in "ABCDEFG":
-        ws.column_dimensions[col].number_format = "@"
+    wb, ws = template_workbook("作品登记", [c.headers[0] for c in COLUMNS], "ABCDEFG")
     rs = wb.create_sheet("轮次")
     rs.append(["轮次", "编号"])
     for r in contest.rounds():

@@ -9,7 +9,7 @@ import io
 from typing import Any
 
 from liveboard.organiser.publication import Publication
-from liveboard.organiser.workbook import autosize, new_workbook, save
+from liveboard.organiser.workbook import autosize, new_workbook, save, write_table
 
 RESULT_HEADER = ["组别", "名次", "并列/取消资格/待定", "选手编号", "姓名", "单位", "总分", "奖项", "晋级", "说明"]
 AWARD_HEADER = ["组别", "奖项", "名次", "并列", "选手编号", "姓名", "单位", "总分"]
@@ -81,7 +81,9 @@ def awards_csv(pub: Publication) -> bytes:
     return _csv(AWARD_HEADER, rows)
 
 
-def _title(ws: Any, pub: Publication, what: str, width: int) -> None:
+def _table(ws: Any, pub: Publication, what: str, header: list[str], rows: list[list[Any]]) -> None:
+    """A sheet of the 公示: the title block (contest, round, ``what``; organiser, freeze time, rule version;
+    the freeze's hashes), then the table."""
     from openpyxl.styles import Font
 
     ws.append([f"{pub.contest_name} · {pub.round_name} · {what}"])
@@ -91,30 +93,18 @@ def _title(ws: Any, pub: Publication, what: str, width: int) -> None:
     ws.append([f"冻结哈希：{pub.content_hash}"])
     ws.append([f"结果摘要：{pub.leaderboard_digest}"])
     ws.append([])
-
-
-def _sheet(ws: Any, header: list[str], rows: list[list[Any]]) -> None:
-    from openpyxl.styles import Font
-
-    ws.append(header)
-    for c in ws[ws.max_row]:
-        c.font = Font(bold=True)
-    for r in rows:
-        ws.append(r)
+    write_table(ws, header, rows)
 
 
 def results_xlsx(pub: Publication) -> bytes:
     wb = new_workbook()
     ws = wb.active
     ws.title = "成绩"
-    _title(ws, pub, "成绩公示", len(RESULT_HEADER))
-    _sheet(ws, RESULT_HEADER, result_rows(pub))
+    _table(ws, pub, "成绩公示", RESULT_HEADER, result_rows(pub))
     autosize(ws, {1: 12})
     ws.column_dimensions["A"].width = 16
     if pub.collective:
-        cs = wb.create_sheet("集体奖")
-        _title(cs, pub, "集体奖", len(COLLECTIVE_HEADER))
-        _sheet(cs, COLLECTIVE_HEADER, collective_rows(pub))
+        _table(wb.create_sheet("集体奖"), pub, "集体奖", COLLECTIVE_HEADER, collective_rows(pub))
     return save(wb, pub.frozen_at)
 
 
@@ -122,13 +112,11 @@ def awards_xlsx(pub: Publication) -> bytes:
     wb = new_workbook()
     ws = wb.active
     ws.title = "获奖名单"
-    _title(ws, pub, "获奖名单", len(AWARD_HEADER))
-    _sheet(ws, AWARD_HEADER, award_rows(pub))
+    _table(ws, pub, "获奖名单", AWARD_HEADER, award_rows(pub))
     ws.column_dimensions["A"].width = 16
     if pub.collective:
-        cs = wb.create_sheet("集体奖")
-        _title(cs, pub, "集体奖获奖名单", len(COLLECTIVE_HEADER))
-        _sheet(cs, COLLECTIVE_HEADER, [r for r in collective_rows(pub) if r[5]])
+        rows = [r for r in collective_rows(pub) if r[5]]
+        _table(wb.create_sheet("集体奖"), pub, "集体奖获奖名单", COLLECTIVE_HEADER, rows)
     return save(wb, pub.frozen_at)
 
 

@@ -379,21 +379,12 @@ def _event(contest_id: str, g: _Group, raw_id: str, now_ms: int) -> Any:
 
 def template(contest: Contest) -> bytes:
     """The official-data template: the 官方数据 sheet's columns, and a 指标 sheet naming every metric."""
-    from openpyxl.styles import Font
+    from liveboard.organiser.workbook import autosize, save, template_workbook
 
-    from liveboard.organiser.workbook import autosize, new_workbook, save
-
-    wb = new_workbook()
-    ws = wb.active
-    ws.title = "官方数据"
-    ws.append([c.headers[0] for c in COLUMNS])
-    for c in ws[1]:
-        c.font = Font(bold=True)
+    wb, ws = template_workbook("官方数据", [c.headers[0] for c in COLUMNS], "ABCDEFGHI")
     first = contest.rounds()[0]
     ws.append(["c001", PLATFORM_NAMES[contest.platforms[0]], "", first.name, "成交金额", "12345.67", "", "", ""])
     ws.append(["c001", PLATFORM_NAMES[contest.platforms[0]], "", first.name, "成交订单数", "321", "", "", ""])
-    for col in "ABCDEFGHI":
-        ws.column_dimensions[col].number_format = "@"
     ms = wb.create_sheet("指标")
     ms.append(["指标", "类型", "单位", "编码"])
     for f, (zh, unit) in LIVE_FIELDS.items():

@@ -23,6 +23,29 @@ def new_workbook() -> Any:
     return wb
 
 
+def template_workbook(title: str, header: list[str], text_columns: str) -> tuple[Any, Any]:
+    """An import template's workbook and its first sheet, ``title``: ``header`` in bold, and the columns
+    named by the letters ``text_columns`` formatted as text (ids and numbers typed there stay as typed)."""
+    wb = new_workbook()
+    ws = wb.active
+    ws.title = title
+    write_table(ws, header, [])
+    for col in text_columns:
+        ws.column_dimensions[col].number_format = "@"
+    return wb, ws
+
+
+def write_table(ws: Any, header: list[str], rows: list[list[Any]]) -> None:
+    """``header`` in bold below what ``ws`` has, then ``rows``."""
+    from openpyxl.styles import Font
+
+    ws.append(header)
+    for c in ws[ws.max_row]:
+        c.font = Font(bold=True)
+    for r in rows:
+        ws.append(r)
+
+
 def save(wb: Any, stamp_ms: int = 315_532_800_000) -> bytes:
     """The workbook's bytes with fixed metadata: created/modified = ``stamp_ms`` (UTC), zip times fixed."""
     when = datetime.fromtimestamp(stamp_ms / 1000, UTC).replace(tzinfo=None, microsecond=0)
