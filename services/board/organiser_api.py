@@ -138,6 +138,18 @@ async def _archived(c: BoardContext, sql: str, contest_id: str) -> list[Any]:
     return parse_payloads(res.result_rows)
 
 
+async def _send_events(c: BoardContext, events: list[Any]) -> None:
+    """Produce an import's events and remember them, so the next import's checks see them before the scorer
+    has archived them."""
+    await send_events(c.settings, events, producer=c.writer.producer)
+    await c.ch.insert(
+        "organiser_import_events",
+        import_event_rows(events),
+        column_names=IMPORT_EVENT_COLUMNS,
+        settings={"async_insert": 0},
+    )
+
+
 async def _plan(c: BoardContext, kind: str, contest: Any, data: bytes, name: str, actor: str) -> Any:
     now = int(time.time() * 1000)
     current = Current.build(contest, await _archived(c, REGISTRATION_QUERY, contest.id))
@@ -192,13 +204,7 @@ async def import_file(request: web.Request) -> web.Response:
             )
             raw_ref = raw.raw_id
         if plan.events:
-            await send_events(c.settings, plan.events, producer=c.writer.producer)
-            await c.ch.insert(
-                "organiser_import_events",
-                import_event_rows(plan.events),
-                column_names=IMPORT_EVENT_COLUMNS,
-                settings={"async_insert": 0},
-            )
+            await _send_events(c, plan.events)
     else:
         counts["events"] = 0
     await _audit(
@@ -229,13 +235,7 @@ async def register_entry(request: web.Request) -> web.Response:
     outcome = "applied" if plan.ok else "refused"
     counts = plan.counts()
     if plan.ok and plan.events:
-        await send_events(c.settings, plan.events, producer=c.writer.producer)
-        await c.ch.insert(
-            "organiser_import_events",
-            import_event_rows(plan.events),
-            column_names=IMPORT_EVENT_COLUMNS,
-            settings={"async_insert": 0},
-        )
+        await _send_events(c, plan.events)
     elif not plan.ok:
         counts["events"] = 0
     raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
