@@ -18,7 +18,7 @@ from liveboard.contracts.contest import Contest
 from liveboard.contracts.events import SCHEMA_VERSION, event_id_for, parse_event
 from liveboard.contracts.primitives import PLATFORM_REF_MAX_LENGTH
 from liveboard.organiser.registrations import _PLATFORM_ALIASES, PLATFORM_NAMES, Change, Current, Plan
-from liveboard.organiser.sheets import Column, Row, Table, normalise_text, read_table
+from liveboard.organiser.sheets import Column, Row, Table, normalise_text, read_table, row_round
 
 COLUMNS = [
     Column("contestant_id", ("选手编号", "编号", "contestant_id"), required=True),
@@ -106,15 +106,8 @@ def plan_entry_rows(
         if k is None:
             table.problem(row, "contestant_id", "unknown_contestant", f"没有编号为 {cid} 的选手（请先导入报名表）")
             continue
-        if "round" in v:
-            rnd = rounds.get(v["round"]) or by_name.get(v["round"])
-            if rnd is None:
-                table.problem(row, "round", "unknown_round", f"轮次「{v['round']}」不存在")
-                continue
-        elif len(rounds) == 1:
-            rnd = next(iter(rounds.values()))
-        else:
-            table.problem(row, "round", "required", "轮次必填（本赛有多个轮次）")
+        rnd = row_round(table, row, rounds, by_name)
+        if rnd is None:
             continue
         if "platform" in v:
             platform = _PLATFORM_ALIASES.get(str(v["platform"]).lower().replace(" ", ""))

@@ -31,7 +31,7 @@ from liveboard.contracts.contest import Contest
 from liveboard.contracts.events import SCHEMA_VERSION, event_id_for, parse_event
 from liveboard.contracts.primitives import PLATFORM_REF_MAX_LENGTH
 from liveboard.organiser.registrations import _PLATFORM_ALIASES, PLATFORM_NAMES, Change, Current, Plan
-from liveboard.organiser.sheets import Column, Problem, Row, SheetError, Table, header_key, read_table
+from liveboard.organiser.sheets import Column, Problem, Row, SheetError, Table, header_key, read_table, row_round
 
 MAX_OFFICIAL_BYTES = 700 * 1024  # the file is archived as one lb.raw.v1 record (brokers take ~1 MB)
 SHANGHAI = timedelta(hours=8)
@@ -210,18 +210,8 @@ def _groups(table: Table, contest: Contest, current: Current) -> dict[tuple[Any,
         if value is None:
             continue
         # the round
-        rnd = None
-        if "round" in v:
-            rnd = rounds.get(v["round"]) or rounds_by_name.get(v["round"])
-            if rnd is None:
-                table.problem(
-                    row, "round", "unknown_round", f"轮次「{v['round']}」不存在（可选：{'、'.join(rounds_by_name)}）"
-                )
-                continue
-        elif len(rounds) == 1:
-            rnd = next(iter(rounds.values()))
-        else:
-            table.problem(row, "round", "required", "轮次必填（本赛有多个轮次）")
+        rnd = row_round(table, row, rounds, rounds_by_name, name_choices=True)
+        if rnd is None:
             continue
         # who
         who = _who(table, row, contest, current)

@@ -120,6 +120,24 @@ class Table:
         return p
 
 
+def row_round(
+    table: Table, row: Row, rounds: dict[str, Any], by_name: dict[str, Any], *, name_choices: bool = False
+) -> Any | None:
+    """The round a row's 轮次 names, by id or by name (the contest's only round when the cell is blank), or
+    None with the row's problem recorded (``name_choices``: the message lists the round names)."""
+    v = row.values
+    if "round" in v:
+        rnd = rounds.get(v["round"]) or by_name.get(v["round"])
+        if rnd is None:
+            choices = f"（可选：{'、'.join(by_name)}）" if name_choices else ""
+            table.problem(row, "round", "unknown_round", f"轮次「{v['round']}」不存在{choices}")
+        return rnd
+    if len(rounds) == 1:
+        return next(iter(rounds.values()))
+    table.problem(row, "round", "required", "轮次必填（本赛有多个轮次）")
+    return None
+
+
 # full-width digits and Latin letters (what a Chinese input method types) and the ideographic space
 _FULL_WIDTH = {
     **{cp: cp - 0xFEE0 for cp in range(0xFF10, 0xFF1A)},
