@@ -154,7 +154,7 @@ def plan_entry_rows(
             )
         )
         events.append(_event(contest.id, rnd.id, platform, vid, doc, actor, now_ms if prev else rnd.window.start))
-    problems = sorted(table.problems, key=lambda p: (p.severity != "error", p.row or 0, p.column))
+    problems = table.ordered_problems()
     return Plan(table.sheet, problems, changes, events, len(table.rows))
 
 

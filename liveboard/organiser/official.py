@@ -182,7 +182,7 @@ def plan_official(
                 {"round": g.round_id, "observed_at": g.observed_at, "values": dict(sorted(g.values.items()))},
             )
         )
-    problems = sorted(table.problems, key=lambda p: (p.severity != "error", p.row or 0, p.column))
+    problems = table.ordered_problems()
     new_events = [e for e in events if e.event_id not in known]
     plan = OfficialPlan(table.sheet, problems, changes, new_events, len(table.rows))
     plan.raw = RawInfo(raw_id, sorted({e.platform for e in events}))

@@ -233,7 +233,7 @@ def plan_registrations(
     entries = _entries(table, contest)
     _check(table, contest, current, entries)
     changes, events = _diff(contest, current, entries, actor=actor, now_ms=now_ms, filename=filename)
-    problems = sorted(table.problems, key=lambda p: (p.severity != "error", p.row or 0, p.column))
+    problems = table.ordered_problems()
     return Plan(table.sheet, problems, changes, events, len(table.rows))
 
 

@@ -119,6 +119,10 @@ class Table:
         self.problems.append(p)
         return p
 
+    def ordered_problems(self) -> list[Problem]:
+        """The problems, errors first, then by row and column."""
+        return sorted(self.problems, key=lambda p: (p.severity != "error", p.row or 0, p.column))
+
 
 def row_round(
     table: Table, row: Row, rounds: dict[str, Any], by_name: dict[str, Any], *, name_choices: bool = False
