@@ -63,6 +63,9 @@ async def test_big_screen_renders_reorders_within_a_second_and_resyncs(
         assert "创意组" in (await page.text_content("#group-name") or "")
         assert await page.text_content("[data-contestant=a03] .c-gmv") == "9,010.00"  # 901000 分
         assert await page.text_content("[data-contestant=a03] .c-conv") == "1.23%"  # 12345 ppm
+        # the data part arrives exact to 12 places and is shown rounded half-up like the total
+        assert await page.text_content("[data-contestant=a03] .c-data") == "60.07"  # 60.066666666667
+        assert await page.text_content("[data-contestant=a02] .c-data") == "51.50"  # 51.500000000000
         assert await page.text_content("#t-gmv") == "¥30,885.00"
         assert await page.is_visible("[data-contestant=a04] .stale-badge")
         assert not await page.is_visible("[data-contestant=a01] .stale-badge")

@@ -101,6 +101,26 @@ const LB = (() => {
     const cents = String(abs % 100).padStart(2, "0");
     return (neg ? "-" : "") + intFmt.format(whole) + "." + cents;
   }
+  // An exact decimal string ("55.087419232095") rounded half-up to `places` digits, on the digits
+  // themselves (no float): the scorer's figures are exact to 10⁻¹² and are shown as the contest rounds them.
+  function points(text, places) {
+    if (text === null || text === undefined || text === "") return "–";
+    const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(String(text));
+    if (!m) return String(text);
+    const [, sign, whole, frac = ""] = m;
+    const digits = (whole + frac.padEnd(places + 1, "0").slice(0, places + 1)).split("").map(Number);
+    const up = digits.pop() >= 5;
+    for (let i = digits.length - 1; up && i >= 0; i--) {
+      if (digits[i] === 9) digits[i] = 0;
+      else { digits[i] += 1; break; }
+      if (i === 0) digits.unshift(1);
+    }
+    const all = digits.join("");
+    const cut = all.length - places;
+    const intPart = all.slice(0, cut).replace(/^0+(?=\d)/, "");
+    const out = places > 0 ? intPart + "." + all.slice(cut) : intPart;
+    return (sign && /[1-9]/.test(out) ? "-" : "") + out;
+  }
   const int = (n) => (n === null || n === undefined ? "–" : intFmt.format(n));
   const pct = (ppm, digits = 2) => (ppm === null || ppm === undefined ? "–" : (ppm / 10000).toFixed(digits) + "%");
   const time = (ms) => (ms ? clockFmt.format(new Date(ms)) : "–");
@@ -199,5 +219,5 @@ const LB = (() => {
     root.querySelectorAll("[data-t-placeholder]").forEach((n) => { n.placeholder = t(n.dataset.tPlaceholder); });
   }
 
-  return { lang, t, yuan, int, pct, time, dateTime, duration, langLink, el, api, ApiError, ensureLogin, logout, translate, params };
+  return { lang, t, yuan, points, int, pct, time, dateTime, duration, langLink, el, api, ApiError, ensureLogin, logout, translate, params };
 })();

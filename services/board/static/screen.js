@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { t, yuan, int, pct, time, duration, el, params } = LB;
+  const { t, yuan, points, int, pct, time, duration, el, params } = LB;
   const contest = params.get("contest");
   const round = params.get("round");
   const group = params.get("group") || "";
@@ -110,7 +110,10 @@
       setText(e.querySelector(".c-orders"), int(r.paid_orders));
       setText(e.querySelector(".c-viewers"), int(r.viewers));
       setText(e.querySelector(".c-conv"), pct(r.conversion_ppm));
-      setText(e.querySelector(".c-data"), r.data_score || "–");
+      // the data part rounded like the total (the contest's display_decimals), never 12 raw places
+      const shown = String(r.total_display || "");
+      const places = shown.includes(".") ? shown.length - shown.indexOf(".") - 1 : 2;
+      setText(e.querySelector(".c-data"), points(r.data_score, places));
       setText(e.querySelector(".c-total"), r.total_display || r.total || "–");
       e.dataset.total = r.total;
       e.dataset.lastArrival = r.last_arrival_ms || "";
