@@ -24,9 +24,17 @@ STATUS_NAMES = {"ranked": "", "excluded": "取消资格", "provisional": "待定
 SHANGHAI = timedelta(hours=8)
 
 
+# the private memo under which a derived Contest object keeps the rule version of the file it came from
+FILE_RULE_VERSION = "_file_rule_version"
+
+
 def rule_version(contest: Contest) -> str:
     """The contest's rule version as the scorer computes it (services/scoring/contests.py): a short sha256
-    of the contest as the models read it."""
+    of the contest as the models read it. A contest the board serves with imported registrations merged in
+    carries the file's own version (``FILE_RULE_VERSION``), since the scorer hashes the file, not the merge."""
+    memo = contest.__dict__.get(FILE_RULE_VERSION)
+    if memo:
+        return str(memo)
     doc = contest.model_dump(mode="json")
     return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 

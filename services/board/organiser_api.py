@@ -360,6 +360,8 @@ def with_registrations(contest: Any, events: list[Any]) -> Any:
         return contest
     out = contest.model_copy(update={"contestants": people})
     out.__dict__.pop("_by_id", None)  # the id index memo belongs to the old list
+    # the 公示 compares the scorer's rule version (a hash of the file) with the file's: not with this merge
+    out.__dict__[publication.FILE_RULE_VERSION] = publication.rule_version(contest)
     return out
 
 

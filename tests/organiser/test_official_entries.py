@@ -229,6 +229,11 @@ def test_the_board_serves_imported_contestants_with_the_file_ones(tmp_path: Path
     ]
     assert served.contestant("n1") is not None and c.contestant("n1") is None  # the id index is rebuilt
     assert with_registrations(served, plan.events) is served  # nothing new: the same object
+    # the 公示's rule version is the file's (what the scorer hashes), not the merged list's
+    from liveboard.organiser.publication import rule_version
+
+    assert rule_version(served) == rule_version(c)
+    assert rule_version(c.model_copy(update={"contestants": served.contestants})) != rule_version(c)
 
 
 def video(c, cid: str, account: str, video_id: str, observed_at: int, plays: int, source: str = "poll"):
