@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint browser stack-up stack-down clean
+.PHONY: setup demo test lint browser fonts stack-up stack-down clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; \
 	  else echo "install Debian's $(BROWSER_PKGS) (sudo apt-get install ...) for the browser tests"; exit 1; fi; }
 
-demo: setup
+# The CJK font the 奖状 PDFs embed (liveboard organiser certificates); the demo runs without it, so only a note.
+fonts:
+	@dpkg -s fonts-noto-cjk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; \
+	  else echo "note: install Debian's fonts-noto-cjk for 奖状 certificates (sudo apt-get install fonts-noto-cjk)"; fi; }
+
+demo: setup fonts
 	$(BIN)/liveboard demo
 
 test: setup browser
