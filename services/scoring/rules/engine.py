@@ -34,6 +34,7 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from operator import add, sub
 from typing import Any
 
@@ -154,6 +155,12 @@ def _walk(plan: Plan) -> list[Plan]:
 
 _PLANS: dict[int, tuple[Node, Plan]] = {}
 
+# shared by every contestant without an organisation (frozen, so sharing is safe; one per row was
+# thousands of dataclass constructions per large field)
+_NO_ORG = OrgInput()
+# a flag as digest text, "0" or "1": the text of f"{flag:d}", at a third of its cost per row
+_BIT = {False: "0", True: "1"}
+
 
 def _plan_for(node: Node) -> Plan:
     cached = _PLANS.get(id(node))
@@ -222,8 +229,10 @@ class GroupEvaluation:
         self.complete = [True] * self.n
         self.decisions = [d for d in decisions if d.group_id == group_id and d.list_id == "awards"]
         self.excluded = [inp.excluded is not None for inp in self.inputs]
-        self.platforms = [_platform_of(contest, cid, inp) for cid, inp in members]
-        self.notes: list[list[str]] = [[] for _ in range(self.n)]
+        self.any_excluded = any(self.excluded)
+        # standing notes by row index, only for the rows that have one (most rows of a large field have
+        # none: a list per row would be thousands of allocations and garbage-collector work per group)
+        self.notes: dict[int, list[str]] = {}
         self.held = [False] * self.n
         self.node_cols: dict[str, MetricColumn] = {}
         self.part_of: dict[str, list[Any]] = {}  # node id -> per row bounds partition (normalise_within)
@@ -240,6 +249,21 @@ class GroupEvaluation:
         self.rows_by_index: list[Row] = []
 
     # ------------------------------------------------------------------------------- inputs
+
+    @cached_property
+    def platforms(self) -> list[str | None]:
+        """Each row's platform; computed when first needed (substitutes, bounds per platform, notes on
+        missing data, explanations), not for every field."""
+        return _platforms_of(self.contest, self.position, self.inputs)
+
+    @cached_property
+    def rows_by_platform(self) -> dict[str | None, list[int]]:
+        # one comprehension per platform present (a field has one to three), in order of first appearance
+        platforms = self.platforms
+        return {p: [i for i, q in enumerate(platforms) if q == p] for p in dict.fromkeys(platforms)}
+
+    def _note(self, i: int, text: str) -> None:
+        self.notes.setdefault(i, []).append(text)
 
     def _reject(self, i: int, what: str, reason: str) -> None:
         r = RejectedInput(self.cids[i], what, reason)
@@ -447,9 +471,8 @@ class GroupEvaluation:
                         f"node {plan.id!r}: the {platform} substitute {_key_name(key)!r} is not in the unit of "
                         f"{_key_name(plan.metric_key)!r} (a ratio and a count cannot share one normalisation)"
                     )
-                for i, p in enumerate(self.platforms):
-                    if p == platform:
-                        values[i], missing[i] = sub.values[i], sub.missing[i]
+                for i in self.rows_by_platform.get(platform, ()):
+                    values[i], missing[i] = sub.values[i], sub.missing[i]
                 parts.update(sub.parts)
             col = MetricColumn(values, col.unit, missing, parts)
         self.node_cols[plan.id] = col
@@ -461,28 +484,27 @@ class GroupEvaluation:
         if not xs:
             return []
         zero = plan.missing == "zero"
-        excluded = self.excluded
-        in_bounds = [not e and (zero or not m) for m, e in zip(col.missing, excluded, strict=True)]
+        # a missing value leaves the bounds (and scores 0) unless the policy is "zero"
+        any_missing = not zero and any(col.missing)
+        if plan.within != "platform" and not any_missing and not self.any_excluded:
+            # the usual case: everyone is in the bounds, no per-row selection needed
+            out, st = _normalise(node, xs, xs, col.unit)
+            self.stats[plan.id] = {None: st}  # type: ignore[assignment]
+            return out
+        in_bounds = [not e and (zero or not m) for m, e in zip(col.missing, self.excluded, strict=True)]
         if plan.within == "platform":
-            keys = list(self.platforms)
-            self.part_of[plan.id] = keys
-            parts: dict[Any, list[int]] = {}
-            for i, k in enumerate(keys):
-                parts.setdefault(k, []).append(i)
+            self.part_of[plan.id] = self.platforms
             out = [0] * len(xs)
             stats: dict[Any, dict[str, Any]] = {}
-            for k, idx in parts.items():
+            for k, idx in self.rows_by_platform.items():
                 vals, st = _normalise(node, [xs[i] for i in idx], [xs[i] for i in idx if in_bounds[i]], col.unit)
                 stats[k] = st
                 for j, i in enumerate(idx):
                     out[i] = vals[j]
-        elif all(in_bounds):
-            out, st = _normalise(node, xs, xs, col.unit)
-            stats = {None: st}
         else:
             out, st = _normalise(node, xs, [x for x, b in zip(xs, in_bounds, strict=True) if b], col.unit)
             stats = {None: st}
-        if not zero:
+        if any_missing:
             out = [0 if m else v for v, m in zip(out, col.missing, strict=True)]
         self.stats[plan.id] = stats  # type: ignore[assignment]
         return out
@@ -514,13 +536,14 @@ class GroupEvaluation:
 
     def _standing_notes(self) -> None:
         """complete / held and the notes that say why, per row (zh-CN first)."""
-        for i, inp in enumerate(self.inputs):
-            x = inp.excluded
-            if x is not None:
-                scope = "整个赛事" if x.scope == "contest" else "本轮"
-                self.notes[i].append(
-                    f"取消资格（{scope}）：{x.reason}（批准：{x.approver}）/ excluded ({x.scope}): {x.reason}"
-                )
+        if self.any_excluded:
+            for i, inp in enumerate(self.inputs):
+                x = inp.excluded
+                if x is not None:
+                    scope = "整个赛事" if x.scope == "contest" else "本轮"
+                    self._note(
+                        i, f"取消资格（{scope}）：{x.reason}（批准：{x.approver}）/ excluded ({x.scope}): {x.reason}"
+                    )
         for p in self.plans:
             node = p.node
             if isinstance(node, MetricNode):
@@ -540,21 +563,24 @@ class GroupEvaluation:
                     if platform is not None and availability(platform, names) is None:
                         absent += f"（{platform} 平台不提供 / not delivered by {platform}）"
                     if p.missing == "zero":
-                        self.notes[i].append(f"数据缺失按0计：{absent}（{p.name}）/ missing {absent}: counted as 0")
+                        self._note(i, f"数据缺失按0计：{absent}（{p.name}）/ missing {absent}: counted as 0")
                     elif p.missing == "exclude_from_bounds":
-                        self.notes[i].append(
+                        self._note(
+                            i,
                             f"数据缺失：{p.name}记0分，不计入极值（{absent}）"
-                            f"/ missing {absent}: 0 points, outside the bounds"
+                            f"/ missing {absent}: 0 points, outside the bounds",
                         )
                     elif (adj := self._override_for(p.id, i)) is not None:
-                        self.notes[i].append(
-                            f"缺少数据 {absent}（{p.name}），已由调整 {adj} 裁定 / missing {absent}: decided by {adj}"
+                        self._note(
+                            i,
+                            f"缺少数据 {absent}（{p.name}），已由调整 {adj} 裁定 / missing {absent}: decided by {adj}",
                         )
                     else:
                         self.held[i] = True
-                        self.notes[i].append(
+                        self._note(
+                            i,
                             f"待定：缺少数据 {absent}（{p.name}），数据到达或裁定前不授奖、不晋级"
-                            f" / provisional: missing {absent}"
+                            f" / provisional: missing {absent}",
                         )
             elif isinstance(node, JudgesNode):
                 for i, d in enumerate(self.judges.get(p.id, [])):
@@ -563,21 +589,24 @@ class GroupEvaluation:
                     self.complete[i] = False
                     k = len(d.used) + len(d.dropped)
                     if node.missing == "zero":
-                        self.notes[i].append(
+                        self._note(
+                            i,
                             f"{p.name}完整评分表 {k}/{node.min_judges} 份，按0分计"
-                            f" / {k} of {node.min_judges} judges' sheets: counted as 0"
+                            f" / {k} of {node.min_judges} judges' sheets: counted as 0",
                         )
                         continue
                     if (adj := self._override_for(p.id, i)) is not None:
-                        self.notes[i].append(
+                        self._note(
+                            i,
                             f"{p.name}完整评分表 {k}/{node.min_judges} 份，已由调整 {adj} 裁定"
-                            f" / {k} of {node.min_judges} judges' sheets: decided by {adj}"
+                            f" / {k} of {node.min_judges} judges' sheets: decided by {adj}",
                         )
                         continue
                     self.held[i] = True
-                    self.notes[i].append(
+                    self._note(
+                        i,
                         f"待定：{p.name}完整评分表 {k}/{node.min_judges} 份，评分未齐不授奖、不晋级"
-                        f" / provisional: {k} of {node.min_judges} judges' sheets"
+                        f" / provisional: {k} of {node.min_judges} judges' sheets",
                     )
 
     def status(self, i: int) -> str:
@@ -597,12 +626,16 @@ class GroupEvaluation:
                 keys.append(self.metric_column(key).values)
             # a node of another group's formula: not a key for this group
         totals, cids, complete, group_id = self.totals, self.cids, self.complete, self.group_id
-        rows = [
-            Row(None, cids[i], group_id, totals[i], complete[i], status=self.status(i), notes=list(self.notes[i]))  # type: ignore[arg-type]
-            for i in range(self.n)
-        ]
-        vectors = {cids[i]: (totals[i], *[k[i] for k in keys]) for i in range(self.n)}
-        if keys:
+        # Most rows of a large field are ranked and have no note: build them plain, then touch only the others.
+        rows = [Row(None, cid, group_id, total, ok) for cid, total, ok in zip(cids, totals, complete, strict=True)]
+        if self.any_excluded or any(self.held):
+            for i, row in enumerate(rows):
+                row.status = self.status(i)  # type: ignore[assignment]
+        for i, texts in self.notes.items():
+            rows[i].notes.extend(texts)
+        vectors = dict(zip(cids, zip(totals, *keys, strict=True), strict=True))
+        # the keys can only matter between equal totals: skip the grouping when every total differs
+        if keys and len(set(totals)) < self.n:
             by_total: dict[int, list[int]] = {}
             for i in range(self.n):
                 if not self.excluded[i]:
@@ -635,20 +668,17 @@ class GroupEvaluation:
         """Column by column, in rank order: the contestants, their totals, flags and every node value."""
         order = [self.position[r.contestant_id] for r in rows]
         h.update(f"G\x1f{self.group_id}\x1f{','.join(p.id for p in self.plans)}\n".encode())
-        h.update(("\x1f".join(self.cids[i] for i in order) + "\n").encode())
+        h.update(("\x1f".join([self.cids[i] for i in order]) + "\n").encode())
         h.update((",".join(map(str, [r.total_pico for r in rows])) + "\n").encode())
-        h.update(
-            (
-                ",".join(
-                    f"{r.rank}:{r.status}:{r.award}:{r.advances:d}{r.complete:d}{r.tied:d}{r.pending:d}" for r in rows
-                )
-                + "\n"
-            ).encode()
-        )
-        h.update(("\x1e".join("|".join(r.notes) for r in rows) + "\n").encode())
+        bit = _BIT
+        flags = [
+            f"{r.rank}:{r.status}:{r.award}:{bit[r.advances]}{bit[r.complete]}{bit[r.tied]}{bit[r.pending]}"
+            for r in rows
+        ]
+        h.update((",".join(flags) + "\n").encode())
+        h.update(("\x1e".join(map("|".join, [r.notes for r in rows])) + "\n").encode())
         for p in self.plans:
-            column = self.values[p.id]
-            h.update((",".join(map(str, [column[i] for i in order])) + "\n").encode())
+            h.update((",".join(map(str, map(self.values[p.id].__getitem__, order))) + "\n").encode())
 
     def explain(self, contestant_id: str) -> Explanation:
         i = self.position[contestant_id]
@@ -666,7 +696,7 @@ class GroupEvaluation:
             pending=row.pending if row is not None else False,
             complete=self.complete[i],
             platform=self.platforms[i],
-            notes=list(row.notes) if row is not None else list(self.notes[i]),
+            notes=list(row.notes) if row is not None else list(self.notes.get(i, ())),
         )
 
     def _explain_node(self, plan: Plan, i: int) -> ComponentExplanation:
@@ -781,7 +811,10 @@ def _all_parts(key: str | tuple[tuple[str, ...], tuple[str, ...]]) -> tuple[str,
 
 
 def _any_missing(*cols: MetricColumn) -> list[bool]:
-    return [any(t) for t in zip(*(c.missing for c in cols), strict=True)]
+    flagged = [c.missing for c in cols if any(c.missing)]
+    if not flagged:  # the usual case: every part is present for everyone
+        return [False] * len(cols[0].missing)
+    return [any(t) for t in zip(*flagged, strict=True)]
 
 
 def _ratio_name(key: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
@@ -871,17 +904,21 @@ def _normalise(node: MetricNode, xs: list[int], bound: list[int], unit: int) -> 
     return out, stats
 
 
-def _platform_of(contest: Contest, cid: str, inp: ContestantInputs) -> str | None:
-    """The platform of a contestant's data: the inputs' own, else the registration's only account's, else
-    the contest's only platform, else unknown (None)."""
-    if inp.platform is not None:
-        return inp.platform
-    registered = contest.contestants_by_id().get(cid)
-    if registered is not None and len(registered.accounts) == 1:
-        return next(iter(registered.accounts))
+def _platforms_of(contest: Contest, position: dict[str, int], inputs: list[ContestantInputs]) -> list[str | None]:
+    """The platform of each contestant's data (``position``: contestant id -> row): the inputs' own, else
+    the registration's only account's, else the contest's only platform, else unknown (None)."""
+    out = [inp.platform for inp in inputs]
+    # Only the contestants the file registers are looked up (often a sample of the field): a lookup per
+    # row showed in the profile of a 3,000-contestant field.
+    registry = contest.contestants_by_id()
+    for cid in registry.keys() & position.keys():
+        i, accounts = position[cid], registry[cid].accounts
+        if out[i] is None and len(accounts) == 1:
+            out[i] = next(iter(accounts))
     if len(contest.platforms) == 1:
-        return contest.platforms[0]
-    return None
+        only = contest.platforms[0]
+        out = [only if p is None else p for p in out]
+    return out
 
 
 def _places(xs: list[int]) -> dict[int, int]:
@@ -935,7 +972,7 @@ def score_field(
             o = registered.organisation
             orgs[cid] = OrgInput(o.city, o.district, o.team)
         else:
-            orgs[cid] = OrgInput()
+            orgs[cid] = _NO_ORG
 
     results: list[GroupResult] = []
     undecided: dict[str, list[list[Row]]] = {}

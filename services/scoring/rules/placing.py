@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from itertools import islice
+from operator import attrgetter, eq
 from typing import TYPE_CHECKING, Any, Literal
 
 from liveboard.contracts.contest import Advancement, Award, CollectiveRule, Ties
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from services.scoring.rules.result import GroupResult
 
 Residual = Literal["share", "decide"]
+
+_NO_ORG = OrgInput()  # frozen: one shared default instead of a construction per row
 
 # When a file declares no policy, a tie across a boundary waits for a person (the validator warns).
 DEFAULT_TIES = Ties(policy="decide")
@@ -52,31 +56,43 @@ def place_rows(
     vectors: dict[str, tuple[int, ...]],
     residual: Residual,
     decisions: Sequence[TieDecisionInput],
-    id_of: Any = lambda r: r.contestant_id,
+    id_of: Any = attrgetter("contestant_id"),
     tie_note: str = "",
 ) -> tuple[list[Any], list[list[Any]]]:
     """Give every non-excluded row its competition place; returns (rows in place order, undecided ties).
 
     ``vectors[id]`` is what is compared, higher first. Tied rows are listed by id (display only). Under
     ``decide`` a tie named in full by a decision is re-placed in the decided order."""
-    placeable = sorted(
-        (r for r in rows if r.status != "excluded"), key=lambda r: ([-v for v in vectors[id_of(r)]], id_of(r))
-    )
-    out: list[Any] = []
+    placeable = [r for r in rows if r.status != "excluded"]
+    ids = [id_of(r) for r in placeable]
+    vecs = [vectors[x] for x in ids]
+    # Higher vector first, equal vectors by id: two stable sorts over indices (a reverse sort keeps equal
+    # items in their order), so no per-row key objects are built for a 3,000-row list.
+    order = sorted(range(len(placeable)), key=ids.__getitem__)
+    order.sort(key=vecs.__getitem__, reverse=True)
+    placeable = [placeable[k] for k in order]
+    vecs = [vecs[k] for k in order]
+    # Every row alone at its position first; the runs of equal vectors (rare in a large field) are then
+    # found by a C-level scan and re-placed below.
+    for place, r in enumerate(placeable, start=1):
+        r.rank, r.tied = place, False
+    same = list(map(eq, vecs, islice(vecs, 1, None)))  # same[k]: row k equals row k + 1
     undecided: list[list[Any]] = []
     i = 0
-    while i < len(placeable):
+    while True:
+        try:
+            i = same.index(True, i)
+        except ValueError:
+            break
         j = i + 1
-        vec = vectors[id_of(placeable[i])]
-        while j < len(placeable) and vectors[id_of(placeable[j])] == vec:
+        while j < len(same) and same[j]:
             j += 1
-        run = placeable[i:j]
+        run = placeable[i : j + 1]
         place = i + 1
-        if len(run) == 1:
-            run[0].rank, run[0].tied = place, False
-        elif residual == "decide" and (d := _decision_for({id_of(r) for r in run}, decisions)) is not None:
+        if residual == "decide" and (d := _decision_for({id_of(r) for r in run}, decisions)) is not None:
             position = {cid: k for k, cid in enumerate(d.order)}
             run.sort(key=lambda r: position[id_of(r)])
+            placeable[i : j + 1] = run
             for k, r in enumerate(run):
                 r.rank, r.tied = place + k, False
                 r.notes.append(
@@ -91,12 +107,11 @@ def place_rows(
                 r.notes.append(f"并列第{place}名（与 {peers}{tie_note}）/ tied for place {place}")
             if residual == "decide":
                 undecided.append(run)
-        out.extend(run)
-        i = j
+        i = j + 1
     excluded = sorted((r for r in rows if r.status == "excluded"), key=id_of)
     for r in excluded:
         r.rank, r.tied = None, False
-    return out + excluded, undecided
+    return placeable + excluded, undecided
 
 
 def _award_table(awards: Sequence[Award]) -> list[tuple[int, int | None, Award]]:
@@ -254,7 +269,7 @@ def collective_results(
                 if row.status == "excluded":
                     continue
                 i = ev.position[row.contestant_id]
-                org_id = getattr(orgs.get(row.contestant_id, OrgInput()), rule.level)
+                org_id = getattr(orgs.get(row.contestant_id, _NO_ORG), rule.level)
                 if org_id is None:
                     continue
                 members[org_id].append(
@@ -279,7 +294,7 @@ def collective_results(
         eligible = [r for r in rows if len(r.members) >= rule.min_members]
         wanted = [d for d in decisions if d.list_id == rule.id]
         placed, undecided = place_rows(
-            eligible, vectors, residual_policy(rule.ties), wanted, id_of=lambda r: r.organisation_id
+            eligible, vectors, residual_policy(rule.ties), wanted, id_of=attrgetter("organisation_id")
         )
         assign_awards(placed, rule.awards, undecided)
         ineligible = sorted((r for r in rows if len(r.members) < rule.min_members), key=lambda r: r.organisation_id)
