@@ -128,11 +128,11 @@ def slot(
     import asyncio
 
     from liveboard.logs import now_ms
-    from services.scoring.contests import load_plans
+    from services.scoring.freeze import plan_of
     from services.scoring.slots import parse_time, publish, slot_event
 
     settings = get_settings()
-    plan = load_plans(ScorerSettings().model_copy(update={"contests": [contest_id]}))[contest_id]
+    plan = plan_of(ScorerSettings(), contest_id)
     ev = slot_event(
         plan.contest, round_id, contestant_id, parse_time(start, "start"), parse_time(end, "end"), reason, now_ms()
     )

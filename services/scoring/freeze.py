@@ -45,7 +45,7 @@ from liveboard.clickhouse.client import get_client
 from liveboard.contracts import encode_event, event_id_for, parse_event
 from liveboard.contracts.decisions import window_problem
 from liveboard.contracts.tables import LEADERBOARD_COLUMNS
-from liveboard.errors import LiveboardError
+from liveboard.errors import LiveboardError, ValidationError
 from liveboard.kafka.catalog import EVENTS
 from liveboard.kafka.clients import make_producer
 from liveboard.logs import now_ms
@@ -71,7 +71,11 @@ class FreezeError(LiveboardError):
 
 
 def plan_of(cfg: ScorerSettings, contest_id: str) -> ContestPlan:
-    plans = load_plans(cfg.model_copy(update={"contests": [contest_id]}))
+    """The plan of the contest a command names, or ValidationError naming the contests there are files for."""
+    plans = load_plans(cfg.model_copy(update={"contests": []}))
+    if contest_id not in plans:
+        known = ", ".join(sorted(plans)) or "none"
+        raise ValidationError(f"contest: no contest file declares {contest_id!r} (contests: {known})")
     return plans[contest_id]
 
 

@@ -494,3 +494,16 @@ def test_a_slot_is_recorded_only_where_it_would_count() -> None:
             slot_event(contest, rid, "hrb-001", a, b, None, 0)
     with pytest.raises(ValidationError, match=r"start: .*no UTC offset"):
         parse_time("2020-09-26T17:00:00", "start")
+
+
+def test_a_contest_named_on_the_command_line_without_a_file_is_named_with_those_there_are() -> None:
+    import pytest
+
+    from liveboard.errors import ValidationError
+    from services.scoring.config import ScorerSettings
+    from services.scoring.freeze import plan_of
+
+    cfg = ScorerSettings(contest_files=[HARBIN])
+    assert plan_of(cfg, "harbin-2020").contest.id == "harbin-2020"
+    with pytest.raises(ValidationError, match=r"^contest: no contest file declares 'nope' \(contests: harbin-2020\)$"):
+        plan_of(cfg, "nope")  # was: "LIVEBOARD_SCORER_CONTESTS names contests without a file", a setting not used
