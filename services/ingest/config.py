@@ -8,13 +8,14 @@ YAML or JSON, format in docs/ingest.md. Secrets are ``SecretStr`` so they never 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -142,6 +143,24 @@ class KuaishouConfig(_Cfg):
     msg_secret: SecretStr | None = None  # MsgSecret: decrypts the 电商 message pushes (base64, AES key)
     accounts: dict[str, KuaishouAccount] = {}
 
+    @field_validator("msg_secret")
+    @classmethod
+    def _msg_secret_is_a_key(cls, v: SecretStr | None) -> SecretStr | None:
+        return _check_msg_secret(v)
+
+
+def _check_msg_secret(v: SecretStr | None) -> SecretStr | None:
+    """A mis-pasted MsgSecret fails at start-up, not as every push refused; the message never quotes it."""
+    if v is None:
+        return v
+    try:
+        key = base64.b64decode(v.get_secret_value(), validate=True)
+    except (ValueError, TypeError):
+        key = b""
+    if len(key) not in (16, 24, 32):
+        raise ValueError("MsgSecret must be the console's base64 text of a 16, 24 or 32-byte AES key")
+    return v
+
 
 class PlatformsConfig(_Cfg):
     wechat_channels: WeChatConfig | None = None
@@ -164,5 +183,11 @@ def load_platforms(source: Path | dict[str, Any]) -> PlatformsConfig:
     try:
         return PlatformsConfig.model_validate(doc or {})
     except PydanticValidationError as exc:
-        # pydantic's message names fields, never the secret values (SecretStr)
-        raise ConfigError(f"platforms file: {exc}") from exc
+        # names the fields only: pydantic's own text quotes the input, secrets included
+        raise ConfigError(f"platforms file: {_without_input(exc)}") from exc
+
+
+def _without_input(exc: PydanticValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors(include_input=False)
+    )
