@@ -86,7 +86,10 @@ def template_cmd(contest_file: str, output: str, kind: str) -> None:
         from liveboard.organiser.entries import template as entries_template
 
         data = entries_template(contest)
-    Path(output).write_bytes(data)
+    try:
+        Path(output).write_bytes(data)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
     click.echo(f"wrote {output} ({len(data)} bytes)")
 
 

@@ -275,6 +275,10 @@ async def decide_appeal(request: web.Request) -> web.Response:
     if decision not in ("upheld", "partly_upheld", "rejected"):
         raise bad_request("decision", 'must be "upheld", "partly_upheld" or "rejected"')
     reason, approver = reason_approver(body)
+    linked_raw = body.get("adjustment_ids") or []
+    if not isinstance(linked_raw, list):
+        raise bad_request("adjustment_ids", "must be a list of adjustment ids")
+    linked = [req_ident(x, "adjustment_ids") for x in linked_raw]
     filed = [e for e in await _archived(c, contest_id, ("appeal_filed",)) if e.data.appeal_id == appeal_id]
     if not filed:
         raise ApiError(404, "not_found", f"appeal_id: no appeal {appeal_id} filed in {contest_id}", field="appeal_id")
@@ -282,7 +286,6 @@ async def decide_appeal(request: web.Request) -> web.Response:
     round_id = f.data.round_id
     rnd = contest.round(round_id)
     remedy = body.get("remedy")
-    linked = [req_ident(x, "adjustment_ids") for x in body.get("adjustment_ids") or []]
     remedy_ = None
     if remedy is not None:
         if decision == "rejected":

@@ -224,7 +224,13 @@ async def register_entry(request: web.Request) -> web.Response:
     body = await json_body(request)
     contest = _contest(c, req_ident(body.get("contest_id"), "contest_id"))
     fields = {k: body.get(k) for k in ("contestant_id", "round", "video_id", "platform", "account_id", "copy_of")}
-    fields["withdrawn"] = body.get("withdrawn") is True
+    for k, v in fields.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, str | int)):
+            raise bad_request(k, "must be text")
+    withdrawn = body.get("withdrawn", False)
+    if not isinstance(withdrawn, bool):
+        raise bad_request("withdrawn", "must be true or false")
+    fields["withdrawn"] = withdrawn
     user = request[USER]
     current = Current.build(contest, await _archived(c, REGISTRATION_QUERY, contest.id))
     known = EntryState.build(await _archived(c, ENTRY_QUERY, contest.id))

@@ -17,7 +17,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from liveboard.contracts.tables import RECONCILE_COLUMNS
 from services.board.auth import requires
 from services.board.context import ctx
-from services.board.errors import json_response
+from services.board.errors import json_response, not_found
 from services.board.inputs import query_ident, query_int
 
 # what the panel shows of a row: everything but the contest (in the request) and the version (FINAL picks it)
@@ -55,7 +55,9 @@ async def reconciliation(request: web.Request) -> web.Response:
     include_cleared = request.query.get("all") in ("1", "true")
     limit = query_int(request, "limit", 500, 1, 5000)
     contest = c.contests.get(contest_id)
-    names = {p.id: p.name for p in contest.contestants} if contest is not None else {}
+    if contest is None:
+        raise not_found(f"contest: no contest {contest_id!r} on the board", "contest")
+    names = {p.id: p.name for p in contest.contestants}
     rows = await reconciliation_rows(c.ch, contest_id, round_id, include_cleared, limit)
     for r in rows:
         r["display_name"] = names.get(r["contestant_id"], r["contestant_id"])
