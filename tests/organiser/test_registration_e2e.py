@@ -5,7 +5,6 @@ simulator (no restart, no contest-file edit) → the scorer's fold ranks exactly
 
 from __future__ import annotations
 
-import asyncio
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -26,6 +25,7 @@ from services.simulator.runner import Simulation
 from services.simulator.scenario import MINUTE, ScenarioConfig
 from tests.ingest.harness import events, ingest_settings, topic_settings
 from tests.organiser.sheets import fill_template
+from tests.scoring.support import poll_until
 
 pytestmark = pytest.mark.engines
 
@@ -76,11 +76,7 @@ async def test_imported_registrations_are_collected_and_scored_without_restart(s
         await send_events(settings, plan.events)
 
         # the collector follows the log: the sheet's accounts become collected, the fourth never
-        for _ in range(200):
-            if all(registry.lookup(c.platform, c.account_id) for c in registered):
-                break
-            await asyncio.sleep(0.05)
-        assert all(registry.lookup(c.platform, c.account_id) for c in registered)
+        assert await poll_until(lambda: all(registry.lookup(c.platform, c.account_id) for c in registered), 60)
         outsider = sim.scenario.contestants[3]
         assert registry.lookup(outsider.platform, outsider.account_id) == []
 

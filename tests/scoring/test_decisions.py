@@ -6,7 +6,6 @@ The contest (tests/scoring/decisions_support.py): GMV 400 / 200 / 100 / 100 元 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -23,7 +22,7 @@ from deploy.embedded.processes import free_port
 from liveboard.clickhouse.client import get_client
 from liveboard.settings import Settings
 from tests.scoring.decisions_support import HOUR, decisions_contest, sales, standing, write
-from tests.scoring.support import REPO, ScorerProc, produce, start_scorer, wait_healthy
+from tests.scoring.support import REPO, ScorerProc, poll_until, produce, start_scorer, wait_healthy
 from tests.support import settings_env, unique
 
 pytestmark = pytest.mark.engines
@@ -81,14 +80,15 @@ def rows(stack: Settings, contest_id: str) -> list[dict[str, Any]]:
 
 
 async def until_standing(stack: Settings, want: dict[str, tuple], sp: ScorerProc, timeout_s: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
     got: dict[str, tuple] = {}
-    while asyncio.get_running_loop().time() < deadline:
-        got = standing(rows(stack, CID))
-        if all(got.get(c) == v for c, v in want.items()):
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"leaderboard {got} is not {want}\n{sp.tail()}")
+
+    def matches() -> bool:
+        got.clear()
+        got.update(standing(rows(stack, CID)))
+        return all(got.get(c) == v for c, v in want.items())
+
+    if not await poll_until(matches, timeout_s):
+        raise AssertionError(f"leaderboard {got} is not {want}\n{sp.tail()}")
 
 
 def _start(files: dict[str, Path]) -> int:
@@ -299,9 +299,5 @@ def _awards(stack: Settings) -> dict[str, str]:
 
 
 async def _until(check: Any, sp: ScorerProc, timeout_s: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError(sp.tail())
+    if not await poll_until(check, timeout_s):
+        raise AssertionError(sp.tail())
