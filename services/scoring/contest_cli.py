@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 import click
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from liveboard.contracts.contest import (
@@ -251,14 +251,42 @@ class _Line(_Strict):
     excluded: _ExclusionLine | None = None
 
 
+_Said = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
 class _TieDecisionLine(_Strict):
-    decision_id: str
+    decision_id: _Said
     group_id: str
     list_id: str
     order: Annotated[list[str], Field(min_length=2)]
-    reason: str
-    approver: str
+    reason: _Said
+    approver: _Said
     observed_at: int = 0
+
+    @field_validator("order")
+    @classmethod
+    def _distinct(cls, order: list[str]) -> list[str]:
+        if len(set(order)) != len(order):
+            raise ValueError("names an id twice; list each tied id once, best first")
+        return order
+
+
+def decision_problems(c: Contest, rnd: Round, field: set[str], decisions: list[TieDecisionInput]) -> list[str]:
+    """What in the tie decisions names no list, group or contestant of the round scored (the engine would
+    ignore such a decision without a word)."""
+    lists = {"awards": c.round_groups(rnd), **{r.id: [rnd.id] for r in rnd.collective}}
+    if rnd.advancement is not None:
+        lists["advancement"] = [rnd.id]
+    out = []
+    for d in decisions:
+        where = f"decision {d.decision_id}"
+        if d.list_id not in lists:
+            out.append(f"{where}: list_id {d.list_id!r} is no list of round {rnd.id} ({', '.join(lists)})")
+        elif d.group_id not in lists[d.list_id]:
+            out.append(f"{where}: group_id {d.group_id!r} is not ranked in {d.list_id} ({', '.join(lists[d.list_id])})")
+        elif d.list_id in ("awards", "advancement") and (unknown := [x for x in d.order if x not in field]):
+            out.append(f"{where}: order names {', '.join(unknown)}, not in the metrics file")
+    return out
 
 
 def read_metrics_jsonl(path: Path) -> tuple[dict[str, ContestantInputs], list[str]]:
@@ -374,6 +402,7 @@ def score(
     decisions: list[TieDecisionInput] = []
     if decisions_file is not None:
         decisions, problems = read_decisions_jsonl(decisions_file)
+        problems = problems or decision_problems(contest_obj, contest_obj.round(round_id), set(inputs), decisions)
         if problems:
             for p in problems:
                 click.echo(p, err=True)

@@ -220,6 +220,30 @@ def test_decisions_file_is_read_and_bad_lines_named(tmp_path):
     assert any(p.startswith(f"{bad}:1: reason:") for p in problems)
 
 
+def test_decisions_that_name_nothing_in_the_round_or_say_nothing_are_refused(tmp_path):
+    metrics = tmp_path / "semi.jsonl"
+    metrics.write_text('{"contestant_id": "hrb-001"}\n{"contestant_id": "hrb-002"}\n', encoding="utf-8")
+    base = {"decision_id": "t1", "group_id": "open", "list_id": "awards", "order": ["hrb-002", "hrb-001"],
+            "reason": "现场加赛", "approver": "组委会"}  # fmt: skip
+    harbin = str(contests_dir() / "harbin-2020.yaml")
+    refused = {
+        "reason: String should have at least 1 character": {"reason": "  "},
+        "approver: String should have at least 1 character": {"approver": ""},
+        "order: Value error, names an id twice": {"order": ["hrb-001", "hrb-001"]},
+        "decision t1: group_id 'nogroup' is not ranked in awards (open)": {"group_id": "nogroup"},
+        "decision t1: list_id 'medals' is no list of round semi": {"list_id": "medals"},
+        "decision t1: order names hrb-009, not in the metrics file": {"order": ["hrb-009", "hrb-001"]},
+    }
+    for message, change in refused.items():
+        ties = tmp_path / "ties.jsonl"
+        ties.write_bytes(orjson.dumps(base | change) + b"\n")
+        args = ["score", harbin, "--metrics", str(metrics), "--round", "semi", "--decisions", str(ties)]
+        result = CliRunner().invoke(contest, args)
+        assert result.exit_code != 0 and message in result.output, (change, result.output)
+    ties.write_bytes(orjson.dumps(base) + b"\n")
+    assert CliRunner().invoke(contest, [*args[:-1], str(ties)]).exit_code == 0
+
+
 def test_score_explain_says_why_from_the_stored_score_document():
     from services.scoring.explain import standing_lines
 
