@@ -233,6 +233,10 @@ def _duplicates(items: list[tuple[PathT, str]], what: str) -> Iterator[tuple[Pat
 
 
 def _registration_problems(contest: Contest) -> Iterator[tuple[PathT, str]]:
+    if contest.sales is not None:
+        for platform in contest.sales.platforms:
+            if platform not in contest.platforms:
+                yield ("sales", "platforms", platform), f"{platform!r} is not one of the contest's platforms"
     orgs = {o.id: o for o in contest.organisations}
     yield from _duplicates(
         [(("organisations", i, "id"), o.id) for i, o in enumerate(contest.organisations)], "organisation id"

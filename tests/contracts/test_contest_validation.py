@@ -158,6 +158,14 @@ def test_account_registered_twice():
     assert _check(data) == [("contestants[4].accounts.douyin", "account douyin:dy1 is already registered to 'c1'")]
 
 
+def test_a_sales_source_for_a_platform_the_contest_does_not_use():
+    data = copy.deepcopy(BASE)
+    data["sales"] = {"platforms": {"kuaishou": "ledger", "wechat_channels": "snapshot"}}
+    assert _check(data) == [
+        ("sales.platforms.wechat_channels", "'wechat_channels' is not one of the contest's platforms")
+    ]
+
+
 def test_single_account_contests_refuse_a_second_platform():
     data = copy.deepcopy(BASE)
     data["contestants"][0]["accounts"] = {"douyin": "dy0", "kuaishou": "ks0"}
