@@ -127,8 +127,8 @@ class _Ctx:
 
         async def go() -> None:
             producer = make_producer(self.settings, client_id="liveboard-results", linger_ms=0)
-            await producer.start()
-            try:
+            try:  # stopped even when it cannot start: no 'Unclosed AIOKafkaProducer' after the error
+                await producer.start()
                 for ev in events:
                     await producer.send_and_wait(
                         self.settings.topic(EVENTS),

@@ -378,8 +378,8 @@ def round_frozen_event(plan: ContestPlan, round_id: str, doc: dict[str, Any]) ->
 
 async def _announce(settings: Settings, event: Any) -> None:
     producer = make_producer(settings, client_id="liveboard-freeze", linger_ms=0)
-    await producer.start()
-    try:
+    try:  # stopped even when it cannot start: no 'Unclosed AIOKafkaProducer' after the error
+        await producer.start()
         await producer.send_and_wait(
             settings.topic(EVENTS),
             key=f"{event.contest_id}:".encode(),

@@ -64,8 +64,8 @@ def slot_event(
 
 async def publish(settings: Settings, event: Any) -> None:
     producer = make_producer(settings, client_id="liveboard-slot", linger_ms=0)
-    await producer.start()
-    try:
+    try:  # stopped even when it cannot start: no 'Unclosed AIOKafkaProducer' after the error
+        await producer.start()
         await producer.send_and_wait(
             settings.topic(EVENTS),
             key=f"{event.contest_id}:{event.contestant_id}".encode(),

@@ -507,3 +507,25 @@ def test_a_contest_named_on_the_command_line_without_a_file_is_named_with_those_
     assert plan_of(cfg, "harbin-2020").contest.id == "harbin-2020"
     with pytest.raises(ValidationError, match=r"^contest: no contest file declares 'nope' \(contests: harbin-2020\)$"):
         plan_of(cfg, "nope")  # was: "LIVEBOARD_SCORER_CONTESTS names contests without a file", a setting not used
+
+
+def test_a_slot_that_cannot_reach_kafka_fails_with_the_error_alone() -> None:
+    import subprocess
+    import sys
+
+    # in a process of its own: pytest's log capture would keep the failed producer alive past the check
+    script = f"""
+import asyncio, gc
+from liveboard.contracts.contest_validate import load_contest
+from liveboard.settings import Settings
+from services.scoring.slots import publish, slot_event
+ev = slot_event(load_contest({str(HARBIN)!r}), "final", "hrb-001", 1601082000000, 1601085600000, None, 1601082000000)
+try:
+    asyncio.run(publish(Settings(kafka_bootstrap="127.0.0.1:1"), ev))
+except Exception as exc:
+    print(type(exc).__name__)
+gc.collect()
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert run.stdout.strip() == "KafkaConnectionError", run.stderr
+    assert "Unclosed AIOKafkaProducer" not in run.stderr
