@@ -43,10 +43,10 @@ from liveboard.organiser.store import (
     send_raw,
 )
 from services.board.auth import public, requires
-from services.board.contests import find_round
 from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
 from services.board.inputs import json_body, query_ident, req_ident
+from services.board.recording import contest_round
 from services.board.reqkeys import USER
 
 log = logging.getLogger(__name__)
@@ -64,13 +64,6 @@ def _contest(c: BoardContext, contest_id: str) -> Any:
     if contest is None:
         raise not_found(f"contest: no contest {contest_id!r} on the board", "contest")
     return contest
-
-
-def _round(contest: Any, round_id: str) -> Any:
-    rnd = find_round(contest, round_id)
-    if rnd is None:
-        raise not_found(f"round_id: contest {contest.id} has no round {round_id!r}", "round_id")
-    return rnd
 
 
 def _kind(request: web.Request) -> str:
@@ -222,7 +215,7 @@ async def register_entry(request: web.Request) -> web.Response:
 
     c = ctx(request)
     body = await json_body(request)
-    contest = _contest(c, req_ident(body.get("contest_id"), "contest_id"))
+    contest, _ = contest_round(c, req_ident(body.get("contest_id"), "contest_id"), None)
     fields = {k: body.get(k) for k in ("contestant_id", "round", "video_id", "platform", "account_id", "copy_of")}
     for k, v in fields.items():
         if v is not None and (isinstance(v, bool) or not isinstance(v, str | int)):
@@ -288,11 +281,7 @@ async def imports(request: web.Request) -> web.Response:
 
 async def _publication(request: web.Request) -> Any:
     c = ctx(request)
-    contest_id = request.match_info["contest_id"]
-    contest = c.contests.get(contest_id)
-    if contest is None:
-        raise not_found(f"contest_id: no contest {contest_id!r} on the board", "contest_id")
-    rnd = _round(contest, request.match_info["round_id"])
+    contest, rnd = contest_round(c, request.match_info["contest_id"], request.match_info["round_id"])
     pub = await publication.load_async(c.ch, contest, rnd.id)
     if pub is None:
         raise ApiError(404, "not_frozen", f"round_id: {rnd.name}尚未冻结，结果未公示", field="round_id")

@@ -23,5 +23,10 @@ async def test_bad_input_names_the_field(board: Board) -> None:
         assert status == 400 and err["error"]["field"] == "withdrawn", (status, err)
         status, err = await ops.call("POST", "/api/v1/ops/organiser/entry", {**entry, "video_id": ["v1"]})
         assert status == 400 and err["error"]["field"] == "video_id", (status, err)
+        status, err = await ops.call("POST", "/api/v1/ops/organiser/entry", {**entry, "contest_id": "no-such"})
+        assert status == 404 and err["error"]["field"] == "contest_id", (status, err)
+        for path, field in (("no-such/rounds/r1", "contest_id"), (f"{board.contest_id}/rounds/no-such", "round_id")):
+            status, err = await ops.call("GET", f"/api/v1/contests/{path}/publication")
+            assert status == 404 and err["error"]["field"] == field, (path, status, err)
     finally:
         await ops.close()
