@@ -31,6 +31,16 @@ def stage_of(contest: Contest, round_id: str) -> Any:
     raise KeyError(round_id)
 
 
+def tie_lists(contest: Contest, rnd: Any) -> dict[str, list[str]]:
+    """The lists of ``rnd`` a tie decision can order, each with the group ids it is ranked in: ``awards`` per
+    group, ``advancement`` (round-wide, when the round advances anyone) and each collective rule, under the
+    round id. A decision naming anything else orders nothing."""
+    lists = {"awards": contest.round_groups(rnd), **{r.id: [rnd.id] for r in rnd.collective}}
+    if rnd.advancement is not None:
+        lists["advancement"] = [rnd.id]
+    return lists
+
+
 def appeal_window(contest: Contest, round_id: str) -> tuple[int, int, int] | None:
     """(opens, closes, hours) in UTC ms of the appeal window of ``round_id``'s stage, or None when the contest
     file declares none (appeals are then not limited in time). Notice 000: 在每阶段赛事结束后提出申诉 — the

@@ -29,6 +29,7 @@ from liveboard.contracts.contest import (
     node_max,
 )
 from liveboard.contracts.contest_validate import Problem, check_contest_file, load_contest
+from liveboard.contracts.decisions import tie_lists
 from liveboard.contracts.metrics import label
 from liveboard.contracts.primitives import Platform
 from liveboard.errors import ValidationError
@@ -274,9 +275,7 @@ class _TieDecisionLine(_Strict):
 def decision_problems(c: Contest, rnd: Round, field: set[str], decisions: list[TieDecisionInput]) -> list[str]:
     """What in the tie decisions names no list, group or contestant of the round scored (the engine would
     ignore such a decision without a word)."""
-    lists = {"awards": c.round_groups(rnd), **{r.id: [rnd.id] for r in rnd.collective}}
-    if rnd.advancement is not None:
-        lists["advancement"] = [rnd.id]
+    lists = tie_lists(c, rnd)
     out = []
     for d in decisions:
         where = f"decision {d.decision_id}"

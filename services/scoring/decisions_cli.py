@@ -34,6 +34,7 @@ from liveboard.contracts.decisions import (
     case_id,
     exclusion_event,
     tie_event,
+    tie_lists,
     window_problem,
 )
 from liveboard.errors import ValidationError
@@ -343,10 +344,14 @@ def decide_tie(
         raise ValidationError(f"order: list at least two different tied ids, best first (got {order!r})")
     with _Ctx(contest_id) as cx:
         rnd = cx.round(round_id)
-        if list_id == "awards":
-            groups = cx.contest.round_groups(rnd)
-            if group_id not in groups:
-                raise ValidationError(f"group: round {round_id} ranks groups {', '.join(groups)} (got {group_id!r})")
+        lists = tie_lists(cx.contest, rnd)
+        if list_id not in lists:
+            raise ValidationError(f"list: round {round_id} has the lists {', '.join(lists)} (got {list_id!r})")
+        if group_id not in lists[list_id]:
+            raise ValidationError(
+                f"group: {list_id} of round {round_id} ranks {', '.join(lists[list_id])} (got {group_id!r})"
+            )
+        if list_id in ("awards", "advancement"):
             for cid in ids:
                 cx.contestant(cid)
         did = decision_id or f"tie-{round_id}-{group_id}-{list_id}"

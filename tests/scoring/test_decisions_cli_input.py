@@ -1,0 +1,39 @@
+"""``liveboard results decide-tie`` refuses a tie decision that would order nothing, before sending it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from liveboard.errors import ValidationError
+from services.scoring.decisions_cli import results
+
+
+class _Rows:
+    result_rows = ((1,),)
+
+
+class _Client:
+    def query(self, *_a: Any, **_k: Any) -> _Rows:
+        return _Rows()
+
+    def close(self) -> None:
+        pass
+
+
+def test_decide_tie_names_the_lists_and_groups_the_round_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    import liveboard.clickhouse.client as ch
+    from services.scoring.decisions_cli import _Ctx
+
+    monkeypatch.setattr(ch, "get_client", lambda *_a, **_k: _Client())
+    monkeypatch.setattr(_Ctx, "send", lambda *_a: pytest.fail("a refused decision was sent"))
+    base = ["decide-tie", "harbin-2020", "final", "--order", "hrb-001,hrb-002", "--reason", "r", "--approver", "a"]
+    refused = {
+        "list: round final has the lists awards, ": ["--group", "open", "--list", "advancment"],
+        "group: awards of round final ranks open (got 'final')": ["--group", "final"],
+    }
+    for message, extra in refused.items():
+        result = CliRunner().invoke(results, [*base, *extra])
+        assert isinstance(result.exception, ValidationError) and message in str(result.exception), result.output
