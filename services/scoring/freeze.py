@@ -79,6 +79,13 @@ def plan_of(cfg: ScorerSettings, contest_id: str) -> ContestPlan:
     return plans[contest_id]
 
 
+def _plan_with_round(cfg: ScorerSettings, contest_id: str, round_id: str) -> ContestPlan:
+    plan = plan_of(cfg, contest_id)
+    if round_id not in {r.id for r in plan.rounds}:
+        raise FreezeError(f"contest {contest_id} has no round {round_id!r} ({', '.join(r.id for r in plan.rounds)})")
+    return plan
+
+
 def data_hash(ev: Any) -> str:
     return hashlib.sha256(orjson.dumps(ev.data.model_dump(), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -596,9 +603,7 @@ async def freeze_round(
     """Freeze ``round_id`` (sequence 1), or freeze it again when decisions on it arrived since (n+1).
 
     ``after``: event ids (decisions just recorded) to wait for in the archive first, up to ``wait_s``."""
-    plan = plan_of(cfg, contest_id)
-    if round_id not in {r.id for r in plan.rounds}:
-        raise FreezeError(f"contest {contest_id} has no round {round_id!r} ({', '.join(r.id for r in plan.rounds)})")
+    plan = _plan_with_round(cfg, contest_id, round_id)
     client = get_client(settings)
     try:
         if after:
@@ -771,7 +776,7 @@ def verify_chain(
     recorded one, the recomputed leaderboard digest equals the recorded one, ``previous_content_hash`` is
     the previous freeze's content hash, sequences run 1, 2, …, and the log holds its ``round_frozen`` event
     with the same hashes. ``verifies`` is true only when every check passes."""
-    plan = plan_of(cfg, contest_id)
+    plan = _plan_with_round(cfg, contest_id, round_id)
     client = get_client(settings)
     try:
         chain = freeze_history(client, contest_id, round_id, database)

@@ -37,3 +37,15 @@ def test_decide_tie_names_the_lists_and_groups_the_round_has(monkeypatch: pytest
     for message, extra in refused.items():
         result = CliRunner().invoke(results, [*base, *extra])
         assert isinstance(result.exception, ValidationError) and message in str(result.exception), result.output
+
+
+def test_verify_names_a_round_the_contest_does_not_have() -> None:
+    from liveboard.paths import contests_dir
+    from liveboard.settings import Settings
+    from services.scoring.config import ScorerSettings
+    from services.scoring.freeze import FreezeError, verify_chain
+
+    cfg = ScorerSettings(contest_files=[contests_dir() / "harbin-2020.yaml"])
+    # was: "round zz of harbin-2020 has not been frozen" (or a ClickHouse error without a stack)
+    with pytest.raises(FreezeError, match=r"contest harbin-2020 has no round 'zz' \(semi, final\)"):
+        verify_chain(Settings(), cfg, "harbin-2020", "zz")
