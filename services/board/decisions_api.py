@@ -32,6 +32,7 @@ from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response
 from services.board.inputs import ident, json_body, query_ident, req_ident, signed_decimal, text
 from services.board.recording import (
+    QUERY,
     actor,
     audit,
     check_contestant,
@@ -80,7 +81,7 @@ async def list_decisions(request: web.Request) -> web.Response:
     c = ctx(request)
     contest_id = query_ident(request, "contest")
     assert contest_id is not None
-    contest, _ = contest_round(c, contest_id, None)
+    contest, _ = contest_round(c, contest_id, None, fields=QUERY)
     exclusions: dict[tuple[str, str], dict[str, Any]] = {}
     ties: dict[tuple[str, str], dict[str, Any]] = {}
     appeals: dict[str, dict[str, Any]] = {}
@@ -326,7 +327,7 @@ async def freeze_history(request: web.Request) -> web.Response:
     contest_id = query_ident(request, "contest")
     round_id = query_ident(request, "round")
     assert contest_id is not None and round_id is not None
-    contest_round(c, contest_id, round_id)
+    contest_round(c, contest_id, round_id, fields=QUERY)
     res = await c.ch.query(
         "SELECT sequence, frozen_at, frozen_by, reason, content_hash, previous_content_hash, leaderboard_digest, "
         "event_count, event_id, changes, decisions FROM frozen_round_history FINAL "

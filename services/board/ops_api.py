@@ -27,6 +27,7 @@ from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
 from services.board.inputs import ident, json_body, query_ident, query_int, req_ident, signed_decimal, text, username
 from services.board.recording import (
+    QUERY,
     actor,
     audit,
     check_contestant,
@@ -150,7 +151,7 @@ async def rounds(request: web.Request) -> web.Response:
     c = ctx(request)
     contest_id = query_ident(request, "contest")
     assert contest_id is not None
-    contest, _ = contest_round(c, contest_id, None)
+    contest, _ = contest_round(c, contest_id, None, fields=QUERY)
     frozen = await queries.frozen_rounds(c.ch, contest.id)
     requests_ = await queries.freeze_requests(c.ch, contest.id)
     out = []

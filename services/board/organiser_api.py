@@ -46,7 +46,7 @@ from services.board.auth import public, requires
 from services.board.context import BoardContext, ctx
 from services.board.errors import ApiError, bad_request, json_response, not_found
 from services.board.inputs import json_body, query_ident, req_ident
-from services.board.recording import contest_round
+from services.board.recording import QUERY, contest_round
 from services.board.reqkeys import USER
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,10 @@ CONTENT_TYPES = {
 }
 
 
-def _contest(c: BoardContext, contest_id: str) -> Any:
-    contest = c.contests.get(contest_id)
-    if contest is None:
-        raise not_found(f"contest: no contest {contest_id!r} on the board", "contest")
-    return contest
+def _contest(c: BoardContext, contest_id: str | None) -> Any:
+    """The contest named by the query string's ``contest``."""
+    assert contest_id is not None
+    return contest_round(c, contest_id, None, fields=QUERY)[0]
 
 
 def _kind(request: web.Request) -> str:

@@ -17,8 +17,9 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from liveboard.contracts.tables import RECONCILE_COLUMNS
 from services.board.auth import requires
 from services.board.context import ctx
-from services.board.errors import json_response, not_found
+from services.board.errors import json_response
 from services.board.inputs import query_ident, query_int
+from services.board.recording import QUERY, contest_round
 
 # what the panel shows of a row: everything but the contest (in the request) and the version (FINAL picks it)
 COLUMNS = tuple(c for c in RECONCILE_COLUMNS if c not in ("contest_id", "version"))
@@ -54,9 +55,7 @@ async def reconciliation(request: web.Request) -> web.Response:
     round_id = query_ident(request, "round", required=False)
     include_cleared = request.query.get("all") in ("1", "true")
     limit = query_int(request, "limit", 500, 1, 5000)
-    contest = c.contests.get(contest_id)
-    if contest is None:
-        raise not_found(f"contest: no contest {contest_id!r} on the board", "contest")
+    contest, _ = contest_round(c, contest_id, None, fields=QUERY)
     names = {p.id: p.name for p in contest.contestants}
     rows = await reconciliation_rows(c.ch, contest_id, round_id, include_cleared, limit)
     for r in rows:

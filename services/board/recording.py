@@ -30,16 +30,23 @@ def actor(request: web.Request) -> User:
     return request[USER]
 
 
-def contest_round(c: BoardContext, contest_id: str, round_id: str | None) -> tuple[Any, Any]:
+def contest_round(
+    c: BoardContext, contest_id: str, round_id: str | None, *, fields: tuple[str, str] = ("contest_id", "round_id")
+) -> tuple[Any, Any]:
+    """The board's contest and round (None without ``round_id``); 404 naming ``fields`` (where the request has
+    them: ``contest``/``round`` in a query string)."""
     contest = c.contests.get(contest_id)
     if contest is None:
-        raise not_found(f"contest_id: no contest {contest_id!r} on the board", "contest_id")
+        raise not_found(f"{fields[0]}: no contest {contest_id!r} on the board", fields[0])
     if round_id is None:
         return contest, None
     rnd = find_round(contest, round_id)
     if rnd is None:
-        raise not_found(f"round_id: contest {contest_id} has no round {round_id!r}", "round_id")
+        raise not_found(f"{fields[1]}: contest {contest_id} has no round {round_id!r}", fields[1])
     return contest, rnd
+
+
+QUERY = ("contest", "round")  # the field names of contest_round in a query string
 
 
 def check_contestant(contest: Any, rnd: Any, contestant_id: str) -> None:

@@ -17,6 +17,13 @@ async def test_bad_input_names_the_field(board: Board) -> None:
         # an unknown contest is a 404, not an empty list of mismatches
         status, err = await ops.call("GET", "/api/v1/ops/reconciliation?contest=no-such-contest")
         assert status == 404 and err["error"]["field"] == "contest", (status, err)
+        # a query string's contest and round are named as the query string names them
+        status, err = await ops.call("GET", "/api/v1/ops/decisions?contest=no-such-contest")
+        assert status == 404 and err["error"]["field"] == "contest", (status, err)
+        status, err = await ops.call("GET", "/api/v1/ops/rounds?contest=no-such-contest")
+        assert status == 404 and err["error"]["field"] == "contest", (status, err)
+        status, err = await ops.call("GET", f"/api/v1/ops/freeze-history?contest={board.contest_id}&round=no-such")
+        assert status == 404 and err["error"]["field"] == "round", (status, err)
         # a console entry: withdrawn must be a boolean, ids must be text
         entry = {"contest_id": board.contest_id, "contestant_id": "a01", "video_id": "v1"}
         status, err = await ops.call("POST", "/api/v1/ops/organiser/entry", {**entry, "withdrawn": "yes"})
