@@ -230,6 +230,9 @@ def common(fn: Any) -> Any:
     @functools.wraps(fn)
     def command(*args: Any, reason: str, approver: str, by: str, refreeze: bool, wait_s: float, as_json: bool,
                 **kwargs: Any) -> Any:  # fmt: skip
+        for name, value in (("reason", reason), ("approver", approver)):
+            if not value.strip():
+                raise ValidationError(f"{name}: must not be empty (it is recorded with the decision)")
         return fn(*args, d=Decided(reason, approver, by, refreeze, wait_s, as_json), **kwargs)
 
     for opt in reversed(_common):

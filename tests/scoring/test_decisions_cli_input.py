@@ -49,3 +49,14 @@ def test_verify_names_a_round_the_contest_does_not_have() -> None:
     # was: "round zz of harbin-2020 has not been frozen" (or a ClickHouse error without a stack)
     with pytest.raises(FreezeError, match=r"contest harbin-2020 has no round 'zz' \(semi, final\)"):
         verify_chain(Settings(), cfg, "harbin-2020", "zz")
+
+
+def test_a_decision_without_a_reason_or_approver_is_refused_before_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    import liveboard.clickhouse.client as ch
+
+    monkeypatch.setattr(ch, "get_client", lambda *_a, **_k: pytest.fail("connected for a refused decision"))
+    for reason, approver, what in (("  ", "a", "reason"), ("r", "", "approver")):
+        args = ["exclude", "harbin-2020", "hrb-001", "--round", "final", "--reason", reason, "--approver", approver]
+        result = CliRunner().invoke(results, args)
+        assert isinstance(result.exception, ValidationError), result.output
+        assert str(result.exception) == f"{what}: must not be empty (it is recorded with the decision)"
