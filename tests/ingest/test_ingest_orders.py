@@ -10,6 +10,7 @@ import aiohttp
 import orjson
 import pytest
 
+from liveboard.contracts.records import raw_id_of
 from services.simulator.faults import Fault
 from services.simulator.scenario import ScenarioConfig
 from tests.ingest import check
@@ -208,3 +209,33 @@ async def test_wechat_after_sale_details_give_each_refund_and_reconciliation_add
         assert len(refunds) == 2
         assert refunds == sorted((r["refund_id"], r["amount_fen"]) for r in split["refunds"])
     assert run.sim.pushers["wechat_channels"].stats["lost"] > 0
+
+
+@pytest.mark.timeout(180)
+async def test_a_malformed_douyin_order_entry_is_dead_lettered_alone_and_its_page_still_counts(stack) -> None:
+    """The shop cursor moves past a window once it is read, so a page refused whole would lose its good
+    orders for ever: each bad entry goes to the dead letters on its own, the rest are produced."""
+    # the scheduler's own shop polls are an hour of simulated time apart: only the call below runs meanwhile
+    ingest = {"reconcile_interval_s": 3600}
+    async with running(stack, config=_config("douyin", "orders-douyin-bad-entry"), speed=60, ingest=ingest) as run:
+        await _run_through(run)
+        dy = run.collector.collectors["douyin"]
+        truth = run.truth
+        account = sorted({o["account_id"] for o in truth["orders"].values()})[0]
+        dy._shop_emitted = type(dy._shop_emitted)(10**9, 10**6)  # as after a restart: emit everything again
+        param = {"update_time_start": 0, "update_time_end": 2**31, "page": 0, "size": 100, "order_by": "update_time"}
+        doc, raw = await dy.dd_call(account, "order_search", "order.searchList", param)
+        good = doc["data"]["shop_order_list"]
+        assert good
+        dead_before = len(await dead_letters(run.settings))
+        entries = [good[0], "not an object", {"order_id": "broken"}, *good[1:]]
+        await dy._publish_shop(account, "order_search", raw, entries, {"start": 0, "end": 2**31})
+        await run.collector.idle()
+
+        dlq = (await dead_letters(run.settings))[dead_before:]
+        assert len(dlq) == 2 and all("list entry" in d["reason"] for d in dlq), dlq
+        page = raw_id_of(raw)
+        orders = [e for e in await events(run.settings) if e.type == "order_event" and e.raw_ref.raw_id == page]
+        produced = {e.data.order_id for e in orders}
+        want = {str(o.get("order_id")) for o in good}
+        assert want <= produced, want - produced  # every good entry of the page was produced

@@ -20,11 +20,12 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from liveboard.platforms import signing
 from services.ingest.api import CallError
-from services.ingest.base import PlatformCollector
+from services.ingest.base import BAD_PAYLOAD, PlatformCollector
 from services.ingest.config import DouyinConfig
 from services.ingest.dedup import TtlSet
 from services.ingest.douyin import normalise as dn
@@ -395,41 +396,55 @@ class DouyinCollector(PlatformCollector):
             return
         now = self.clock.now_ms()
         pending: list[str] = []
+        # One malformed entry must not cost its page's good ones: the cursor moves past the window, so a page
+        # dead-lettered whole would never be fetched again. Bad entries are dead-lettered one by one instead.
+        bad: list[tuple[Any, str]] = []
 
         def make(raw_ref: dict[str, str]) -> list[Any]:
             out: list[Any] = []
+            bad.clear()
             for item in items:
-                if not isinstance(item, dict):
-                    raise dn.NormaliseError(f"{endpoint}: a list entry is not an object")
-                if endpoint == "order_search":
-                    facts = dn.shop_order_facts(item, account_id)
-                    for f in facts:
-                        self._order_seen.pop(f.order_id, None)
-                        self._order_seen[f.order_id] = (f.room_id, f.buyer_id)
-                    while len(self._order_seen) > self.settings.dedup_max:
-                        del self._order_seen[next(iter(self._order_seen))]
-                else:
-                    order_id, fact = dn.aftersale_fact(item)
-                    room, buyer = self._order_seen.get(order_id, (None, None))
-                    facts = [] if fact is None else [replace(fact, room_id=fact.room_id or room, buyer_id=buyer)]
-                for f in facts:
-                    if f.key in self._shop_emitted or f.key in pending:
-                        continue
-                    pending.append(f.key)
-                    out += self.build_all(
-                        "order_event",
-                        regs,
-                        observed_at=f.observed_at,
-                        ingested_at=now,
-                        source="poll",
-                        revision="provisional",
-                        raw_ref=raw_ref,
-                        room_id=f.room_id,
-                        data=f.data,
-                    )
+                try:
+                    out += entry(item, raw_ref)
+                except BAD_PAYLOAD as exc:
+                    bad.append((item, f"{type(exc).__name__}: {exc}"))
             return out
 
-        if await self.publish(
+        def entry(item: Any, raw_ref: dict[str, str]) -> list[Any]:
+            if not isinstance(item, dict):
+                raise dn.NormaliseError(f"{endpoint}: a list entry is not an object")
+            if endpoint == "order_search":
+                facts = dn.shop_order_facts(item, account_id)
+                for f in facts:
+                    self._order_seen.pop(f.order_id, None)
+                    self._order_seen[f.order_id] = (f.room_id, f.buyer_id)
+                while len(self._order_seen) > self.settings.dedup_max:
+                    del self._order_seen[next(iter(self._order_seen))]
+            else:
+                order_id, fact = dn.aftersale_fact(item)
+                room, buyer = self._order_seen.get(order_id, (None, None))
+                facts = [] if fact is None else [replace(fact, room_id=fact.room_id or room, buyer_id=buyer)]
+            out: list[Any] = []
+            keys: list[str] = []
+            for f in facts:
+                if f.key in self._shop_emitted or f.key in pending or f.key in keys:
+                    continue
+                out += self.build_all(
+                    "order_event",
+                    regs,
+                    observed_at=f.observed_at,
+                    ingested_at=now,
+                    source="poll",
+                    revision="provisional",
+                    raw_ref=raw_ref,
+                    room_id=f.room_id,
+                    data=f.data,
+                )
+                keys.append(f.key)
+            pending.extend(keys)  # only once the whole entry built: a bad entry marks nothing as emitted
+            return out
+
+        published = await self.publish(
             endpoint=endpoint,
             account_id=account_id,
             source="poll",
@@ -437,6 +452,9 @@ class DouyinCollector(PlatformCollector):
             received_at=now,
             make_events=make,
             meta={"update_time_window": window},
-        ):
+        )
+        if published:
             for key in pending:
                 self._shop_emitted.add(key, now)
+        for item, reason in bad:
+            await self.dead_letter(endpoint, f"list entry: {reason}", orjson.dumps(item), now, account_id)
