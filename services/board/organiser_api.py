@@ -143,20 +143,24 @@ async def _send_events(c: BoardContext, events: list[Any]) -> None:
 
 
 async def _plan(c: BoardContext, kind: str, contest: Any, data: bytes, name: str, actor: str) -> Any:
+    # Reading a sheet of up to 20 MB, and rendering exports and 奖状 below, take seconds of CPU: in a worker
+    # thread, so the big screens' live stream on this event loop does not stall meanwhile.
     now = int(time.time() * 1000)
     current = Current.build(contest, await _archived(c, REGISTRATION_QUERY, contest.id))
     if kind == "registrations":
-        return plan_registrations(data, name, contest, current, actor=actor, now_ms=now)
+        return await asyncio.to_thread(plan_registrations, data, name, contest, current, actor=actor, now_ms=now)
     if kind == "data":
         from liveboard.organiser.official import plan_official
 
         res = await c.ch.query(OFFICIAL_IDS_QUERY, parameters={"c": contest.id})
         known_ids = {r[0] for r in res.result_rows}
-        return plan_official(data, name, contest, current, actor=actor, now_ms=now, known_ids=known_ids)
+        return await asyncio.to_thread(
+            plan_official, data, name, contest, current, actor=actor, now_ms=now, known_ids=known_ids
+        )
     from liveboard.organiser.entries import EntryState, plan_entries
 
     known = EntryState.build(await _archived(c, ENTRY_QUERY, contest.id))
-    return plan_entries(data, name, contest, current, known, actor=actor, now_ms=now)
+    return await asyncio.to_thread(plan_entries, data, name, contest, current, known, actor=actor, now_ms=now)
 
 
 @requires("operator")
@@ -301,7 +305,7 @@ async def get_export(request: web.Request) -> web.Response:
     if fn is None:
         raise not_found(f"file: one of {', '.join(exports.EXPORTS)}", "file")
     pub = await _publication(request)
-    return _file(fn(pub), f"{pub.contest_id}-{pub.round_id}-{name}", name.rsplit(".", 1)[1])
+    return _file(await asyncio.to_thread(fn, pub), f"{pub.contest_id}-{pub.round_id}-{name}", name.rsplit(".", 1)[1])
 
 
 @requires("operator")
@@ -316,7 +320,7 @@ async def certificates(request: web.Request) -> web.Response:
         certs = [x for x in certs if x.key == key]
         if not certs:
             raise not_found(f"key: no certificate {key!r} in this round", "key")
-    data = render(pub, certs)
+    data = await asyncio.to_thread(render, pub, certs)
     suffix = f"-{key}" if key else ""
     return _file(data, f"{pub.contest_id}-{pub.round_id}-奖状{suffix}.pdf", "pdf")
 
