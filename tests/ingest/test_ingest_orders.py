@@ -16,6 +16,7 @@ from services.simulator.scenario import ScenarioConfig
 from tests.ingest import check
 from tests.ingest.harness import dead_letters, events, raws, running
 from tests.ingest.test_ingest_webhooks import metric
+from tests.scoring.support import poll_until
 
 pytestmark = pytest.mark.engines
 
@@ -82,6 +83,13 @@ async def test_douyin_shop_orders_and_after_sales_match_the_truth_through_faults
         dy = run.collector.collectors["douyin"]
         accounts = sorted({o["account_id"] for o in truth["orders"].values()})
         sim.faults.rates.clear()  # the re-polls below are called directly, without the scheduler's retries
+        # The scheduler's own shop polls stop first: one in flight across the cursor reset below writes its
+        # one-minute cursor back, and the test's re-poll of that shop then reads one minute, not the history.
+        shop_jobs = [j for k, j in dy.scheduler.jobs.items() if k.startswith("shop:")]
+        assert shop_jobs
+        for j in shop_jobs:
+            dy.scheduler.remove(j.key)
+        assert await poll_until(lambda: not any(j.running for j in shop_jobs), 60)
         produced = "liveboard_ingest_events_total"
         async with aiohttp.ClientSession() as s:
             n0 = await metric(s, run.collector.url, produced, platform="douyin", type="order_event")
