@@ -128,6 +128,7 @@ def slot(
     import asyncio
 
     from liveboard.logs import now_ms
+    from services.scoring.decisions_cli import contest_context
     from services.scoring.freeze import plan_of
     from services.scoring.slots import parse_time, publish, slot_event
 
@@ -136,6 +137,8 @@ def slot(
     ev = slot_event(
         plan.contest, round_id, contestant_id, parse_time(start, "start"), parse_time(end, "end"), reason, now_ms()
     )
+    with contest_context(contest_id) as cx:  # a slot for nobody would be recorded and never count
+        cx.contestant(contestant_id)
     asyncio.run(publish(settings, ev))
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(ev.model_dump(), option=orjson.OPT_INDENT_2) + b"\n")

@@ -566,3 +566,8 @@ def verify(contest_id: str, round_id: str, as_json: bool) -> None:
     _report(report, as_json, lines)
     if not report["verifies"]:
         sys.exit(1)
+
+
+def contest_context(contest_id: str) -> _Ctx:
+    """The contest's plan and look-ups (round and contestant checks) for other recording commands."""
+    return _Ctx(contest_id)

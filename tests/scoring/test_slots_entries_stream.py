@@ -117,6 +117,9 @@ async def test_slots_and_entries_through_the_scorer_and_replay(stack: Settings, 
         t0, t1 = "2020-09-12T09:00:00+08:00", "2020-09-12T10:00:00+08:00"
         refused = _cli(stack, "score", "slot", hrb, "semi", "hrb-004", "--start", t0, "--end", t1, extra_env=files)
         assert refused.returncode != 0 and "'semi' is not slot-limited" in refused.stdout + refused.stderr
+        t0, t1 = "2020-09-26T08:30:00+08:00", "2020-09-26T09:30:00+08:00"
+        nobody = _cli(stack, "score", "slot", hrb, "final", "hrb-999", "--start", t0, "--end", t1, extra_env=files)
+        assert nobody.returncode != 0 and "no contestant 'hrb-999'" in nobody.stdout + nobody.stderr
         moved_digest = live_digest(stack, hrb, "final")
         assert moved_digest != want[(hrb, "final")]
     finally:
