@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,19 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_s: float = Field(2.0, gt=0)
     kafka_topic_prefix: str = Field("", description="prefix added to every catalog topic name")
     kafka_replication_factor: int = Field(1, ge=1)
+    # Kafka security (docs/deploy.md): passed to every client made in liveboard/kafka/clients.py. Secrets come
+    # from the variable or from a *_FILE (a mounted secret); they are SecretStr, so never in a repr or a log.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates")
+    kafka_ssl_certfile: Path | None = Field(None, description="client certificate (PEM) for mutual TLS")
+    kafka_ssl_keyfile: Path | None = Field(None, description="the client certificate's private key (PEM)")
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_key_password_file: Path | None = None
+    kafka_ssl_check_hostname: bool = True
 
     # --- ClickHouse -----------------------------------------------------------------------------
     clickhouse_url: str | None = Field(None, description="http(s)://host:port of the ClickHouse HTTP API")
@@ -71,11 +85,18 @@ class Settings(BaseSettings):
     clickhouse_password: SecretStr = SecretStr("")
     clickhouse_password_file: Path | None = None
     clickhouse_database: str = "liveboard"
+    # A ClickHouse cluster (remote_servers name): migrations then make Replicated* tables ON CLUSTER and
+    # Distributed tables over them (liveboard/clickhouse/cluster.py, docs/deploy.md). Unset = one server.
+    clickhouse_cluster: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
     # --- services -------------------------------------------------------------------------------
     board_port: int = Field(8080, ge=1, le=65535)
     ingest_port: int = Field(8081, ge=1, le=65535)
     scorer_port: int = Field(8082, ge=1, le=65535)
+    # Bind addresses (the board's is LIVEBOARD_BOARD_HOST): loopback for development; the manifests set 0.0.0.0
+    # so probes, Prometheus and the ingress reach the pods. The scorer's status server follows `host` if unset.
+    ingest_host: str = "127.0.0.1"
+    scorer_host: str | None = None
     log_level: str = "INFO"
 
     @field_validator("log_level")
@@ -103,6 +124,9 @@ class Settings(BaseSettings):
                     f"LIVEBOARD_CLICKHOUSE_PASSWORD_FILE {self.clickhouse_password_file}: {exc.strerror}"
                 ) from exc
             self.clickhouse_password = SecretStr(text)
+        from liveboard.kafka.security import check_and_load
+
+        check_and_load(self)
         if self.transactions_requested_without_idempotence:
             raise ValueError("LIVEBOARD_KAFKA_TRANSACTIONS=true needs LIVEBOARD_KAFKA_IDEMPOTENCE=true")
         return self

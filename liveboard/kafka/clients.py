@@ -1,7 +1,8 @@
 """Kafka client factories: every producer, consumer and admin client in Liveboard is made here.
 
 Broker capabilities are configuration, not code forks: the embedded broker (tansu) has no idempotent
-producer and no transactions, a production Kafka cluster has both; ``Settings`` says which.
+producer and no transactions, a production Kafka cluster has both; ``Settings`` says which. SASL / TLS
+settings (liveboard/kafka/security.py) go to every client made here and to the faust app.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from liveboard.kafka import compat
+from liveboard.kafka.security import client_security, faust_credentials
 from liveboard.settings import Settings
 
 
@@ -30,6 +32,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "max_batch_size": 256 * 1024,
         "compression_type": "gzip",
         "request_timeout_ms": 30_000,
+        **client_security(settings),
     }
     cfg.update(overrides)
     return cfg
@@ -50,13 +53,16 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **over
         "session_timeout_ms": int(settings.kafka_session_timeout_s * 1000),
         "heartbeat_interval_ms": int(settings.kafka_heartbeat_interval_s * 1000),
         "isolation_level": "read_committed" if settings.kafka_transactions else "read_uncommitted",
+        **client_security(settings),
     }
     cfg.update(overrides)
     return AIOKafkaConsumer(*topics, **cfg)
 
 
 def make_admin(settings: Settings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="liveboard-admin")
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id="liveboard-admin", **client_security(settings)
+    )
 
 
 def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -77,5 +83,8 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "web_enabled": False,
         "consumer_auto_offset_reset": "earliest",
     }
+    credentials = faust_credentials(settings)
+    if credentials is not None:
+        cfg["broker_credentials"] = credentials
     cfg.update(overrides)
     return cfg

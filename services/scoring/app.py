@@ -164,7 +164,8 @@ def create_app(settings: Settings, cfg: ScorerSettings) -> ScorerApp:
     app.lb_tasks = []
     app.scorer = Scorer(settings, cfg, plans)
     app.lb_progress = Progress(cfg.stall_after_s)
-    app.lb_status = StatusServer(settings.host, settings.scorer_port, app.lb_progress, lambda: _status_extra(app))
+    status_host = settings.scorer_host or settings.host  # LIVEBOARD_SCORER_HOST; 0.0.0.0 in the manifests
+    app.lb_status = StatusServer(status_host, settings.scorer_port, app.lb_progress, lambda: _status_extra(app))
     if cfg.intake == "faust":
         # faust 0.15.3 drops input fetched while a worker finishes recovery (docs/scoring.md): say so loudly
         log.error(
