@@ -30,7 +30,9 @@ ALIASES = {"wechat": "wechat_channels", "channels": "wechat_channels"}
     default=None,
     help="credentials and API base URLs (default: LIVEBOARD_INGEST_PLATFORMS_FILE)",
 )
-@click.option("--host", default="0.0.0.0", show_default=True, help="address of the webhook + metrics server")
+@click.option(
+    "--host", default=None, help="address of the webhook + metrics server (default: LIVEBOARD_INGEST_HOST, 127.0.0.1)"
+)
 @click.option("--port", type=int, default=None, help="default: LIVEBOARD_INGEST_PORT (8081)")
 @click.option(
     "--clock",
@@ -45,7 +47,7 @@ def ingest(
     contests: tuple[Path, ...],
     platforms: tuple[str, ...],
     platforms_file: Path | None,
-    host: str,
+    host: str | None,
     port: int | None,
     clock_spec: str,
 ) -> None:
@@ -59,6 +61,7 @@ def ingest(
         if p not in PLATFORMS:
             raise click.BadParameter(f"{p!r} is not one of {', '.join(PLATFORMS)}", param_hint="--platform")
     settings = get_settings()
+    host = host or settings.ingest_host
     setup("ingest", settings.log_level)
     from services.ingest.clock import parse_clock
 
