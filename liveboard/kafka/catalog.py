@@ -20,6 +20,7 @@ RAW = "lb.raw.v1"
 EVENTS = "lb.events.v1"
 DLQ = "lb.dlq.v1"
 SCORES = "lb.scores.v1"
+REGISTRATIONS = "lb.registrations.v1"  # account bindings for the collectors (liveboard/kafka/registrations.py)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from liveboard.contracts import encode_event, parse_event
 from liveboard.contracts.records import raw_record
 from liveboard.kafka.catalog import EVENTS, RAW
 from liveboard.kafka.clients import make_producer
+from liveboard.kafka.registrations import send_registrations
 from liveboard.settings import Settings
 
 _REG_TYPES = "('contestant_registered', 'account_bound')"
@@ -138,7 +139,8 @@ FILE_COLUMNS = ["content_sha256", "file_name", "contest_id", "stored_at", "body"
 
 
 async def send_events(settings: Settings, events: list[Any], producer: Any = None) -> list[tuple[int, int]]:
-    """Produce events to lb.events.v1 (key contest:contestant) and wait for every acknowledgement."""
+    """Produce events to lb.events.v1 (key contest:contestant) and wait for every acknowledgement; then the
+    ``account_bound`` among them to lb.registrations.v1 (the collectors' copy)."""
     own = producer is None
     if own:
         producer = make_producer(settings, client_id="liveboard-organiser", linger_ms=5)
@@ -154,6 +156,9 @@ async def send_events(settings: Settings, events: list[Any], producer: Any = Non
         for fut in futures:
             md = await fut
             out.append((md.partition, md.offset))
+        # then the bindings again on the collectors' small topic (a projection of the log: a crash before
+        # this line is repaired by `liveboard ingest rebuild-registrations`; liveboard/kafka/registrations.py)
+        await send_registrations(settings, events, producer)
         return out
     finally:
         if own:

@@ -14,9 +14,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from liveboard.contracts.events import parse_event
-from liveboard.kafka.catalog import EVENTS
-from liveboard.kafka.clients import make_consumer
+from liveboard.kafka.registrations import follow_registrations
 from liveboard.settings import Settings
 from services.ingest import metrics as m
 from services.ingest.base import PlatformCollector
@@ -28,6 +26,8 @@ from services.ingest.shared import SharedState
 
 # a webhook worker reports the poller as failing when its status file is older than this (wall seconds)
 STATUS_STALE_S = 15.0
+# how long start() waits for the registrations topic to be read before serving anyway
+REGISTRATIONS_CATCH_UP_S = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,9 @@ class Collector:
 
     async def start(self) -> None:
         await self.producer.start()
+        if self.follow_account_bound:
+            # registrations first: a push for an account bound by an import is not refused while we catch up
+            await self._start_registrations()
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
         if self.state_dir is not None:
             self.state = SharedState(self.state_dir / "state.sqlite3")
@@ -122,8 +125,6 @@ class Collector:
                 self._tasks[p] = asyncio.create_task(c.run(), name=f"collector-{p}")
         if self.role == "poller":
             self._tasks["status"] = asyncio.create_task(self._status_loop(), name="status")
-        if self.follow_account_bound:
-            self._tasks["account_bound"] = asyncio.create_task(self._follow_account_bound())
         log.info(
             "ingest started",
             extra={
@@ -185,26 +186,26 @@ class Collector:
 
     # -- account_bound -----------------------------------------------------------------------------
 
-    async def _follow_account_bound(self) -> None:
-        """Apply ``account_bound`` events of our contests from the event log, from the beginning."""
-        consumer = make_consumer(self.settings, self.settings.topic(EVENTS), group_id=None)
-        await consumer.start()
-        try:
-            async for msg in consumer:
-                headers = dict(msg.headers or ())
-                if headers.get("type") != b"account_bound":
-                    continue
-                try:
-                    e: Any = parse_event(msg.value)
-                except Exception as exc:  # a bad record is the producer's bug, not a reason to stop
-                    log.warning("unreadable account_bound event", extra={"fields": {"error": str(exc)[:200]}})
-                    continue
-                if self.registry.knows_contest(e.contest_id):
-                    self.registry.apply_account_bound(
-                        e.contest_id, e.contestant_id, e.platform, e.account_id, e.data.replaces_account_id
-                    )
-        finally:
-            await consumer.stop()
+    async def _start_registrations(self) -> None:
+        """Follow lb.registrations.v1 and wait (up to REGISTRATIONS_CATCH_UP_S) until what it held at start
+        is applied, so the first pushes already see every binding."""
+        caught_up = asyncio.Event()
+        task = asyncio.create_task(self._follow_account_bound(caught_up), name="account_bound")
+        self._tasks["account_bound"] = task
+        waiter = asyncio.create_task(caught_up.wait())
+        done, _ = await asyncio.wait({task, waiter}, timeout=REGISTRATIONS_CATCH_UP_S, return_when="FIRST_COMPLETED")
+        waiter.cancel()
+        if task in done:
+            task.result()  # raises what stopped it (no such topic: `liveboard topics ensure`)
+        elif not done:
+            log.warning(
+                "registrations not caught up yet; continuing", extra={"fields": {"after_s": REGISTRATIONS_CATCH_UP_S}}
+            )
+
+    async def _follow_account_bound(self, caught_up: asyncio.Event | None = None) -> None:
+        """Apply the ``account_bound`` events of our contests from lb.registrations.v1 (a few records, not the
+        whole event log: liveboard/kafka/registrations.py), from the beginning, then as they come."""
+        await follow_registrations(self.settings, self.registry.apply_event, caught_up)
 
     # -- HTTP --------------------------------------------------------------------------------------
 

@@ -108,3 +108,17 @@ async def _run(settings, contests, chosen, platforms_file, host, port, clock, in
         await stop.wait()
     finally:
         await collector.stop()
+
+
+@ingest.command("rebuild-registrations")
+def rebuild_registrations() -> None:
+    """Repair lb.registrations.v1 from the event log: produce every account_bound it lacks (safe to re-run)."""
+    settings = get_settings()
+    setup("ingest", settings.log_level)
+    from liveboard.kafka.registrations import rebuild
+
+    r = asyncio.run(rebuild(settings))
+    click.echo(
+        f"account_bound in the event log: {r.in_log}; already on the registrations topic: {r.present}; "
+        f"produced now: {r.produced}"
+    )
