@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -69,6 +69,23 @@ class IngestSettings(BaseSettings):
         description="directory of the state the processes share (push ids seen, Douyin rooms, held "
         "pushes, metrics files); default: a fresh temporary directory per run",
     )
+    # -- push authentication (services/ingest/auth.py): each max age + the skew must fit in dedup_ttl_s, so
+    # a replay inside its window is a duplicate and one outside is stale
+    push_max_bytes: int = Field(
+        1024 * 1024, ge=1024, le=4 * 1024 * 1024, description="largest push body read; larger ones are refused"
+    )
+    push_clock_skew_s: float = Field(
+        300.0, ge=0, description="tolerated difference between a platform's clock and the collector's"
+    )
+    douyin_push_max_age_s: float = Field(
+        1800.0, gt=0, description="age of a Douyin push's signed x-timestamp (or content.create_time) accepted"
+    )
+    kuaishou_push_max_age_s: float = Field(
+        3600.0, gt=0, description="age of a Kuaishou push's signed createTime accepted (retries: 3 × 5 s)"
+    )
+    wechat_push_max_age_s: float = Field(
+        13_800.0, gt=0, description="age of a WeChat push's signed timestamp accepted (retries span 3.6 h)"
+    )
     # QPS budgets the scheduler spreads rooms within (the platform's quota, less a safety margin)
     wechat_qps: float = Field(150.0, gt=0)
     douyin_qps: float = Field(100.0, gt=0)
@@ -78,6 +95,21 @@ class IngestSettings(BaseSettings):
         description="the Kuaishou app's MsgSecret (base64) that decrypts its 电商 pushes; overrides the "
         "platforms file's kuaishou.msg_secret. Never logged",
     )
+
+    @model_validator(mode="after")
+    def _windows_fit_the_dedup_memory(self) -> IngestSettings:
+        for name in ("douyin_push_max_age_s", "kuaishou_push_max_age_s", "wechat_push_max_age_s"):
+            if getattr(self, name) + self.push_clock_skew_s > self.dedup_ttl_s:
+                raise ValueError(
+                    f"{name} + push_clock_skew_s must not exceed dedup_ttl_s ({self.dedup_ttl_s:g} s): a replay "
+                    "inside the freshness window would no longer be recognised as a duplicate"
+                )
+        return self
+
+    def push_max_age_s(self, platform: str) -> float:
+        return {"wechat_channels": self.wechat_push_max_age_s, "douyin": self.douyin_push_max_age_s}.get(
+            platform, self.kuaishou_push_max_age_s
+        )
 
     def qps(self, platform: str) -> float:
         return {"wechat_channels": self.wechat_qps, "douyin": self.douyin_qps}.get(platform, self.kuaishou_qps)

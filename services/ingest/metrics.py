@@ -80,6 +80,19 @@ SIGNATURE_FAILURES = Counter(
     ["platform", "endpoint"],
     registry=REGISTRY,
 )
+PUSH_REFUSALS = Counter(
+    "liveboard_ingest_push_refusals_total",
+    "Pushes refused before authentication completed, never stored (no dead letter, no raw archive), by "
+    "reason: too_large, content_type, bad_signature, stale, future (services/ingest/auth.py)",
+    ["platform", "endpoint", "reason"],
+    registry=REGISTRY,
+)
+REDRIVES = Counter(
+    "liveboard_ingest_redrives_total",
+    "Dead letters re-driven through the push path, by outcome: accepted, refused, unsupported, failed",
+    ["platform", "outcome"],
+    registry=REGISTRY,
+)
 DECRYPT_FAILURES = Counter(
     "liveboard_ingest_decrypt_failures_total",
     "Signed pushes whose encrypted message did not decrypt (or arrived in plaintext where the platform "

@@ -23,6 +23,7 @@ import orjson
 from aiohttp import web
 
 from liveboard.platforms import signing
+from services.ingest import auth
 from services.ingest import metrics as m
 from services.ingest.douyin import normalise as dn
 from services.ingest.http import json_response as _json
@@ -52,9 +53,31 @@ class DouyinWebhook:
         return [web.post("/webhooks/douyin", self.receive_event), web.post("/webhooks/douyin/live", self.receive_live)]
 
     def _forged(self, endpoint: str) -> web.Response:
-        m.child(m.SIGNATURE_FAILURES, PLATFORM, endpoint).inc()
-        m.child(m.PUSHES, PLATFORM, endpoint, "bad_signature").inc()
-        return _json({"err_no": 401, "err_msg": "invalid signature"}, status=401)
+        return self._refuse(endpoint, "bad_signature", "invalid signature")
+
+    def _refuse(self, endpoint: str, reason: str, detail: str) -> web.Response:
+        """Refused before authentication completed (services/ingest/auth.py): counted, never stored.
+        Douyin's envelope ``{err_no, err_msg}``, with the HTTP status saying why."""
+        auth.refused(PLATFORM, endpoint, reason)
+        status = {"too_large": 413, "content_type": 415}.get(reason, 401)
+        resp = _json({"err_no": status, "err_msg": detail}, status=status)
+        if reason == "too_large":
+            resp.force_close()  # the rest of the body is never read
+        return resp
+
+    async def _authentic(self, request: web.Request, endpoint: str) -> bytes | web.Response:
+        """Size and content type, before a byte of the body is used (both feeds send JSON)."""
+        if not auth.content_type_ok(request, auth.JSON_TYPES):
+            got = request.content_type
+            return self._refuse(endpoint, "content_type", f"Content-Type must be application/json, not {got}")
+        try:
+            return await auth.read_body(request, self.c.settings.push_max_bytes)
+        except auth.TooLarge as exc:
+            return self._refuse(endpoint, "too_large", f"body too large: {exc}")
+
+    def _stale(self, signed_ms: int | None, now: int) -> str | None:
+        s = self.c.settings
+        return auth.freshness(signed_ms, now, s.push_max_age_s(PLATFORM), s.push_clock_skew_s)
 
     # -- open-platform events --------------------------------------------------------------------
 
@@ -67,7 +90,9 @@ class DouyinWebhook:
 
     async def _event(self, request: web.Request) -> web.Response:
         c = self.c
-        body = await request.read()
+        body = await self._authentic(request, "webhook")
+        if isinstance(body, web.Response):
+            return body
         now = c.clock.now_ms()
         want = signing.douyin_webhook_signature(self.client_secret, body)
         if not signing.safe_equal(request.headers.get("X-Douyin-Signature"), want):
@@ -85,8 +110,16 @@ class DouyinWebhook:
             challenge = json_object(content, "content").get("challenge") if content else None
             m.child(m.PUSHES, PLATFORM, "webhook", "handshake").inc()
             return _json({"challenge": challenge})
+        # the only signed time of an open-platform event is its content's create_time, when it has one;
+        # events without one rely on the de-dup below (a replay is absorbed within dedup_ttl_s)
+        signed_ms = _content_time(doc)
+        if signed_ms is not None and not auth.is_redrive(request, self.client_secret, body):
+            if (late := self._stale(signed_ms, now)) is not None:
+                return self._refuse("webhook", late, f"content.create_time outside the accepted window ({late})")
         msg_id = request.headers.get("Msg-Id") or str(doc.get("log_id", ""))
-        if msg_id and not c.first_seen(f"evt:{msg_id}", now):
+        # Msg-Id is not covered by the signature: de-duplicate on the signed body, so a captured push
+        # replayed under new ids is absorbed (and nudges no extra video poll)
+        if not c.first_seen(f"evt:{auth.content_key(body)}", now):
             m.child(m.DUPLICATES, PLATFORM, "webhook").inc()
             m.child(m.PUSHES, PLATFORM, "webhook", "duplicate").inc()
             return _json({"err_no": 0})
@@ -112,12 +145,16 @@ class DouyinWebhook:
 
     async def _live(self, request: web.Request) -> web.Response:
         c = self.c
-        body = await request.read()
+        body = await self._authentic(request, "live_push")
+        if isinstance(body, web.Response):
+            return body
         now = c.clock.now_ms()
         xh = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("x-")}
         want = signing.douyin_live_signature(xh, body, self.live_secret)
         if not signing.safe_equal(xh.get("x-signature"), want):
             return self._forged("live_push")
+        if (late := self._stale(auth.epoch_ms(xh.get("x-timestamp"), "ms"), now)) is not None:
+            return self._refuse("live_push", late, f"x-timestamp outside the accepted window ({late})")
         room_id = xh.get("x-roomid", "")
         msg_type = xh.get("x-msg-type", "")
         try:
@@ -267,3 +304,13 @@ class DouyinWebhook:
         dropped = state.expire_pending(PLATFORM, now - ttl, self.c.settings.push_buffer_max)
         if dropped:
             m.child(m.REJECTED, PLATFORM, "unknown_room").inc(dropped)
+
+
+def _content_time(doc: dict[str, Any]) -> int | None:
+    """``content.create_time`` (seconds) of a signed open-platform event, in ms; None when absent."""
+    content = doc.get("content")
+    try:
+        obj = json_object(content, "content") if content else {}
+    except NormaliseError:
+        return None
+    return auth.epoch_ms(obj.get("create_time"), "s")

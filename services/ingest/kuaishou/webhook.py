@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from liveboard.platforms import signing
+from services.ingest import auth
 from services.ingest import metrics as m
 from services.ingest.base import BAD_PAYLOAD
 from services.ingest.http import json_response as _json
@@ -53,12 +54,16 @@ class KuaishouWebhook:
 
     async def _receive(self, request: web.Request) -> web.Response:
         c = self.c
-        body = await request.read()
+        # Kuaishou documents no Content-Type for its pushes (ciphertext or JSON): not checked
+        try:
+            body = await auth.read_body(request, c.settings.push_max_bytes)
+        except auth.TooLarge as exc:
+            resp = self._refuse("too_large", f"body too large: {exc}")
+            resp.force_close()  # the rest of the body is never read
+            return resp
         now = c.clock.now_ms()
         if not signing.safe_equal(request.headers.get("kwaisign"), signing.kuaishou_kwaisign(body, self.secret)):
-            m.child(m.SIGNATURE_FAILURES, PLATFORM, ENDPOINT).inc()
-            m.child(m.PUSHES, PLATFORM, ENDPOINT, "bad_signature").inc()
-            return _json({"result": 11, "errorMsg": "sign verify failed"})
+            return self._refuse("bad_signature", "sign verify failed")
         plain, refusal = self._open(body)
         if refusal is not None:
             reason, detail = refusal
@@ -66,6 +71,9 @@ class KuaishouWebhook:
             m.child(m.PUSHES, PLATFORM, ENDPOINT, reason).inc()
             await c.dead_letter(ENDPOINT, f"{reason}: {detail}", body, now)
             return _json({"result": 11, "errorMsg": f"message refused: {reason}"})
+        # the signed time is the message's createTime (kwaisign covers the body, hence the plaintext)
+        if not auth.is_redrive(request, self.secret, body) and (late := self._stale(plain, now)) is not None:
+            return self._refuse(late, f"createTime outside the accepted window ({late})")
         try:
             msg = orjson.loads(plain)
             if not isinstance(msg, dict):
@@ -111,6 +119,25 @@ class KuaishouWebhook:
         )
         m.child(m.PUSHES, PLATFORM, ENDPOINT, "ok").inc()
         return _json(OK)
+
+    def _refuse(self, reason: str, detail: str) -> web.Response:
+        """Refused before authentication completed (services/ingest/auth.py): counted, never stored.
+        Kuaishou's convention: HTTP 200, ``result`` other than 1 (11: verification failed)."""
+        auth.refused(PLATFORM, ENDPOINT, reason)
+        return _json({"result": 11, "errorMsg": detail})
+
+    def _stale(self, plain: bytes, now: int) -> str | None:
+        """``stale``/``future`` when the message's ``createTime`` (ms) is outside the window; None when it is
+        inside, or when the message has none to judge by (the normaliser then dead-letters it: it is signed)."""
+        try:
+            created = orjson.loads(plain).get("createTime")
+        except (orjson.JSONDecodeError, AttributeError):
+            return None
+        signed_ms = auth.epoch_ms(created, "ms")
+        if signed_ms is None:
+            return None
+        s = self.c.settings
+        return auth.freshness(signed_ms, now, s.push_max_age_s(PLATFORM), s.push_clock_skew_s)
 
     def _open(self, body: bytes) -> tuple[bytes, tuple[str, str] | None]:
         """The message's plaintext, or why it is refused: (reason, detail)."""

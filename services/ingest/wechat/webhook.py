@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from liveboard.platforms import signing
+from services.ingest import auth
 from services.ingest import metrics as m
 
 if TYPE_CHECKING:
@@ -45,9 +46,17 @@ class WeChatWebhook:
         return [web.get("/webhooks/wechat", self.url_check), web.post("/webhooks/wechat", self.receive)]
 
     def _forged(self) -> web.Response:
-        m.child(m.SIGNATURE_FAILURES, PLATFORM, ENDPOINT).inc()
-        m.child(m.PUSHES, PLATFORM, ENDPOINT, "bad_signature").inc()
-        return web.Response(status=401, text="invalid signature")
+        return self._refuse("bad_signature", "invalid signature")
+
+    def _refuse(self, reason: str, detail: str) -> web.Response:
+        """Refused before authentication completed (services/ingest/auth.py): counted, never stored.
+        WeChat reads only ``success``; anything else is an error, in plain text with the HTTP status."""
+        auth.refused(PLATFORM, ENDPOINT, reason)
+        status = {"too_large": 413, "content_type": 415}.get(reason, 401)
+        resp = web.Response(status=status, text=detail)
+        if reason == "too_large":
+            resp.force_close()  # the rest of the body is never read
+        return resp
 
     async def url_check(self, request: web.Request) -> web.Response:
         q = request.query
@@ -65,21 +74,32 @@ class WeChatWebhook:
 
     async def _receive(self, request: web.Request) -> web.Response:
         c = self.c
-        body = await request.read()
+        if not auth.content_type_ok(request, auth.JSON_TYPES):  # secure mode, JSON: the shops' only mode
+            return self._refuse("content_type", f"Content-Type must be application/json, not {request.content_type}")
+        try:
+            body = await auth.read_body(request, c.settings.push_max_bytes)
+        except auth.TooLarge as exc:
+            return self._refuse("too_large", f"body too large: {exc}")
         now = c.clock.now_ms()
         q = request.query
         try:
+            # the signature covers the ciphertext, so it has to be taken out of the JSON first; nothing else
+            # of the body is looked at, and an unsigned body is refused whole, never kept
             outer = orjson.loads(body)
             encrypt = outer["Encrypt"]
             if not isinstance(encrypt, str):
                 raise TypeError("Encrypt is not a string")
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            # Without the ciphertext the signature cannot be checked: count it as forged, keep the body.
-            await c.dead_letter(ENDPOINT, f"not a secure-mode body: {exc}", body, now)
+        except (orjson.JSONDecodeError, KeyError, TypeError):
             return self._forged()
-        want = signing.wechat_msg_signature(self.token, q.get("timestamp", ""), q.get("nonce", ""), encrypt)
+        timestamp = q.get("timestamp", "")
+        want = signing.wechat_msg_signature(self.token, timestamp, q.get("nonce", ""), encrypt)
         if not signing.safe_equal(q.get("msg_signature"), want):
             return self._forged()
+        if not auth.is_redrive(request, self.token, body):
+            s = c.settings
+            late = auth.freshness(auth.epoch_ms(timestamp, "s"), now, s.push_max_age_s(PLATFORM), s.push_clock_skew_s)
+            if late is not None:
+                return self._refuse(late, f"timestamp outside the accepted window ({late})")
         try:
             plain = signing.wechat_decrypt(self.aes_key, encrypt, self.appid)
             msg = orjson.loads(plain)
