@@ -9,6 +9,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.client import Client
 
+from liveboard.clickhouse.cluster import client_settings
 from liveboard.settings import Settings
 
 
@@ -29,13 +30,21 @@ def _conn_args(settings: Settings, database: str | None) -> dict[str, Any]:
     }
 
 
+def _with_cluster(settings: Settings, kw: dict[str, Any]) -> dict[str, Any]:
+    # On a cluster the tables are Distributed: inserts must reach the shards synchronously (cluster.py).
+    extra = client_settings(settings.clickhouse_cluster)
+    if extra:
+        kw = {**kw, "settings": {**extra, **(kw.get("settings") or {})}}
+    return kw
+
+
 def get_client(settings: Settings, *, database: str | None = None, **kw: Any) -> Client:
     """A synchronous client; ``database=""`` connects without selecting the project database."""
-    return clickhouse_connect.get_client(**_conn_args(settings, database), **kw)
+    return clickhouse_connect.get_client(**_conn_args(settings, database), **_with_cluster(settings, kw))
 
 
 async def get_async_client(settings: Settings, *, database: str | None = None, **kw: Any) -> AsyncClient:
-    return await clickhouse_connect.get_async_client(**_conn_args(settings, database), **kw)
+    return await clickhouse_connect.get_async_client(**_conn_args(settings, database), **_with_cluster(settings, kw))
 
 
 # Settings for inserts that must be de-duplicated by token (see dev-stack.md): async_insert would bypass

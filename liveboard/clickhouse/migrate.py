@@ -6,6 +6,10 @@ sha256, so running ``migrate`` twice changes nothing, and an applied file that w
 instead of silently diverging. ClickHouse DDL is not transactional: a failed file stops the run with the file
 name and the server's message, is not recorded, and must be written so that re-running it after a fix is safe
 (``IF NOT EXISTS`` everywhere).
+
+With ``LIVEBOARD_CLICKHOUSE_CLUSTER`` set, every statement (of every file, present or future) is rewritten at
+apply time by ``liveboard.clickhouse.cluster.for_cluster``: Replicated tables ``ON CLUSTER`` under Distributed
+ones. The checksum stays the file's, so the record of what was applied is the same on one server and a cluster.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from liveboard.clickhouse import cluster as ch_cluster
 from liveboard.clickhouse.client import get_client
 from liveboard.errors import MigrationError
 from liveboard.logs import now_ms
@@ -44,6 +49,40 @@ class Migration:
         body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
         return [s.strip() for s in re.split(r";\s*$", body, flags=re.M) if s.strip()]
 
+    def cluster_statements(self, database: str, cluster: str, replicated: set[str]) -> list[str]:
+        """The statements to run on cluster ``cluster`` (see liveboard/clickhouse/cluster.py)."""
+        target = ch_cluster.Cluster(cluster, database)
+        out: list[str] = []
+        for i, stmt in enumerate(self.statements(database), 1):
+            try:
+                out += ch_cluster.for_cluster(stmt, target, replicated)
+            except MigrationError as exc:
+                raise MigrationError(f"{self.path.name} (statement {i}): {exc}") from exc
+        return out
+
+
+SCHEMA_MIGRATIONS = (
+    "CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
+    "(version UInt32, name String, checksum String, applied_at_ms UInt64) "
+    "ENGINE = ReplacingMergeTree ORDER BY version"
+)
+
+
+def replicated_tables(migrations: list[Migration], database: str) -> set[str]:
+    """Every table any migration creates with a MergeTree engine (and the runner's own record)."""
+    stmts = [SCHEMA_MIGRATIONS.replace("{database}", database)]
+    for mig in migrations:
+        stmts += mig.statements(database)
+    return ch_cluster.replicated_tables(stmts)
+
+
+def plan(settings: Settings, migrations: list[Migration], mig: Migration) -> list[str]:
+    """What applying ``mig`` runs with these settings: the file's statements, or their cluster form."""
+    db = settings.clickhouse_database
+    if not settings.clickhouse_cluster:
+        return mig.statements(db)
+    return mig.cluster_statements(db, settings.clickhouse_cluster, replicated_tables(migrations, db))
+
 
 def discover(folder: Path | None = None) -> list[Migration]:
     folder = folder or migrations_dir()
@@ -70,14 +109,19 @@ def migrate(settings: Settings, folder: Path | None = None) -> MigrateReport:
     if not _DB.match(db):
         raise MigrationError(f"LIVEBOARD_CLICKHOUSE_DATABASE {db!r} is not a plain identifier")
     migrations = discover(folder)
+    cluster = settings.clickhouse_cluster
+    bootstrap = [f"CREATE DATABASE IF NOT EXISTS {db}", SCHEMA_MIGRATIONS.replace("{database}", db)]
+    if cluster:
+        target = ch_cluster.Cluster(cluster, db)
+        record = ch_cluster.for_cluster(bootstrap[1], target, {"schema_migrations"})
+        bootstrap = [f"CREATE DATABASE IF NOT EXISTS {db} {target.on}", *record]
     client = get_client(settings, database="")
     try:
-        client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-        client.command(
-            f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
-            "(version UInt32, name String, checksum String, applied_at_ms UInt64) "
-            "ENGINE = ReplacingMergeTree ORDER BY version"
-        )
+        for stmt in bootstrap:
+            try:
+                client.command(stmt)
+            except ClickHouseError as exc:
+                raise MigrationError(f"schema_migrations: {_server_message(exc)}") from exc
         rows = client.query(f"SELECT version, name, checksum FROM {db}.schema_migrations FINAL").result_rows
         done = {int(v): (n, c) for v, n, c in rows}
         report = MigrateReport([], [])
@@ -91,7 +135,7 @@ def migrate(settings: Settings, folder: Path | None = None) -> MigrateReport:
                     )
                 report.already.append(mig.path.name)
                 continue
-            for i, stmt in enumerate(mig.statements(db), 1):
+            for i, stmt in enumerate(plan(settings, migrations, mig), 1):
                 try:
                     client.command(stmt)
                 except ClickHouseError as exc:
