@@ -448,6 +448,27 @@ class Sales(_Model):
         return v
 
 
+# ---- the contest's look on its screens (issue 12; docs/board.md "The contest's look")
+
+Colour = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
+
+
+class Colours(_Model):
+    """Brand colours of the screens, ``#RRGGBB``: titles and highlights, figures, the stage's background."""
+
+    primary: Colour | None = None
+    accent: Colour | None = None
+    background: Colour | None = None
+
+
+class Display(_Model):
+    """How the big screens show the contest: a logo file in the contests folder, served by the board at
+    ``/screen/logo/{contest}``, and colours. Optional; the screens' own look without it."""
+
+    logo: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(png|svg|jpg|jpeg|webp)$")] | None = None
+    colours: Colours = Colours()
+
+
 class Contest(_Model):
     schema_version: Annotated[int, Field(ge=CONTEST_SCHEMA_VERSION, le=CONTEST_SCHEMA_VERSION)]
     id: Id
@@ -467,6 +488,8 @@ class Contest(_Model):
     # Where sales figures come from, the after-sales cut-off and the reconciliation tolerance (issue 10).
     # Null: every sales metric from live-room snapshots, refunds count whenever they come.
     sales: Sales | None = None
+    # The screens' logo and colours (issue 12). Null: the board's own look.
+    display: Display | None = None
 
     # ----------------------------------------------------------------------------- conveniences
 

@@ -40,8 +40,13 @@ class BoardSettings(BaseSettings):
     session_key: SecretStr | None = Field(None, description="HMAC key signing session cookies (≥ 32 bytes)")
     session_key_file: Path | None = None
     session_ttl_s: int = Field(12 * 3600, ge=60, description="a judge's or operator's session lasts this long")
-    cookie_secure: bool = Field(False, description="Secure cookies: set when the board is served over HTTPS")
+    # Secure cookies (sent over HTTPS only). Unset: on unless the board listens on a loopback address, so a
+    # board reachable from a network marks them Secure; set false to serve plain HTTP on a LAN.
+    cookie_secure: bool | None = Field(None, description="Secure cookies (default: on unless host is loopback)")
     trust_proxy: bool = Field(False, description="take the client address from X-Forwarded-For (behind a proxy)")
+    # Behind trust_proxy: how many proxies append to X-Forwarded-For; the client is the entry that many from
+    # the right (entries further left are whatever the client sent, so never trusted).
+    trusted_proxy_hops: int = Field(1, ge=1, le=10)
     # Display endpoints (big screen, leaderboard API/stream) are public unless a token is set; the screen
     # then passes it as ?token=… (EventSource cannot send headers).
     display_token: SecretStr | None = None
@@ -56,8 +61,21 @@ class BoardSettings(BaseSettings):
     coalesce_ms: int = Field(30, ge=0, description="merge score updates arriving this close together")
     stale_after_s: float = Field(60.0, gt=0, description="a feed with no data for this long is stale")
     screen_top_n: int = Field(10, ge=1, le=100)
+    contest_clock: str = Field(
+        "wall",
+        description="the contests' clock (screens' countdowns): wall, or the simulator's sim:START_MS:SPEED:EPOCH_S",
+    )
     sse_keepalive_s: float = Field(15.0, gt=0, description="comment line sent to idle streams (proxies)")
     sse_max_clients: int = Field(5000, ge=1)
+    # --- hardening (docs/security.md) -----------------------------------------------------------
+    sse_max_per_client: int = Field(8, ge=1, description="anonymous streams per client address")
+    sse_reserved_screens: int = Field(500, ge=0, description="streams kept for display-token/session holders")
+    # With a display token set, display endpoints need it unless this is on: then anyone may watch (within
+    # the anonymous share of the streams) and the token only buys the reserved capacity.
+    display_public: bool = Field(False, description="display endpoints open to all even with a display token")
+    refusals_audited_per_window: int = Field(100, ge=0, description="refused requests audited one row each")
+    refusals_window_s: float = Field(60.0, gt=0, description="the rest are counted into one row per window")
+    user_cache_max: int = Field(10_000, ge=100, description="usernames kept in the credential cache")
 
     # --- who judges see -------------------------------------------------------------------------
     # after_close: a judge sees only their own scores until the operator closes the item (the usual rule);
@@ -88,6 +106,12 @@ class BoardSettings(BaseSettings):
         if self.session_key is not None and len(self.session_key.get_secret_value().encode()) < 32:
             raise ValueError("LIVEBOARD_BOARD_SESSION_KEY must be at least 32 bytes")
         return self
+
+    def secure_cookies(self) -> bool:
+        """``cookie_secure`` as set, else on unless the board listens on a loopback address only."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.host not in ("127.0.0.1", "localhost", "::1")
 
     def signing_key(self) -> bytes:
         """The session key; a random one per process (with a warning) when none is configured.

@@ -13,6 +13,8 @@ from liveboard.contracts.tables import LEADERBOARD_READ_COLUMNS
 
 # plus each row's standing (migration 0037): 取消资格 rows (status "excluded", rank 0) and 待定 ties on the screens
 LEADERBOARD_COLUMNS = (*LEADERBOARD_READ_COLUMNS, "status", "pending", "notes")
+# the big screens (issue 12) also mark 并列, 最终 (frozen rows) and the award (migration 0021)
+LEADERBOARD_COLUMNS += ("tied", "frozen", "award_id")
 
 
 async def leaderboard_rows(ch: AsyncClient, contest_id: str, round_id: str) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from liveboard.kafka.catalog import SCORES
 from liveboard.kafka.clients import make_consumer
 from liveboard.settings import Settings
-from services.board import metrics, queries
+from services.board import metrics, queries, screen_data
 from services.board.config import BoardSettings
 from services.board.contests import ContestRegistry, find_round, organisation_label
 
@@ -57,6 +57,8 @@ class GroupSnapshot:
         ``generated_at``/``server_now_ms`` differ between two reads of the same content."""
         tag = self._etags.get(limit)
         if tag is None:
+            if len(self._etags) >= 8:
+                self._etags.pop(next(iter(self._etags)))
             tag = self._etags[limit] = f'W/"{self.fingerprint[:32]}-{limit}"'
         return tag
 
@@ -66,6 +68,8 @@ class GroupSnapshot:
             doc = dict(self.doc)
             doc["rows"] = self.doc["rows"][:limit]
             hit = orjson.dumps(doc)
+            if len(self._encoded) >= 8:  # bounded: row limits are the client's choice (1..10,000)
+                self._encoded.pop(next(iter(self._encoded)))
             self._encoded[limit] = hit
         return hit
 
@@ -121,6 +125,8 @@ class ScoresHub:
         self._watched: dict[RoundKey, float] = {}  # rounds read recently by the API (monotonic)
         self.consumer_ready = asyncio.Event()
         self.last_message_ms: int | None = None
+        # the big screens' extras (issue 12): the contests' clock (wall, or the demo's simulated one)
+        self.contest_clock = screen_data.parse_contest_clock(board.contest_clock)
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -220,9 +226,10 @@ class ScoresHub:
                 return current
             t0 = time.perf_counter()
             contest_id, round_id = key
-            rows, fresh = await asyncio.gather(
+            rows, fresh, facts = await asyncio.gather(
                 queries.leaderboard_rows(self.ch, contest_id, round_id),
                 queries.feed_freshness(self.ch, contest_id),
+                screen_data.screen_facts(self.ch, contest_id, round_id),  # slots, final figures (screens)
             )
             at = now_ms()
             by_group: dict[str, list[dict[str, Any]]] = {}
@@ -233,9 +240,9 @@ class ScoresHub:
             groups: dict[str, GroupSnapshot] = {}
             for g in group_ids:
                 members = rows if g == ALL_GROUPS else by_group.get(g, [])
-                groups[g] = self._build_group(contest_id, round_id, g, members, fresh, at)
+                groups[g] = self._build_group(contest_id, round_id, g, members, fresh, at, facts)
             if ALL_GROUPS not in groups:
-                groups[ALL_GROUPS] = self._build_group(contest_id, round_id, ALL_GROUPS, rows, fresh, at)
+                groups[ALL_GROUPS] = self._build_group(contest_id, round_id, ALL_GROUPS, rows, fresh, at, facts)
             state = RoundState(groups, time.monotonic(), max((int(r["version"]) for r in rows), default=0))
             self.rounds[key] = state
             published = 0
@@ -264,8 +271,11 @@ class ScoresHub:
         rows: list[dict[str, Any]],
         fresh: dict[str, tuple[int, int]],
         at_ms: int,
+        facts: screen_data.ScreenFacts | None = None,
     ) -> GroupSnapshot:
         stale_ms = int(self.board.stale_after_s * 1000)
+        facts = facts or screen_data.ScreenFacts()
+        clk = self.contest_clock
         contest = self.contests.get(contest_id)
         rnd = find_round(contest, round_id) if contest else None
         group_names = {g.id: g.name for g in contest.groups} if contest else {}
@@ -274,7 +284,8 @@ class ScoresHub:
             observed, ingested = fresh.get(r["contestant_id"], (0, 0))
             # Staleness: the newest evidence of data, i.e. when data last reached the archive (feed_latest,
             # our clock) or the newest data the scorer counted (last_data_ms), whichever is later.
-            last_arrival = max(ingested, int(r["last_data_ms"]))
+            # (last_data_ms is on the contest's clock: brought to the wall's, where arrivals and now are)
+            last_arrival = max(ingested, clk.to_wall_ms(int(r["last_data_ms"])))
             out_rows.append(
                 {
                     "rank": int(r["rank"]),
@@ -303,6 +314,11 @@ class ScoresHub:
                     "status": r.get("status") or "ranked",
                     "pending": bool(r.get("pending")),
                     "notes": [n for n in (r.get("notes") or "").split("\n") if n],
+                    # the big screens (issue 12): 并列, frozen (最终), award id, platforms, slot, final figures
+                    "tied": bool(r.get("tied")),
+                    "frozen": bool(r.get("frozen")),
+                    "award_id": r.get("award_id") or "",
+                    **screen_data.row_extras(contest, rnd, facts, r),
                 }
             )
         totals = {
@@ -327,6 +343,11 @@ class ScoresHub:
             "stale_after_ms": stale_ms,
             "totals": totals,
             "rows": out_rows,
+            # the big screens (issue 12): decimals, logo/colours, the contest's clock, 最终, collective ranking
+            "display": screen_data.display_settings(contest),
+            "clock": clk.to_dict(),
+            "final": bool(out_rows) and all(r["frozen"] for r in out_rows),
+            "collective": screen_data.collective_standings(contest, rnd, out_rows) if not group_id else [],
         }
         fingerprint = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
         doc = {**content, "generated_at": at_ms, "server_now_ms": at_ms}
@@ -399,8 +420,10 @@ class ScoresHub:
             for k in list(self.rounds):
                 if k not in wanted:
                     del self.rounds[k]  # nobody looks: do not keep re-reading it
+            for k in [k for k, lock in self._locks.items() if k not in self.rounds and not lock.locked()]:
+                del self._locks[k]  # bounded: a lock per round still held, not per round ever asked for
             try:
-                self.contests.reload()
+                await self.contests.reload_async()  # a worker thread: a bad file never stalls the streams
             except Exception:
                 log.exception("reloading contest files failed")
             await self._refresh_many((k, 0) for k in wanted)
