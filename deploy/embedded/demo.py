@@ -320,8 +320,10 @@ def demo(
         _wait_file(workdir / "platforms.json", 30, services)
         # The simulation runs compressed: the collectors must follow its clock, not the wall's.
         clock = _wait_file(workdir / "simulator.log", 30, services, line_prefix="collector clock: --clock ")
-        harbin = yaml.safe_load((contests_dir() / "harbin-2020.yaml").read_text(encoding="utf-8"))
-        contest = demo_contest(yaml.safe_load(sim_contest_file.read_text(encoding="utf-8")), harbin)
+        from liveboard.contracts.yamlsafe import load_file_limited  # contest YAML: size/depth/alias limits
+
+        harbin = load_file_limited(contests_dir() / "harbin-2020.yaml")
+        contest = demo_contest(load_file_limited(sim_contest_file), harbin)
         contest_file = workdir / "contests" / f"{CONTEST_ID}.yaml"
         # The file names no contestant: they are registered by importing a 报名表, as organisers do (the
         # field size is stated so the awards can be checked against it).

@@ -32,6 +32,7 @@ from liveboard.contracts.contest import (
     node_max,
 )
 from liveboard.contracts.metrics import ALL_METRICS, BASE_METRICS, DERIVED_METRICS, availability
+from liveboard.contracts.yamlsafe import YamlLimitError, compose_limited, read_limited
 from liveboard.errors import ValidationError
 
 PathT = tuple[str | int, ...]
@@ -69,9 +70,19 @@ ContestYamlLoader.yaml_implicit_resolvers = {
 
 
 def _parse_yaml(text: str) -> tuple[Any, dict[PathT, int], list[Problem]]:
-    loader = ContestYamlLoader(text)
+    # Size, depth and alias limits (yamlsafe.py): a small alias bomb or a deep nesting is refused here,
+    # before anything walks the document.
     try:
-        node = loader.get_single_node()
+        loader, node = compose_limited(text, ContestYamlLoader)
+    except YamlLimitError as exc:
+        return None, {}, [Problem("", exc.line, f"refused: {exc.message}")]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        return None, {}, [Problem("", line, f"bad YAML: {exc.problem or exc}")]
+    except yaml.YAMLError as exc:
+        return None, {}, [Problem("", None, f"bad YAML: {exc}")]
+    try:
         if node is None:
             return None, {}, [Problem("", 1, "the file is empty")]
         lines: dict[PathT, int] = {}
@@ -778,7 +789,9 @@ def _without(data: Any, bad: set[PathT]) -> tuple[Any, Callable[[PathT], PathT]]
 
 def check_contest_file(path: str | Path, warnings: list[Problem] | None = None) -> tuple[Contest | None, list[Problem]]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_limited(path)  # a file over the size limit is refused without being read whole
+    except YamlLimitError as exc:
+        return None, [Problem("", None, f"refused: {exc.message}")]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem("", None, f"cannot read: {exc}")]
     return check_contest_text(text, warnings)

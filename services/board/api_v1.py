@@ -17,7 +17,6 @@ from aiohttp import web
 
 from liveboard.contracts.conversion import round_conversion
 from services.board import metrics
-from services.board.audit import client_addr
 from services.board.auth import PRE_COOKIE, SESSION_COOKIE, Handler, public, requires, verify_in_thread
 from services.board.contests import find_round
 from services.board.context import ctx
@@ -25,7 +24,7 @@ from services.board.errors import ApiError, json_response, not_found
 from services.board.inputs import ident, json_body, query_ident, query_int, text, username
 from services.board.reqkeys import SESSION, USER
 from services.board.scores_feed import ALL_GROUPS
-from services.board.sse import stream_leaderboard
+from services.board.sse import STREAM_GATE, stream_leaderboard
 
 
 def display(handler: Handler) -> Handler:
@@ -34,17 +33,23 @@ def display(handler: Handler) -> Handler:
     return public(handler)
 
 
-def check_display_token(request: web.Request) -> None:
+def check_display_token(request: web.Request) -> bool:
+    """May this caller read the display endpoints? True: as an authenticated screen (the display token, or
+    a judge's/operator's live session: streams from the reserved capacity); False: anonymously (no token
+    configured, or ``display_public``); refused with 401 otherwise."""
     c = ctx(request)
-    token = c.board.display_token
-    if token is None:
-        return
     cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie and c.signer.verify(cookie) is not None:
-        return  # a logged-in judge or operator may read what the screens show
+    if cookie:
+        session = c.signer.verify(cookie)
+        if session is not None and not (c.revoked is not None and c.revoked.is_revoked(session.sid)):
+            return True  # a logged-in judge or operator may read what the screens show
+    token = c.board.display_token
     given = request.query.get("token") or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not given or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-        raise ApiError(401, "display_token", "token: this display needs the board's display token (?token=…)")
+    if token is not None and given and hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        return True
+    if token is None or c.board.display_public:
+        return False
+    raise ApiError(401, "display_token", "token: this display needs the board's display token (?token=…)")
 
 
 # ------------------------------------------------------------------------------------------ display
@@ -99,14 +104,21 @@ async def list_contests(request: web.Request) -> web.Response:
     )
 
 
-def _round_and_group(request: web.Request, contest_id: str, round_id: str, group: str | None) -> None:
+def _round_and_group(
+    request: web.Request,
+    contest_id: str,
+    round_id: str,
+    group: str | None,
+    fields: tuple[str, str] = ("contest_id", "round_id"),
+) -> None:
+    # The board knows its contests from its contest folder: an id not there is a 404 here, before the
+    # score feed reads (or caches, or re-reads) anything for it.
     c = ctx(request).contests.get(contest_id)
     if c is None:
-        # A contest without a file can still be displayed from the leaderboard table alone.
-        return
+        raise not_found(f"{fields[0]}: no contest {contest_id!r} on this board", fields[0])
     rnd = find_round(c, round_id)
     if rnd is None:
-        raise not_found(f"round_id: contest {contest_id} has no round {round_id!r}", "round_id")
+        raise not_found(f"{fields[1]}: contest {contest_id} has no round {round_id!r}", fields[1])
     if group and group not in c.round_groups(rnd):
         raise not_found(f"group: round {round_id} has no group {group!r}", "group")
 
@@ -133,19 +145,23 @@ async def get_leaderboard(request: web.Request) -> web.Response:
 
 @display
 async def stream(request: web.Request) -> web.StreamResponse:
-    check_display_token(request)
+    authenticated = check_display_token(request)
     c = ctx(request)
     contest_id = query_ident(request, "contest")
     round_id = query_ident(request, "round")
     group = query_ident(request, "group", required=False) or ALL_GROUPS
     limit = query_int(request, "limit", c.board.screen_top_n, 1, 1000)
     assert contest_id is not None and round_id is not None
-    _round_and_group(request, contest_id, round_id, group)
-    if c.hub.client_count() >= c.board.sse_max_clients:
-        raise ApiError(
-            503, "too_many_streams", "the board serves its maximum number of streams", headers={"Retry-After": "5"}
-        )
-    return await stream_leaderboard(request, c.hub, contest_id, round_id, group, limit, c.board.sse_keepalive_s)
+    _round_and_group(request, contest_id, round_id, group, ("contest", "round"))
+    # Limits per client and in total, with capacity kept for the screens (sse.StreamGate); the slot is
+    # taken before anything is awaited and given back when the stream ends.
+    gate = request.app[STREAM_GATE]
+    addr = c.audit.addr(request)
+    gate.admit(addr, authenticated)
+    try:
+        return await stream_leaderboard(request, c.hub, contest_id, round_id, group, limit, c.board.sse_keepalive_s)
+    finally:
+        gate.release(addr, authenticated)
 
 
 # ---------------------------------------------------------------------------------------- sessions
@@ -155,7 +171,7 @@ def _cookie_args(request: web.Request, max_age: int | None) -> dict[str, Any]:
     return {
         "httponly": True,
         "samesite": "Strict",
-        "secure": ctx(request).board.cookie_secure,
+        "secure": ctx(request).board.secure_cookies(),
         "path": "/",
         "max_age": max_age,
     }
@@ -185,10 +201,18 @@ async def login(request: web.Request) -> web.Response:
     name = username(body.get("username"))
     password = text(body.get("password"), "password", max_len=256)
     assert password is not None
-    ip = client_addr(request, c.board.trust_proxy)
-    wait = c.throttle.retry_after(ip, name)
-    if c.shared_throttle is not None:
-        wait = max(wait, await c.shared_throttle.retry_after(ip, name))
+    ip = c.audit.addr(request)
+    # Reserve the attempt before anything is awaited: counted as failed until the password proves right, so
+    # concurrent attempts cannot all pass the check (auth.LoginThrottle).
+    wait, stamp = c.throttle.reserve(ip, name)
+    if wait <= 0 and c.shared_throttle is not None:
+        try:
+            wait = await c.shared_throttle.retry_after(ip, name)
+        except BaseException:
+            c.throttle.release(ip, name, stamp)
+            raise
+        if wait > 0:
+            c.throttle.release(ip, name, stamp)
     if wait > 0:
         metrics.LOGINS.labels("throttled").inc()
         await c.audit.record(request, actor=name, role="", action="login", outcome="throttled")
@@ -198,14 +222,17 @@ async def login(request: web.Request) -> web.Response:
             f"too many failed logins; try again in {int(wait) + 1} s",
             headers={"Retry-After": str(int(wait) + 1)},
         )
-    user = await c.users.get(name, fresh=True)
-    ok = await verify_in_thread(password, user.password_hash if user else None)
+    try:
+        user = await c.users.get(name, fresh=True)
+        ok = await verify_in_thread(password, user.password_hash if user else None)
+    except BaseException:
+        c.throttle.release(ip, name, stamp)  # not a failed password check (ClickHouse away, cancelled)
+        raise
     if not ok or user is None or user.disabled:
-        c.throttle.failed(ip, name)
-        metrics.LOGINS.labels("failed").inc()
+        metrics.LOGINS.labels("failed").inc()  # already counted by the reservation
         await c.audit.record(request, actor=name, role="", action="login", outcome="failed")
         raise ApiError(401, "bad_credentials", "wrong username or password")
-    c.throttle.succeeded(ip, name)
+    c.throttle.succeeded(ip, name, stamp)
     token, session = c.signer.issue(user)
     metrics.LOGINS.labels("ok").inc()
     await c.audit.record(
@@ -223,6 +250,8 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     c = ctx(request)
     user = request[USER]
+    if c.revoked is not None:  # the cookie stops working now, not only in this browser
+        await c.revoked.revoke(request[SESSION], by=user.username)
     await c.audit.record(request, actor=user.username, role=user.role, action="logout", target=request[SESSION].sid)
     resp = json_response({"ok": True})
     resp.del_cookie(SESSION_COOKIE, path="/")

@@ -3,6 +3,8 @@ headers), routes, and the start/stop of its shared parts (ClickHouse client, sco
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -17,12 +19,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from liveboard.clickhouse.client import get_async_client
 from liveboard.settings import Settings
 from services.board import api_v1, metrics, organiser_api, pages
-from services.board.audit import AuditLog
+from services.board.audit import AuditLog, RefusalAudit
 from services.board.auth import (
     SAFE_METHODS,
     SESSION_COOKIE,
     AuditThrottle,
     LoginThrottle,
+    RevokedSessions,
     SessionSigner,
     UserStore,
     forbidden,
@@ -39,6 +42,7 @@ from services.board.events_out import EventWriter
 from services.board.ops_monitor import OpsMonitor
 from services.board.reqkeys import REQUEST_ID, SESSION, USER
 from services.board.scores_feed import ScoresHub
+from services.board.sse import STREAM_GATE, StreamGate
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +81,9 @@ def _count(route: str, method: str, status: int, seconds: float) -> None:
 
 @web.middleware
 async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
-    rid = request.headers.get("X-Request-Id", "")[:64] or f"{_rid_prefix}{next(_rid_counter):x}"
+    # Always the server's own id: a client-sent X-Request-Id is ignored, so nobody can plant ids (or
+    # collide with another request's) in the logs and the audit rows.
+    rid = f"{_rid_prefix}{next(_rid_counter):x}"
     request[REQUEST_ID] = rid
     t0 = time.perf_counter()
     status = 500
@@ -102,6 +108,8 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as err:
+        if err.status in (401, 403) and err.code != "bad_credentials":  # a wrong password: audited as a login
+            await _audit_refusal(request, err)
         return error_response(err)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
@@ -115,6 +123,26 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         )
 
 
+_REFUSAL_ACTIONS = {"unauthenticated": "auth", "forbidden": "forbidden", "csrf": "csrf", "display_token": "display"}
+
+
+async def _audit_refusal(request: web.Request, err: ApiError) -> None:
+    """A refused request in the audit log, rate-limited and aggregated (audit.RefusalAudit)."""
+    refusals = request.app[CTX].refusals if CTX in request.app else None
+    if refusals is None:
+        return
+    user = request.get(USER)
+    await refusals.refused(
+        request,
+        action=_REFUSAL_ACTIONS.get(err.code, err.code)[:32],
+        status=err.status,
+        code=err.code,
+        reason=err.message,
+        actor=user.username if user is not None else "",
+        role=user.role if user is not None else "",
+    )
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
     """Role check of every route that declares roles; CSRF check of every unsafe method on them."""
@@ -126,15 +154,15 @@ async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse
     session = c.signer.verify(token) if token else None
     if session is None:
         raise unauthorized("log in first" if not token else "session expired or invalid; log in again")
+    if c.revoked is not None and c.revoked.is_revoked(session.sid):
+        raise unauthorized("this session was logged out; log in again")
     user = await c.users.get(session.username)
     if user is None or user.disabled or user.version != session.version or user.role != session.role:
         raise unauthorized("credential changed or disabled; log in again")
     if user.role not in roles:
         raise forbidden(f"this needs the {' or '.join(sorted(roles))} role; you are logged in as {user.role}")
     if request.method not in SAFE_METHODS and not c.signer.check_csrf(session.sid, request.headers.get("X-CSRF-Token")):
-        await c.audit.record(
-            request, actor=user.username, role=user.role, action="csrf", outcome="refused", target=request.path
-        )
+        request[USER] = user  # the refusal's audit row names who (errors middleware, rate-limited)
         raise ApiError(403, "csrf", "X-CSRF-Token: missing or wrong", field="X-CSRF-Token")
     request[USER] = user
     request[SESSION] = session
@@ -155,6 +183,7 @@ async def healthz(request: web.Request) -> web.Response:
     checks["scores_consumer"] = "ok" if c.hub.consumer_ready.is_set() else "starting"
     checks["streams"] = c.hub.client_count()
     checks["contests"] = len(c.contests.all())
+    checks["contest_files_rejected"] = c.contests.rejected()  # file -> why it is not served (last good kept)
     index, count = worker_slot()
     checks["worker"] = {"index": index, "of": count, "pid": os.getpid()}  # streams above are this worker's
     return json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
@@ -167,36 +196,76 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     )
 
 
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = "liveboard"  # not aiohttp's "Python/3.x aiohttp/3.x": no versions to scan for
+
+
+async def _revocation_sync(revoked: RevokedSessions, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await revoked.sync()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("pulling revoked sessions failed", extra={"fields": {"error": repr(exc)[:200]}})
+
+
 def create_app(settings: Settings, board: BoardSettings, *, contests: ContestRegistry | None = None) -> web.Application:
     app = web.Application(middlewares=[observe, errors, authenticate], client_max_size=1024 * 1024)
+    app.on_response_prepare.append(_server_header)
+    app[STREAM_GATE] = StreamGate(board.sse_max_clients, board.sse_max_per_client, board.sse_reserved_screens)
     registry = contests or ContestRegistry(board.contests_dir)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        registry.reload()
+        await registry.reload_async()  # in a worker thread, within the YAML limits
+        if board.cookie_secure is None:
+            log.info(
+                "session cookies are %s (LIVEBOARD_BOARD_COOKIE_SECURE unset; host %s)",
+                "Secure" if board.secure_cookies() else "not Secure",
+                board.host,
+            )
         ch = await get_async_client(settings)
         hub = ScoresHub(settings, board, ch, registry)
         writer = EventWriter(settings, ch)
         await writer.start()
         monitor = OpsMonitor(settings, board, ch)
         throttle = LoginThrottle(board.login_max_failures, board.login_max_failures_per_ip, board.login_window_s)
+        audit = AuditLog(ch, board.trust_proxy, board.trusted_proxy_hops)
+        revoked = RevokedSessions(ch)
+        await revoked.sync()  # the unexpired logged-out sessions, so a restart does not revive them
         app[CTX] = BoardContext(
             settings=settings,
             board=board,
             ch=ch,
             contests=registry,
             hub=hub,
-            users=UserStore(ch),
+            users=UserStore(ch, board.user_cache_max),
             signer=SessionSigner(board.signing_key(), board.session_ttl_s),
             throttle=throttle,
-            audit=AuditLog(ch, board.trust_proxy),
+            audit=audit,
             writer=writer,
             monitor=monitor,
             shared_throttle=AuditThrottle(ch, throttle) if worker_slot()[1] > 1 else None,
+            revoked=revoked,
+            refusals=RefusalAudit(audit, board.refusals_audited_per_window, board.refusals_window_s),
         )
         await hub.start()
+        # Several workers: each pulls the sessions the others logged out (one process knows its own at once).
+        sync = (
+            asyncio.create_task(_revocation_sync(revoked, RevokedSessions.SYNC_S), name="board-revoked-sync")
+            if worker_slot()[1] > 1
+            else None
+        )
         try:
             yield
         finally:
+            if sync is not None:
+                sync.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sync
+            with contextlib.suppress(Exception):
+                await app[CTX].refusals.flush()  # type: ignore[union-attr]
             await hub.stop()
             await writer.stop()
             await monitor.close()

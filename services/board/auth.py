@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -119,9 +120,18 @@ class UserStore:
 
     CACHE_S = 2.0
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, max_entries: int = 10_000) -> None:
         self.client = client
+        self.max_entries = max_entries
         self._cache: dict[str, tuple[float, User | None]] = {}
+
+    def _keep(self, username: str, entry: tuple[float, User | None]) -> None:
+        # Bounded: logins with random usernames must not grow the cache for ever. Oldest entries go first
+        # (dicts keep insertion order; a re-put moves the name to the end).
+        self._cache.pop(username, None)
+        self._cache[username] = entry
+        while len(self._cache) > self.max_entries:
+            del self._cache[next(iter(self._cache))]
 
     async def get(self, username: str, *, fresh: bool = False) -> User | None:
         hit = self._cache.get(username)
@@ -133,7 +143,7 @@ class UserStore:
             parameters={"u": username},
         )
         user = _row_user(res.result_rows[0]) if res.result_rows else None
-        self._cache[username] = (now, user)
+        self._keep(username, (now, user))
         return user
 
     async def list(self) -> list[User]:
@@ -192,7 +202,7 @@ class UserStore:
             ],
             settings={"async_insert": 0},
         )
-        self._cache[stored.username] = (time.monotonic(), stored)
+        self._keep(stored.username, (time.monotonic(), stored))
         return stored
 
 
@@ -251,11 +261,22 @@ class SessionSigner:
 
 @dataclass
 class LoginThrottle:
+    """Failed logins per (IP, username) and per IP in a sliding window.
+
+    An attempt is *reserved* (:meth:`reserve`) before the slow password check and counted as a failure
+    from that moment: 40 concurrent attempts cannot all pass a check that only learns of their failures
+    50 ms later. A success takes its reservation back (:meth:`succeeded`), a throttled or broken attempt
+    releases it (:meth:`release`). Memory is bounded: expired entries are pruned, and past ``max_keys``
+    addresses the oldest are dropped (never everything at once, which would reset the limits).
+    """
+
     max_failures: int
     max_failures_per_ip: int
     window_s: float
+    max_keys: int = 100_000
     _by_user: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
     _by_ip: dict[str, deque[float]] = field(default_factory=dict)
+    _pruned_at: float = 0.0
 
     def _recent(self, q: deque[float] | None, now: float) -> deque[float] | None:
         if q is None:
@@ -276,16 +297,47 @@ class LoginThrottle:
             waits.append(q[len(q) - self.max_failures_per_ip] + self.window_s - now)
         return max(waits, default=0.0)
 
+    def reserve(self, ip: str, username: str, now: float | None = None) -> tuple[float, float]:
+        """Check and count an attempt in one step (no await between): ``(wait, stamp)``. ``wait`` > 0: refuse
+        (nothing counted); else the attempt counts as failed until :meth:`succeeded` / :meth:`release`."""
+        now = time.monotonic() if now is None else now
+        wait = self.retry_after(ip, username, now)
+        if wait > 0:
+            return wait, 0.0
+        self.failed(ip, username, now)
+        return 0.0, now
+
     def failed(self, ip: str, username: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         self._by_user.setdefault((ip, username), deque()).append(now)
         self._by_ip.setdefault(ip, deque()).append(now)
-        if len(self._by_ip) > 100_000:  # bound memory under a spray of addresses
-            self._by_ip.clear()
-            self._by_user.clear()
+        if len(self._by_ip) > self.max_keys or len(self._by_user) > 2 * self.max_keys:
+            self._prune(now)
 
-    def succeeded(self, ip: str, username: str) -> None:
+    def release(self, ip: str, username: str, stamp: float) -> None:
+        """Take back a reserved attempt that was not a failed password check."""
+        for q in (self._by_user.get((ip, username)), self._by_ip.get(ip)):
+            if q is not None:
+                with contextlib.suppress(ValueError):
+                    q.remove(stamp)
+
+    def succeeded(self, ip: str, username: str, stamp: float | None = None) -> None:
         self._by_user.pop((ip, username), None)
+        if stamp is not None:
+            self.release(ip, username, stamp)
+
+    def _prune(self, now: float) -> None:
+        for d in (self._by_user, self._by_ip):
+            for k in [k for k, q in d.items() if not self._recent(q, now)]:
+                del d[k]
+        # still too many live keys (a spray of addresses): drop those whose newest attempt is oldest
+        for d, cap in ((self._by_ip, self.max_keys), (self._by_user, 2 * self.max_keys)):
+            if len(d) > cap:
+                for k in sorted(d, key=lambda k: d[k][-1])[: len(d) - cap]:
+                    del d[k]
+
+    def size(self) -> int:
+        return len(self._by_ip) + len(self._by_user)
 
 
 class AuditThrottle:
@@ -368,3 +420,54 @@ def unauthorized(message: str = "log in first") -> ApiError:
 
 def forbidden(message: str) -> ApiError:
     return ApiError(403, "forbidden", message)
+
+
+# ---------------------------------------------------------------------------------- revoked sessions
+
+
+class RevokedSessions:
+    """Sessions ended by logging out (``board_revoked_sessions``), refused although their cookie is signed.
+
+    Checked on every authenticated request from memory: the unexpired revoked ids are loaded at start and,
+    with several workers or replicas, new ones are pulled every ``SYNC_S`` seconds (:meth:`sync`), so a
+    logged-out cookie stops working at once in the worker that logged it out and within ``SYNC_S`` in the
+    others. Expired ids are dropped (a cookie past its expiry is refused anyway), which bounds the set.
+    """
+
+    SYNC_S = 2.0
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self._sids: dict[str, int] = {}  # sid -> the session's expiry (UTC ms)
+        self._synced_ms = 0
+
+    def is_revoked(self, sid: str) -> bool:
+        return sid in self._sids
+
+    def __len__(self) -> int:
+        return len(self._sids)
+
+    async def revoke(self, session: Session, *, by: str) -> None:
+        now = int(time.time() * 1000)
+        await self.client.insert(
+            "board_revoked_sessions",
+            [[session.sid, session.username, session.exp_ms, now, by]],
+            column_names=["sid", "username", "expires_at_ms", "revoked_at_ms", "revoked_by"],
+            settings={"async_insert": 0},
+        )
+        self._sids[session.sid] = session.exp_ms
+
+    async def sync(self) -> None:
+        """Pull the ids revoked since the last pull (all unexpired ones the first time)."""
+        now = int(time.time() * 1000)
+        since = max(0, self._synced_ms - 10_000)  # overlap: a row stamped just before the last pull
+        res = await self.client.query(
+            "SELECT sid, expires_at_ms FROM board_revoked_sessions "
+            "WHERE revoked_at_ms >= {s:UInt64} AND expires_at_ms > {n:UInt64}",
+            parameters={"s": since, "n": now},
+        )
+        for sid, exp in res.result_rows:
+            self._sids[str(sid)] = int(exp)
+        self._synced_ms = now
+        for sid in [s for s, exp in self._sids.items() if exp <= now]:
+            del self._sids[sid]

@@ -1,12 +1,15 @@
 """The contest files the board serves: names, rounds, groups, contestants and the judges' criteria.
 
-Read from ``contests/*.yaml`` (``LIVEBOARD_BOARD_CONTESTS_DIR``) with the shared validator and re-read
-when a file changes, so an operator's correction shows without a restart. A file that stops validating
-keeps its last good version in force (and is logged), because a typo must not blank the big screen.
+Read from ``contests/*.yaml`` (``LIVEBOARD_BOARD_CONTESTS_DIR``) with the shared validator (and its YAML
+limits) and re-read in a worker thread when a file changes, so an operator's correction shows without a
+restart. A file that stops validating keeps its last good version in force (and is logged), because a typo
+must not blank the big screen. The registry is also the board's list of known contests: a contest or round
+not in it is answered 404 without reading ClickHouse.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,36 +30,72 @@ class CriterionInfo:
 
 
 class ContestRegistry:
+    """The contests of the folder, re-read when a file changes.
+
+    Files are read and validated off the event loop (:meth:`reload_async`, in a worker thread) and within
+    the YAML limits (liveboard/contracts/yamlsafe.py): a huge or hostile file dropped into the folder is
+    refused in milliseconds and never stalls the streams. Refused files are listed by :meth:`rejected`
+    (``/healthz`` shows them) with the first problem, so an operator sees why a file is not served.
+    """
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._contests: dict[str, Contest] = {}
         self._mtimes: dict[Path, float] = {}
         self._by_path: dict[Path, str] = {}
+        self._rejected: dict[str, str] = {}
+        self._reloading: asyncio.Lock | None = None
 
-    def reload(self) -> None:
+    def _scan(self, known: dict[Path, float]) -> tuple[list[Path], dict[Path, tuple[float, Contest | None, str]]]:
+        """Read and validate the files changed since ``known`` (thread-safe: touches no shared state)."""
         paths = sorted(self.folder.glob("*.yaml")) if self.folder.is_dir() else []
-        for gone in set(self._mtimes) - set(paths):
-            self._mtimes.pop(gone, None)
-            cid = self._by_path.pop(gone, None)
-            if cid is not None:
-                self._contests.pop(cid, None)
+        changed: dict[Path, tuple[float, Contest | None, str]] = {}
         for path in paths:
             try:
                 mtime = path.stat().st_mtime
             except OSError:
                 continue
-            if self._mtimes.get(path) == mtime:
+            if known.get(path) == mtime:
                 continue
-            self._mtimes[path] = mtime
             contest, problems = check_contest_file(path)
+            changed[path] = (mtime, contest, problems[0].render(path.name) if problems and contest is None else "")
+        return paths, changed
+
+    def _apply(self, paths: list[Path], changed: dict[Path, tuple[float, Contest | None, str]]) -> None:
+        for gone in set(self._mtimes) - set(paths):
+            self._mtimes.pop(gone, None)
+            self._rejected.pop(gone.name, None)
+            cid = self._by_path.pop(gone, None)
+            if cid is not None:
+                self._contests.pop(cid, None)
+        for path, (mtime, contest, problem) in changed.items():
+            self._mtimes[path] = mtime
             if contest is None:
+                self._rejected[path.name] = problem
                 log.error(
                     "contest file does not validate; keeping its last good version",
-                    extra={"fields": {"path": str(path), "problems": [str(p) for p in problems[:5]]}},
+                    extra={"fields": {"path": str(path), "problem": problem}},
                 )
                 continue
+            self._rejected.pop(path.name, None)
             self._by_path[path] = contest.id
             self._contests[contest.id] = contest
+
+    def reload(self) -> None:
+        """Re-read changed files now, on the calling thread (start-up, tools)."""
+        self._apply(*self._scan(dict(self._mtimes)))
+
+    async def reload_async(self) -> None:
+        """Re-read changed files in a worker thread; the event loop keeps serving meanwhile."""
+        if self._reloading is None:
+            self._reloading = asyncio.Lock()
+        async with self._reloading:
+            paths, changed = await asyncio.to_thread(self._scan, dict(self._mtimes))
+            self._apply(paths, changed)
+
+    def rejected(self) -> dict[str, str]:
+        """File name -> the first problem, for every file in the folder that is refused now."""
+        return dict(self._rejected)
 
     def all(self) -> list[Contest]:
         return sorted(self._contests.values(), key=lambda c: c.id)

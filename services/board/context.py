@@ -8,8 +8,8 @@ from aiohttp import web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from liveboard.settings import Settings
-from services.board.audit import AuditLog
-from services.board.auth import AuditThrottle, LoginThrottle, SessionSigner, UserStore
+from services.board.audit import AuditLog, RefusalAudit
+from services.board.auth import AuditThrottle, LoginThrottle, RevokedSessions, SessionSigner, UserStore
 from services.board.config import BoardSettings
 from services.board.contests import ContestRegistry
 from services.board.events_out import EventWriter
@@ -32,6 +32,9 @@ class BoardContext:
     monitor: OpsMonitor
     # Several workers: login failures counted over all of them, from the audit log (None: one process).
     shared_throttle: AuditThrottle | None = None
+    # Hardening (docs/security.md): logged-out sessions refused server-side; refused requests audited.
+    revoked: RevokedSessions | None = None
+    refusals: RefusalAudit | None = None
 
 
 CTX = web.AppKey("board_ctx", BoardContext)

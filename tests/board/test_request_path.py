@@ -19,8 +19,10 @@ pytestmark = pytest.mark.engines
 
 
 async def test_a_poller_gets_304_until_the_leaderboard_changes(board: Board) -> None:
-    # A contest of its own (no file: displayed from the leaderboard table alone), so no other test moves it.
+    # A contest of its own, so no other test moves it (its file in the board's folder: unknown ids are 404).
     contest = unique("etag").replace("-", "")[:20]
+    fixtures.write_contest(board.board.contests_dir, contest, *board.window)
+    board.ctx.contests.reload()
     fixtures.insert_leaderboard(board.ch, contest, "final", "g1", {"a01": "3.5", "a02": "2.5"}, 1)
     url = f"{board.url}/api/v1/contests/{contest}/rounds/final/leaderboard?group=g1&limit=5"
     async with aiohttp.ClientSession() as http:
