@@ -1,18 +1,29 @@
-"""The collector under the issue's load: `python bench/bench_ingest.py [--rooms 3000] [--push-rate 2000]`.
+"""The collector under the issue's load, beside a minimal baseline server in the same session.
 
-Targets (issue 4), on this 2-core machine:
-* 3,000 rooms polled every 10 s plus 2,000 webhook pushes/s with push-ack p99 ≤ 200 ms;
-* collector RSS ≤ 300 MB at 3,000 rooms.
-(Normalise-and-produce per core is bench/bench_ingest_micro.py.)
+    python bench/bench_ingest.py [--rooms 3000] [--push-rate 2000] [--seconds 60] [--profile 20]
 
-Everything runs on the same two cores, each in its own process: the embedded broker (tansu) and
-ClickHouse (idle), the three platform simulators (real time, speed 1), the collector (`liveboard ingest`,
-exactly as deployed) and an open-loop push generator (fixed send schedule, so a slow collector shows up as
-latency, not as a lower offered rate). The push mix: 70 % Douyin live-room interaction batches (unique
-msg_ids, header-signed), 20 % Kuaishou order pushes (encrypted, kwaisign), 10 % WeChat order pushes (AES secure
-mode; each makes the collector fetch the order detail after acknowledging). Printed: poll rate and data
-age per room, push-ack latency (client side: what the platform sees; server side: the handler), events
-produced, collector RSS and CPU of every process.
+Targets (issue 14), on this 2-core machine: 3,000 rooms polled every 10 s plus 2,000 webhook pushes/s with
+push-ack p99 ≤ 200 ms, room polls ≥ 300/s, nothing lost, summed collector RSS ≤ 300 MB, and the collector's
+acknowledged push rate ≥ 0.5 × the baseline server's at the same offered load. The summary prints each
+target with PASS/FAIL and the machine's load average; the exit status is 1 when a load generator fell
+behind its schedule (the figures of such a run are not open-loop figures and are marked INVALID).
+
+Everything runs on the same cores, each in its own process: the embedded broker (tansu) and ClickHouse
+(idle), the three platform simulators (real time, speed 1), the collector (`liveboard ingest`, exactly as
+deployed, polling its rooms throughout), the **baseline server** (aiohttp + aiokafka: one record per POST,
+answered after the broker's acknowledgement; `baseline` below) and the **open-loop push generators**
+(their own processes; every push is signed and encoded before the clock starts, sent at its due time
+whatever the answers, its latency counted from its due time, so a slow server shows up as latency and a
+slow generator as schedule lag, which is printed per generator and bounded by ``--max-lag-ms``).
+
+For each offered rate, the same pushes are offered first to the baseline server, then to the collector
+(the collector keeps polling during both phases, so the broker and the machine carry the same poll load).
+Rates are counted over the load window only (answers received between the window's start and end), never
+over the drain that follows; latencies cover every push, including those answered in the drain.
+The push mix: 70 % Douyin live-room interaction batches (unique msg_ids, header-signed), 20 % Kuaishou
+order pushes (encrypted, kwaisign), 10 % WeChat order pushes (AES secure mode; each makes the collector fetch
+the order detail after acknowledging). ``--profile N`` samples every collector process with py-spy for N
+seconds of the collector's window (dev extra) and prints where the time goes.
 """
 
 from __future__ import annotations
@@ -189,51 +200,108 @@ def run_load(args: argparse.Namespace) -> None:
     for i in range(total):
         mk = makers[i % len(makers)]
         payloads.append((mk.__name__, *mk()))
-    lat: list[tuple[float, str]] = []
+    n = len(payloads)
+    lags = [0.0] * n  # how late each request started, after its due time (the generator's own delay)
+    done = [0.0] * n  # when its answer arrived, seconds after the schedule's start
+    ok = [False] * n
     errors: dict[str, int] = {}
 
-    async def one(session: aiohttp.ClientSession, kind: str, path: str, h: dict, body: bytes) -> None:
-        t0 = time.perf_counter()
+    async def one(session: aiohttp.ClientSession, i: int, due: float, path: str, h: dict, body: bytes) -> None:
+        lags[i] = time.perf_counter() - due
         try:
             async with session.post(url + path, data=body, headers=h) as r:
                 await r.read()
-                if r.status != 200:
+                if r.status == 200:
+                    ok[i] = True
+                else:
                     errors[f"http_{r.status}"] = errors.get(f"http_{r.status}", 0) + 1
         except Exception as exc:
             errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-        lat.append((time.perf_counter() - t0, kind))
+        done[i] = time.perf_counter() - t0[0]
+
+    t0 = [0.0]
 
     async def main() -> None:
         conn = aiohttp.TCPConnector(limit=args.connections)
         tasks = set()
-        async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=30)) as s:
+        async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=60)) as s:
             await asyncio.sleep(max(0.0, args.start_at - time.time()))  # all generators start together
-            t_start = time.perf_counter()
-            lag_max = 0.0
-            for i, (kind, path, h, body) in enumerate(payloads):
+            t0[0] = t_start = time.perf_counter()
+            wall_start = time.time()
+            for i, (_kind, path, h, body) in enumerate(payloads):
                 due = t_start + i / args.rate
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                else:
-                    lag_max = max(lag_max, -delay)
-                t = asyncio.create_task(one(s, kind, path, h, body))
+                t = asyncio.create_task(one(s, i, due, path, h, body))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
             offered_s = time.perf_counter() - t_start
             await asyncio.gather(*tasks)
-        (d / f"load{args.shard}.json").write_bytes(
+        (d / f"load-{args.tag}-{args.shard}.json").write_bytes(
             orjson.dumps(
                 {
-                    "latencies": [x[0] for x in lat],
-                    "kinds": [x[1] for x in lat],
+                    "wall_start": wall_start,
+                    "rate": args.rate,
+                    "due": [i / args.rate for i in range(n)],
+                    "done": done,
+                    "ok": ok,
+                    "lags": lags,
+                    "kinds": [p[0] for p in payloads],
                     "errors": errors,
                     "offered_s": offered_s,
-                    "sent": total,
-                    "schedule_lag_max_s": lag_max,
+                    "sent": n,
+                    "cpu_s": time.process_time(),
                 }
             )
         )
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------------------------------ baseline
+
+
+def run_baseline(args: argparse.Namespace) -> None:
+    """Child: the minimal server of issue 14: aiohttp, one record per POST with aiokafka, 200 once the broker
+    acknowledged it. Same producer settings as the collector (acks=all, its linger and compression)."""
+    from aiohttp import web
+
+    from liveboard.kafka.clients import make_producer
+    from liveboard.settings import get_settings
+    from services.ingest.config import IngestSettings
+
+    settings = get_settings()
+    ingest = IngestSettings()
+
+    async def main() -> None:
+        producer = make_producer(
+            settings,
+            client_id="bench-baseline",
+            linger_ms=ingest.linger_ms,
+            compression_type=None if ingest.compression == "none" else ingest.compression,
+        )
+        await producer.start()
+        topic = args.topic
+        seq = [0]
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            seq[0] += 1
+            await producer.send_and_wait(topic, body, key=str(seq[0] % 64).encode())
+            return web.Response(text="ok")
+
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.add_routes([web.post("/{tail:.*}", handle), web.get("/healthz", lambda r: web.Response(text="ok"))])
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", args.port, backlog=1024)
+        await site.start()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+        await producer.stop()
 
     asyncio.run(main())
 
@@ -325,12 +393,90 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
+def loadavg() -> str:
+    a = os.getloadavg()
+    return f"load average {a[0]:.2f} {a[1]:.2f} {a[2]:.2f}"
+
+
+def end_offsets(settings, topic: str) -> int:  # type: ignore[no-untyped-def]
+    """Sum of a topic's end offsets (records ever produced to it)."""
+    from aiokafka import TopicPartition
+
+    from liveboard.kafka.clients import make_consumer
+
+    async def go() -> int:
+        c = make_consumer(settings, group_id=None)
+        await c.start()
+        try:
+            await c.topics()
+            parts = c.partitions_for_topic(topic) or set()
+            ends = await c.end_offsets([TopicPartition(topic, p) for p in parts])
+            return int(sum(ends.values()))
+        finally:
+            await c.stop()
+
+    return asyncio.run(go())
+
+
+def profile_summary(path: Path, top: int = 22) -> list[str]:
+    """py-spy's raw (collapsed) stacks → the functions with most samples on the stack and at the top."""
+    incl: dict[str, int] = {}
+    leaf: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        k = int(n)
+        total += k
+        frames = [_frame(f) for f in stack.split(";")]
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + k
+        leaf[frames[-1]] = leaf.get(frames[-1], 0) + k
+    if not total:
+        return ["    no samples"]
+
+    def best(d: dict[str, int], skip_outer: bool) -> str:
+        # the entry and event-loop frames under every sample say nothing: leave out those in ≥ 80 % of them
+        rows = [(f, v) for f, v in d.items() if not (skip_outer and v >= 0.8 * total)]
+        return "; ".join(f"{f} {v / total:.0%}" for f, v in sorted(rows, key=lambda x: -x[1])[:top])
+
+    return [
+        f"    {total} samples (frames on ≥ 80 % of the stacks left out)",
+        "    on the stack: " + best(incl, True),
+        "    at the top:   " + best(leaf, False),
+    ]
+
+
+def _frame(f: str) -> str:
+    """``func (path/file.py:123)`` → ``func (file.py)``."""
+    name, _, where = f.partition(" (")
+    return f"{name} ({where.split(':')[0].rsplit('/', 1)[-1].rstrip(')')})"
+
+
+class Phase:
+    """One offered rate against one server: the generators' results and the server's figures."""
+
+    def __init__(self, target: str, rate: float) -> None:
+        self.target = target
+        self.rate = rate
+        self.lines: list[str] = []
+        self.figures: dict[str, float] = {}
+
+    def say(self, line: str) -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+
 def driver(args: argparse.Namespace) -> None:
     import urllib.request
+
+    from aiokafka.admin import NewTopic
 
     from deploy.embedded.processes import free_port
     from deploy.embedded.stack import Stack
     from liveboard.kafka.catalog import ensure_topics
+    from liveboard.kafka.clients import make_admin
     from liveboard.settings import Settings
 
     # a SIGTERM must still run the clean-up below (simulator, collector and the embedded stack)
@@ -340,14 +486,33 @@ def driver(args: argparse.Namespace) -> None:
     stack = Stack(s)
     stack.up()
     procs: list[subprocess.Popen] = []
+    invalid: list[str] = []
+    phases: list[Phase] = []
+    print(
+        f"bench_ingest {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+        f"{loadavg()} (before starting anything)",
+        flush=True,
+    )
     try:
         asyncio.run(ensure_topics(s))
+        baseline_topic = s.topic("bench.baseline.v1")
+
+        async def make_baseline_topic() -> None:
+            admin = make_admin(s)
+            await admin.start()
+            try:
+                await admin.create_topics([NewTopic(baseline_topic, 6, 1)])
+            finally:
+                await admin.close()
+
+        asyncio.run(make_baseline_topic())
         env = {
             **os.environ,
             "LIVEBOARD_HOME": str(s.home),
             "LIVEBOARD_BROKER_PORT": str(s.broker_port),
             "LIVEBOARD_CLICKHOUSE_PORT": str(s.clickhouse_port),
             "PYTHONPATH": str(ROOT),
+            "LIVEBOARD_LOG_LEVEL": "WARNING",
         }
         start_ms = int(time.time() * 1000) - 3 * 60_000  # every room has been live a few minutes
         t0 = time.perf_counter()
@@ -373,7 +538,6 @@ def driver(args: argparse.Namespace) -> None:
             "LIVEBOARD_INGEST_DOUYIN_QPS": "300",
             "LIVEBOARD_INGEST_KUAISHOU_QPS": "400",
             "LIVEBOARD_INGEST_REQUEST_TIMEOUT_S": "5",
-            "LIVEBOARD_LOG_LEVEL": "WARNING",
             "LIVEBOARD_INGEST_WEBHOOK_WORKERS": str(args.workers),
         }
         col = subprocess.Popen(
@@ -395,174 +559,259 @@ def driver(args: argparse.Namespace) -> None:
         )
         procs.append(col)
         url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+        bport = free_port()
+        base = subprocess.Popen(
+            [PY, __file__, "baseline", "--port", str(bport), "--topic", baseline_topic],
+            env=env,
+            cwd=ROOT,
+            stderr=open(tmp / "baseline.log", "wb"),
+        )
+        procs.append(base)
+        burl = f"http://127.0.0.1:{bport}"
+        for u in (url, burl):
+            for _ in range(240):
+                try:
+                    urllib.request.urlopen(u + "/healthz", timeout=2)
+                    break
+                except OSError:
+                    if col.poll() is not None or base.poll() is not None:
+                        raise SystemExit(f"collector or baseline died: see {tmp}/ingest.log, baseline.log") from None
+                    time.sleep(0.5)
         # warm up: rooms discovered and polled at least once
         t_w = time.perf_counter()
-        while time.perf_counter() - t_w < 120:
+        tracked = 0
+        while time.perf_counter() - t_w < 180:
             h = orjson.loads(urllib.request.urlopen(url + "/healthz", timeout=5).read())
             tracked = sum(p["rooms_tracked"] for p in h["platforms"].values())
             if tracked >= args.rooms:
                 break
             time.sleep(2)
-        print(orjson.dumps(h["platforms"]).decode())
-        print(f"collector tracking {tracked} rooms after {time.perf_counter() - t_w:.0f} s warm-up")
+        print(f"collector tracking {tracked} rooms after {time.perf_counter() - t_w:.0f} s warm-up; {loadavg()}")
         time.sleep(12)  # one full poll interval with every room scheduled
 
+        n_phase = 0
         for rate in [float(x) for x in str(args.push_rate).split(",")]:
-            pids = {"collector": col.pid, "simulators": sim.pid}
-            for c in stack.status():
-                if c.pid:
-                    pids[c.name] = c.pid
-            start_at = time.time() + 15 + args.seconds * rate / 10_000  # after the payloads are built
-            gens = args.generators if rate > 0 else 0
-            loads = [
-                subprocess.Popen(
-                    [
-                        PY,
-                        __file__,
-                        "load",
-                        "--dir",
-                        str(tmp),
-                        "--url",
-                        url,
-                        "--rate",
-                        str(rate / args.generators),
-                        "--seconds",
-                        str(args.seconds),
-                        "--shard",
-                        str(i),
-                        "--start-at",
-                        str(start_at),
-                        "--connections",
-                        str(args.connections),
-                    ],
-                    env=env,
-                    cwd=ROOT,
-                )
-                for i in range(gens)
-            ]
-            procs += loads  # (each generator overwrites its load<i>.json when it finishes)
-            while time.time() < start_at:
-                time.sleep(0.1)
-            m0 = metrics(url)
-            cpu0 = {k: cpu_seconds(p, k == "collector") for k, p in pids.items()}
-            cpu0.update({f"push generator {i}": cpu_seconds(p.pid) for i, p in enumerate(loads)})
-            w0 = time.perf_counter()
-            rss_max = pss_max = 0.0
-            per_proc: dict[int, float] = {}
-            ages = []
-            cpu_gen: dict[str, float] = {}
-            t_end = time.perf_counter() + args.seconds
-            while any(p.poll() is None for p in loads) or (not loads and time.perf_counter() < t_end):
-                procs_now = tree(col.pid)
-                rss_max = max(rss_max, sum(rss_mb(p) for p in procs_now))
-                pss_max = max(pss_max, sum(pss_mb(p) for p in procs_now))
-                for p in procs_now:
-                    per_proc[p] = max(per_proc.get(p, 0.0), rss_mb(p))
-                for i, p in enumerate(loads):
-                    if p.poll() is None:
-                        cpu_gen[f"push generator {i}"] = cpu_seconds(p.pid)
-                time.sleep(1)
-                mx = metrics(url)
-                a = [v for _, v in mx.get("liveboard_ingest_data_age_seconds", [])]
-                if a:
-                    ages.append(max(a))
-            wall = time.perf_counter() - w0
-            m1 = metrics(url)
-            cpu1 = {k: cpu_seconds(p, k == "collector") for k, p in pids.items()}
-            cpu1.update(cpu_gen)
-            shards = [orjson.loads((tmp / f"load{i}.json").read_bytes()) for i in range(gens)]
-            errs: dict[str, int] = {}
-            for sh in shards:
-                for k, v in sh["errors"].items():
-                    errs[k] = errs.get(k, 0) + v
-            res = {
-                "latencies": [x for sh in shards for x in sh["latencies"]],
-                "kinds": [x for sh in shards for x in sh["kinds"]],
-                "errors": errs,
-                "sent": sum(sh["sent"] for sh in shards),
-                "offered_s": max((sh["offered_s"] for sh in shards), default=1.0),
-                "schedule_lag_max_s": max((sh["schedule_lag_max_s"] for sh in shards), default=0.0),
-            }
-            lats = res["latencies"]
-
-            def delta(name: str, m0: dict = m0, m1: dict = m1, **lab: str) -> float:
-                return msum(m1, name, **lab) - msum(m0, name, **lab)
-
-            polls = sum(
-                delta("liveboard_ingest_requests_total", endpoint=e)
-                for e in ("getlivedata", "today_live_room_get", "room_stats")
-            )
-            per_ep = {
-                e: delta("liveboard_ingest_requests_total", endpoint=e) / wall
-                for e in ("getlivedata", "today_live_room_get", "room_stats", "order_get", "getlivelist", "room_list")
-            }
-            errors = delta("liveboard_ingest_errors_total")
-            pushes_ok = delta("liveboard_ingest_pushes_total", outcome="ok")
-            events = delta("liveboard_ingest_events_total")
-            print(
-                f"\n== {args.rooms} rooms polled every 10 s + {rate:.0f} pushes/s for {args.seconds} s "
-                f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
-                f"load average before {os.getloadavg()[0]:.2f}) =="
-            )
-            print(
-                f"room polls: {polls / wall:,.0f}/s (target {args.rooms / 10:,.0f}/s); API errors {errors:.0f}; "
-                f"max room data age: median {statistics.median(ages) if ages else float('nan'):.1f} s, "
-                f"worst {max(ages) if ages else float('nan'):.1f} s"
-            )
-            print(f"  window {wall:.1f} s")
-            print("  API calls/s by endpoint: " + ", ".join(f"{e} {r:.1f}" for e, r in per_ep.items()))
-            print(
-                f"pushes: offered {res['sent'] / res['offered_s']:,.0f}/s (schedule lag max "
-                f"{res['schedule_lag_max_s'] * 1000:.0f} ms), acknowledged ok {pushes_ok / wall:,.0f}/s, "
-                f"errors {res['errors']}"
-            )
-            for kind in ("all", "douyin", "kuaishou", "wechat"):
-                xs = [x for x, k in zip(lats, res["kinds"], strict=True) if kind == "all" or k == kind]
-                if not xs:
-                    continue
-                print(
-                    f"  push ack latency (client) {kind:8s}: p50 {pct(xs, 0.5) * 1000:6.1f} ms, "
-                    f"p99 {pct(xs, 0.99) * 1000:6.1f} ms, max {max(xs) * 1000:6.1f} ms  (n={len(xs)})"
-                )
-            print(
-                f"  push ack latency (server handler, histogram bucket bound): p99 ≤ "
-                f"{hist_quantile(m1, 'liveboard_ingest_push_ack_latency_seconds', 0.99) * 1000:.0f} ms"
-            )
-            print(
-                f"events produced: {events / wall:,.0f}/s; produce latency p99 ≤ "
-                f"{hist_quantile(m1, 'liveboard_ingest_produce_latency_seconds', 0.99) * 1000:.0f} ms"
-            )
-            print(
-                f"collector RSS (all {len(per_proc)} processes): max {rss_max:.0f} MB summed RSS, {pss_max:.0f} MB "
-                f"summed PSS (target ≤ 300 MB); per process max "
-                + ", ".join(f"{v:.0f}" for v in per_proc.values())
-                + " MB"
-            )
-            col_cpu = cpu1["collector"] - cpu0["collector"]
-            print(
-                f"collector CPU (all processes): {col_cpu:.1f} s for {polls + 0:.0f} polls + {pushes_ok:.0f} pushes "
-                f"({col_cpu / max(1.0, pushes_ok + polls) * 1000:.2f} ms per request handled or made)"
-            )
-            print(
-                "CPU (share of one core over the measured window): "
-                + ", ".join(f"{k} {(cpu1[k] - cpu0.get(k, 0)) / wall * 100:.0f} %" for k in cpu1)
-            )
-            time.sleep(12)  # let the collector drain before the next rate
+            pair: dict[str, Phase] = {}
+            for target in ("baseline", "collector"):
+                ph = Phase(target, rate)
+                pair[target] = ph
+                phases.append(ph)
+                run_phase(args, ph, tmp, env, s, stack, col, base, url if target == "collector" else burl, url,
+                          baseline_topic, n_phase, invalid)  # fmt: skip
+                n_phase += 1
+                time.sleep(5)
+            b, c = pair["baseline"].figures, pair["collector"].figures
+            ratio = c["acked_per_s"] / b["acked_per_s"] if b["acked_per_s"] else float("nan")
+            pair["collector"].figures["ratio"] = ratio
+            print(f"\n-- {rate:.0f}/s offered: collector/baseline acknowledged rate in the window = {ratio:.2f} "
+                  f"({c['acked_per_s']:,.0f} / {b['acked_per_s']:,.0f} per s); {loadavg()}", flush=True)  # fmt: skip
     finally:
         for p in reversed(procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
-                    p.wait(10)
+                    p.wait(15)
                 except subprocess.TimeoutExpired:
                     p.kill()
         stack.down()
+    summary(args, phases, invalid)
+    if invalid:
+        sys.exit(1)
+
+
+def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: str, curl: str,  # type: ignore[no-untyped-def]
+              baseline_topic: str, n_phase: int, invalid: list[str]) -> None:  # fmt: skip
+    rate = ph.rate
+    pids = {"collector": col.pid, "baseline": base.pid}
+    for c in stack.status():
+        if c.pid:
+            pids[c.name] = c.pid
+    gens = args.generators if rate > 0 else 0
+    build_s = 5 + args.seconds * rate / 4_000  # the generators sign and encode every push first
+    start_at = time.time() + build_s
+    tag = f"{ph.target}{n_phase}"
+    loads = [
+        subprocess.Popen(
+            [PY, __file__, "load", "--dir", str(tmp), "--url", url, "--rate", str(rate / gens),
+             "--seconds", str(args.seconds), "--shard", str(n_phase * gens + i), "--tag", tag,
+             "--start-at", str(start_at), "--connections", str(args.connections)],
+            env=env,
+            cwd=ROOT,
+        )
+        for i in range(gens)
+    ]  # fmt: skip
+    # before any push of this phase: what "nothing lost" compares with once every push is answered
+    m_pre = metrics(curl)
+    raw0 = end_offsets(s, baseline_topic) if ph.target == "baseline" else 0
+    while time.time() < start_at:
+        if any(p.poll() not in (None, 0) for p in loads):
+            raise SystemExit("a load generator died while building its pushes")
+        time.sleep(0.05)
+    ph.say(
+        f"\n== {ph.target}: {args.rooms} rooms polled every 10 s + {rate:.0f} pushes/s offered "
+        f"for {args.seconds:.0f} s ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores; "
+        f"{loadavg()} at the start) =="
+    )
+    m0 = metrics(curl)
+    cpu0 = {k: cpu_seconds(p, k == "collector") for k, p in pids.items()}
+    server_pid = col.pid if ph.target == "collector" else base.pid
+    w0 = time.perf_counter()
+    t_end = w0 + args.seconds
+    rss_max = pss_max = 0.0
+    per_proc: dict[int, float] = {}
+    ages = []
+    prof: list[tuple[int, Path, subprocess.Popen]] = []
+    if args.profile and ph.target == "collector":
+        for p in tree(col.pid):
+            out = tmp / f"profile-{n_phase}-{p}.txt"
+            prof.append((p, out, subprocess.Popen(
+                [str(Path(PY).parent / "py-spy"), "record", "--pid", str(p), "--duration", str(int(args.profile)),
+                 "--rate", "50", "--nonblocking", "--format", "raw", "--output", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )))  # fmt: skip
+    while time.perf_counter() < t_end:
+        procs_now = tree(server_pid)
+        rss_max = max(rss_max, sum(rss_mb(p) for p in procs_now))
+        pss_max = max(pss_max, sum(pss_mb(p) for p in procs_now))
+        for p in procs_now:
+            per_proc[p] = max(per_proc.get(p, 0.0), rss_mb(p))
+        try:
+            a = [v for _, v in metrics(curl).get("liveboard_ingest_data_age_seconds", [])]
+        except OSError:
+            a = []
+        if a:
+            ages.append(max(a))
+        time.sleep(max(0.0, min(1.0, t_end - time.perf_counter())))
+    wall = time.perf_counter() - w0
+    m1 = metrics(curl)  # the window's end: rates below divide by `wall`, not the drain
+    cpu1 = {k: cpu_seconds(p, k == "collector") for k, p in pids.items()}
+    load_end = loadavg()
+    for p in loads:  # the drain: every push answered (or timed out)
+        p.wait()
+    m2 = metrics(curl)
+    raw2 = end_offsets(s, baseline_topic) if ph.target == "baseline" else 0
+    for _p, _out, pr in prof:
+        pr.wait()
+    shards = [orjson.loads((tmp / f"load-{tag}-{n_phase * gens + i}.json").read_bytes()) for i in range(gens)]
+    sent = sum(sh["sent"] for sh in shards)
+    lat: list[float] = []
+    kinds: list[str] = []
+    acked_in_window = 0
+    acked_total = 0
+    errs: dict[str, int] = {}
+    win_start = min((sh["wall_start"] for sh in shards), default=0.0)
+    for sh in shards:
+        off = sh["wall_start"] - win_start
+        for due, done, ok, kind in zip(sh["due"], sh["done"], sh["ok"], sh["kinds"], strict=True):
+            lat.append(done - due)
+            kinds.append(kind)
+            if ok:
+                acked_total += 1
+                if done + off <= wall:
+                    acked_in_window += 1
+        for k, v in sh["errors"].items():
+            errs[k] = errs.get(k, 0) + v
+    ph.say(f"  window {wall:.1f} s (rates below divide by it; answers after it are the drain)")
+    for i, sh in enumerate(shards):
+        lags = sorted(sh["lags"])
+        lag_p99, lag_max = pct(lags, 0.99), (lags[-1] if lags else 0.0)
+        ph.say(
+            f"  generator {i}: offered {sh['sent'] / sh['offered_s']:,.0f}/s, schedule lag p50 "
+            f"{pct(lags, 0.5) * 1000:.1f} ms, p99 {lag_p99 * 1000:.1f} ms, max {lag_max * 1000:.1f} ms "
+            f"(bound {args.max_lag_ms:.0f} ms), CPU {sh['cpu_s'] / max(wall, 1e-9) * 100:.0f} % of a core"
+        )
+        if lag_max * 1000 > args.max_lag_ms:
+            invalid.append(f"{ph.target} at {rate:.0f}/s: generator {i} fell {lag_max * 1000:.0f} ms behind schedule")
+    acked_per_s = acked_in_window / wall
+    ph.say(
+        f"  pushes: offered {sent / args.seconds:,.0f}/s, acknowledged (200) in the window {acked_per_s:,.0f}/s; "
+        f"after the drain {acked_total} of {sent} answered 200; errors {errs or 'none'}"
+    )
+    for kind in ("all", "douyin", "kuaishou", "wechat"):
+        xs = [x for x, k in zip(lat, kinds, strict=True) if kind == "all" or k == kind]
+        if xs:
+            ph.say(
+                f"  push ack latency from due time ({kind:8s}): p50 {pct(xs, 0.5) * 1000:7.1f} ms, "
+                f"p99 {pct(xs, 0.99) * 1000:7.1f} ms, max {max(xs) * 1000:7.1f} ms (n={len(xs)})"
+            )
+
+    def delta(name: str, a: dict = m0, b: dict = m1, **lab: str) -> float:
+        return msum(b, name, **lab) - msum(a, name, **lab)
+
+    polls = sum(
+        delta("liveboard_ingest_requests_total", endpoint=e)
+        for e in ("getlivedata", "today_live_room_get", "room_stats")
+    )
+    api_errors = delta("liveboard_ingest_errors_total")
+    ph.say(
+        f"  collector room polls {polls / wall:,.0f}/s (target ≥ {args.rooms / 10:,.0f}/s), "
+        f"API errors {api_errors:.0f}; "
+        f"max room data age median {statistics.median(ages) if ages else float('nan'):.1f} s, "
+        f"worst {max(ages) if ages else float('nan'):.1f} s"
+    )
+    if ph.target == "collector":
+        ok_server = delta("liveboard_ingest_pushes_total", m_pre, m2, outcome="ok")
+        failed = delta("liveboard_ingest_pushes_total", m_pre, m2, outcome="produce_failed")
+        lost = max(0, acked_total - int(ok_server))
+        ph.say(
+            f"  collector counted {ok_server:.0f} pushes ok, {failed:.0f} produce_failed; answered 200 but not "
+            f"counted ok: {lost}; events produced {delta('liveboard_ingest_events_total') / wall:,.0f}/s "
+            "in the window; "
+            f"server handler p99 ≤ {hist_quantile(m2, 'liveboard_ingest_push_ack_latency_seconds', 0.99) * 1000:.0f} ms"
+        )
+        ph.figures["lost"] = lost + (sent - acked_total)
+    else:
+        produced = raw2 - raw0
+        ph.say(f"  baseline topic: {produced} records produced for {acked_total} answered 200")
+        ph.figures["lost"] = max(0, acked_total - produced) + (sent - acked_total)
+    ph.say(
+        f"  {ph.target} memory (all {len(per_proc)} processes): max {rss_max:.0f} MB summed RSS, {pss_max:.0f} MB "
+        f"summed PSS; per process max " + ", ".join(f"{v:.0f}" for v in per_proc.values()) + " MB"
+    )
+    ph.say(
+        "  CPU (share of one core over the window): "
+        + ", ".join(f"{k} {(cpu1[k] - cpu0.get(k, 0)) / wall * 100:.0f} %" for k in cpu1)
+        + f"; {load_end} at the window's end"
+    )
+    for p, out, _pr in prof:
+        if out.exists():
+            ph.say(f"  py-spy profile of pid {p}{' (poller)' if p == col.pid else ' (webhook worker)'}:")
+            for line in profile_summary(out):
+                ph.say(line)
+    ph.figures.update(
+        acked_per_s=acked_per_s,
+        p99_ms=pct(lat, 0.99) * 1000,
+        polls_per_s=polls / wall,
+        rss_mb=rss_max,
+        load=os.getloadavg()[0],
+    )
+
+
+def summary(args: argparse.Namespace, phases: list[Phase], invalid: list[str]) -> None:
+    print(f"\n== summary ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {loadavg()} now) ==")
+    if invalid:
+        print("INVALID (not open-loop figures): " + "; ".join(invalid))
+    for ph in phases:
+        f = ph.figures
+        if not f:
+            continue
+        line = (
+            f"  {ph.target:9s} {ph.rate:6.0f}/s offered: acked {f['acked_per_s']:7,.0f}/s, "
+            f"ack p99 {f['p99_ms']:8.1f} ms, polls {f['polls_per_s']:5,.0f}/s, lost {f['lost']:.0f}, "
+            f"RSS {f['rss_mb']:4.0f} MB, 1-min load {f['load']:.2f}"
+        )
+        if ph.target == "collector":
+            checks = {
+                "ack p99 ≤ 200 ms": f["p99_ms"] <= 200,
+                f"polls ≥ {args.rooms / 10:.0f}/s": f["polls_per_s"] >= args.rooms / 10 * 0.98,
+                "nothing lost": f["lost"] == 0,
+                "RSS ≤ 300 MB": f["rss_mb"] <= 300,
+                "≥ 0.5 × baseline": f.get("ratio", 0) >= 0.5,
+            }
+            line += f", ratio {f.get('ratio', float('nan')):.2f}; " + ", ".join(
+                f"{k} {'PASS' if v else 'FAIL'}" for k, v in checks.items()
+            )
+        print(line)
 
 
 def main() -> None:
@@ -580,17 +829,25 @@ def main() -> None:
     b.add_argument("--shard", type=int, default=0)
     b.add_argument("--start-at", type=float, default=0)
     b.add_argument("--connections", type=int, default=256)
+    b.add_argument("--tag", default="x")
+    c = sub.add_parser("baseline")
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--topic", required=True)
     ap.add_argument("--rooms", type=int, default=3000)
     ap.add_argument("--push-rate", default="2000", help="pushes/s; a comma-separated list runs each in turn")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--generators", type=int, default=2, help="push generator processes")
-    ap.add_argument("--connections", type=int, default=256, help="keep-alive connections per generator")
+    ap.add_argument("--connections", type=int, default=512, help="keep-alive connections per generator")
+    ap.add_argument("--max-lag-ms", type=float, default=100.0, help="a generator later than this: run INVALID")
+    ap.add_argument("--profile", type=float, default=0, help="py-spy every collector process for N s of its window")
     ap.add_argument("--workers", type=int, default=2, help="LIVEBOARD_INGEST_WEBHOOK_WORKERS (0: one process)")
     args = ap.parse_args()
     if args.mode == "sim":
         run_sim(args)
     elif args.mode == "load":
         run_load(args)
+    elif args.mode == "baseline":
+        run_baseline(args)
     else:
         driver(args)
 
