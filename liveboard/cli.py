@@ -48,6 +48,12 @@ def cli() -> None:
 
 
 def main() -> None:
+    from liveboard.lifecycle import Terminated, adopt_parent, install_stop_signals
+
+    # Before anything else: a child of another liveboard process dies with it, and SIGINT/SIGTERM stop
+    # every command even when inherited ignored (background jobs, nohup, CI runners).
+    adopt_parent()
+    install_stop_signals()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -59,6 +65,8 @@ def main() -> None:
     except LiveboardError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except Terminated:
+        sys.exit(143)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:

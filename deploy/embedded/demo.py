@@ -15,9 +15,9 @@ for a person to use. Ctrl-C (or `--exit-after`) stops every process and the stac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -37,6 +37,7 @@ from liveboard.contracts import encode_event, manual_event
 from liveboard.errors import StackError
 from liveboard.kafka.catalog import EVENTS, ensure_topics
 from liveboard.kafka.clients import make_producer
+from liveboard.lifecycle import child_env, install_stop_signals
 from liveboard.paths import contests_dir
 from liveboard.settings import Settings, get_settings
 
@@ -47,11 +48,12 @@ HUMAN_JUDGES = ("j4", "j5")
 DISTRICTS = ("daoli", "daowai", "nangang", "xiangfang", "songbei", "pingfang", "hulan", "acheng")
 
 
-def prepare_stack(settings: Settings) -> Stack:
+def prepare_stack(settings: Settings, bound: bool = False) -> Stack:
+    """Start the engines unless they run already; ``bound``: they die with this process (kill -9 too)."""
     st = Stack(settings)
     if not all(c.running for c in st.status()):
         st.down()  # clear half-started leftovers before a clean start
-        st.up()
+        st.up(bound=bound)
     report = migrate(settings)
     click.echo(f"migrations: {len(report.applied)} applied, {len(report.already)} already applied")
     topics = asyncio.run(ensure_topics(settings))
@@ -138,7 +140,9 @@ def registration_sheet(contest: dict[str, Any], contest_file: Path, sheet: Path)
 
 
 class Services:
-    """The demo's child processes; stopped in reverse order, always."""
+    """The demo's child processes; stopped in reverse order, always. Each is in its own session (a Ctrl-C
+    reaches the demo only, which stops them in order) and dies with the demo if the demo dies without
+    stopping them (kill -9): see liveboard/lifecycle.py."""
 
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
         self.workdir = workdir
@@ -149,7 +153,7 @@ class Services:
         log = (self.workdir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "liveboard", *args],
-            env=self.env,
+            env=child_env(self.env),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -161,7 +165,7 @@ class Services:
     def run(self, *args: str, stdin: str | None = None) -> str:
         out = subprocess.run(
             [sys.executable, "-m", "liveboard", *args],
-            env=self.env,
+            env=child_env(self.env),
             input=stdin,
             capture_output=True,
             text=True,
@@ -254,7 +258,13 @@ async def _submit_auto_judges(settings: Settings, contest: dict[str, Any], seed:
 
 
 @click.command()
-@click.option("--rooms", type=click.IntRange(3, 500), default=40, show_default=True, help="contestants")
+@click.option(
+    "--rooms",
+    type=click.IntRange(10, 500),
+    default=40,
+    show_default=True,
+    help="contestants (the final awards 10 places)",
+)
 @click.option("--minutes", type=click.IntRange(5), default=60, show_default=True, help="simulated stream length")
 @click.option("--speed", type=click.FloatRange(1), default=20.0, show_default=True, help="simulated s per real s")
 @click.option("--seed", type=int, default=2020, show_default=True)
@@ -265,6 +275,8 @@ def demo(
     rooms: int, minutes: int, speed: float, seed: int, sim_port: int, exit_after: float | None, keep_stack: bool
 ) -> None:
     """Run the whole product on the embedded stack: a simulated final, collectors, scorer and board."""
+    # Ctrl-C and SIGTERM stop everything in order, also when SIGINT was inherited ignored (a background job)
+    install_stop_signals()
     settings = get_settings()
     for name, port in (
         ("board", settings.board_port),
@@ -275,11 +287,18 @@ def demo(
         if not port_is_free("127.0.0.1", port):
             raise StackError(f"port {port} is busy, so the {name} cannot start; stop what uses it or change it")
 
-    st = prepare_stack(settings)
-    statuses = st.status()
-    _print(statuses)
-    if not all(s.running for s in statuses):
-        raise StackError("the embedded engines are not healthy")
+    try:
+        # engines the demo starts die with it unless kept; a Ctrl-C while they start stops them
+        st = prepare_stack(settings, bound=not keep_stack)
+        statuses = st.status()
+        _print(statuses)
+        if not all(s.running for s in statuses):
+            raise StackError("the embedded engines are not healthy")
+    except BaseException:
+        if not keep_stack:
+            with contextlib.suppress(StackError):  # another `stack` command holds it: not ours to stop
+                Stack(settings).down()
+        raise
     click.echo("both engines healthy")
 
     workdir = Path(settings.home) / "demo" / time.strftime("%Y%m%d-%H%M%S")
@@ -296,11 +315,6 @@ def demo(
     }
     services = Services(workdir, env)
     interrupted = False
-
-    def _sigterm(_sig: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _sigterm)
     try:
         sim_contest_file = workdir / "simulated-contest.yaml"
         services.start(

@@ -22,6 +22,7 @@ from pathlib import Path
 from deploy.embedded import broker, clickhouse
 from deploy.embedded.processes import live_pid, port_is_free, read_pid, rss_bytes, terminate, wait_gone
 from liveboard.errors import StackError
+from liveboard.lifecycle import preexec_die_with_parent
 from liveboard.settings import Settings
 
 READY_TIMEOUT_S = 60.0
@@ -88,7 +89,9 @@ class Stack:
             return {}
 
     # --- up ----------------------------------------------------------------------------------------
-    def up(self) -> list[ComponentStatus]:
+    def up(self, bound: bool = False) -> list[ComponentStatus]:
+        """Start both engines. ``bound``: they die with the calling thread however it ends (the demo's, a
+        test session's); by default they outlive it until ``down`` (``liveboard stack up``)."""
         with self._locked():
             self._refuse_if_running()
             bin_path = broker.binary(self.s.broker_binary)
@@ -110,12 +113,14 @@ class Stack:
                     broker.command(bin_path, self.s.host, self.s.broker_port, self.s.broker_storage),
                     self.broker_dir / "broker.log",
                     self.broker_pidfile,
+                    bound,
                 )
                 started.append(("broker", bpid))
                 cpid = self._spawn(
                     clickhouse.command(self.ch_data, self.s.host, self.s.clickhouse_port),
                     self.ch_dir / "clickhouse.log",
                     self.ch_pidfile,
+                    bound,
                 )
                 started.append(("clickhouse", cpid))
                 self._wait_ready(bpid, cpid)
@@ -172,15 +177,18 @@ class Stack:
                         f"ClickHouse data folder {self.ch_data} is in use by another server process"
                     ) from exc
 
-    def _spawn(self, cmd: list[str], log: Path, pidfile: Path) -> int:
+    def _spawn(self, cmd: list[str], log: Path, pidfile: Path, bound: bool = False) -> int:
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # survives the CLI; `down` stops it
+                start_new_session=True,  # not in the caller's process group: a Ctrl-C stops it through `down`
                 close_fds=True,
+                # bound: SIGKILL when the caller dies (kill -9 too); the broker's memory storage is lost then
+                # anyway and ClickHouse's parts are written atomically
+                preexec_fn=preexec_die_with_parent() if bound else None,
             )
         pidfile.write_text(str(proc.pid))
         return proc.pid

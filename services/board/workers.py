@@ -145,15 +145,11 @@ def _stop_all(workers: list[_Worker]) -> int:
 
 
 def _die_with_parent() -> None:
-    """A worker must not outlive its supervisor (killed -9, say): ask Linux for SIGTERM when it goes."""
-    parent = int(os.environ.get(PARENT_ENV, "0") or 0)
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
+    """A worker must not outlive its supervisor (killed -9, say): Linux sends it SIGTERM when the supervisor
+    goes, and it is killed if its orderly stop outlasts liveboard.lifecycle.STOP_GRACE_S."""
+    from liveboard.lifecycle import adopt_parent
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
-    if parent and os.getppid() != parent:  # it went before prctl took effect
-        sys.exit(0)
+    adopt_parent(PARENT_ENV)
 
 
 def worker_main(argv: list[str] | None = None) -> None:
@@ -161,8 +157,17 @@ def worker_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--host", required=True)
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args(argv)
-    _die_with_parent()
+    from liveboard.lifecycle import install_stop_signals
 
+    install_stop_signals()  # SIGTERM while still starting (imports, ClickHouse) is a clean stop, not a kill
+    _die_with_parent()
+    try:
+        _serve(args)
+    except KeyboardInterrupt:  # stopped before serving; once serving, aiohttp's own handlers stop it
+        pass
+
+
+def _serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from liveboard.logs import setup

@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--state-dir", required=True, type=Path)
     ap.add_argument("--index", type=int, default=0)
     args = ap.parse_args(argv)
+    from liveboard.lifecycle import adopt_parent
+
+    adopt_parent()  # dies with the polling process however it ends (LIVEBOARD_PARENT_PID, set by workers.py)
 
     from services.ingest import metrics as m
 

@@ -32,6 +32,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from liveboard.lifecycle import PARENT_ENV
+
 log = logging.getLogger(__name__)
 
 READY = "ready"
@@ -80,12 +82,14 @@ def fork_worker(argv: list[str], index: int) -> tuple[int, int]:
     r, w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         os.close(w)
         return pid, r
     code = 1
     try:
+        os.environ[PARENT_ENV] = str(parent)  # worker.main dies with this process (liveboard/lifecycle.py)
         os.close(r)
         os.dup2(w, 1)
         os.close(w)
@@ -268,6 +272,7 @@ def run(settings: Any, contests: list[Path], chosen: list[str], platforms_file: 
     reserved, port = reserve_port(host, settings.ingest_port if port is None else port)
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    env[PARENT_ENV] = str(os.getpid())  # restarted workers die with this process too
     env["PYTHONPATH"] = os.pathsep.join(x for x in (root, env.get("PYTHONPATH")) if x)
     sup = Supervisor(
         worker_args(contests, chosen, Path(path), host, port, clock_spec, state_dir),
