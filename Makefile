@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint browser fonts stack-up stack-down clean
+.PHONY: setup demo test lint browser fonts deploy-tools lock stack-up stack-down clean
 
 setup: $(STAMP)
 
@@ -32,10 +32,25 @@ fonts:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; \
 	  else echo "note: install Debian's fonts-noto-cjk for 奖状 certificates (sudo apt-get install fonts-noto-cjk)"; fi; }
 
+# promtool for the Prometheus rule checks and unit tests (tests/deploy/test_manifests.py): Debian's prometheus
+# package ships it. The Kubernetes schemas (kubernetes-validate) and yamllint come with the dev extras.
+deploy-tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else echo "note: install Debian's prometheus package (sudo apt-get install prometheus) for promtool; its checks are skipped"; fi; }
+
+# The image's locked, hashed dependencies (deploy/requirements.lock) from pyproject.toml's pins.
+lock: setup
+	$(BIN)/pip install --quiet uv==0.13.8
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --no-header --annotation-style line -o deploy/requirements.lock.new
+	{ sed -n '1,3p' deploy/requirements.lock; cat deploy/requirements.lock.new; } > deploy/requirements.lock.tmp
+	mv deploy/requirements.lock.tmp deploy/requirements.lock && rm -f deploy/requirements.lock.new
+
 demo: setup fonts
 	$(BIN)/liveboard demo
 
-test: setup browser
+test: setup browser deploy-tools
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -p no:cacheprovider
 

@@ -156,3 +156,46 @@ def _server_message(exc: Exception) -> str:
     # clickhouse-connect prefixes the HTTP details; keep the server's own line, which names the problem.
     m = re.search(r"(Code: \d+\..*?)(?:\(version [\d.]+\))?\s*$", text, flags=re.S)
     return (m.group(1) if m else text).strip()
+
+
+def pending(settings: Settings, folder: Path | None = None) -> list[str]:
+    """Migration files of this installation not yet applied (an applied file edited since is an error)."""
+    db = settings.clickhouse_database
+    migrations = discover(folder)
+    client = get_client(settings, database="")
+    try:
+        exists = client.command(f"EXISTS TABLE {db}.schema_migrations")
+        if str(exists).strip() != "1":
+            return [m.path.name for m in migrations]
+        rows = client.query(f"SELECT version, checksum FROM {db}.schema_migrations FINAL").result_rows
+    finally:
+        client.close()
+    done = {int(v): c for v, c in rows}
+    for m in migrations:
+        if m.version in done and done[m.version] != m.checksum:
+            raise MigrationError(f"{m.path.name}: applied with a different checksum")
+    return [m.path.name for m in migrations if m.version not in done]
+
+
+def wait_applied(
+    settings: Settings, timeout_s: float, interval_s: float = 2.0, folder: Path | None = None
+) -> list[str]:
+    """Poll until every migration file is applied (the migrate job ran); return what is still pending.
+
+    Used by the services' init containers so they start only after the migrate job, without needing the
+    Kubernetes API (no RBAC) and the same way under compose. ClickHouse not answering yet counts as pending.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    left: list[str] = ["(ClickHouse not reached)"]
+    while True:
+        try:
+            left = pending(settings, folder)
+        except MigrationError:
+            raise
+        except Exception as exc:  # not up yet: connection refused, DNS, auth during start-up
+            left = [f"(ClickHouse not reached: {type(exc).__name__})"]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(interval_s)
