@@ -21,6 +21,7 @@ EVENTS = "lb.events.v1"
 DLQ = "lb.dlq.v1"
 SCORES = "lb.scores.v1"
 REGISTRATIONS = "lb.registrations.v1"  # account bindings for the collectors (liveboard/kafka/registrations.py)
+REDRIVE = "lb.redrive.v1"  # dead letters sent back through a collector's push path (liveboard/redrive.py)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class Collector:
         follow_account_bound: bool = True,
         role: str = "all",
         state_dir: Path | None = None,
+        redrive: bool = True,
     ) -> None:
         """``role``: ``all`` (one process polls and serves the webhooks), or, with ``state_dir`` shared
         between processes (services/ingest/workers.py), ``poller`` (schedulers only, no HTTP; writes its
@@ -81,6 +82,7 @@ class Collector:
         self.host = host
         self.port = settings.ingest_port if port is None else port
         self.follow_account_bound = follow_account_bound
+        self.redrive = redrive  # consume lb.redrive.v1 (services/ingest/redrive.py); not in webhook workers
         self.producer = EventProducer(
             settings,
             linger_ms=ingest.linger_ms,
@@ -125,6 +127,11 @@ class Collector:
                 self._tasks[p] = asyncio.create_task(c.run(), name=f"collector-{p}")
         if self.role == "poller":
             self._tasks["status"] = asyncio.create_task(self._status_loop(), name="status")
+        if self.redrive and self.role != "webhooks":
+            from services.ingest.redrive import Redriver
+
+            self.redriver = Redriver(self)
+            self._tasks["redrive"] = asyncio.create_task(self.redriver.run(), name="redrive")
         log.info(
             "ingest started",
             extra={

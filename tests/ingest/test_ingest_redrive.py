@@ -1,0 +1,167 @@
+"""Dead letters re-driven once the cause is fixed (issue 14.5), on the real broker and ClickHouse.
+
+The cause: the Kuaishou app's MsgSecret was not configured, so the platform's encrypted order pushes were
+refused and dead-lettered (reason ``no_secret``). The operator configures it, restarts the collector and
+re-drives the dead letters: each order step comes out exactly once, a second re-drive adds nothing, and
+both re-drives are recorded (who, what selection, how many); a dry run sends nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import aiohttp
+import pytest
+from aiokafka import TopicPartition
+
+from liveboard import redrive as rd
+from liveboard.clickhouse.client import get_async_client, get_client
+from liveboard.kafka.catalog import DLQ, REDRIVE
+from liveboard.kafka.clients import make_consumer
+from services.ingest.app import Collector
+from services.ingest.config import load_platforms
+from services.ingest.registry import Registry
+from services.scoring.processor import dead_letter_row
+from services.simulator.clock import SimClock
+from services.simulator.contest import contest_doc
+from services.simulator.runner import Simulation
+from services.simulator.scenario import MINUTE, ScenarioConfig
+from tests.ingest.harness import consume, events, ingest_settings, topic_settings
+from tests.support import unique
+
+pytestmark = pytest.mark.engines
+
+CONFIG = ScenarioConfig(
+    seed=29,
+    rooms=3,
+    minutes=10,
+    revision_after_min=3,
+    refund_tail_min=3,
+    contest_id="redrive-ks",
+    platforms=("kuaishou",),
+)
+
+
+async def _wait(cond, what: str, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def _collector(settings, sim, registry, platforms: dict, *, redrive: bool) -> Collector:  # type: ignore[no-untyped-def]
+    return Collector(
+        settings,
+        ingest_settings(),
+        load_platforms(platforms),
+        registry,
+        clock=sim.clock,
+        enabled=["kuaishou"],
+        port=0,
+        follow_account_bound=False,
+        redrive=redrive,
+    )
+
+
+@pytest.mark.timeout(180)
+async def test_dead_letters_redriven_after_the_cause_is_fixed_yield_their_events_once(stack) -> None:
+    settings = await topic_settings(stack)
+    cfg = ScenarioConfig(**{**CONFIG.__dict__})
+    clock = SimClock(cfg.start_ms + 8 * MINUTE, 10)
+    sim = Simulation(cfg, clock=clock)
+    await sim.start()
+    sc = sim.scenario
+    registry = Registry(clock.now_ms)
+    doc = contest_doc(sc)
+    window = doc["stages"][0]["rounds"][0]["window"]
+    registry.add_contest(
+        cfg.contest_id,
+        (window["start"], window["end"]),
+        [(c.contestant_id, c.platform, c.account_id) for c in sc.contestants],
+    )
+    ks = sim.sims["kuaishou"]
+    now = clock.now_ms()
+    order = next(o for o in sc.orders.values() if o.platform == "kuaishou" and o.paid_at and o.paid_at < now)
+    by = unique("operator")
+    ch = await get_async_client(settings)
+    try:
+        # 1. no MsgSecret configured: the platform's encrypted pushes are refused and dead-lettered
+        without = copy.deepcopy(sim.platform_config())
+        without["kuaishou"].pop("msg_secret")
+        a = _collector(settings, sim, registry, without, redrive=False)
+        await a.start()
+        t0 = clock.now_ms()
+        try:
+            async with aiohttp.ClientSession() as s:
+                for status, ts in (("created", order.created_at), ("paid", order.paid_at)):
+                    path, headers, body = ks.sign_push(ks.order_message(order, status, ts))
+                    answer = await (await s.post(a.url + path, data=body, headers=headers)).json()
+                    assert answer["result"] == 11 and "no_secret" in answer["errorMsg"]
+        finally:
+            await a.stop()
+        t1 = clock.now_ms() + 1
+        # the scorer archives lb.dlq.v1 into dead_letters: the same rows, as it would write them
+        dlq = await consume(settings, DLQ)
+        assert len(dlq) == 2
+        sync = get_client(settings)
+        try:
+            sync.insert(
+                "dead_letters",
+                [dead_letter_row(r.value, r.partition, r.offset) for r in dlq],
+                column_names=[
+                    "dlq_id",
+                    "received_at",
+                    "source",
+                    "platform",
+                    "reason",
+                    "body",
+                    "kafka_partition",
+                    "kafka_offset",
+                ],
+                settings={"async_insert": 0},
+            )
+        finally:
+            sync.close()
+        sel = rd.Selection(platform="kuaishou", reason="NO_SECRET", since_ms=t0, until_ms=t1)
+
+        # 2. the cause fixed (MsgSecret configured), the collector restarted
+        b = _collector(settings, sim, registry, sim.platform_config(), redrive=True)
+        await b.start()
+        try:
+            dry = await rd.redrive(settings, ch, sel, requested_by=by, via="test", dry_run=True)
+            assert dry["selected"] == 2 and dry["redrivable"] == 2 and dry["skipped"] == {} and "request_id" not in dry
+            assert await consume(settings, REDRIVE, idle_s=0.5) == []  # a dry run sends nothing
+            first = await rd.redrive(settings, ch, sel, requested_by=by, via="test", dry_run=False)
+            assert first["sent"] == 2
+            await _wait(lambda: b.redriver.processed == 2, "the first re-drive")
+            await b.idle()
+            second = await rd.redrive(settings, ch, sel, requested_by=by, via="test", dry_run=False)
+            assert second["sent"] == 2 and second["request_id"] != first["request_id"]
+            await _wait(lambda: b.redriver.processed == 4, "the second re-drive")
+            await b.idle()
+        finally:
+            await b.stop()
+        # the collector's progress is committed: a restarted collector does not re-drive these again
+        probe = make_consumer(settings, group_id=b.redriver.group_id)
+        await probe.start()
+        try:
+            assert await probe.committed(TopicPartition(settings.topic(REDRIVE), 0)) == 4
+        finally:
+            await probe.stop()
+        steps = [e for e in await events(settings) if e.type == "order_event" and e.data.order_id == order.order_id]
+        assert sorted(e.data.status for e in steps) == ["created", "paid"]
+        assert {e.data.amount_fen for e in steps} == {order.amount_fen}
+        # both re-drives recorded: who, the selection, how many
+        rows = [r for r in await rd.history(ch, 500) if r["requested_by"] == by]
+        assert sorted(r["request_id"] for r in rows) == sorted([first["request_id"], second["request_id"]])
+        assert all(r["selected"] == 2 and r["sent"] == 2 and r["via"] == "test" for r in rows)
+        assert all(
+            r["selection"]
+            == {"platform": "kuaishou", "reason": "NO_SECRET", "since_ms": t0, "until_ms": t1, "limit": 1000}
+            for r in rows
+        )
+        assert len(await consume(settings, REDRIVE, idle_s=0.5)) == 4
+    finally:
+        await ch.close()
+        await sim.stop()
