@@ -41,6 +41,15 @@ def douyin_live_signed(dy, room_id: str, msgs: list, ts_ms: int) -> tuple[str, d
     return path, headers, body
 
 
+async def _refusals(s: aiohttp.ClientSession, url: str, reasons: tuple[str, ...]) -> dict[tuple[str, str], float]:
+    """The collector's refusal counters (the metrics registry is the process's: compare before/after)."""
+    return {
+        (p, reason): await metric(s, url, REFUSALS, platform=p, reason=reason)
+        for p in ("wechat_channels", "douyin", "kuaishou")
+        for reason in reasons
+    }
+
+
 async def _no_push_trace(run) -> None:
     await run.collector.idle()
     await run.collector.stop()
@@ -56,6 +65,7 @@ async def test_unsigned_oversized_and_mistyped_bodies_leave_no_trace(stack) -> N
         wx, dy = run.sim.sims["wechat_channels"], run.sim.sims["douyin"]
         big = b'{"ToUserName":"gh_x","Encrypt":"' + b"A" * (3 * 1024 * 1024) + b'"}'
         async with aiohttp.ClientSession() as s:
+            before = await _refusals(s, url, ("bad_signature", "too_large", "content_type"))
             # unsigned, small: WeChat used to parse and dead-letter these before checking anything
             for body in (b"not json at all", b'{"ToUserName":"gh_x"}', b'{"ToUserName":"gh_x","Encrypt":"QUJD"}'):
                 r = await s.post(
@@ -91,11 +101,8 @@ async def test_unsigned_oversized_and_mistyped_bodies_leave_no_trace(stack) -> N
             path, headers, body = dy.live_push(room.room_id, "live_like", room.interactions[:1])
             headers["content-type"] = "application/x-www-form-urlencoded"
             assert (await s.post(url + path, data=body, headers=headers)).status == 415
-            counted = {
-                (p, reason): await metric(s, url, REFUSALS, platform=p, reason=reason)
-                for p in ("wechat_channels", "douyin", "kuaishou")
-                for reason in ("bad_signature", "too_large", "content_type")
-            }
+            after = await _refusals(s, url, ("bad_signature", "too_large", "content_type"))
+        counted = {k: after[k] - before[k] for k in after}
         assert counted == {
             ("wechat_channels", "bad_signature"): 3,
             ("wechat_channels", "too_large"): 1,
@@ -124,6 +131,7 @@ async def test_signed_pushes_a_week_old_are_refused_on_each_platform(stack) -> N
         video = next(v for v in sc.videos.values() if v.platform == "douyin")
         open_id = dy.creds["accounts"][video.account_id]["open_id"]
         async with aiohttp.ClientSession() as s:
+            before = await _refusals(s, url, ("stale", "future"))
             # correctly signed, timestamp a week old
             path, headers, body = wechat_signed(wx, wx.message(wo, "channels_ec_order_new", week_ago), week_ago // 1000)
             r = await s.post(url + path, data=body, headers=headers)
@@ -141,12 +149,15 @@ async def test_signed_pushes_a_week_old_are_refused_on_each_platform(stack) -> N
             path, headers, body = douyin_live_signed(dy, droom.room_id, likes, now + 60 * MINUTE)
             r = await s.post(url + path, data=body, headers=headers)
             assert r.status == 401 and "future" in (await r.json())["err_msg"]
-            stale = {
-                p: await metric(s, url, REFUSALS, platform=p, reason="stale")
-                for p in ("wechat_channels", "douyin", "kuaishou")
-            }
-            future = await metric(s, url, REFUSALS, platform="douyin", reason="future")
-        assert stale == {"wechat_channels": 1, "douyin": 2, "kuaishou": 1} and future == 1
+            after = await _refusals(s, url, ("stale", "future"))
+        assert {k: after[k] - before[k] for k in after} == {
+            ("wechat_channels", "stale"): 1,
+            ("douyin", "stale"): 2,
+            ("kuaishou", "stale"): 1,
+            ("wechat_channels", "future"): 0,
+            ("douyin", "future"): 1,
+            ("kuaishou", "future"): 0,
+        }
         await _no_push_trace(run)
 
 
