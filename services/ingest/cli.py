@@ -122,3 +122,95 @@ def rebuild_registrations() -> None:
         f"account_bound in the event log: {r.in_log}; already on the registrations topic: {r.present}; "
         f"produced now: {r.produced}"
     )
+
+
+# -- re-driving dead letters (liveboard/redrive.py, issue 14.5) ---------------------------------------------
+
+
+def _when(value: str | None, what: str) -> int | None:
+    """UTC ms, or an ISO time (Asia/Shanghai when it has no offset)."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    from datetime import UTC, datetime, timedelta, timezone
+
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: give UTC ms or an ISO time like 2026-03-01T10:00", param_hint=what
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone(timedelta(hours=8)))
+    return int(dt.astimezone(UTC).timestamp() * 1000)
+
+
+@ingest.command("redrive")
+@click.option("--platform", default=None, help="only this platform's dead letters (wechat_channels, douyin, kuaishou)")
+@click.option("--reason", default=None, help="only dead letters whose reason contains this text (case-insensitive)")
+@click.option("--source", default=None, help="only this source, e.g. ingest.kuaishou.webhook")
+@click.option("--since", default=None, help="received at or after: UTC ms or ISO time (Asia/Shanghai if no offset)")
+@click.option("--until", default=None, help="received before: UTC ms or ISO time")
+@click.option("--limit", type=int, default=1000, show_default=True, help="at most this many dead letters")
+@click.option("--dry-run", is_flag=True, help="show what would be re-driven, send nothing")
+@click.option("--by", "requested_by", default=None, help="who asks (recorded; default cli:<login name>)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def redrive_cmd(
+    platform: str | None,
+    reason: str | None,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    dry_run: bool,
+    requested_by: str | None,
+    as_json: bool,
+) -> None:
+    """Send dead letters back through the collector's push path once their cause is fixed.
+
+    The collector re-posts each to its own receiver, so they are normalised and de-duplicated like a live
+    push (re-driving twice adds nothing). Every re-drive is recorded in ClickHouse table ingest_redrives."""
+    import getpass
+
+    import orjson
+
+    from liveboard import redrive as rd
+    from liveboard.clickhouse.client import get_async_client
+
+    if platform is not None:
+        platform = ALIASES.get(platform, platform)
+    try:
+        sel = rd.Selection(
+            platform=platform,
+            reason=reason or None,
+            source=source or None,
+            since_ms=_when(since, "--since") or 0,
+            until_ms=_when(until, "--until"),
+            limit=limit,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    by = requested_by or f"cli:{getpass.getuser()}"
+    if not by.strip():
+        raise click.BadParameter("who asks must be named", param_hint="--by")
+    settings = get_settings()
+    setup("ingest", settings.log_level)
+
+    async def go() -> dict:
+        ch = await get_async_client(settings)
+        try:
+            return await rd.redrive(settings, ch, sel, requested_by=by, via="cli", dry_run=dry_run)
+        finally:
+            await ch.close()
+
+    out = asyncio.run(go())
+    if as_json:
+        click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        return
+    head = "dry run: would re-drive" if dry_run else f"re-drive {out.get('request_id')}: sent"
+    click.echo(f"{head} {out['redrivable']} of {out['selected']} selected dead letters")
+    for key, n in out["by_reason"].items():
+        click.echo(f"  {n:>6}  {key}")
+    for src, s in out["skipped"].items():
+        click.echo(f"  skipped {s['count']} from {src}: {s['why']}")

@@ -11,6 +11,7 @@ import asyncio
 import copy
 
 import aiohttp
+import orjson
 import pytest
 from aiokafka import TopicPartition
 
@@ -165,3 +166,67 @@ async def test_dead_letters_redriven_after_the_cause_is_fixed_yield_their_events
     finally:
         await ch.close()
         await sim.stop()
+
+
+async def test_redrive_cli_selects_dry_runs_sends_and_records(stack) -> None:
+    from click.testing import CliRunner
+
+    from services.ingest.cli import ingest as cli
+    from liveboard.settings import reload_settings
+
+    reload_settings()
+    reason = unique("MsgSecret-missing")
+    at = 1_767_225_600_000
+    sync = get_client(stack)
+    try:
+        sync.insert(
+            "dead_letters",
+            [
+                [unique("dl"), at, "ingest.kuaishou.webhook", "kuaishou", f"no_secret: {reason}", "QUJD", 0, 0],
+                [unique("dl"), at + 1, "ingest.douyin.live_push", "douyin", f"bad JSON: {reason}", "[", 0, 1],
+                [unique("dl"), at + 2, "ingest.kuaishou.webhook", "kuaishou", f"other: {reason}", "x", 0, 2],
+            ],
+            column_names=[
+                "dlq_id",
+                "received_at",
+                "source",
+                "platform",
+                "reason",
+                "body",
+                "kafka_partition",
+                "kafka_offset",
+            ],
+            settings={"async_insert": 0},
+        )
+    finally:
+        sync.close()
+    runner = CliRunner()
+
+    async def run(*args: str):  # type: ignore[no-untyped-def]
+        return await asyncio.to_thread(runner.invoke, cli, ["redrive", *args])
+
+    res = await run("--platform", "tiktok")
+    assert res.exit_code == 2 and "platform" in res.output
+    res = await run("--since", "yesterday")
+    assert res.exit_code == 2 and "--since" in res.output
+    # everything with the reason text, before at + 2: the Kuaishou push goes, the Douyin live push is skipped
+    window = ["--reason", reason, "--since", str(at), "--until", str(at + 2)]
+    res = await run(*window, "--dry-run", "--json")
+    assert res.exit_code == 0, res.output
+    dry = orjson.loads(res.output)
+    assert (dry["selected"], dry["redrivable"], dry["dry_run"]) == (2, 1, True)
+    assert dry["skipped"]["ingest.douyin.live_push"]["count"] == 1 and "request_id" not in dry
+    by = unique("cli-operator")
+    res = await run(*window, "--by", by)
+    assert res.exit_code == 0, res.output
+    assert "sent 1 of 2" in res.output and "skipped 1 from ingest.douyin.live_push" in res.output
+    ch = await get_async_client(stack)
+    try:
+        rows = [r for r in await rd.history(ch, 500) if r["requested_by"] == by]
+    finally:
+        await ch.close()
+    assert len(rows) == 1 and (rows[0]["selected"], rows[0]["sent"], rows[0]["via"]) == (2, 1, "cli")
+    assert rows[0]["selection"] == {"reason": reason, "since_ms": at, "until_ms": at + 2, "limit": 1000}
+    sent = [orjson.loads(r.value) for r in await consume(stack, REDRIVE, idle_s=0.5)]
+    mine = [d for d in sent if d["request_id"] == rows[0]["request_id"]]
+    assert [(d["source"], d["body"], d["requested_by"]) for d in mine] == [("ingest.kuaishou.webhook", "QUJD", by)]
