@@ -235,7 +235,8 @@ def collective_standings(
                     "value": _display(value, decimals),
                     "members": n,
                     "tied": tied,
-                    "award": "" if pending and decide else award,
+                    # provisional (a member's result is held) and pending organisations receive no award
+                    "award": "" if (pending and decide) or provisional[org_id] else award,
                     "pending": bool(pending and decide),
                     "status": "provisional" if provisional[org_id] else "ranked",
                 }

@@ -85,14 +85,14 @@
     SK.noteServerTime(snap.server_now_ms);
     SK.applyLook(snap.display, stage);
     setText($("contest-name"), snap.contest_name || snap.contest_id);
-    SK.fit($("contest-name"), 50, 22);
+    SK.fitTitle($("contest-name"));
     setText($("sub-line"), [snap.round_name || snap.round_id, t("collective")].filter(Boolean).join(" · "));
     const kind = $("board-kind");
     kind.hidden = !snap.rows.length;
     kind.classList.toggle("final", !!snap.final);
     setText(kind, snap.final ? t("final_board") : t("provisional_board"));
     setText($("t-gmv"), "¥" + SK.money(snap.totals.gmv_fen));
-    SK.fit($("t-gmv"), 48, 24);
+    SK.fit($("t-gmv"), 44, 22);
     setText($("updated"), snap.computed_at ? `${t("updated")} ${time(snap.computed_at)}` : "");
     document.title = [snap.contest_name, t("collective")].filter(Boolean).join(" · ");
     draw();

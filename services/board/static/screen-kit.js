@@ -82,6 +82,14 @@ const SK = (() => {
     return size;
   }
 
+  // The contest's title is never cut: one line from 50 px down to 34 px, else two lines down to 16 px.
+  function fitTitle(node) {
+    node.classList.remove("two");
+    if (fit(node, 50, 34) > 34 || node.scrollWidth <= node.clientWidth + 0.5) return;
+    node.classList.add("two");
+    fit(node, 36, 16);
+  }
+
   function applyLook(display, stage) {
     const c = (display && display.colours) || {};
     if (c.primary) stage.style.setProperty("--primary", c.primary);
@@ -146,5 +154,5 @@ const SK = (() => {
   const platformName = (p) => (LB.lang === "en" ? PLATFORMS_EN : PLATFORMS)[p] || p;
   const platformBadge = (p) => el("span", { class: "pf pf-" + p, text: platformName(p) });
 
-  return { t, money, count, noteServerTime, serverNow, contestNow, fit, applyLook, scaleStage, stream, dataState, platformBadge };
+  return { t, money, count, noteServerTime, serverNow, contestNow, fit, fitTitle, applyLook, scaleStage, stream, dataState, platformBadge };
 })();

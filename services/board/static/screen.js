@@ -190,7 +190,7 @@
     SK.applyLook(snap.display, stage);
     const titleEl = $("contest-name");
     setText(titleEl, snap.contest_name || snap.contest_id);
-    SK.fit(titleEl, 50, 22);
+    SK.fitTitle(titleEl);
     titleEl.title = snap.contest_name || "";
     const sub = $("sub-line");
     setText(sub, [snap.round_name || snap.round_id, snap.group_name].filter(Boolean).join(" · "));
@@ -202,11 +202,11 @@
     document.title = [snap.contest_name, snap.round_name].filter(Boolean).join(" · ");
     const gmv = snap.totals.gmv_fen;
     setText($("t-gmv"), "¥" + SK.money(gmv));
-    SK.fit($("t-gmv"), 48, 24);
+    SK.fit($("t-gmv"), 44, 22);
     setText($("t-orders"), SK.count(snap.totals.paid_orders));
     setText($("t-viewers"), SK.count(snap.totals.viewers));
     setText($("t-count"), LB.int(snap.totals.contestants));
-    for (const id of ["t-orders", "t-viewers", "t-count"]) SK.fit($(id), 40, 20);
+    for (const id of ["t-orders", "t-viewers", "t-count"]) SK.fit($(id), 36, 18);
     noteGmv(gmv);
     setText($("updated"), snap.computed_at ? `${t("updated")} ${time(snap.computed_at)}` : "");
     $("other").hidden = !(snap.collective && snap.collective.length);
