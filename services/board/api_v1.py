@@ -298,6 +298,8 @@ def routes() -> list[Route]:
         Route("POST", "/api/v1/judge/scores", judge_api.submit_scores, "judgeSubmitScores"),
         Route("GET", "/api/v1/ops/health", ops_api.health, "opsHealth"),
         Route("GET", "/api/v1/ops/dead-letters", ops_api.dead_letters, "opsDeadLetters"),
+        Route("POST", "/api/v1/ops/dead-letters/redrive", ops_api.redrive_dead_letters, "opsRedriveDeadLetters"),
+        Route("GET", "/api/v1/ops/redrives", ops_api.redrives, "opsRedrives"),
         Route("GET", "/api/v1/ops/users", ops_api.list_users, "opsListUsers"),
         Route("POST", "/api/v1/ops/judges", ops_api.issue_judge, "opsIssueJudge"),
         Route("POST", "/api/v1/ops/users/{username}/disable", ops_api.disable_user, "opsDisableUser"),

@@ -296,6 +296,43 @@ def document() -> dict[str, Any]:
                 responses={"200": _json("dead letters"), **_err(400, 401, 403)},
             )
         },
+        "/api/v1/ops/dead-letters/redrive": {
+            "post": _op(
+                "opsRedriveDeadLetters",
+                "Re-drive dead letters through the collector's push path once their cause is fixed (lb.redrive.v1; "
+                "de-duplicated like a live push); dry_run answers what would go. Recorded and audited",
+                _CSRF,
+                requestBody=_body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "platform": {"enum": ["wechat_channels", "douyin", "kuaishou"]},
+                            "reason": {"type": "string", "maxLength": 500, "description": "substring, any case"},
+                            "source": {"type": "string", "examples": ["ingest.kuaishou.webhook"]},
+                            "since_ms": {"type": "integer", "minimum": 0, "description": "received at or after"},
+                            "until_ms": {"type": "integer", "minimum": 0, "description": "received before"},
+                            "limit": {"type": "integer", "minimum": 1, "maximum": 10000},
+                            "dry_run": {"type": "boolean"},
+                        },
+                    }
+                ),
+                responses={
+                    "200": _json("dry run: selected, redrivable, by_reason, skipped (why), sample"),
+                    "202": _json("sent: the same plus request_id and sent"),
+                    **_err(400, 401, 403, 415),
+                },
+            )
+        },
+        "/api/v1/ops/redrives": {
+            "get": _op(
+                "opsRedrives",
+                "Past dead-letter re-drives, newest first: who, when, the selection, how many",
+                _SESSION,
+                parameters=[_q("limit", "rows", {"type": "integer", "minimum": 1, "maximum": 500})],
+                responses={"200": _json("re-drives"), **_err(400, 401, 403)},
+            )
+        },
         "/api/v1/ops/users": {"get": _op("opsListUsers", "Judge and operator credentials (no hashes)", _SESSION)},
         "/api/v1/ops/judges": {
             "post": _op(

@@ -371,3 +371,78 @@ async def audit_log(request: web.Request) -> web.Response:
     if action is not None:
         ident(action, "action")
     return json_response({"entries": await ctx(request).audit.recent(limit, action)})
+
+
+# ----------------------------------------------------------------------------- dead-letter re-drive
+# Issue 14.5. The board never talks to the collector directly: liveboard/redrive.py selects the dead letters
+# from ClickHouse and puts one request per dead letter on lb.redrive.v1, which the collector consumes and
+# re-posts to its own push receiver (services/ingest/redrive.py). Recorded in ingest_redrives and audited.
+
+_REDRIVE_FIELDS = ("platform", "reason", "source", "since_ms", "until_ms", "limit", "dry_run")
+
+
+def _ms(body: dict[str, Any], field: str, default: int | None) -> int | None:
+    value = body.get(field)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
+        raise bad_request(field, "must be a time in UTC ms (an integer ≥ 0)")
+    return value
+
+
+@requires("operator")
+async def redrive_dead_letters(request: web.Request) -> web.Response:
+    """Re-drive the selected dead letters (or, with ``dry_run``, say what would go). 200 for a dry run,
+    202 once the requests are on lb.redrive.v1 (the collector takes them from there)."""
+    from liveboard import redrive as rd
+
+    c = ctx(request)
+    body = await json_body(request)
+    unknown = sorted(set(body) - set(_REDRIVE_FIELDS))
+    if unknown:
+        raise bad_request(unknown[0], f"unknown field (fields: {', '.join(_REDRIVE_FIELDS)})")
+    platform = body.get("platform") or None
+    if platform is not None and platform not in rd.PLATFORMS:
+        raise bad_request("platform", f"must be one of {', '.join(rd.PLATFORMS)}")
+    reason = text(body.get("reason"), "reason", max_len=500, required=False)
+    source = ident(body.get("source"), "source", required=False)
+    since = _ms(body, "since_ms", 0)
+    until = _ms(body, "until_ms", None)
+    limit = body.get("limit", 1000)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= rd.MAX_SELECTION:
+        raise bad_request("limit", f"must be an integer from 1 to {rd.MAX_SELECTION}")
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise bad_request("dry_run", "must be true or false")
+    if until is not None and until <= (since or 0):
+        raise bad_request("until_ms", "must be after since_ms")
+    if not (platform or reason or source or since or until is not None):
+        raise bad_request("body", "give at least one of platform, reason, source, since_ms, until_ms")
+    sel = rd.Selection(
+        platform=platform, reason=reason, source=source, since_ms=since or 0, until_ms=until, limit=limit
+    )
+    by = actor(request).username
+    out = await rd.redrive(c.settings, c.ch, sel, requested_by=by, via="console", dry_run=dry_run)
+    if dry_run:
+        return json_response(out)
+    await audit(
+        request,
+        "redrive_dead_letters",
+        target=out["request_id"],
+        detail={
+            "selection": out["selection"],
+            "selected": out["selected"],
+            "sent": out["sent"],
+            "skipped": {k: v["count"] for k, v in out["skipped"].items()},
+        },
+    )
+    return json_response(out, status=202)
+
+
+@requires("operator")
+async def redrives(request: web.Request) -> web.Response:
+    """Past re-drives, newest first (who, when, the selection, how many)."""
+    from liveboard import redrive as rd
+
+    limit = query_int(request, "limit", 50, 1, 500)
+    return json_response({"redrives": await rd.history(ctx(request).ch, limit)})
