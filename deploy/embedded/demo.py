@@ -48,6 +48,30 @@ HUMAN_JUDGES = ("j4", "j5")
 DISTRICTS = ("daoli", "daowai", "nangang", "xiangfang", "songbei", "pingfang", "hulan", "acheng")
 
 
+def new_contest_run(settings: Settings, base: str = "harbin-demo") -> str:
+    """``base`` on a fresh state folder; else the next ``base-N`` that no earlier run has used."""
+    from liveboard.clickhouse.client import get_client
+
+    ch = get_client(settings)
+    try:
+        used = {
+            r[0]
+            for r in ch.query(
+                "SELECT DISTINCT contest_id FROM events_archive WHERE contest_id = {b:String} "
+                "OR startsWith(contest_id, {p:String})",
+                parameters={"b": base, "p": base + "-"},
+            ).result_rows
+        }
+    finally:
+        ch.close()
+    if base not in used:
+        return base
+    n = 2
+    while f"{base}-{n}" in used:
+        n += 1
+    return f"{base}-{n}"
+
+
 def prepare_stack(settings: Settings, bound: bool = False) -> Stack:
     """Start the engines unless they run already; ``bound``: they die with this process (kill -9 too)."""
     st = Stack(settings)
@@ -300,6 +324,10 @@ def demo(
                 Stack(settings).down()
         raise
     click.echo("both engines healthy")
+    # A state folder that ran the demo before holds that run's events, scores and freeze: this run is a new
+    # contest run (harbin-demo-2, -3, …), so its screens start clean instead of showing the old run's numbers.
+    global CONTEST_ID
+    CONTEST_ID = new_contest_run(settings)
 
     workdir = Path(settings.home) / "demo" / time.strftime("%Y%m%d-%H%M%S")
     (workdir / "contests").mkdir(parents=True)
@@ -359,6 +387,7 @@ def demo(
             "--host=127.0.0.1",
             f"--clock={clock}",
         )
+        services.env["LIVEBOARD_BOARD_CONTEST_CLOCK"] = clock  # the screens count down on the simulated clock
         services.start("board", "board", "serve")
         _wait_http(f"http://127.0.0.1:{settings.ingest_port}/healthz", 60, services)
         _wait_http(f"http://127.0.0.1:{settings.board_port}/healthz", 60, services)

@@ -529,3 +529,15 @@ async def test_logo_route_serves_only_the_contests_declared_file(board: Board, f
         async with http.get(f"{board.url}/screen/logo/{board.contest_id}") as resp:
             assert resp.status == 404  # the fixture's contest declares no logo
     await asyncio.sleep(0)
+
+
+def test_a_demo_rerun_on_the_same_state_is_a_new_contest_run(board: Board) -> None:
+    """make demo on a state folder that ran it before: the run takes the next free id, never the old run's."""
+    from deploy.embedded.demo import new_contest_run
+
+    base = unique("demo").replace("-", "")[:16]
+    assert new_contest_run(board.settings, base) == base
+    fixtures.insert_feed(board.ch, base, "c1", "room", fixtures.now_ms())
+    assert new_contest_run(board.settings, base) == f"{base}-2"
+    fixtures.insert_feed(board.ch, f"{base}-2", "c1", "room", fixtures.now_ms())
+    assert new_contest_run(board.settings, base) == f"{base}-3"
