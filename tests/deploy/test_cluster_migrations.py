@@ -1,11 +1,12 @@
 """LIVEBOARD_CLICKHOUSE_CLUSTER: every migration file, present or added later, gets a cluster form.
 
 What runs here: the rewrite of every statement of every file in schemas/migrations (text checks, per file), the
-exact output for each kind of statement, and ClickHouse 26.9's own parser (EXPLAIN AST on the embedded engine)
-over every generated statement. What cannot run here: the embedded engine has no Keeper and no cluster, so it
-refuses ``ON CLUSTER`` and ``Replicated*`` tables (the last test shows the runner really sends them); creating
-the tables on a real replicated cluster and inserting through the Distributed tables is for a staging cluster
-(docs/deploy.md, "ClickHouse cluster").
+exact output for each kind of statement, ClickHouse 26.9's own parser (EXPLAIN AST on the embedded engine) over
+every generated statement, and the Distributed half for real: a private embedded ClickHouse configured with a
+one-shard cluster on itself runs every migration's cluster form with ``ON CLUSTER`` and replication taken out
+(it has no Keeper), then de-duplicated inserts, a materialized view and ``FINAL`` through the Distributed tables.
+What cannot run here: ``ON CLUSTER`` and ``Replicated*`` need Keeper (a test shows the runner really sends them);
+replication and several shards are for a staging cluster (docs/deploy.md, "ClickHouse cluster").
 """
 
 from __future__ import annotations
@@ -146,3 +147,100 @@ def test_runner_sends_on_cluster_ddl(stack: Settings) -> None:
     s = stack.model_copy(update={"clickhouse_cluster": "lb_prod", "clickhouse_database": f"lbc_{uuid.uuid4().hex[:8]}"})
     with pytest.raises(MigrationError, match=r"lb_prod.*not found|not found.*lb_prod"):
         migrate(s)
+
+
+def _degrade(stmt: str) -> str:
+    """What the embedded engine can run of a cluster statement: no ON CLUSTER (no Keeper for distributed DDL),
+    the plain engine in place of Replicated* (no Keeper for replication); the Distributed tables stay."""
+    stmt = stmt.replace(" ON CLUSTER 'lbtest'", "")
+    stmt = re.sub(
+        r"ENGINE = Replicated(\w*)MergeTree\('[^']*', '\{replica\}'(?:, ([^)]*))?\)",
+        lambda m: f"ENGINE = {m.group(1)}MergeTree" + (f"({m.group(2)})" if m.group(2) else ""),
+        stmt,
+    )
+    return stmt.replace("replicated_deduplication_window", "non_replicated_deduplication_window").replace(" SYNC", "")
+
+
+@pytest.fixture(scope="module")
+def one_shard_cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A private embedded ClickHouse that knows a one-shard cluster `lbtest` on itself (remote_servers, macros)."""
+    import subprocess
+    import time
+
+    from deploy.embedded import clickhouse as ch
+    from tests.support import free_port
+
+    home = tmp_path_factory.mktemp("chcluster")
+    http, tcp = free_port(), free_port()
+    (home / "run" / "config.d").mkdir(parents=True)
+    (home / "run" / "config.d" / "cluster.xml").write_text(
+        f"<clickhouse><tcp_port>{tcp}</tcp_port><macros><shard>01</shard><replica>r1</replica></macros>"
+        f"<remote_servers><lbtest><shard><replica><host>127.0.0.1</host><port>{tcp}</port></replica></shard>"
+        "</lbtest></remote_servers></clickhouse>",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(ch.command(home / "data", "127.0.0.1", http), stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{http}"
+    deadline = time.monotonic() + 60
+    while ch.serving_path(url) is None:
+        assert proc.poll() is None and time.monotonic() < deadline, "embedded ClickHouse did not start"
+        time.sleep(0.1)
+    ch.query(url, "SYSTEM START LISTEN TCP", post=True)
+    try:
+        yield Settings(  # type: ignore[call-arg]
+            _env_file=None, clickhouse_url=url, clickhouse_database="lbc", clickhouse_cluster="lbtest"
+        )
+    finally:
+        ch.stop_keepalive(url)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.engines
+def test_distributed_tables_over_local_ones_on_the_embedded_engine(one_shard_cluster: Settings) -> None:
+    s = one_shard_cluster
+    client = get_client(s, database="")
+    try:
+        assert str(client.get_client_setting("distributed_foreground_insert")) == "1"
+        client.command("CREATE DATABASE IF NOT EXISTS lbc")
+        for mig in MIGRATIONS:
+            for stmt in plan(s, MIGRATIONS, mig):
+                client.command(_degrade(stmt))
+        engines = dict(client.query("SELECT name, engine FROM system.tables WHERE database = 'lbc'").result_rows)
+        for name in replicated_tables(MIGRATIONS, "lbc") - {"schema_migrations", "leaderboard_current"}:
+            assert engines[name] == "Distributed", name
+            assert engines[f"{name}_local"].endswith("MergeTree"), name
+        assert "leaderboard_current" not in engines and "leaderboard_current_local" not in engines  # 0024 dropped
+
+        # A batch retried with the same token through the Distributed table is stored once; the materialized
+        # view on the local table fires for rows routed through it.
+        cols = ["event_id", "type", "contest_id", "contestant_id", "platform", "observed_at", "ingested_at"]
+        rows = [["e1", "live_metrics_snapshot", "c1", "p1", "douyin", 1000, 1001]]
+        dedup = {"insert_deduplication_token": "lb.events.v1:0:0-0", "async_insert": 0}
+        for _ in range(2):
+            client.insert("lbc.events_archive", rows, column_names=cols, settings=dedup)
+        assert client.command("SELECT count() FROM lbc.events_archive") == 1
+        # the token, not the data, names the batch: it reaches the shard through the Distributed table
+        e2 = [["e2", "live_metrics_snapshot", "c1", "p1", "douyin", 2000, 2001]]
+        client.insert("lbc.events_archive", e2, column_names=cols, settings=dedup)
+        assert client.command("SELECT count() FROM lbc.events_archive") == 1
+        client.insert(
+            "lbc.events_archive",
+            e2,
+            column_names=cols,
+            settings={**dedup, "insert_deduplication_token": "lb.events.v1:0:1-1"},
+        )
+        assert client.command("SELECT count() FROM lbc.events_archive") == 2
+        assert client.query(
+            "SELECT contestant_id, max(last_observed_at), uniqMerge(events) FROM lbc.feed_latest GROUP BY contestant_id"
+        ).result_rows == [("p1", 2000, 2)]
+        # FINAL through the Distributed table: the newest version of a row wins
+        lb = ["contest_id", "round_id", "group_id", "contestant_id", "version", "rank", "total"]
+        client.insert("lbc.leaderboard", [["c1", "r1", "g", "p1", 1, 2, "10"]], column_names=lb)
+        client.insert("lbc.leaderboard", [["c1", "r1", "g", "p1", 2, 1, "12"]], column_names=lb)
+        assert client.query("SELECT version, rank, total FROM lbc.leaderboard FINAL").result_rows == [(2, 1, "12")]
+    finally:
+        client.close()
