@@ -4,6 +4,9 @@ on lb.redrive.v1, skips the rest saying why, and is recorded and audited (who, t
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import orjson
 import pytest
 
@@ -84,3 +87,42 @@ async def test_console_redrive_is_for_operators_checked_dry_run_then_sent_and_au
     finally:
         await judge.close()
         await ops.close()
+
+
+async def test_console_page_previews_and_redrives_from_the_dead_letters_card(board: Board, browser: Any) -> None:
+    reason = unique("page-cause")
+    at = 1_767_398_400_000  # 2026-01-03 08:00 Beijing time
+    dlq_id = unique("dl")
+    board.ch.insert(
+        "dead_letters",
+        [[dlq_id, at + 1000, "ingest.douyin.webhook", "douyin", f"KeyError: {reason}", '{"event":"x"}', 0, 0]],
+        column_names=COLUMNS,
+        settings={"async_insert": 0},
+    )
+    page = await browser.new_page(viewport={"width": 1600, "height": 1200}, bypass_csp=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+    try:
+        await page.goto(f"{board.url}/operator?contest={board.contest_id}&lang=en")
+        await page.fill("#login input[name=username]", board.operator)
+        await page.fill("#login input[name=password]", OPERATOR_PASSWORD)
+        await page.click("#login button[type=submit]")
+        await page.wait_for_selector("#redrive-form")
+        assert await page.text_content("#redrive-form h3") == "Re-drive dead letters"
+        await page.select_option("#r-platform", "douyin")
+        await page.fill("#r-reason", reason)
+        await page.fill("#r-since", "2026-01-03T08:00:00")  # Beijing time: the dead letter is 1 s later
+        await page.fill("#r-until", "2026-01-03T08:00:02")
+        await page.click("#r-preview")
+        await page.wait_for_function("document.querySelector('#r-result').textContent.includes('Would re-drive')")
+        assert "Would re-drive: 1 / 1 selected" in (await page.text_content("#r-result") or "")
+        await page.click("#r-send")
+        await page.wait_for_function("document.querySelector('#r-result').textContent.includes('Re-driven')")
+        text = await page.text_content("#r-result") or ""
+        assert "Re-driven (" in text and "1 / 1 selected" in text
+        assert not errors, errors
+    finally:
+        await page.close()
+    sent = [orjson.loads(r.value) for r in await consume(board.settings, REDRIVE, idle_s=0.5)]
+    assert [(d["dlq_id"], d["requested_by"]) for d in sent if d["dlq_id"] == dlq_id] == [(dlq_id, board.operator)]

@@ -41,6 +41,11 @@ const LB = (() => {
       explaining_orders: "相关订单", late_refund: "售后截止后退款", held_refund: "未见支付的退款", over_refund: "超额退款",
       refunded_order: "已退款订单", no_mismatch: "无对账差异",
       imports_page: "数据导入", publication_page: "成绩公示",
+      // dead-letter re-drive (operator-redrive.js)
+      redrive_title: "死信重投", redrive_help: "原因修复后（如补录账号、配置密钥），将所选死信重新送入采集处理；重复投递会自动去重。",
+      all_platforms: "全部平台", redrive_since: "接收时间起（北京时间）", redrive_until: "接收时间止（不含）",
+      redrive_preview: "预览", redrive_send: "重投", redrive_would: "将重投", redrive_sent: "已重投",
+      redrive_selected: "选中", redrive_skipped: "跳过", redrive_confirm: "确认重投所选死信？",
     },
     en: {
       rank: "Rank", name: "Contestant", org: "Organisation", gmv: "GMV (¥)", orders: "Paid orders",
@@ -79,6 +84,11 @@ const LB = (() => {
       explaining_orders: "Orders involved", late_refund: "refund after cut-off", held_refund: "refund without payment",
       over_refund: "over-refund", refunded_order: "refunded", no_mismatch: "No differences",
       imports_page: "Imports", publication_page: "Published results",
+      redrive_title: "Re-drive dead letters",
+      redrive_help: "Once the cause is fixed (account registered, secret configured), send the selected dead letters through ingestion again; repeats are de-duplicated.",
+      all_platforms: "All platforms", redrive_since: "Received from (Beijing time)", redrive_until: "Received before",
+      redrive_preview: "Preview", redrive_send: "Re-drive", redrive_would: "Would re-drive", redrive_sent: "Re-driven",
+      redrive_selected: "selected", redrive_skipped: "skipped", redrive_confirm: "Re-drive the selected dead letters?",
     },
   };
   const t = (key) => dict[lang][key] ?? key;
