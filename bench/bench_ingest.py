@@ -540,8 +540,11 @@ def driver(args: argparse.Namespace) -> None:
             "LIVEBOARD_INGEST_REQUEST_TIMEOUT_S": "5",
             "LIVEBOARD_INGEST_WEBHOOK_WORKERS": str(args.workers),
         }
+        prof_out = tmp / "collector.prof"
+        wrap = [PY, "-m", "cProfile", "-o", str(prof_out)] if args.cprofile else []
         col = subprocess.Popen(
             [
+                *wrap,
                 str(Path(PY).parent / "liveboard"),
                 "ingest",
                 "--contest",
@@ -614,6 +617,13 @@ def driver(args: argparse.Namespace) -> None:
                 except subprocess.TimeoutExpired:
                     p.kill()
         stack.down()
+    if args.cprofile and (tmp / "collector.prof").exists():
+        import pstats
+
+        print("\n== cProfile of the collector process (all of its life: warm-up, both phases' polls, its pushes) ==")
+        st = pstats.Stats(str(tmp / "collector.prof"))
+        st.sort_stats("tottime").print_stats(35)
+        st.sort_stats("cumulative").print_stats(45)
     summary(args, phases, invalid)
     if invalid:
         sys.exit(1)
@@ -660,6 +670,7 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
     rss_max = pss_max = 0.0
     per_proc: dict[int, float] = {}
     ages = []
+    next_scrape = 0.0
     prof: list[tuple[int, Path, subprocess.Popen]] = []
     if args.profile and ph.target == "collector":
         for p in tree(col.pid):
@@ -675,10 +686,13 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
         pss_max = max(pss_max, sum(pss_mb(p) for p in procs_now))
         for p in procs_now:
             per_proc[p] = max(per_proc.get(p, 0.0), rss_mb(p))
-        try:
-            a = [v for _, v in metrics(curl).get("liveboard_ingest_data_age_seconds", [])]
-        except OSError:
-            a = []
+        a = []
+        if time.perf_counter() >= next_scrape:  # a /metrics scrape costs the collector: every 5 s only
+            next_scrape = time.perf_counter() + 5.0
+            try:
+                a = [v for _, v in metrics(curl).get("liveboard_ingest_data_age_seconds", [])]
+            except OSError:
+                pass
         if a:
             ages.append(max(a))
         time.sleep(max(0.0, min(1.0, t_end - time.perf_counter())))
@@ -839,6 +853,7 @@ def main() -> None:
     ap.add_argument("--generators", type=int, default=2, help="push generator processes")
     ap.add_argument("--connections", type=int, default=512, help="keep-alive connections per generator")
     ap.add_argument("--max-lag-ms", type=float, default=100.0, help="a generator later than this: run INVALID")
+    ap.add_argument("--cprofile", action="store_true", help="run the collector under cProfile (use --workers 0)")
     ap.add_argument("--profile", type=float, default=0, help="py-spy every collector process for N s of its window")
     ap.add_argument("--workers", type=int, default=2, help="LIVEBOARD_INGEST_WEBHOOK_WORKERS (0: one process)")
     args = ap.parse_args()
