@@ -173,6 +173,23 @@ def test_deployments_have_probes_resources_and_wait_for_the_migrate_job(producti
     assert {Path(f).name for f in files} <= set(contests["data"])
 
 
+def test_ingress_exposes_the_board_and_only_the_webhooks_of_ingest(production: list[dict[str, Any]]) -> None:
+    (ingress,) = _by_kind(production, "Ingress").values()
+    assert ingress["spec"]["tls"][0]["secretName"]
+    routes = {
+        (p["backend"]["service"]["name"], p["path"]) for r in ingress["spec"]["rules"] for p in r["http"]["paths"]
+    }
+    assert routes == {("liveboard-board", "/"), ("liveboard-ingest", "/webhooks")}
+    # the webhook routes ingest serves all live under that prefix
+    from services.ingest.douyin.webhook import __file__ as douyin
+    from services.ingest.kuaishou.webhook import __file__ as kuaishou
+    from services.ingest.wechat.webhook import __file__ as wechat
+
+    for f in (douyin, kuaishou, wechat):
+        paths = re.findall(r'web\.(?:post|get)\("([^"]+)"', Path(f).read_text(encoding="utf-8"))
+        assert paths and all(p.startswith("/webhooks/") for p in paths), (f, paths)
+
+
 def test_overlay_contest_files_are_valid_contests(tmp_path: Path) -> None:
     for path in sorted((K8S / "overlays" / "production" / "contests").glob("*.yaml")):
         result = CliRunner().invoke(cli, ["contest", "validate", str(path)])
