@@ -8,6 +8,7 @@ both re-drives are recorded (who, what selection, how many); a dry run sends not
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 
 import aiohttp
@@ -19,6 +20,7 @@ from liveboard import redrive as rd
 from liveboard.clickhouse.client import get_async_client, get_client
 from liveboard.kafka.catalog import DLQ, REDRIVE
 from liveboard.kafka.clients import make_consumer
+from liveboard.platforms import signing
 from services.ingest.app import Collector
 from services.ingest.config import load_platforms
 from services.ingest.registry import Registry
@@ -27,7 +29,7 @@ from services.simulator.clock import SimClock
 from services.simulator.contest import contest_doc
 from services.simulator.runner import Simulation
 from services.simulator.scenario import MINUTE, ScenarioConfig
-from tests.ingest.harness import consume, events, ingest_settings, topic_settings
+from tests.ingest.harness import consume, events, ingest_settings, raws, topic_settings
 from tests.support import unique
 
 pytestmark = pytest.mark.engines
@@ -51,14 +53,14 @@ async def _wait(cond, what: str, timeout_s: float = 30.0) -> None:  # type: igno
         await asyncio.sleep(0.1)
 
 
-def _collector(settings, sim, registry, platforms: dict, *, redrive: bool) -> Collector:  # type: ignore[no-untyped-def]
+def _collector(settings, sim, registry, platforms: dict, *, redrive: bool, platform: str = "kuaishou") -> Collector:  # type: ignore[no-untyped-def]
     return Collector(
         settings,
         ingest_settings(),
         load_platforms(platforms),
         registry,
         clock=sim.clock,
-        enabled=["kuaishou"],
+        enabled=[platform],
         port=0,
         follow_account_bound=False,
         redrive=redrive,
@@ -171,8 +173,8 @@ async def test_dead_letters_redriven_after_the_cause_is_fixed_yield_their_events
 async def test_redrive_cli_selects_dry_runs_sends_and_records(stack) -> None:
     from click.testing import CliRunner
 
-    from services.ingest.cli import ingest as cli
     from liveboard.settings import reload_settings
+    from services.ingest.cli import ingest as cli
 
     reload_settings()
     reason = unique("MsgSecret-missing")
@@ -230,3 +232,119 @@ async def test_redrive_cli_selects_dry_runs_sends_and_records(stack) -> None:
     sent = [orjson.loads(r.value) for r in await consume(stack, REDRIVE, idle_s=0.5)]
     mine = [d for d in sent if d["request_id"] == rows[0]["request_id"]]
     assert [(d["source"], d["body"], d["requested_by"]) for d in mine] == [("ingest.kuaishou.webhook", "QUJD", by)]
+
+
+def _archive_dead_letters(settings, records) -> None:  # type: ignore[no-untyped-def]
+    """What the scorer does with lb.dlq.v1: the same rows in dead_letters."""
+    sync = get_client(settings)
+    try:
+        sync.insert(
+            "dead_letters",
+            [dead_letter_row(r.value, r.partition, r.offset) for r in records],
+            column_names=[
+                "dlq_id",
+                "received_at",
+                "source",
+                "platform",
+                "reason",
+                "body",
+                "kafka_partition",
+                "kafka_offset",
+            ],
+            settings={"async_insert": 0},
+        )
+    finally:
+        sync.close()
+
+
+@pytest.mark.timeout(180)
+async def test_wechat_push_dead_lettered_under_a_wrong_aes_key_is_redriven_once_the_key_is_fixed(stack) -> None:
+    settings = await topic_settings(stack)
+    cfg = ScenarioConfig(**{**CONFIG.__dict__, "contest_id": "redrive-wx", "platforms": ("wechat_channels",)})
+    clock = SimClock(cfg.start_ms + 8 * MINUTE, 10)
+    sim = Simulation(cfg, clock=clock)
+    await sim.start()
+    sc = sim.scenario
+    registry = Registry(clock.now_ms)
+    window = contest_doc(sc)["stages"][0]["rounds"][0]["window"]
+    registry.add_contest(
+        cfg.contest_id,
+        (window["start"], window["end"]),
+        [(c.contestant_id, c.platform, c.account_id) for c in sc.contestants],
+    )
+    wx = sim.sims["wechat_channels"]
+    order = next(o for o in sc.orders.values() if o.paid_at and o.paid_at < clock.now_ms())
+    wrong = copy.deepcopy(sim.platform_config())
+    wrong["wechat_channels"]["push"]["encoding_aes_key"] = base64.b64encode(b"k" * 32).decode().rstrip("=")
+    ch = await get_async_client(settings)
+    try:
+        a = _collector(settings, sim, registry, wrong, redrive=False, platform="wechat_channels")
+        await a.start()
+        t0 = clock.now_ms()
+        try:
+            path, headers, body = wx.sign_push(wx.message(order, "channels_ec_order_pay", order.paid_at))
+            async with aiohttp.ClientSession() as s:
+                r = await s.post(a.url + path, data=body, headers=headers)
+                assert r.status == 200 and await r.text() == "success"  # signed: acknowledged, kept
+        finally:
+            await a.stop()
+        dlq = await consume(settings, DLQ)
+        assert [d["reason"].split(":")[0] for d in map(lambda r: orjson.loads(r.value), dlq)] == ["undecodable message"]
+        _archive_dead_letters(settings, dlq)
+        sel = rd.Selection(platform="wechat_channels", reason="undecodable", since_ms=t0, until_ms=clock.now_ms() + 1)
+        b = _collector(settings, sim, registry, sim.platform_config(), redrive=True, platform="wechat_channels")
+        await b.start()
+        try:
+            for n in (1, 2):
+                assert (await rd.redrive(settings, ch, sel, requested_by="t", via="test", dry_run=False))["sent"] == 1
+                await _wait(lambda n=n: b.redriver.processed == n, f"re-drive {n}")
+                await b.idle()
+        finally:
+            await b.stop()
+        # the push went the live path once: archived decrypted once, its order fetched (amount from the detail)
+        pushed = [r for r in await raws(settings) if r["source"] == "push" and r["endpoint"] == "message_push"]
+        assert len(pushed) == 1 and orjson.loads(pushed[0]["body"])["Event"] == "channels_ec_order_pay"
+        paid = [
+            e
+            for e in await events(settings)
+            if e.type == "order_event" and e.data.order_id == order.order_id and e.data.status == "paid"
+        ]
+        assert paid and {e.data.amount_fen for e in paid} == {order.amount_fen}
+        assert len({e.event_id for e in paid}) == 1
+    finally:
+        await ch.close()
+        await sim.stop()
+
+
+def test_redrive_deliveries_are_signed_as_the_platforms_sign() -> None:
+    """The re-posts verify under each receiver's own check (so they take the live path)."""
+    from types import SimpleNamespace
+
+    from services.ingest import auth
+    from services.ingest.redrive import Unsupported, douyin_post, kuaishou_post, wechat_post
+
+    msg_secret = base64.b64encode(b"0123456789abcdef").decode()
+    ks = SimpleNamespace(secret="app-secret", msg_secret=msg_secret)
+    plain = orjson.dumps({"event": "kwaishop_order_paid", "createTime": 1})
+    path, headers, body = kuaishou_post(ks, plain)  # a plaintext 电商 message goes out encrypted again
+    assert path == "/webhooks/kuaishou" and headers["Content-Type"] == "text/plain"
+    assert signing.kuaishou_msg_decrypt(msg_secret, body) == plain
+    assert headers["kwaisign"] == signing.kuaishou_kwaisign(body, "app-secret")
+    assert headers[auth.REDRIVE_HEADER] == auth.redrive_mac("app-secret", body)
+    assert auth.redrive_mac("other-secret", body) != headers[auth.REDRIVE_HEADER]
+    with pytest.raises(Unsupported, match="MsgSecret"):
+        kuaishou_post(SimpleNamespace(secret="s", msg_secret=None), plain)
+
+    wx = SimpleNamespace(token="tok")
+    outer = orjson.dumps({"ToUserName": "gh_1", "Encrypt": "QUJD"})
+    path, headers, body = wechat_post(wx, outer, 1_767_225_600_000)
+    q = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+    assert q["timestamp"] == "1767225600" and body == outer
+    assert q["msg_signature"] == signing.wechat_msg_signature("tok", q["timestamp"], q["nonce"], "QUJD")
+    with pytest.raises(Unsupported, match="never authenticated"):
+        wechat_post(wx, b'{"ToUserName":"gh_1"}', 0)
+
+    dy = SimpleNamespace(client_secret="cs")
+    path, headers, body = douyin_post(dy, b'{"event":"create_video"}', "d1")
+    assert headers["X-Douyin-Signature"] == signing.douyin_webhook_signature("cs", body)
+    assert headers["Msg-Id"] == "redrive-d1" and headers["Content-Type"] == "application/json"
