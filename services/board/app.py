@@ -251,19 +251,14 @@ def create_app(settings: Settings, board: BoardSettings, *, contests: ContestReg
             refusals=RefusalAudit(audit, board.refusals_audited_per_window, board.refusals_window_s),
         )
         await hub.start()
-        # Several workers: each pulls the sessions the others logged out (one process knows its own at once).
-        sync = (
-            asyncio.create_task(_revocation_sync(revoked, RevokedSessions.SYNC_S), name="board-revoked-sync")
-            if worker_slot()[1] > 1
-            else None
-        )
+        # Each worker and replica pulls the sessions the others logged out (it knows its own at once).
+        sync = asyncio.create_task(_revocation_sync(revoked, RevokedSessions.SYNC_S), name="board-revoked-sync")
         try:
             yield
         finally:
-            if sync is not None:
-                sync.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sync
+            sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sync
             with contextlib.suppress(Exception):
                 await app[CTX].refusals.flush()  # type: ignore[union-attr]
             await hub.stop()

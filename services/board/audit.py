@@ -104,8 +104,8 @@ class AuditLog:
 class RefusalAudit:
     """Refused requests (401, 403, a bad CSRF token) in the audit log, without letting a flood fill it.
 
-    Rate-limited *and* aggregated, per window of ``window_s``: the first refusal of each (address, action)
-    is written as its own row (outcome ``refused``, detail: status, code, reason, method), up to
+    Rate-limited *and* aggregated, per window of ``window_s``: the first refusal of each (address, action, actor)
+    is written as its own row (per actor too; outcome ``refused``, detail: status, code, reason, method), up to
     ``per_window`` rows a window; every other refusal is counted, and when the window closes one row per
     action (outcome ``refused_aggregate``, remote_addr ``*``) records how many were not written one by one,
     from how many addresses, and the ten busiest. So a flood costs at most ``per_window`` + one row per
@@ -122,7 +122,7 @@ class RefusalAudit:
     def _reset(self, now: float) -> None:
         self._started = now
         self._started_ms = int(time.time() * 1000)
-        self._written: set[tuple[str, str]] = set()
+        self._written: set[tuple[str, str, str]] = set()
         self._suppressed: dict[str, int] = {}
         self._by_addr: dict[str, int] = {}
 
@@ -133,7 +133,7 @@ class RefusalAudit:
         if now - self._started >= self.window_s:
             await self.flush()
         addr = self.log.addr(request)
-        key = (addr, action)
+        key = (addr, action, actor)  # a logged-in user's refusal is not hidden behind an anonymous one
         if key not in self._written and len(self._written) < self.per_window:
             self._written.add(key)
             detail = {"status": status, "code": code, "reason": reason[:200], "method": request.method}

@@ -429,7 +429,7 @@ class RevokedSessions:
     """Sessions ended by logging out (``board_revoked_sessions``), refused although their cookie is signed.
 
     Checked on every authenticated request from memory: the unexpired revoked ids are loaded at start and,
-    with several workers or replicas, new ones are pulled every ``SYNC_S`` seconds (:meth:`sync`), so a
+    in every worker and replica, new ones are pulled every ``SYNC_S`` seconds (:meth:`sync`), so a
     logged-out cookie stops working at once in the worker that logged it out and within ``SYNC_S`` in the
     others. Expired ids are dropped (a cookie past its expiry is refused anyway), which bounds the set.
     """

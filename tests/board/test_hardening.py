@@ -265,9 +265,9 @@ def _audit_rows(hard: Hard, since_ms: int, where: str = "") -> list[dict[str, An
 
 
 async def test_refusals_are_audited_without_a_flood_filling_the_table(hard: Hard) -> None:
-    refusals = hard.ctx.refusals
-    assert refusals is not None
-    await refusals.flush()  # a window of this test's own
+    refusals = getattr(hard.ctx, "refusals", None)
+    if refusals is not None:
+        await refusals.flush()  # a window of this test's own
     since = fixtures.now_ms() - 1
     loud = addr()
     async with aiohttp.ClientSession() as http:
@@ -299,6 +299,7 @@ async def test_refusals_are_audited_without_a_flood_filling_the_table(hard: Hard
     first = next(r for r in single if r["remote_addr"] == loud)
     assert first["action"] == "auth" and first["target"] == "/api/v1/ops/users"
     assert orjson.loads(first["detail"])["status"] == 401
+    assert refusals is not None
     await refusals.flush()
     agg = [r for r in _audit_rows(hard, since) if r["outcome"] == "refused_aggregate"]
     counts = {r["action"]: orjson.loads(r["detail"])["count"] for r in agg}
