@@ -43,6 +43,7 @@ from liveboard.settings import Settings, get_settings
 
 CONTEST_ID = "harbin-demo"
 ROUND_ID = "final"
+REVISION_AFTER_MIN = 10  # the simulated platforms' revision delay (simulate --revision-after)
 AUTO_JUDGES = ("j1", "j2", "j3")
 HUMAN_JUDGES = ("j4", "j5")
 DISTRICTS = ("daoli", "daowai", "nangang", "xiangfang", "songbei", "pingfang", "hulan", "acheng")
@@ -340,6 +341,10 @@ def demo(
         "LIVEBOARD_BOARD_CONTESTS_DIR": str(workdir / "contests"),
         "LIVEBOARD_BOARD_SESSION_KEY": secrets.token_urlsafe(48),
         "LIVEBOARD_BOARD_INGEST_METRICS_URL": f"http://127.0.0.1:{settings.ingest_port}/metrics",
+        # the simulated platforms publish their final figures REVISION_AFTER_MIN after a stream ends: the
+        # collectors wait exactly that (docs/ingest.md, "Final figures"), so the demo shows final figures
+        # about REVISION_AFTER_MIN / speed after the streams end (not the real platforms' next day)
+        "LIVEBOARD_INGEST_FINAL_AFTER_S": str(REVISION_AFTER_MIN * 60),
     }
     services = Services(workdir, env)
     interrupted = False
@@ -352,6 +357,7 @@ def demo(
             f"--minutes={minutes}",
             f"--speed={speed}",
             f"--seed={seed}",
+            f"--revision-after={REVISION_AFTER_MIN}",
             f"--port={sim_port}",
             f"--collector-url=http://127.0.0.1:{settings.ingest_port}",
             f"--contest-id={CONTEST_ID}",

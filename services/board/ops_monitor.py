@@ -217,6 +217,7 @@ class OpsMonitor:
                 self.ingest_metrics(),
             )
             report = self._assemble(contest_id, now, feeds, dlq_counts, dlq_recent, lag, ingest)
+            report["waiting_final"] = await rooms_waiting_final(self.ch, contest_id, now)
             self._cache = (time.monotonic(), report)
             return report
 
@@ -313,3 +314,38 @@ class OpsMonitor:
             "ingest": ingest,
             "alerts": alerts,
         }
+
+
+# ------------------------------------------------------------------------- rooms waiting for final figures
+
+
+async def rooms_waiting_final(
+    ch: AsyncClient, contest_id: str | None, now: int, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Rooms whose stream has ended (the newest snapshot has ``live_ended_at``) and whose platform's final
+    figures have not reached the archive yet: until they do, the room's standing rests on live figures
+    (docs/ingest.md, "Final figures"). Oldest end first."""
+    where = "AND contest_id = {c:String}" if contest_id else ""
+    try:
+        res = await ch.query(
+            "SELECT contest_id, contestant_id, platform, room_id, "
+            "argMax(JSONExtract(payload, 'data', 'live_ended_at', 'Nullable(UInt64)'), observed_at) AS ended_at, "
+            "max(observed_at) AS last_observed_at, count() AS snapshots "
+            f"FROM events_archive WHERE type = 'live_metrics_snapshot' {where} "
+            "GROUP BY contest_id, contestant_id, platform, room_id "
+            "HAVING countIf(revision = 'final') = 0 AND ended_at IS NOT NULL "
+            "ORDER BY ended_at, contest_id, room_id LIMIT {n:UInt32}",
+            parameters={"c": contest_id or "", "n": limit},
+        )
+    except Exception as exc:  # the console shows the rest of the report all the same
+        log.warning("rooms waiting for final figures: query failed", extra={"fields": {"error": repr(exc)}})
+        return []
+    return [
+        {
+            **r,
+            "ended_at": int(r["ended_at"]),
+            "waiting_ms": max(0, now - int(r["ended_at"])),
+            "snapshots": int(r["snapshots"]),
+        }
+        for r in res.named_results()
+    ]

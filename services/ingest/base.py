@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from liveboard.contracts.events import EventValidationError, event_id_for, parse_event
@@ -34,6 +35,11 @@ log = logging.getLogger(__name__)
 BAD_PAYLOAD = (NormaliseError, EventValidationError, KeyError, TypeError, ValueError, AttributeError)
 
 
+# after its final figures, a room is looked at again for late corrections at finished_poll_interval_s,
+# doubling while nothing changes, up to this (and only for final_corrections_s)
+CORRECTION_POLL_CAP_S = 3600.0
+
+
 @dataclass
 class RoomState:
     account_id: str
@@ -41,8 +47,17 @@ class RoomState:
     started_at: int | None = None
     ended_at: int | None = None
     last_observed: int | None = None
-    final_emitted: bool = False
+    final_emitted: bool = False  # the room's final figures are on the broker
     polls: int = 0
+    # Finality (PlatformCollector.room_revision): the figures of the previous poll after the platform's
+    # revision time, and the figures last emitted as final (acknowledged)
+    candidate: bytes | None = None
+    final_figures: bytes | None = None
+    final_sent: bytes | None = None  # final figures handed to the producer, not yet acknowledged
+    final_at: int | None = None  # when the first final figures were acknowledged
+    corrections: int = 0  # final figures emitted again because the platform corrected them
+    quiet_polls: int = 0  # polls since the final figures last changed
+    retired: bool = False  # no longer polled: late corrections can no longer come
 
 
 class PlatformCollector:
@@ -79,6 +94,7 @@ class PlatformCollector:
         self._accounts: set[str] = set()
         self._work: asyncio.Queue[tuple[str, Callable[[], Awaitable[None]]]] = asyncio.Queue(settings.push_buffer_max)
         self._tasks: list[asyncio.Task] = []
+        self._marking: set[asyncio.Task] = set()  # when_acked waiters
         self._beat_polls = 0
         self._beat_errors = 0
 
@@ -93,36 +109,76 @@ class PlatformCollector:
     # -- pushes ------------------------------------------------------------------------------------
 
     def first_seen(self, key: str, now: int) -> bool:
-        """Mark a push id seen; False for a duplicate. The id is remembered in the request's Acks, so it is
-        forgotten again if the push's records are not acknowledged (the platform's retry must get in)."""
-        fresh = self.dedup.add(key, now)
-        if fresh:
-            acks = Acks.current()
-            if acks is not None:
-                acks.seen_keys.append(key)
-        return fresh
+        """Whether a push id is new (False: a duplicate of a push already handled).
+
+        Inside a push handler (``answer_acked``) the id is only noted: it is remembered as handled once the
+        broker has acknowledged everything the push produced, never before, so a crash at any point before
+        that leaves the platform's retry free to get in (re-delivery, never loss; a retry of a push whose
+        records did reach the broker makes the same event ids, which downstream drops). A retry that
+        arrives while the first delivery still waits for the broker is let through for the same reason.
+        Outside a handler (no Acks) the id is remembered at once."""
+        acks = Acks.current()
+        if acks is None:
+            return self.dedup.add(key, now)
+        if key in acks.seen_keys or self.dedup.has(key, now):
+            return False
+        acks.seen_keys.append(key)
+        return True
 
     def first_seen_many(self, keys: list[str], now: int) -> list[bool]:
-        fresh = self.dedup.add_many(keys, now)
         acks = Acks.current()
-        if acks is not None:
-            acks.seen_keys += [k for k, f in zip(keys, fresh, strict=True) if f]
-        return fresh
+        if acks is None:
+            return self.dedup.add_many(keys, now)
+        known = self.dedup.has_many(keys, now)
+        noted = set(acks.seen_keys)
+        out = []
+        for k, old in zip(keys, known, strict=True):
+            fresh = not old and k not in noted
+            if fresh:
+                noted.add(k)
+                acks.seen_keys.append(k)
+            out.append(fresh)
+        return out
+
+    def unsee(self, key: str) -> None:
+        """Forget a push id noted or remembered by ``first_seen`` (the push could not be taken on)."""
+        acks = Acks.current()
+        if acks is not None and key in acks.seen_keys:
+            acks.seen_keys.remove(key)
+        self.dedup.discard(key)
 
     async def answer_acked(self, endpoint: str, handler: Callable[[], Awaitable[web.Response]]) -> web.Response:
-        """Run a push handler and answer only once everything it produced is acknowledged by the broker.
+        """Run a push handler and answer only once everything it produced is acknowledged by the broker;
+        only then are its push ids remembered as handled (``first_seen``).
 
         Nothing answered is lost: if the collector dies after answering, the records are on the broker; if
-        the broker refuses them, the answer is a 503, the push ids are forgotten, and the platform retries.
+        it dies before, nothing was remembered and the platform retries; if the broker refuses them, the
+        answer is a 503 and nothing is remembered either.
         """
         with Acks() as acks:
             resp = await handler()
-            if await acks.wait():
-                return resp
-        for key in acks.seen_keys:
-            self.dedup.discard(key)
+            ok = await acks.wait()
+        if ok:
+            if acks.seen_keys:
+                self.dedup.add_many(acks.seen_keys, self.clock.now_ms())
+            return resp
         m.child(m.PUSHES, self.platform, endpoint, "produce_failed").inc()
         return web.Response(status=503, text="busy")
+
+    def when_acked(self, acks: Acks, done: Callable[[bool], None]) -> None:
+        """Call ``done(True)`` once every record of the (closed) ``acks`` block is acknowledged, or
+        ``done(False)`` if one was not. Pollers mark a fact emitted this way: only once it is on the broker,
+        without waiting for it on the poll path. A crash before leaves it unmarked (emitted again later)."""
+        if not acks.futures:
+            done(True)
+            return
+        task = asyncio.create_task(self._when_acked(acks, done))
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
+
+    @staticmethod
+    async def _when_acked(acks: Acks, done: Callable[[bool], None]) -> None:
+        done(await acks.wait())
 
     def room_account(self, room_id: str) -> str | None:
         if self.state is not None:
@@ -192,6 +248,7 @@ class PlatformCollector:
         while True:
             self.sync_accounts()
             m.ROOMS.labels(self.platform).set(sum(1 for r in self.rooms.values() if not r.final_emitted))
+            m.WAITING_FINAL.labels(self.platform).set(sum(1 for _ in self.waiting_final()))
             if self.state is not None:
                 try:
                     await self.shared_tick()
@@ -268,19 +325,90 @@ class PlatformCollector:
             if st.last_observed is not None and not st.final_emitted:
                 yield self.platform, st.room_id, st.last_observed
 
-    def revision_of(self, st: RoomState, now: int) -> str:
-        if st.ended_at is not None and now >= st.ended_at + self.settings.final_after_s * 1000:
-            return "final"
-        return "provisional"
+    def room_revision(self, st: RoomState, now: int, data: dict[str, Any]) -> str | None:
+        """The revision this poll's snapshot of a room goes out as, or None: emit nothing.
+
+        None of the three platforms marks its figures as revised (platform-apis.md: no revision or status
+        field beyond live/ended), so a room's figures are final when they are stable over two consecutive
+        polls after the platform's documented revision time (``final_after_s`` after the stream ended).
+        One poll is not enough: its answer may have been computed just before the revision landed (the
+        request races it), and a late revision would go out labelled final for ever.
+
+        After the final figures, the room is still polled (``next_room_delay``) for late corrections until
+        ``final_corrections_s`` has passed: a changed value, once confirmed by the next poll, is emitted as
+        final again (the newer final figures win downstream; a frozen round keeps what it froze). Unchanged
+        polls emit nothing.
+        """
+        figures = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+        if st.ended_at is None or now < st.ended_at + self.settings.final_after_s * 1000:
+            st.candidate = None
+            return "provisional"
+        stable = st.candidate == figures
+        st.candidate = figures
+        out = st.final_sent or st.final_figures
+        if out is None:
+            return "final" if stable else "provisional"
+        if figures == out:
+            st.quiet_polls += 1
+            return None
+        st.quiet_polls = 0
+        return "final" if stable else None  # a correction, once the next poll confirms it
+
+    def room_emitted(self, st: RoomState, revision: str | None, acks: Acks, now: int) -> None:
+        """After a room's snapshot was handed to the producer (inside ``acks``): final figures count as
+        out only once the broker has acknowledged them (else the next polls emit them again)."""
+        st.last_observed = now
+        st.polls += 1
+        if revision != "final":
+            return
+        figures = st.final_sent = st.candidate
+
+        def done(ok: bool) -> None:
+            if st.final_sent == figures:
+                st.final_sent = None  # if refused, the next poll emits them again
+            if not ok or figures is None or figures == st.final_figures:
+                return
+            if st.final_figures is None:
+                st.final_at = now
+                m.FINAL_FIGURES.labels(self.platform, "final").inc()
+            else:
+                st.corrections += 1
+                m.FINAL_FIGURES.labels(self.platform, "correction").inc()
+                log.info(
+                    "late correction of a room's final figures",
+                    extra={"fields": {"platform": self.platform, "room_id": st.room_id, "corrections": st.corrections}},
+                )
+            st.final_figures = figures
+            st.final_emitted = True
+
+        self.when_acked(acks, done)
 
     def next_room_delay(self, st: RoomState, now: int) -> float:
-        """When to poll a room again; raises Done once its final figures have been emitted."""
-        if st.final_emitted:
-            raise Done
+        """When to poll a room again; raises Done once late corrections can no longer come."""
+        s = self.settings
         if st.ended_at is None:
-            return self.settings.poll_interval_s
-        final_at = st.ended_at + self.settings.final_after_s * 1000
-        return max(0.05, min(self.settings.finished_poll_interval_s, (final_at - now) / 1000 + 0.05))
+            return s.poll_interval_s
+        final_at = st.ended_at + s.final_after_s * 1000
+        if now < final_at:
+            return max(0.05, min(s.finished_poll_interval_s, (final_at - now) / 1000 + 0.05))
+        if now >= final_at + s.final_corrections_s * 1000:
+            if st.final_figures is None and st.final_sent is None:
+                log.warning(
+                    "a room's figures never settled; its last figures stay provisional",
+                    extra={"fields": {"platform": self.platform, "room_id": st.room_id}},
+                )
+            st.retired = True
+            raise Done
+        out = st.final_sent or st.final_figures
+        if out is None or st.candidate != out:
+            return s.poll_interval_s  # settling, or a change to confirm: the next poll soon
+        return min(s.finished_poll_interval_s * 2 ** min(st.quiet_polls, 8), CORRECTION_POLL_CAP_S)
+
+    def waiting_final(self) -> Iterator[RoomState]:
+        """Rooms that ended and whose final figures are not out yet."""
+        for st in self.rooms.values():
+            if st.ended_at is not None and not st.final_emitted:
+                yield st
 
     # -- emission --------------------------------------------------------------------------------
 

@@ -38,7 +38,16 @@ class IngestSettings(BaseSettings):
         120.0, gt=0, description="order lists (WeChat orders, 抖店 orders and after-sales), per account"
     )
     final_after_s: float = Field(
-        86_400.0, ge=0, description="after a stream ends, poll once more this much later and mark it final"
+        86_400.0,
+        ge=0,
+        description="the platforms' revision time: this long after a stream ends, a room's figures are final "
+        "once two consecutive polls agree",
+    )
+    final_corrections_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="after final_after_s, ended rooms are still looked at this long for late corrections "
+        "(polls back off from finished_poll_interval_s to an hour while nothing changes)",
     )
     finished_poll_interval_s: float = Field(300.0, gt=0, description="poll cadence of ended rooms")
     request_timeout_s: float = Field(5.0, gt=0)

@@ -36,6 +36,15 @@ class TtlSet:
     def add_many(self, keys: list[str], now_ms: int) -> list[bool]:
         return [self.add(k, now_ms) for k in keys]
 
+    def has(self, key: str, now_ms: int) -> bool:
+        """Whether ``key`` is remembered (and not expired) at ``now_ms``; remembers nothing."""
+        self._expire(now_ms)
+        return key in self._seen
+
+    def has_many(self, keys: list[str], now_ms: int) -> list[bool]:
+        self._expire(now_ms)
+        return [k in self._seen for k in keys]
+
     def discard(self, key: str) -> None:
         """Forget ``key`` (its processing failed before anything was handed on, so a retry must pass)."""
         self._seen.pop(key, None)

@@ -144,6 +144,19 @@ ROOMS = Gauge(
     registry=REGISTRY,
     multiprocess_mode="mostrecent",  # only the polling process sets it
 )
+FINAL_FIGURES = Counter(
+    "liveboard_ingest_final_figures_total",
+    "Rooms' final figures acknowledged by the broker: first final figures, and late corrections",
+    ["platform", "kind"],
+    registry=REGISTRY,
+)
+WAITING_FINAL = Gauge(
+    "liveboard_ingest_rooms_waiting_final_count",
+    "Ended rooms whose final figures are not out yet",
+    ["platform"],
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",  # only the polling process sets it
+)
 
 
 def enable_multiprocess(directory: Path) -> None:

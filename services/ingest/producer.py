@@ -56,25 +56,36 @@ _ACKS: ContextVar[Acks | None] = ContextVar("liveboard_ingest_acks", default=Non
 
 class Acks:
     """Collects, for the current task only, the acknowledgements of every record sent inside the block
-    and the push ids it marked as seen.
+    and the push ids it found new.
 
-    A webhook is answered only after ``wait()``: an answered push is on the broker, so a collector that
-    dies after answering loses nothing, and one whose records fail answers 503 and forgets the push ids
-    so the platform's retry gets through. (A context variable, because every aiohttp request runs in its
-    own task: concurrent pushes never see each other's records.)
+    A webhook is answered only after ``wait()``, and its push ids are remembered as handled only then
+    (services/ingest/base.py ``answer_acked``): an answered push is on the broker, so a collector that dies
+    after answering loses nothing; one that dies before has remembered nothing, so the platform's retry
+    gets through; one whose records fail answers 503. (A context variable, because every aiohttp request
+    runs in its own task: concurrent pushes never see each other's records.)
+
+    Blocks nest: an inner block's futures are also the outer block's, so a poll pass can wait once for
+    everything its steps produced (e.g. before moving a cursor) while each step marks its own facts.
+    Waiting costs no batching: records still go out in the producer's shared batches, a block only holds
+    one future per batch it wrote into.
     """
 
     def __init__(self) -> None:
         self.futures: list[asyncio.Future] = []
         self.seen_keys: list[str] = []
         self._token: Any = None
+        self._parent: Acks | None = None
 
     def __enter__(self) -> Acks:
+        self._parent = _ACKS.get()
         self._token = _ACKS.set(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         _ACKS.reset(self._token)
+        if self._parent is not None:
+            self._parent.futures += self.futures
+            self._parent = None
 
     @staticmethod
     def current() -> Acks | None:
@@ -178,7 +189,8 @@ class EventProducer:
                 if acks is not None:
                     if ob.acked is None:
                         ob.acked = asyncio.get_running_loop().create_future()
-                    acks.futures.append(ob.acked)
+                    if not acks.futures or acks.futures[-1] is not ob.acked:
+                        acks.futures.append(ob.acked)
                 if ob.count >= self.max_records:
                     await self._ship(tp, ob)
                 return

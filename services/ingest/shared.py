@@ -6,7 +6,9 @@ therefore be common to all of them lives here, in a file (WAL mode) rather than 
 so it also survives a worker being killed and restarted:
 
 * ``seen``: push message ids (de-duplication: a replayed push yields one event, whichever worker gets
-  it) and the WeChat order steps already emitted (``namespace`` keeps the two apart);
+  it) and the WeChat order steps already emitted (``namespace`` keeps the two apart). A key is written
+  only once the broker has acknowledged what it stands for (services/ingest/base.py ``answer_acked``,
+  ``when_acked``): the file must never say "handled" about something a crash could still lose;
 * ``rooms``: Douyin room → account, written by the poller when a poll finds a room, read by workers (the
   live push names only its room);
 * ``pending``: Douyin live pushes for rooms no poll has seen yet, written by workers, emitted by the poller
@@ -114,6 +116,20 @@ class SharedState:
     def is_seen(self, key: str, now_ms: int) -> bool:
         rows = self._read("SELECT exp FROM seen WHERE key = ?", (key,))
         return bool(rows) and rows[0][0] > now_ms
+
+    def seen_of(self, keys: list[str], now_ms: int) -> list[bool]:
+        """For each key, whether it is remembered (not expired): one read for a whole batch."""
+        if not keys:
+            return []
+        if len(keys) == 1:
+            return [self.is_seen(keys[0], now_ms)]
+        hit: set[str] = set()
+        for i in range(0, len(keys), 500):  # well under SQLite's bound on query parameters
+            part = keys[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._read(f"SELECT key FROM seen WHERE exp > ? AND key IN ({marks})", (now_ms, *part))
+            hit.update(r[0] for r in rows)
+        return [k in hit for k in keys]
 
     def forget(self, keys: list[str]) -> None:
         if keys:
@@ -240,6 +256,14 @@ class SharedSeen:
     def add_many(self, keys: list[str], now_ms: int) -> list[bool]:
         self._now_ms = now_ms
         return self.state.add_seen([self.prefix + k for k in keys], now_ms, self.ttl_ms)
+
+    def has(self, key: str, now_ms: int) -> bool:
+        self._now_ms = now_ms
+        return self.state.is_seen(self.prefix + key, now_ms)
+
+    def has_many(self, keys: list[str], now_ms: int) -> list[bool]:
+        self._now_ms = now_ms
+        return self.state.seen_of([self.prefix + k for k in keys], now_ms)
 
     def discard(self, key: str) -> None:
         self.state.forget([self.prefix + key])

@@ -66,6 +66,14 @@ def _faults(specs: tuple[str, ...]) -> dict[str, dict[str, float]]:
     help="minutes after a stream's end when the platform publishes its final figures",
 )
 @click.option(
+    "--serve-after",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="minutes the APIs stay up after the last final revision (collectors confirm final figures with a "
+    "second poll, and look for late corrections)",
+)
+@click.option(
     "--write-config",
     type=click.Path(path_type=Path),
     default=None,
@@ -99,6 +107,7 @@ def simulate(
     collector_url: str | None,
     faults: tuple[str, ...],
     revision_after: int,
+    serve_after: int,
     write_config: Path | None,
     write_truth: Path | None,
     write_contest: Path | None,
@@ -133,7 +142,9 @@ def simulate(
         from services.simulator.scenario import Scenario
 
         write_contest.write_text(contest_yaml(Scenario(config)), encoding="utf-8")
-    asyncio.run(_run(config, speed, host, port, collector_url, fault_rates, write_config, write_truth))
+    asyncio.run(
+        _run(config, speed, host, port, collector_url, fault_rates, write_config, write_truth, serve_after * 60_000)
+    )
 
 
 def _write(path: Path, doc: object) -> None:
@@ -149,6 +160,7 @@ async def _run(
     fault_rates: dict[str, dict[str, float]],
     write_config: Path | None,
     write_truth: Path | None,
+    serve_after_ms: int = 0,
 ) -> None:
     from services.simulator.clock import SimClock
     from services.simulator.runner import Simulation
@@ -178,10 +190,10 @@ async def _run(
     if not pushing.done():
         click.echo("stopping", err=True)
     else:
-        # keep serving the APIs until the final revision is out, so pollers can read the final figures
-        await asyncio.wait(
-            {waiter}, timeout=max(0.0, sim.clock.real_seconds((sim.scenario.end_ms - sim.clock.now_ms()) / 1000))
-        )
+        # keep serving the APIs until the final revision is out, and a while after, so pollers can read and
+        # confirm the final figures
+        until_ms = sim.scenario.end_ms + serve_after_ms
+        await asyncio.wait({waiter}, timeout=max(0.0, sim.clock.real_seconds((until_ms - sim.clock.now_ms()) / 1000)))
     click.echo(orjson.dumps(sim.push_stats()).decode(), err=True)
     waiter.cancel()
     await sim.stop()

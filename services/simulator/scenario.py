@@ -48,7 +48,10 @@ class ScenarioConfig:
     platforms: tuple[str, ...] = PLATFORMS
     contest_id: str = "sim-contest"
     start_ms: int = 1_767_225_600_000  # 2026-01-01T00:00:00Z: fixed, so runs reproduce exactly
-    revision_after_min: int = 10  # final figures published this long after a stream ends
+    revision_after_min: int = 10  # final figures published this long after a stream ends (documented)
+    # ...and this much later in fact: platforms are not punctual, so a poll at the documented time can
+    # still read provisional figures (tests of the collectors' finality rule)
+    revision_late_ms: int = 0
     refund_tail_min: int = 8  # refunds keep arriving this long after the end (≤ revision_after_min)
     videos_per_contestant: int = 1
     audience_scale: float = 1.0  # peak online audience ≈ 300 × scale × contestant appeal
@@ -528,7 +531,7 @@ class Scenario:
             title=f"{c.name}的直播间",
             start_ms=start,
             end_ms=end,
-            revision_at=end + cfg.revision_after_min * MINUTE,
+            revision_at=end + cfg.revision_after_min * MINUTE + cfg.revision_late_ms,
             online_by_min=online,
             uv_by_min=uv,
             pv_by_min=pv,

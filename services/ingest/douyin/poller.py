@@ -29,6 +29,7 @@ from services.ingest.base import BAD_PAYLOAD, PlatformCollector
 from services.ingest.config import DouyinConfig
 from services.ingest.dedup import TtlSet
 from services.ingest.douyin import normalise as dn
+from services.ingest.producer import Acks
 from services.ingest.scheduler import Done
 from services.ingest.tokens import TokenCache
 
@@ -68,6 +69,8 @@ class DouyinCollector(PlatformCollector):
         self.shop_cursor: dict[str, int] = {}
         self.shop_lookback_ms = 86_400_000
         self._shop_emitted = TtlSet(int(self.settings.dedup_ttl_s * 1000), self.settings.dedup_max)
+        # shop facts handed to the producer, not yet acknowledged: marked emitted only once acknowledged
+        self._shop_emitting: set[str] = set()
         # shop order id -> (room, buyer) from the order list: after-sales name neither (bounded, oldest out)
         self._order_seen: dict[str, tuple[str | None, str | None]] = {}
         self.shop_page_size = SHOP_PAGE
@@ -241,23 +244,24 @@ class DouyinCollector(PlatformCollector):
             {"advertiser_id": self.cfg.advertiser_id, "aweme_id": account_id, "page": "1", "page_size": "100"},
         )
         now = self.clock.now_ms()
-        finals: list[str] = []
+        revisions: dict[str, str | None] = {}
 
         def make(raw_ref: dict[str, str]) -> list[Any]:
             out = []
+            revisions.clear()
             for item in doc["data"].get("room_list") or []:
                 view = dn.room(item)
                 st, new = self.room(account_id, view.room_id)
                 if new:
                     self.webhook.room_known(view.room_id)
-                if st.final_emitted:
+                if st.retired:
                     continue
                 st.started_at = view.started_at or st.started_at
                 if not view.living and st.ended_at is None:
                     st.ended_at = view.ended_at or now
-                rev = self.revision_of(st, now)
-                if rev == "final":
-                    finals.append(view.room_id)
+                revisions[view.room_id] = rev = self.room_revision(st, now, view.data)
+                if rev is None:
+                    continue  # final figures out and unchanged
                 out += self.build_all(
                     "live_metrics_snapshot",
                     regs,
@@ -271,27 +275,31 @@ class DouyinCollector(PlatformCollector):
                 )
             return out
 
-        ok = await self.publish(
-            endpoint="today_live_room_get",
-            account_id=account_id,
-            source="poll",
-            raw=raw,
-            received_at=now,
-            make_events=make,
-        )
+        with Acks() as acks:
+            ok = await self.publish(
+                endpoint="today_live_room_get",
+                account_id=account_id,
+                source="poll",
+                raw=raw,
+                received_at=now,
+                make_events=make,
+            )
         mine = list(self.rooms_by_account.get(account_id, {}).values())
         if ok:
-            for st in mine:
-                if not st.final_emitted:
-                    st.last_observed = now
-                    st.polls += 1
-            for rid in finals:
-                self.rooms[rid].final_emitted = True
+            for rid, rev in revisions.items():
+                self.room_emitted(self.rooms[rid], rev, acks, now)
         self.webhook.flush_pending()
-        open_rooms = [st for st in mine if not st.final_emitted]
-        if not open_rooms:
+        delays = []
+        for st in mine:
+            if st.retired:
+                continue
+            try:
+                delays.append(self.next_room_delay(st, now))
+            except Done:
+                pass  # retired: no correction can come any more
+        if not delays:
             return self.settings.discover_interval_s  # nothing live: only look for new rooms
-        return min(self.next_room_delay(st, now) for st in open_rooms)
+        return min(delays)
 
     async def poll_videos(self, account_id: str) -> float | None:
         regs = self.registry.lookup(PLATFORM, account_id)
@@ -360,6 +368,14 @@ class DouyinCollector(PlatformCollector):
         start_s = self.shop_cursor.get(account_id, (now - self.shop_lookback_ms) // 1000)
         end_s = now // 1000
         window = {"start": start_s, "end": end_s}
+        with Acks() as acks:
+            await self._shop_pass(account_id, start_s, end_s, window)
+        if not await acks.wait():
+            return None  # something was not acknowledged: the cursor stays, the next pass reads it again
+        self.shop_cursor[account_id] = max(start_s, end_s - 60)
+        return None
+
+    async def _shop_pass(self, account_id: str, start_s: int, end_s: int, window: dict[str, int]) -> None:
         page = 0
         while True:
             param = {
@@ -385,8 +401,6 @@ class DouyinCollector(PlatformCollector):
             if not data.get("has_more"):
                 break
             page += 1
-        self.shop_cursor[account_id] = max(start_s, end_s - 60)
-        return None
 
     async def _publish_shop(
         self, account_id: str, endpoint: str, raw: bytes, items: list[Any], window: dict[str, int]
@@ -427,7 +441,7 @@ class DouyinCollector(PlatformCollector):
             out: list[Any] = []
             keys: list[str] = []
             for f in facts:
-                if f.key in self._shop_emitted or f.key in pending or f.key in keys:
+                if f.key in self._shop_emitting or f.key in self._shop_emitted or f.key in pending or f.key in keys:
                     continue
                 out += self.build_all(
                     "order_event",
@@ -444,17 +458,26 @@ class DouyinCollector(PlatformCollector):
             pending.extend(keys)  # only once the whole entry built: a bad entry marks nothing as emitted
             return out
 
-        published = await self.publish(
-            endpoint=endpoint,
-            account_id=account_id,
-            source="poll",
-            raw=raw,
-            received_at=now,
-            make_events=make,
-            meta={"update_time_window": window},
-        )
-        if published:
-            for key in pending:
-                self._shop_emitted.add(key, now)
+        with Acks() as acks:
+            published = await self.publish(
+                endpoint=endpoint,
+                account_id=account_id,
+                source="poll",
+                raw=raw,
+                received_at=now,
+                make_events=make,
+                meta={"update_time_window": window},
+            )
+        if published and pending:
+            # marked emitted only once on the broker: a crash or a refused batch before that leaves the facts
+            # to be emitted again (same event ids), never lost
+            self._shop_emitting.update(pending)
+
+            def done(ok: bool, keys: list[str] = pending) -> None:
+                self._shop_emitting.difference_update(keys)
+                if ok:
+                    self._shop_emitted.add_many(keys, now)
+
+            self.when_acked(acks, done)
         for item, reason in bad:
             await self.dead_letter(endpoint, f"list entry: {reason}", orjson.dumps(item), now, account_id)

@@ -16,6 +16,7 @@ from services.ingest.api import CallError
 from services.ingest.base import PlatformCollector
 from services.ingest.config import KuaishouConfig
 from services.ingest.kuaishou import normalise as kn
+from services.ingest.producer import Acks
 from services.ingest.scheduler import Done
 from services.ingest.tokens import TokenCache
 
@@ -120,14 +121,16 @@ class KuaishouCollector(PlatformCollector):
         )
         now = self.clock.now_ms()
         st = self.rooms[room_id]
-        holder: dict[str, str] = {}
+        holder: dict[str, str | None] = {}
 
         def make(raw_ref: dict[str, str]) -> list[Any]:
             view = kn.room_stats(doc["data"])
             st.started_at = view.started_at or st.started_at
             if not view.living and st.ended_at is None:
                 st.ended_at = view.ended_at or now
-            holder["revision"] = rev = self.revision_of(st, now)
+            holder["revision"] = rev = self.room_revision(st, now, view.data)
+            if rev is None:
+                return []  # final figures out and unchanged
             return self.build_all(
                 "live_metrics_snapshot",
                 regs,
@@ -140,13 +143,12 @@ class KuaishouCollector(PlatformCollector):
                 room_id=room_id,
             )
 
-        if await self.publish(
-            endpoint="room_stats", account_id=account_id, source="poll", raw=raw, received_at=now, make_events=make
-        ):
-            st.last_observed = now
-            st.polls += 1
-            if holder.get("revision") == "final":
-                st.final_emitted = True
+        with Acks() as acks:
+            ok = await self.publish(
+                endpoint="room_stats", account_id=account_id, source="poll", raw=raw, received_at=now, make_events=make
+            )
+        if ok:
+            self.room_emitted(st, holder.get("revision"), acks, now)
         return self.next_room_delay(st, now)
 
     async def poll_videos(self, account_id: str) -> float | None:

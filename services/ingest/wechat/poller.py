@@ -19,6 +19,7 @@ from services.ingest.api import CallError
 from services.ingest.base import PlatformCollector
 from services.ingest.config import WeChatConfig
 from services.ingest.dedup import TtlSet
+from services.ingest.producer import Acks
 from services.ingest.scheduler import Done
 from services.ingest.shared import SharedSeen, SharedState
 from services.ingest.tokens import TokenCache
@@ -41,6 +42,9 @@ class WeChatCollector(PlatformCollector):
         self.order_cursor: dict[str, int] = {}
         self.reconcile_lookback_ms = 86_400_000
         self._emitted = TtlSet(int(self.settings.dedup_ttl_s * 1000), self.settings.dedup_max)
+        # order steps handed to the producer and not yet acknowledged: not emitted again meanwhile, and
+        # marked in ``_emitted`` only once acknowledged (a crash before leaves them for reconciliation)
+        self._emitting: set[str] = set()
         from services.ingest.wechat.webhook import WeChatWebhook
 
         self.webhook = WeChatWebhook(self)
@@ -134,13 +138,15 @@ class WeChatCollector(PlatformCollector):
         )
         now = self.clock.now_ms()
         st = self.rooms[export_id]
-        holder: dict[str, str] = {}
+        holder: dict[str, str | None] = {}
 
         def make(raw_ref: dict[str, str]) -> list[Any]:
             view = wn.live_metrics(doc, st.started_at)
             if not view.is_living and st.ended_at is None:
                 st.ended_at = view.ended_at or now
-            holder["revision"] = rev = self.revision_of(st, now)
+            holder["revision"] = rev = self.room_revision(st, now, view.data)
+            if rev is None:
+                return []  # final figures out and unchanged
             return self.build_all(
                 "live_metrics_snapshot",
                 regs,
@@ -153,20 +159,18 @@ class WeChatCollector(PlatformCollector):
                 room_id=export_id,
             )
 
-        ok = await self.publish(
-            endpoint="getlivedata",
-            account_id=account_id,
-            source="poll",
-            raw=raw,
-            received_at=now,
-            make_events=make,
-            meta={"export_id": export_id},
-        )
+        with Acks() as acks:
+            ok = await self.publish(
+                endpoint="getlivedata",
+                account_id=account_id,
+                source="poll",
+                raw=raw,
+                received_at=now,
+                make_events=make,
+                meta={"export_id": export_id},
+            )
         if ok:
-            st.last_observed = now
-            st.polls += 1
-            if holder.get("revision") == "final":
-                st.final_emitted = True
+            self.room_emitted(st, holder.get("revision"), acks, now)
         return self.next_room_delay(st, now)
 
     async def poll_videos(self, account_id: str) -> float | None:
@@ -218,11 +222,30 @@ class WeChatCollector(PlatformCollector):
             next_key = str(doc.get("next_key") or "")
             if not doc.get("has_more") or not next_key:
                 break
-        for oid in dict.fromkeys(ids):
-            await self.fetch_order(account_id, oid, "poll")
+        with Acks() as acks:
+            for oid in dict.fromkeys(ids):
+                await self.fetch_order(account_id, oid, "poll")
+        if not await acks.wait():
+            return None  # something was not acknowledged: the cursor stays, the next pass reads it again
         # the next window overlaps this one by a minute: an update stamped at the edge is not missed
         self.order_cursor[account_id] = max(start_s, end_s - 60)
         return None
+
+    def _emitted_once_acked(self, acks: Acks, keys: list[str], now: int) -> None:
+        """Mark order steps emitted only once the broker has acknowledged them (see ``_emitting``)."""
+        if not keys:
+            return
+        self._emitting.update(keys)
+
+        def done(ok: bool) -> None:
+            self._emitting.difference_update(keys)
+            if ok:
+                self._emitted.add_many(keys, now)
+
+        self.when_acked(acks, done)
+
+    def _already(self, key: str) -> bool:
+        return key in self._emitting or key in self._emitted
 
     async def fetch_order(self, account_id: str, order_id: str, source: str) -> None:
         regs = self.registry.lookup(PLATFORM, account_id)
@@ -239,27 +262,28 @@ class WeChatCollector(PlatformCollector):
             for f in wn.order_facts(order):
                 room_holder["room_id"] = f.room_id
                 key = f.key
-                if key in self._emitted:
+                if self._already(key) or key in pending:
                     continue
                 pending.append(key)
                 out += self._order_events(regs, f, now, source, raw_ref)
             return out
 
-        if await self.publish(
-            endpoint="order_get",
-            account_id=account_id,
-            source=source,
-            raw=raw,
-            received_at=now,
-            make_events=make,
-            meta={"order_id": order_id},
-        ):
-            for key in pending:
-                self._emitted.add(key, now)
+        with Acks() as acks:
+            published = await self.publish(
+                endpoint="order_get",
+                account_id=account_id,
+                source=source,
+                raw=raw,
+                received_at=now,
+                make_events=make,
+                meta={"order_id": order_id},
+            )
+        if published:
+            self._emitted_once_acked(acks, pending, now)
             # every after-sale of the order is its own refund (partial refunds add up): fetch each one
             # not yet emitted
             for as_id in wn.aftersale_ids(order):
-                if f"{order_id}:refunded:{as_id}" not in self._emitted:
+                if not self._already(f"{order_id}:refunded:{as_id}"):
                     await self.fetch_aftersale(account_id, as_id, source, room_holder.get("room_id"))
 
     async def fetch_aftersale(self, account_id: str, aftersale_id: str, source: str, room_id: str | None) -> None:
@@ -277,22 +301,23 @@ class WeChatCollector(PlatformCollector):
 
         def make(raw_ref: dict[str, str]) -> list[Any]:
             f = wn.refund_fact(doc["after_sale_order"], room_id)
-            if f is None or f.key in self._emitted:
+            if f is None or self._already(f.key):
                 return []
             keys.append(f.key)
             return self._order_events(regs, f, now, source, raw_ref)
 
-        if await self.publish(
-            endpoint="aftersale_get",
-            account_id=account_id,
-            source=source,
-            raw=raw,
-            received_at=now,
-            make_events=make,
-            meta={"after_sale_order_id": aftersale_id},
-        ):
-            for k in keys:
-                self._emitted.add(k, now)
+        with Acks() as acks:
+            published = await self.publish(
+                endpoint="aftersale_get",
+                account_id=account_id,
+                source=source,
+                raw=raw,
+                received_at=now,
+                make_events=make,
+                meta={"after_sale_order_id": aftersale_id},
+            )
+        if published:
+            self._emitted_once_acked(acks, keys, now)
 
     def _order_events(self, regs, f: wn.OrderFact, now: int, source: str, raw_ref: dict[str, str]) -> list[Any]:
         return self.build_all(

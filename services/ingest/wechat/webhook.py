@@ -133,7 +133,7 @@ class WeChatWebhook:
                 f"order {ref}", lambda: c.retrying(f"order {ref}", lambda: c.fetch_order(account, ref, "push"))
             )
         if not queued:
-            c.dedup.discard(key)  # let the platform's retry through once we have room again
+            c.unsee(key)  # let the platform's retry through once we have room again
             m.child(m.PUSHES, PLATFORM, ENDPOINT, "overloaded").inc()
             return web.Response(status=503, text="busy")
         m.child(m.PUSHES, PLATFORM, ENDPOINT, "ok").inc()
