@@ -19,6 +19,33 @@ from deploy.embedded.stack import Stack
 from liveboard.settings import Settings
 from tests.support import ENV_KEYS, settings_env, stack_settings
 
+# ``pytest -m "not engines"`` is the fast unit run: it must never start the broker or ClickHouse, and
+# ``-m "not browser"`` must never start Chromium. A test that takes one of these fixtures without its marker
+# fails at set-up, naming the marker, before anything starts; one that starts a stack in-process does too.
+MARKED_FIXTURES = {"stack": "engines", "browser": "browser"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    names = set(getattr(item, "fixturenames", ()))
+    missing = [
+        f"pytest.mark.{marker} (it uses the {name!r} fixture)"
+        for name, marker in MARKED_FIXTURES.items()
+        if name in names and item.get_closest_marker(marker) is None
+    ]
+    if missing:
+        pytest.fail(f"{item.nodeid} must be marked {', '.join(missing)}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_engines(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("engines") is None:
+
+        def refuse(*_args: object, **_kwargs: object) -> None:
+            pytest.fail(f"{request.node.nodeid} starts the embedded stack: mark it pytest.mark.engines", pytrace=False)
+
+        monkeypatch.setattr(Stack, "up", refuse)
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
@@ -41,7 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     else:
         settings = stack_settings(home)
         st = Stack(settings)
-        st.up()
+        st.up(bound=True)  # the engines die with this session, even when it is killed (a CI timeout)
     saved = {k: os.environ.get(k) for k in ENV_KEYS}
     os.environ.update(settings_env(settings))
     try:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.board.conftest import OPERATOR_PASSWORD, Board, Client
+
+pytestmark = pytest.mark.engines
 
 
 async def test_bad_input_names_the_field(board: Board) -> None:

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.board import fixtures
 from tests.board.conftest import JUDGE_PASSWORD, OPERATOR_PASSWORD, Board, Client
+
+pytestmark = pytest.mark.engines
 
 
 def _row(board: Board, cid: str, version: int, mismatch: int, gmv_diff: int, orders: str = "{}") -> list[Any]:

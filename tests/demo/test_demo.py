@@ -16,8 +16,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from deploy.embedded.processes import free_port, port_is_free
 from tests.support import settings_env, stack_settings
+
+pytestmark = pytest.mark.engines  # the demo starts its own embedded stack
 
 ROOMS = 12
 

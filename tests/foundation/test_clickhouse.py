@@ -11,6 +11,8 @@ from liveboard.clickhouse.migrate import discover, migrate
 from liveboard.errors import MigrationError
 from liveboard.settings import Settings
 
+pytestmark = pytest.mark.engines
+
 
 def test_migrations_applied_twice_change_nothing(stack: Settings) -> None:
     # The session fixture already migrated once.

@@ -23,11 +23,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from aiokafka.admin import NewTopic
 
 from liveboard.kafka.clients import make_admin, make_consumer, make_producer
 from liveboard.settings import Settings
 from tests.support import settings_env, unique
+
+pytestmark = pytest.mark.engines
 
 APP = "tests.foundation.faust_counter_app"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
 
@@ -12,6 +13,8 @@ from liveboard.kafka.catalog import ensure_topics, load_catalog
 from liveboard.kafka.clients import make_admin, make_consumer, make_producer
 from liveboard.settings import Settings
 from tests.support import unique
+
+pytestmark = pytest.mark.engines
 
 
 async def _create(settings: Settings, topic: str, partitions: int) -> None:

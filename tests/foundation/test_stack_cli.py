@@ -18,6 +18,8 @@ from liveboard.clickhouse.client import get_client
 from liveboard.settings import Settings
 from tests.support import settings_env, stack_settings
 
+pytestmark = pytest.mark.engines  # starts its own embedded stacks
+
 LIVEBOARD = [sys.executable, "-m", "liveboard"]
 
 
