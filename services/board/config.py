@@ -68,7 +68,7 @@ class BoardSettings(BaseSettings):
     sse_keepalive_s: float = Field(15.0, gt=0, description="comment line sent to idle streams (proxies)")
     sse_max_clients: int = Field(5000, ge=1)
     # --- hardening (docs/security.md) -----------------------------------------------------------
-    sse_max_per_client: int = Field(8, ge=1, description="anonymous streams per client address")
+    sse_max_per_client: int = Field(32, ge=1, description="anonymous streams per client address")
     sse_reserved_screens: int = Field(500, ge=0, description="streams kept for display-token/session holders")
     # With a display token set, display endpoints need it unless this is on: then anyone may watch (within
     # the anonymous share of the streams) and the token only buys the reserved capacity.

@@ -106,9 +106,9 @@ def _err(*codes: int) -> dict[str, Any]:
         409: "conflict with the current state (item closed, round frozen)",
         413: "body too large",
         415: "not JSON",
-        429: "too many failed logins (Retry-After)",
+        429: "too many failed logins, or too many streams from this client (Retry-After)",
         502: "the scorer's freeze command failed",
-        503: "too many streams",
+        503: "too many streams (the rest are kept for the screens' display token; Retry-After)",
     }
     return {str(c): _json(text[c], {"$ref": "#/components/schemas/Error"}) for c in codes}
 
@@ -195,7 +195,7 @@ def document() -> dict[str, Any]:
                         "description": "event stream",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
-                    **_err(400, 401, 404, 503),
+                    **_err(400, 401, 404, 429, 503),
                 },
             )
         },
@@ -218,7 +218,7 @@ def document() -> dict[str, Any]:
             )
         },
         "/api/v1/auth/logout": {
-            "post": _op("logout", "End the session", _CSRF, responses={"200": _json("ok"), **_err(401, 403)})
+            "post": _op("logout", "End the session (revoked)", _CSRF, responses={"200": _json("ok"), **_err(401, 403)})
         },
         "/api/v1/auth/session": {
             "get": _op(
