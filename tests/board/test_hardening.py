@@ -77,6 +77,7 @@ async def hard(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Asy
         display_token=SecretStr(TOKEN),
         display_public=True,  # anyone may watch; the token buys the screens' reserved capacity
         sse_max_clients=12,
+        sse_keepalive_s=1.0,  # a stream whose client left notices it at the next write at the latest
         sse_max_per_client=3,
         sse_reserved_screens=4,
         refusals_audited_per_window=20,
@@ -412,6 +413,6 @@ async def test_a_bomb_dropped_into_the_contests_folder_does_not_freeze_the_board
     assert "LIVEBOARD_YAML_MAX_NODES" in rejected["zz-bomb.yaml"], rejected
     assert "LIVEBOARD_YAML_MAX_DEPTH" in rejected["zz-deep.yaml"], rejected
     assert served == {hard.contest_id}  # the good contest is still served
-    # Parsed in a worker thread within the limits: the loop never stopped for long (a second is far
-    # above a loaded machine's scheduling noise; the unbounded parse held it for many seconds).
-    assert max(gaps) < 1.0, max(gaps)
+    # Parsed in a worker thread within the limits: the loop never stopped for long (3 s is far above a
+    # loaded machine's scheduling noise; the unbounded parse of this bomb held it for minutes).
+    assert max(gaps) < 3.0, max(gaps)
