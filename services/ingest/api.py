@@ -46,8 +46,8 @@ class RateLimiter:
         self._next = slot + self.interval_ms
         wait_ms = slot - now
         if wait_ms > 1:
-            m.QUOTA_WAITS.labels(self.platform).inc()
-            m.QUOTA_WAIT_SECONDS.labels(self.platform).inc(wait_ms / 1000)
+            m.child(m.QUOTA_WAITS, self.platform).inc()
+            m.child(m.QUOTA_WAIT_SECONDS, self.platform).inc(wait_ms / 1000)
             await self.clock.sleep(wait_ms / 1000)
 
     def hold(self, seconds: float) -> None:
@@ -73,9 +73,9 @@ class ApiClient:
         self.on_malformed: Callable[[str, bytes], Awaitable[None]] | None = None
 
     def record(self, endpoint: str, kind: str) -> None:
-        m.REQUESTS.labels(self.platform, endpoint, kind).inc()
+        m.child(m.REQUESTS, self.platform, endpoint, kind).inc()
         if kind != "ok":
-            m.ERRORS.labels(self.platform, endpoint, kind).inc()
+            m.child(m.ERRORS, self.platform, endpoint, kind).inc()
 
     async def call(
         self,
@@ -109,7 +109,7 @@ class ApiClient:
             self.record(endpoint, "transport")
             raise CallError("transport", f"{endpoint}: {type(exc).__name__}") from None
         finally:
-            m.REQUEST_LATENCY.labels(self.platform, endpoint).observe(time.perf_counter() - t0)
+            m.child(m.REQUEST_LATENCY, self.platform, endpoint).observe(time.perf_counter() - t0)
         if status == 429:
             self.record(endpoint, "http_429")
             wait = _retry_after(retry_after)
