@@ -114,7 +114,14 @@ def _total(i: int) -> Decimal:
 
 
 def _insert_rows(
-    board: Board, cid: str, n: int, version: int, *, last_data_ms: int, order: list[int] | None = None
+    board: Board,
+    cid: str,
+    n: int,
+    version: int,
+    *,
+    last_data_ms: int,
+    order: list[int] | None = None,
+    frozen: bool = False,
 ) -> None:
     """One leaderboard version as the scorer writes it, with every standing and flag column."""
     at = fixtures.now_ms()
@@ -154,7 +161,7 @@ def _insert_rows(
             "award_id": "",
             "complete": 1,
             "tied": 1 if i in (2, 3) else 0,
-            "frozen": 0,
+            "frozen": int(frozen),
             "status": "excluded" if excluded else ("provisional" if i == 5 else "ranked"),
             "pending": 1 if i == 4 else 0,
             "notes": "取消资格：测试" if excluded else ("并列第2名" if i in (2, 3) else ""),
@@ -275,7 +282,7 @@ async def test_every_row_and_cell_fits_on_every_page(
         deadline = time.monotonic() + 30
         while len(by_page) < 3 and time.monotonic() < deadline:
             geo = await page.evaluate(GEOMETRY_JS)
-            if geo["gliding"] or geo["page"] in by_page:
+            if geo["gliding"] or geo["page"] in by_page or not geo["shown"]:  # mid-move: look again
                 await page.wait_for_timeout(200)
                 continue
             p = geo["page"]
@@ -436,6 +443,7 @@ async def test_stale_screen_says_when_data_stopped_and_countdown_follows_the_con
         await page.wait_for_function("document.getElementById('countdown').textContent === '已结束'", timeout=5000)
         assert await page.get_attribute("body", "data-data") == "ended"
         assert (await page.text_content("#conn") or "").startswith("已结束 · 数据截至 ")
+        assert await page.text_content("#board-kind") == "暂定成绩（待冻结）"  # over, not frozen: not 实时
         # finished is not stale: no 数据中断 once the round is over
         assert not await page.text_content("[data-contestant=a02] .b-stale")
         shown = await page.text_content("#clock") or ""
@@ -445,6 +453,10 @@ async def test_stale_screen_says_when_data_stopped_and_countdown_follows_the_con
             "%H:%M", time.gmtime(contest_now / 1000 + 8 * 3600 - 60)
         )
         await page.screenshot(path=str(artifacts / "screen-ended.png"))
+        # the round is frozen: 最终
+        _insert_rows(board, cid, 3, 11, last_data_ms=now - 600_000, frozen=True)
+        await _refresh(board, cid)
+        await page.wait_for_function("document.getElementById('board-kind').textContent === '最终成绩'", timeout=5000)
 
         # a clock 70 s of contest time before the end, 60× faster than the wall: 已结束 about 1 s later
         hub.contest_clock = ContestClock(end - 70_000, 60.0, time.time())

@@ -103,19 +103,20 @@
     fitCell(q(".o"), 12);
   }
 
-  function rankText(r) {
-    if (r.status === "excluded") return t("excluded");
-    return String(r.rank);
-  }
-
   // Place every row of the shown order on the current page; rows that change slot fade out, move, fade in.
+  // One move cycle at a time: a layout asked for during a cycle runs when it ends, against where the rows
+  // are then (a stale cycle never puts a row back on a slot another row has taken).
+  let cycling = false;
+  let layoutAgain = false;
   function layout() {
+    if (cycling) { layoutAgain = true; return; }
     const h = rowHeight();
     rowsBox.style.setProperty("--rh", h - 10 + "px");
     const pages = Math.max(1, Math.ceil(order.length / perPage));
     if (page >= pages) page = 0;
     setText($("pager"), pages > 1 ? `${LB.lang === "en" ? "Page" : "第"} ${page + 1}/${pages} ${LB.lang === "en" ? "" : "页"}`.trim() : "");
     const moving = [];
+    const inOrder = new Set(order);
     order.forEach((id, i) => {
       const e = rowEls.get(id);
       const r = byId.get(id);
@@ -123,35 +124,51 @@
       const visible = Math.floor(i / perPage) === page;
       const y = (i % perPage) * h;
       e.style.height = h - 10 + "px";
-      e.dataset.index = String(i);
-      e.dataset.rank = String(r.rank);
-      setText(e.querySelector(".rk"), rankText(r));
-      e.classList.toggle("top1", r.rank === 1 && r.status !== "excluded");
-      e.classList.toggle("top2", r.rank === 2 && r.status !== "excluded");
-      e.classList.toggle("top3", r.rank === 3 && r.status !== "excluded");
       const wasVisible = e.dataset.visible === "1";
       const sameSlot = wasVisible && visible && e.dataset.y === String(y);
       if (sameSlot) return;
-      moving.push({ e, visible, y, wasVisible });
+      if (!wasVisible && !visible) { e.dataset.index = String(i); return; }
+      moving.push({ e, i, visible, y, wasVisible });
     });
-    for (const [id, e] of rowEls) if (!order.includes(id) && e.dataset.visible === "1") moving.push({ e, visible: false, y: 0, wasVisible: true });
+    for (const [id, e] of rowEls) if (!inOrder.has(id) && e.dataset.visible === "1") moving.push({ e, i: -1, visible: false, y: 0, wasVisible: true });
     if (!moving.length) return;
+    cycling = true;
+    document.body.dataset.gliding = "1";
     // phase 1: everything leaving a slot fades out together; phase 2: moved and shown rows fade in together
     for (const m of moving) if (m.wasVisible) m.e.classList.add("out");
     const anyOut = moving.some((m) => m.wasVisible);
-    document.body.dataset.gliding = "1";
     setTimeout(() => {
       for (const m of moving) {
         m.e.style.transform = `translateY(${m.y}px)`;
         m.e.dataset.y = String(m.y);
+        if (m.i >= 0) m.e.dataset.index = String(m.i);
         m.e.dataset.visible = m.visible ? "1" : "0";
         m.e.style.visibility = m.visible ? "visible" : "hidden";
       }
       requestAnimationFrame(() => {
         for (const m of moving) if (m.visible) m.e.classList.remove("out");
-        setTimeout(() => { document.body.dataset.gliding = "0"; }, FADE_MS);
+        setTimeout(() => {
+          cycling = false;
+          document.body.dataset.gliding = "0";
+          if (layoutAgain) { layoutAgain = false; layout(); }
+        }, FADE_MS);
       });
     }, anyOut ? FADE_MS : 0);
+  }
+
+  // The rank, its arrows and the podium colours belong to the order shown (applied with it), so a row's
+  // place and position always agree; its figures update at once.
+  function showRank(id) {
+    const e = rowEls.get(id);
+    const r = byId.get(id);
+    if (!e || !r) return;
+    const rank = shownRank.get(id) ?? r.rank;
+    e.dataset.rank = String(rank);
+    const excluded = r.status === "excluded";
+    setText(e.querySelector(".rk"), excluded ? t("excluded") : String(rank));
+    e.classList.toggle("top1", rank === 1 && !excluded);
+    e.classList.toggle("top2", rank === 2 && !excluded);
+    e.classList.toggle("top3", rank === 3 && !excluded);
   }
 
   function applyOrder() {
@@ -168,6 +185,7 @@
     }
     const changed = order.length > 0 && next.join("\n") !== order.join("\n"); // the first layout is no re-order
     order = next;
+    for (const id of order) showRank(id);
     if (changed) {
       lastReorder = now;
       document.body.dataset.reorders = String(parseInt(document.body.dataset.reorders || "0", 10) + 1);
@@ -198,11 +216,11 @@
     const kind = $("board-kind");
     kind.hidden = !snap.rows.length;
     kind.classList.toggle("final", !!snap.final);
-    setText(kind, snap.final ? t("final_board") : t("provisional_board"));
+    setText(kind, snap.final ? t("final_board") : t(document.body.dataset.ended === "1" ? "provisional_ended" : "provisional_board"));
     document.title = [snap.contest_name, snap.round_name].filter(Boolean).join(" · ");
     const gmv = snap.totals.gmv_fen;
     setText($("t-gmv"), "¥" + SK.money(gmv));
-    SK.fit($("t-gmv"), 44, 22);
+    SK.fit($("t-gmv"), 40, 20);
     setText($("t-orders"), SK.count(snap.totals.paid_orders));
     setText($("t-viewers"), SK.count(snap.totals.viewers));
     setText($("t-count"), LB.int(snap.totals.contestants));
@@ -287,6 +305,8 @@
       else { setText(cd, t("ended")); ended = true; }
     }
     document.body.dataset.ended = ended ? "1" : "0";
+    // after the round and before the freeze the results are still provisional, no longer live
+    if (!snapshot.final) setText($("board-kind"), t(ended ? "provisional_ended" : "provisional_board"));
     // who is live now, else who is next
     let live = null, next = null;
     for (const r of snapshot.rows) {
@@ -361,7 +381,7 @@
     $("colhead").hidden = true;
     conn.hidden = true;
     setText($("contest-name"), "Liveboard");
-    setText($("sub-line"), t("choose"));
+    setText($("sub-line"), t("big_screen"));
     const list = $("choices");
     try {
       const q = token ? "?token=" + encodeURIComponent(token) : "";
