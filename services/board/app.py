@@ -196,8 +196,19 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     )
 
 
+SERVER_NAME = "liveboard"
+
+
 async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers["Server"] = "liveboard"  # not aiohttp's "Python/3.x aiohttp/3.x": no versions to scan for
+    response.headers["Server"] = SERVER_NAME  # not aiohttp's "Python/3.x aiohttp/3.x": no versions to scan for
+
+
+def _hide_server_version() -> None:
+    # aiohttp answers a request it cannot parse (400) without the app's signals, with its module default:
+    # that default is replaced too, for this process (the board's only server).
+    import aiohttp.web_response
+
+    aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
 
 
 async def _revocation_sync(revoked: RevokedSessions, interval_s: float) -> None:
@@ -214,6 +225,7 @@ async def _revocation_sync(revoked: RevokedSessions, interval_s: float) -> None:
 def create_app(settings: Settings, board: BoardSettings, *, contests: ContestRegistry | None = None) -> web.Application:
     app = web.Application(middlewares=[observe, errors, authenticate], client_max_size=1024 * 1024)
     app.on_response_prepare.append(_server_header)
+    _hide_server_version()
     app[STREAM_GATE] = StreamGate(board.sse_max_clients, board.sse_max_per_client, board.sse_reserved_screens)
     registry = contests or ContestRegistry(board.contests_dir)
 

@@ -325,6 +325,17 @@ async def test_no_version_in_the_server_header(hard: Hard) -> None:
         for path in ("/healthz", "/api/v1/contests", "/screen", "/api/v1/nope"):
             async with http.get(hard.url + path) as r:
                 assert r.headers["Server"] == "liveboard", path
+    # a request aiohttp cannot even parse is answered without the app's signals: no version there either
+    host, port = hard.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"GET /\x00bad HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    finally:
+        writer.close()
+    assert head.startswith("HTTP/1.") and " 400 " in head.splitlines()[0], head
+    assert "Server: liveboard\r\n" in head and "aiohttp" not in head, head
 
 
 # ------------------------------------------------------------------------------------ sessions, cookies
