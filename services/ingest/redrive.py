@@ -124,6 +124,14 @@ class Redriver:
         self.settings = collector.settings
         self.group_id = f"liveboard-ingest-redrive-{collector.ingest.collector_id}"
         self.processed = 0  # records handled since start (tests wait on it)
+        host = collector.host
+        # the receiver listens on all addresses: post to it on loopback
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
+        self.host = host
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.collector.port}"
 
     def build(self, doc: dict[str, Any]) -> Post:
         source, platform = str(doc.get("source", "")), str(doc.get("platform", ""))
@@ -152,7 +160,7 @@ class Redriver:
             answer = b""
             for attempt in range(5):
                 try:
-                    async with session.post(self.collector.url + path, data=body, headers=headers) as resp:
+                    async with session.post(self.url + path, data=body, headers=headers) as resp:
                         answer = await resp.read()
                         outcome = "accepted" if accepted(platform, resp.status, answer) else "refused"
                         if resp.status == 503 and attempt < 4:  # the broker did not acknowledge: again
@@ -168,6 +176,18 @@ class Redriver:
         return outcome
 
     async def run(self) -> None:
+        """Never ends on an error (a missing topic, a broker restart): it logs, waits and starts again, so
+        the collector's health does not depend on it."""
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("re-drive consumer failed; restarting in 5 s")
+                await asyncio.sleep(5)
+
+    async def _consume(self) -> None:
         # The group only keeps the committed offsets: the partitions are assigned here, not by a group join
         # (which the embedded broker makes wait half a session timeout, on every collector start and stop).
         topic = self.settings.topic(REDRIVE)
