@@ -278,7 +278,8 @@ def document() -> dict[str, Any]:
         "/api/v1/ops/health": {
             "get": _op(
                 "opsHealth",
-                "Ingestion health: feeds and their age, ingest metrics per platform, dead letters, scorer lag, alerts",
+                "Ingestion health: feeds and their age, ingest metrics per platform, dead letters, scorer lag, alerts, "
+                "and the rooms waiting for their platform's final figures (waiting_final)",
                 _SESSION,
                 parameters=[_q("contest", "contest id (default: all)")],
                 responses={"200": _json("health report"), **_err(401, 403)},
