@@ -82,6 +82,11 @@ def parse_ingest_metrics(text: str) -> tuple[dict[str, dict[str, float]], list[d
                 elif s.name == "liveboard_ingest_signature_failures_total":
                     k = (platform, "bad_signature")
                     rejected[k] = rejected.get(k, 0.0) + s.value
+            elif s.name == "liveboard_ingest_push_refusals_total" and s.labels.get("reason") != "bad_signature":
+                # pushes refused before authentication (too_large, content_type, stale, future; docs/ingest.md);
+                # bad_signature is counted above from signature_failures_total
+                k = (platform, s.labels.get("reason", ""))
+                rejected[k] = rejected.get(k, 0.0) + s.value
             elif s.name == "liveboard_ingest_data_age_seconds":
                 rooms.append({"platform": platform, "room_id": s.labels.get("room_id", ""), "age_s": s.value})
     rej = [{"platform": p, "reason": r, "count": int(n)} for (p, r), n in sorted(rejected.items()) if n]

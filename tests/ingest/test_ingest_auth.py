@@ -185,3 +185,26 @@ async def test_douyin_push_replayed_with_new_msg_ids_is_absorbed(stack) -> None:
         await run.collector.stop()
         archived = [r for r in await raws(run.settings) if r["source"] == "push" and r["endpoint"] == "webhook"]
         assert len(archived) == 1 and archived[0]["meta"]["msg_id"] == "first-id"
+
+
+def test_the_operators_console_lists_refusals_by_reason() -> None:
+    """The board's health report reads the collector's /metrics: refusals show by platform and reason, a bad
+    signature once (it is counted in signature_failures_total and push_refusals_total alike)."""
+    from prometheus_client import generate_latest
+
+    from services.board.ops_monitor import parse_ingest_metrics
+    from services.ingest import auth
+    from services.ingest import metrics as m
+
+    def rejected() -> dict[tuple[str, str], int]:
+        rows = parse_ingest_metrics(generate_latest(m.REGISTRY).decode())[2]
+        return {(r["platform"], r["reason"]): r["count"] for r in rows}
+
+    before = rejected()
+    auth.refused("douyin", "live_push", "stale")
+    auth.refused("douyin", "webhook", "stale")
+    auth.refused("kuaishou", "webhook", "bad_signature")
+    auth.refused("wechat_channels", "message_push", "too_large")
+    after = rejected()
+    changed = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    assert changed == {("douyin", "stale"): 2, ("kuaishou", "bad_signature"): 1, ("wechat_channels", "too_large"): 1}
