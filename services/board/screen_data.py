@@ -88,9 +88,29 @@ class ScreenFacts:
     final_figures: set[str] = field(default_factory=set)
 
 
+FACTS_MAX_AGE_S = 5.0  # slots and final figures change rarely: read at most this often per round
+_facts_cache: dict[tuple[int, str, str], tuple[float, ScreenFacts]] = {}
+
+
 async def screen_facts(ch: AsyncClient, contest_id: str, round_id: str) -> ScreenFacts:
     """``live_slot_assigned`` events of the round (latest per contestant wins, as the scorer folds them)
-    and the contestants whose live counters were replaced by the platform's final figures."""
+    and the contestants whose live counters were replaced by the platform's final figures.
+
+    Read at most every ``FACTS_MAX_AGE_S`` per round (a score update re-reads the leaderboard within a
+    second; these scan the contest's archive partition and need not follow every update)."""
+    key = (id(ch), contest_id, round_id)
+    hit = _facts_cache.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < FACTS_MAX_AGE_S:
+        return hit[1]
+    facts = await _read_facts(ch, contest_id, round_id)
+    if len(_facts_cache) > 1000:
+        _facts_cache.clear()
+    _facts_cache[key] = (now, facts)
+    return facts
+
+
+async def _read_facts(ch: AsyncClient, contest_id: str, round_id: str) -> ScreenFacts:
     slots_q = await ch.query(
         "SELECT contestant_id, argMax(payload, (observed_at, event_id)) FROM events_archive "
         "WHERE contest_id = {c:String} AND type = 'live_slot_assigned' "

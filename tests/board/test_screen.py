@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from liveboard.contracts.tables import LEADERBOARD_COLUMNS
@@ -553,3 +554,46 @@ def test_a_demo_rerun_on_the_same_state_is_a_new_contest_run(board: Board) -> No
     assert new_contest_run(board.settings, base) == f"{base}-2"
     fixtures.insert_feed(board.ch, f"{base}-2", "c1", "room", fixtures.now_ms())
     assert new_contest_run(board.settings, base) == f"{base}-3"
+
+
+async def test_live_slot_events_replace_the_files_slot_latest_first(board: Board, field: str) -> None:
+    """live_slot_assigned: the latest per contestant and round wins (as the scorer folds it), over the file."""
+    from services.board import screen_data
+
+    now = fixtures.now_ms()
+    rows = []
+    for at, start in ((now - 2000, 1_000), (now - 1000, 2_000), (now - 3000, 3_000)):
+        eid = f"slt-{field}-{at}"
+        payload = {
+            "event_id": eid,
+            "type": "live_slot_assigned",
+            "data": {"round_id": "final", "start": start, "end": start + 500, "reason": None},
+        }
+        rows.append(
+            [
+                eid,
+                "live_slot_assigned",
+                field,
+                "a02",
+                "",
+                "",
+                "",
+                "",
+                at,
+                at,
+                "manual",
+                "final",
+                orjson.dumps(payload).decode(),
+                0,
+                0,
+            ]
+        )
+    board.ch.insert("events_archive", rows, column_names=fixtures.ARCHIVE_COLUMNS, settings={"async_insert": 0})
+    facts = await screen_data._read_facts(board.ctx.ch, field, "final")
+    assert facts.slots == {"a02": (2_000, 2_500)}  # observed last, whatever its start
+    contest = board.ctx.contests.get(field)
+    rnd = contest.round("final")
+    assert screen_data.contestant_slot(rnd, facts, "a02") == (2_000, 2_500)
+    file_slot = screen_data.contestant_slot(rnd, facts, "a01")  # from the file's schedule
+    assert file_slot is not None and file_slot[1] - file_slot[0] == 3600_000
+    assert screen_data.contestant_slot(rnd, facts, "a03") is None
