@@ -245,7 +245,10 @@ def create_app(settings: Settings, board: BoardSettings, *, contests: ContestReg
         throttle = LoginThrottle(board.login_max_failures, board.login_max_failures_per_ip, board.login_window_s)
         audit = AuditLog(ch, board.trust_proxy, board.trusted_proxy_hops)
         revoked = RevokedSessions(ch)
-        await revoked.sync()  # the unexpired logged-out sessions, so a restart does not revive them
+        try:
+            await revoked.sync()  # the unexpired logged-out sessions, so a restart does not revive them
+        except Exception as exc:  # ClickHouse not there yet: the pull below retries (and logins need it anyway)
+            log.warning("loading revoked sessions failed; retrying", extra={"fields": {"error": repr(exc)[:200]}})
         app[CTX] = BoardContext(
             settings=settings,
             board=board,
