@@ -280,7 +280,7 @@ class Route:
 
 def routes() -> list[Route]:
     import services.board.decisions_api as decisions_api
-    from services.board import judge_api, ops_api, organiser_api, reconcile_api
+    from services.board import alerts, judge_api, ops_api, organiser_api, reconcile_api
     from services.board.openapi import openapi_json
 
     return [
@@ -298,6 +298,8 @@ def routes() -> list[Route]:
         Route("POST", "/api/v1/judge/scores", judge_api.submit_scores, "judgeSubmitScores"),
         Route("GET", "/api/v1/ops/health", ops_api.health, "opsHealth"),
         Route("GET", "/api/v1/ops/dead-letters", ops_api.dead_letters, "opsDeadLetters"),
+        Route("POST", "/api/v1/ops/alerts", alerts.act_on_alert, "opsAlertAction"),
+        Route("GET", "/api/v1/ops/alerts/actions", alerts.alert_history, "opsAlertActions"),
         Route("POST", "/api/v1/ops/dead-letters/redrive", ops_api.redrive_dead_letters, "opsRedriveDeadLetters"),
         Route("GET", "/api/v1/ops/redrives", ops_api.redrives, "opsRedrives"),
         Route("GET", "/api/v1/ops/users", ops_api.list_users, "opsListUsers"),

@@ -212,10 +212,12 @@ async def get_scores(request: web.Request) -> web.Response:
         for k, e in current.items()
         if k[0] == user.judge_id
     }
+    crit_names = {k.id: k.name for k in judge_criteria(contest, rnd, group)}  # the contest file's names
     history = sorted(
         (
             {
                 "criterion": e["data"]["criterion"],
+                "criterion_name": crit_names.get(e["data"]["criterion"], e["data"]["criterion"]),
                 "points": e["data"]["points"],
                 "observed_at": e["observed_at"],
                 "event_id": e["event_id"],
@@ -227,7 +229,13 @@ async def get_scores(request: web.Request) -> web.Response:
     )
     others = (
         [
-            {"judge_id": k[0], "criterion": k[2], "points": e["data"]["points"], "observed_at": e["observed_at"]}
+            {
+                "judge_id": k[0],
+                "criterion": k[2],
+                "criterion_name": crit_names.get(k[2], k[2]),
+                "points": e["data"]["points"],
+                "observed_at": e["observed_at"],
+            }
             for k, e in sorted(current.items())
             if k[0] != user.judge_id
         ]

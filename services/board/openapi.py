@@ -285,6 +285,37 @@ def document() -> dict[str, Any]:
                 responses={"200": _json("health report"), **_err(401, 403)},
             )
         },
+        "/api/v1/ops/alerts": {
+            "post": _op(
+                "opsAlertAction",
+                "Acknowledge, mute (for minutes) or unmute an alert by its key from opsHealth; "
+                "audited (who, when, until)",
+                _CSRF,
+                requestBody=_body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["key", "action"],
+                        "properties": {
+                            "key": {"type": "string", "maxLength": 500},
+                            "action": {"enum": ["ack", "mute", "unmute"]},
+                            "minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
+                            "note": {"type": "string", "maxLength": 500},
+                        },
+                    }
+                ),
+                responses={"200": _json("the action recorded"), **_err(400, 401, 403, 415)},
+            )
+        },
+        "/api/v1/ops/alerts/actions": {
+            "get": _op(
+                "opsAlertActions",
+                "Acknowledgements and mutes of alerts, newest first",
+                _SESSION,
+                parameters=[_q("contest", "contest id (default: all)")],
+                responses={"200": _json("alert actions"), **_err(400, 401, 403)},
+            )
+        },
         "/api/v1/ops/dead-letters": {
             "get": _op(
                 "opsDeadLetters",

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from liveboard.contracts import EventValidationError
 from liveboard.contracts.decisions import adjustment_event, case_id
-from services.board import queries
+from services.board import alerts, queries
 from services.board.auth import User, generate_password, hash_password, requires
 from services.board.clock import stamp_ms
 from services.board.context import BoardContext, ctx
@@ -46,7 +46,11 @@ from services.board.recording import (
 @requires("operator")
 async def health(request: web.Request) -> web.Response:
     contest_id = query_ident(request, "contest", required=False)
-    return json_response(await ctx(request).monitor.report(contest_id))
+    c = ctx(request)
+    report = await c.monitor.report(contest_id)
+    # names instead of raw ids, alert keys, acknowledgements and mutes (services/board/alerts.py)
+    names = alerts.contestant_names(c.contests.all())
+    return json_response(await alerts.annotate(c.ch, report, names, time.time_ns() // 1_000_000))
 
 
 @requires("operator")

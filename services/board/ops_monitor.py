@@ -223,6 +223,7 @@ class OpsMonitor:
             )
             report = self._assemble(contest_id, now, feeds, dlq_counts, dlq_recent, lag, ingest)
             report["waiting_final"] = await rooms_waiting_final(self.ch, contest_id, now)
+            mark_finished(report, await rooms_ended(self.ch, contest_id))
             self._cache = (time.monotonic(), report)
             return report
 
@@ -353,4 +354,51 @@ async def rooms_waiting_final(
             "snapshots": int(r["snapshots"]),
         }
         for r in res.named_results()
+    ]
+
+
+# ------------------------------------------------------------------------- finished rooms are not stale
+
+
+async def rooms_ended(ch: AsyncClient, contest_id: str | None) -> dict[tuple[str, str, str], int]:
+    """``(contest_id, platform, room_id) → live_ended_at`` of every room whose newest snapshot says its stream
+    ended (the room lifecycle the collectors report: ``data.live_ended_at`` of live_metrics_snapshot)."""
+    where = "AND contest_id = {c:String}" if contest_id else ""
+    try:
+        res = await ch.query(
+            "SELECT contest_id, platform, room_id, "
+            "argMax(JSONExtract(payload, 'data', 'live_ended_at', 'Nullable(UInt64)'), observed_at) AS ended_at "
+            f"FROM events_archive WHERE type = 'live_metrics_snapshot' {where} "
+            "GROUP BY contest_id, platform, room_id HAVING ended_at IS NOT NULL",
+            parameters={"c": contest_id or ""},
+        )
+    except Exception as exc:  # the console shows the rest of the report all the same
+        log.warning("ended rooms: query failed", extra={"fields": {"error": repr(exc)}})
+        return {}
+    return {(r[0], r[1], r[2]): int(r[3]) for r in res.result_rows}
+
+
+def mark_finished(report: dict[str, Any], ended: dict[tuple[str, str, str], int]) -> None:
+    """A room whose stream ended is finished, not stale: its feed says ``finished`` (with the end), it
+    counts as no stale feed of its platform, and it raises no 数据中断 alert (issue 12)."""
+    finished: set[tuple[str, str]] = set()
+    for f in report["feeds"]:
+        end = ended.get((f["contest_id"], f["platform"], f["room_id"]))
+        f["finished"] = end is not None
+        f["ended_at"] = end
+        if end is not None:
+            finished.add((f["platform"], f["room_id"]))
+            if f["stale"]:
+                f["stale"] = False
+                for p in report["platforms"]:
+                    if p["platform"] == f["platform"]:
+                        p["stale"] = max(0, p["stale"] - 1)
+    for p in report["platforms"]:
+        p["finished"] = sum(
+            1 for f in report["feeds"] if f["active"] and f["finished"] and f["platform"] == p["platform"]
+        )
+    report["alerts"] = [
+        a
+        for a in report["alerts"]
+        if not (a["kind"] in ("stale_feed", "stale_room") and (a.get("platform"), a.get("room_id")) in finished)
     ]

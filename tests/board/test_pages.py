@@ -169,8 +169,11 @@ async def test_operator_sees_stale_feed_and_issues_a_judge_credential(
         await page.wait_for_selector("tr.feed[data-room=room-op3] .stale-flag")
         assert "stale" in (await page.get_attribute("tr.feed[data-room=room-op3]", "class") or "")
         assert await page.locator("tr.feed[data-room=room-op1] .stale-flag").count() == 0
-        stale_alerts = await page.locator("li.alert[data-kind=stale_feed]").all_text_contents()
-        assert any("room-op3" in a for a in stale_alerts) and not any("room-op1" in a for a in stale_alerts)
+        # alerts name the contestant (issue 12); the room is in the alert's key
+        stale_lis = await page.locator("li.alert[data-kind=stale_feed]").all()
+        keys = [await li.get_attribute("data-key") or "" for li in stale_lis]
+        assert any("|room-op3|" in k for k in keys) and not any("|room-op1|" in k for k in keys)
+        assert await page.locator("li.alert[data-key*='|room-op3|']").filter(has_text="选手A03").count() == 1
         assert await page.text_content("h1") == "Operators' console"
 
         await page.fill("#i-judge", "j7")

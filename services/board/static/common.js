@@ -46,6 +46,16 @@ const LB = (() => {
       all_platforms: "全部平台", redrive_since: "接收时间起（北京时间）", redrive_until: "接收时间止（不含）",
       redrive_preview: "预览", redrive_send: "重投", redrive_would: "将重投", redrive_sent: "已重投",
       redrive_selected: "选中", redrive_skipped: "跳过", redrive_confirm: "确认重投所选死信？",
+      // consoles (issue 12): platforms, severities, alerts acknowledged/muted, login errors
+      douyin: "抖音", kuaishou: "快手", wechat_channels: "视频号", warning: "警告", critical: "严重", info: "提示",
+      finished: "已下播", ok: "正常", ack: "确认", acknowledged: "已确认", mute: "静音", mute_minutes: "静音（分钟）",
+      unmute: "取消静音", muted_alerts: "已静音告警", muted_until: "静音至", pending_status: "待处理", frozen_status: "已冻结",
+      done_status: "已完成", failed_status: "失败", operator: "运营",
+      failed: "失败", stale_room: "数据中断", error_rate: "错误率过高", dlq_growth: "死信增长", scorer_lag: "评分消费延迟",
+      lag_unknown: "评分延迟未知", finished_feeds: "已下播",
+      err_bad_credentials: "用户名或密码错误", err_too_many_attempts: "失败次数过多，请稍后再试",
+      err_csrf: "页面已过期，请刷新后重试", err_wrong_role: "此账号无权使用本页面", err_network: "网络错误",
+      err_retry_in: "秒后可重试", err_http: "请求失败",
     },
     en: {
       rank: "Rank", name: "Contestant", org: "Organisation", gmv: "GMV (¥)", orders: "Paid orders",
@@ -89,6 +99,15 @@ const LB = (() => {
       all_platforms: "All platforms", redrive_since: "Received from (Beijing time)", redrive_until: "Received before",
       redrive_preview: "Preview", redrive_send: "Re-drive", redrive_would: "Would re-drive", redrive_sent: "Re-driven",
       redrive_selected: "selected", redrive_skipped: "skipped", redrive_confirm: "Re-drive the selected dead letters?",
+      douyin: "Douyin", kuaishou: "Kuaishou", wechat_channels: "WeChat Channels", warning: "warning", critical: "critical", info: "info",
+      finished: "Ended", ok: "OK", ack: "Acknowledge", acknowledged: "Acknowledged", mute: "Mute", mute_minutes: "Mute (minutes)",
+      unmute: "Unmute", muted_alerts: "Muted alerts", muted_until: "muted until", pending_status: "pending", frozen_status: "frozen",
+      done_status: "done", failed_status: "failed", operator: "Operator",
+      failed: "failed", stale_room: "Feed stale", error_rate: "High error rate", dlq_growth: "Dead letters growing", scorer_lag: "Scorer lag",
+      lag_unknown: "Scorer lag unknown", finished_feeds: "Ended",
+      err_bad_credentials: "Wrong username or password", err_too_many_attempts: "Too many failed attempts, try again later",
+      err_csrf: "The page expired; reload and try again", err_wrong_role: "This account may not use this page", err_network: "Network error",
+      err_retry_in: "s until you may retry", err_http: "Request failed",
     },
   };
   const t = (key) => dict[lang][key] ?? key;
@@ -179,7 +198,11 @@ const LB = (() => {
     });
     let data = null;
     try { data = await resp.json(); } catch (_) { /* empty or not JSON */ }
-    if (!resp.ok) throw new ApiError(resp.status, data);
+    if (!resp.ok) {
+      const err = new ApiError(resp.status, data);
+      err.retryAfter = Number(resp.headers.get("Retry-After")) || null;
+      throw err;
+    }
     return data;
   }
 
@@ -207,7 +230,7 @@ const LB = (() => {
           username: form.username.value, password: form.password.value,
         });
         if (res.user.role !== role) {
-          msg.textContent = t("login_failed") + ": " + res.user.role;
+          msg.textContent = t("login_failed") + "：" + t("err_wrong_role");
           return;
         }
         csrf = res.csrf_token;
@@ -215,9 +238,21 @@ const LB = (() => {
         panel.hidden = true;
         onReady(res.user);
       } catch (e) {
-        msg.textContent = t("login_failed") + ": " + e.message;
+        msg.textContent = t("login_failed") + "：" + errorText(e);
       }
     };
+  }
+
+  // An API error as the page's language says it: known codes translated, the server's English detail
+  // (which names the field) only on the English page or for codes without a translation.
+  function errorText(e) {
+    if (!(e instanceof ApiError)) return t("err_network");
+    const code = e.body && e.body.error && e.body.error.code;
+    if (code && dict[lang]["err_" + code]) {
+      const wait = e.retryAfter ? `（${e.retryAfter} ${t("err_retry_in")}）` : "";
+      return t("err_" + code) + (lang === "en" ? wait.replace("（", " (").replace("）", ")") : wait);
+    }
+    return lang === "en" ? e.message : `${t("err_http")}（${e.status}）：${e.message}`;
   }
 
   async function logout() {
@@ -229,5 +264,5 @@ const LB = (() => {
     root.querySelectorAll("[data-t-placeholder]").forEach((n) => { n.placeholder = t(n.dataset.tPlaceholder); });
   }
 
-  return { lang, t, yuan, points, int, pct, time, dateTime, duration, langLink, el, api, ApiError, ensureLogin, logout, translate, params };
+  return { lang, t, yuan, points, int, pct, time, dateTime, duration, langLink, el, api, ApiError, ensureLogin, logout, translate, params, errorText };
 })();

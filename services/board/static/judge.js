@@ -140,14 +140,14 @@
     form.onsubmit = submit;
     const hist = document.querySelector("#history tbody");
     hist.replaceChildren(...s.history.slice().reverse().map((h) => el("tr", {},
-      el("td", {}, dateTime(h.observed_at)), el("td", {}, h.criterion), el("td", { class: "num" }, h.points))));
+      el("td", {}, dateTime(h.observed_at)), el("td", { title: h.criterion }, h.criterion_name || h.criterion), el("td", { class: "num" }, h.points))));
     const others = document.getElementById("others");
     if (!s.others_visible) {
       others.replaceChildren(el("p", { class: "muted" }, t("hidden_until_close")));
     } else {
       others.replaceChildren(el("table", {},
         el("thead", {}, el("tr", {}, el("th", {}, t("judge")), el("th", {}, t("criterion")), el("th", { class: "num" }, t("value")))),
-        el("tbody", {}, ...s.others.map((o) => el("tr", {}, el("td", {}, o.judge_id), el("td", {}, o.criterion), el("td", { class: "num" }, o.points))))));
+        el("tbody", {}, ...s.others.map((o) => el("tr", {}, el("td", {}, o.judge_id), el("td", { title: o.criterion }, o.criterion_name || o.criterion), el("td", { class: "num" }, o.points))))));
     }
   }
 
@@ -166,7 +166,7 @@
       msg.textContent = `${t("submitted")} (${res.events.length})`;
       await refreshScores();
     } catch (e) {
-      msg.textContent = e.message;
+      msg.textContent = LB.errorText(e);
     }
   }
 

@@ -16,30 +16,55 @@
   const tbody = (id) => document.querySelector(`#${id} tbody`);
   const contest = () => contests.find((c) => c.id === contestId);
 
+  // rooms are named by their contestant (name + platform); the room id stays in a tooltip
+  const who = (x) => `${x.display_name || x.contestant_id || x.room_id} · ${t(x.platform)}`;
   function alertText(a) {
     switch (a.kind) {
-      case "stale_feed": return `${t("stale")}: ${a.contestant_id} · ${a.platform} · ${a.room_id} · ${duration(a.age_s * 1000)}`;
-      case "stale_room": return `${t("stale")}: ${a.platform} · ${a.room_id} · ${duration(a.age_s * 1000)}`;
-      case "dlq_growth": return `${t("dead_letters")}: ${a.count} / ${a.window_s}s`;
-      case "scorer_lag": return `${t("lag")}: ${int(a.lag)} (${a.group_id})`;
-      case "lag_unknown": return `${t("lag")}: ${a.error}`;
-      case "error_rate": return `${t("error_ratio")} ${a.platform}: ${(a.ratio * 100).toFixed(1)}%`;
-      case "ingest_unreachable": return `${t("ingest_unreachable")}: ${a.url}`;
-      default: return JSON.stringify(a);
+      case "stale_feed": return `${t("stale")}：${who(a)} · ${duration(a.age_s * 1000)}`;
+      case "stale_room": return `${t("stale")}：${t(a.platform)} · ${a.room_id} · ${duration(a.age_s * 1000)}`;
+      case "dlq_growth": return `${t("dead_letters")}：${a.count} / ${duration(a.window_s * 1000)}`;
+      case "scorer_lag": return `${t("lag")}：${int(a.lag)} (${a.group_id})`;
+      case "lag_unknown": return `${t("lag_unknown")}`;
+      case "error_rate": return `${t("error_rate")}：${t(a.platform)} ${(a.ratio * 100).toFixed(1)}%`;
+      case "ingest_unreachable": return `${t("ingest_unreachable")}：${a.url}`;
+      default: return t(a.kind);
     }
+  }
+
+  async function alertAction(a, action) {
+    const body = { key: a.key, action };
+    if (action === "mute") {
+      const m = prompt(t("mute_minutes"), "30");
+      if (!m) return;
+      body.minutes = Number(m);
+    }
+    try { await api("POST", "/api/v1/ops/alerts", body); } catch (e) { alert(LB.errorText(e)); }
+    await refreshHealth();
+  }
+
+  function alertItem(a) {
+    const ack = a.acknowledged, mute = a.muted;
+    return el("li", { class: "alert" + (ack ? " acked" : "") + (mute ? " muted" : ""), "data-kind": a.kind, "data-key": a.key,
+      title: [a.room_id, a.error].filter(Boolean).join(" · ") || null },
+    el("span", { class: "badge " + (a.severity === "critical" ? "bad" : "warn") }, t(a.severity)), " ", alertText(a), " ",
+    ack ? el("span", { class: "muted ack-by" }, `${t("acknowledged")} · ${ack.by} · ${time(ack.at_ms)} `) : null,
+    mute ? el("span", { class: "muted mute-by" }, `${t("muted_until")} ${time(mute.until_ms)} · ${mute.by} `) : null,
+    mute ? el("button", { class: "link unmute", onclick: () => alertAction(a, "unmute") }, t("unmute"))
+      : [ack ? null : el("button", { class: "link ack", onclick: () => alertAction(a, "ack") }, t("ack")), " ",
+        el("button", { class: "link mute", onclick: () => alertAction(a, "mute") }, t("mute"))]);
   }
 
   async function refreshHealth() {
     const q = contestId ? "?contest=" + encodeURIComponent(contestId) : "";
     const h = await api("GET", "/api/v1/ops/health" + q);
     const alerts = document.getElementById("alerts");
-    alerts.replaceChildren(...(h.alerts.length ? h.alerts.map((a) => el("li", { class: "alert", "data-kind": a.kind },
-      el("span", { class: "badge " + (a.severity === "critical" ? "bad" : "warn") }, a.severity), " ", alertText(a)))
-      : [el("li", { class: "muted" }, t("no_alerts"))]));
+    alerts.replaceChildren(...(h.alerts.length ? h.alerts.map(alertItem) : [el("li", { class: "muted" }, t("no_alerts"))]),
+      ...((h.muted_alerts || []).length ? [el("li", { class: "muted muted-head" }, `${t("muted_alerts")}（${h.muted_alerts.length}）`),
+        ...h.muted_alerts.map(alertItem)] : []));
     tbody("platforms").replaceChildren(...h.platforms.map((p) => {
       const i = p.ingest || {};
       return el("tr", { "data-platform": p.platform },
-        el("td", {}, p.platform), el("td", { class: "num" }, int(p.feeds)), el("td", { class: "num" }, int(p.stale)),
+        el("td", {}, t(p.platform)), el("td", { class: "num" }, int(p.feeds)), el("td", { class: "num" }, int(p.stale)),
         el("td", { class: "num" }, p.feeds ? duration(p.max_age_ms) : "–"), el("td", { class: "num" }, int(i.requests)),
         el("td", { class: "num" }, int(i.errors)),
         el("td", { class: "num" }, i.requests ? ((i.recent_error_ratio ?? i.error_ratio) * 100).toFixed(1) + "%" : "–"),
@@ -48,14 +73,16 @@
     document.getElementById("ingest-state").textContent = h.ingest.reachable
       ? `${h.ingest.url} ✓` : `${t("ingest_unreachable")}: ${h.ingest.url}`;
     tbody("feeds").replaceChildren(...h.feeds.filter((f) => f.active).map((f) => el("tr", {
-      class: "feed" + (f.stale ? " stale" : ""), "data-contestant": f.contestant_id, "data-room": f.room_id,
+      class: "feed" + (f.stale ? " stale" : "") + (f.finished ? " finished" : ""), "data-contestant": f.contestant_id, "data-room": f.room_id,
     },
-    el("td", {}, f.contestant_id), el("td", {}, f.platform), el("td", {}, f.room_id),
+    el("td", { title: f.contestant_id }, f.display_name || f.contestant_id), el("td", {}, t(f.platform)), el("td", {}, f.room_id),
     el("td", { class: "num" }, duration(f.ingest_age_ms)), el("td", { class: "num" }, int(f.events)),
     el("td", {}, time(f.last_ingested_at)),
-    el("td", {}, f.stale ? el("span", { class: "badge bad stale-flag" }, t("stale")) : el("span", { class: "badge ok" }, "OK")))));
+    el("td", {}, f.stale ? el("span", { class: "badge bad stale-flag" }, t("stale"))
+      : f.finished ? el("span", { class: "badge info finished-flag", title: dateTime(f.ended_at) }, t("finished"))
+        : el("span", { class: "badge ok" }, t("ok"))))));
     tbody("dlq").replaceChildren(...h.dead_letters.recent.map((d) => el("tr", {},
-      el("td", {}, dateTime(d.received_at)), el("td", {}, d.platform), el("td", {}, d.source), el("td", {}, d.reason))));
+      el("td", {}, dateTime(d.received_at)), el("td", {}, t(d.platform)), el("td", {}, d.source), el("td", {}, d.reason))));
     document.getElementById("lag-group").textContent = h.lag.group_id;
     document.getElementById("lag-total").textContent = h.lag.total === null ? (h.lag.error || "–") : int(h.lag.total);
     tbody("lag").replaceChildren(...h.lag.partitions.map((p) => el("tr", {},
@@ -74,7 +101,7 @@
         }, t("freeze")),
         // a frozen round is published: its 公示 page (exports, certificates) — docs/organisers.md
         r.frozen ? el("a", { class: "publication-link", href: `/publication?contest=${encodeURIComponent(contestId)}&round=${encodeURIComponent(r.id)}` }, " ", t("publication_page")) : null,
-        ...r.freeze_requests.slice(0, 1).map((q) => el("span", { class: "muted" }, ` ${q.status} · ${q.requested_by} · ${time(q.requested_at)}`))),
+        ...r.freeze_requests.slice(0, 1).map((q) => el("span", { class: "muted" }, ` ${t(q.status + "_status")} · ${q.requested_by} · ${time(q.requested_at)}`))),
       el("table", {},
         el("thead", {}, el("tr", {}, el("th", {}, t("contestant")), el("th", {}, t("groups")), el("th", {}, t("state")), el("th", {}))),
         el("tbody", {}, ...r.items.map((it) => el("tr", { "data-contestant": it.contestant_id },
@@ -106,7 +133,7 @@
     try {
       await api("POST", path, body);
     } catch (e) {
-      alert(e.message);
+      alert(LB.errorText(e));
     }
     await refreshRounds();
   }
@@ -117,7 +144,7 @@
       const res = await api("POST", "/api/v1/ops/freeze", { contest_id: contestId, round_id: roundId });
       alert(`${res.status}\n${res.detail || ""}`);
     } catch (e) {
-      alert(e.message);
+      alert(LB.errorText(e));
     }
     await refreshRounds();
   }
@@ -138,7 +165,7 @@
     tbody("recon").replaceChildren(...(d.rows.length ? d.rows.map((r) => el("tr", {
       class: "recon" + (r.mismatch ? " stale" : ""), "data-contestant": r.contestant_id, "data-platform": r.platform,
     },
-    el("td", {}, r.round_id), el("td", {}, `${r.display_name} (${r.contestant_id})`), el("td", {}, r.platform),
+    el("td", {}, r.round_id), el("td", {}, `${r.display_name} (${r.contestant_id})`), el("td", {}, t(r.platform)),
     el("td", { class: "num" }, yuan(r.ledger_gmv_fen)),
     el("td", { class: "num" }, r.snapshot_gmv_fen === null ? "–" : yuan(r.snapshot_gmv_fen)),
     el("td", { class: "num" }, int(r.ledger_orders_paid)),
@@ -150,11 +177,11 @@
   async function refreshUsers() {
     const u = await api("GET", "/api/v1/ops/users");
     tbody("users").replaceChildren(...u.users.map((x) => el("tr", { "data-username": x.username },
-      el("td", {}, x.username), el("td", {}, x.role), el("td", {}, x.judge_id || "–"), el("td", {}, x.groups.join(", ") || "*"),
+      el("td", {}, x.username), el("td", {}, t(x.role)), el("td", {}, x.judge_id || "–"), el("td", {}, x.groups.join(", ") || "*"),
       el("td", {}, x.disabled ? t("disabled") : t("active")),
       el("td", {}, x.disabled || x.role !== "judge" ? null : el("button", {
         class: "secondary", onclick: async () => {
-          try { await api("POST", `/api/v1/ops/users/${encodeURIComponent(x.username)}/disable`, {}); } catch (e) { alert(e.message); }
+          try { await api("POST", `/api/v1/ops/users/${encodeURIComponent(x.username)}/disable`, {}); } catch (e) { alert(LB.errorText(e)); }
           refreshUsers();
         },
       }, t("disable"))))));
@@ -191,7 +218,7 @@
       f.reset();
       refreshUsers();
     } catch (e) {
-      msg.textContent = e.message;
+      msg.textContent = LB.errorText(e);
     }
   };
 
@@ -211,7 +238,7 @@
       f.reason.value = "";
       refreshAdjustments();
     } catch (e) {
-      msg.textContent = e.message;
+      msg.textContent = LB.errorText(e);
     }
   };
 

@@ -1,0 +1,184 @@
+"""Issue 12, the consoles: a finished room is not stale (no 数据中断 alert once its stream ended), rooms and
+alerts are named by their contestant, alerts are acknowledged / muted / unmuted with an audit row (who,
+when, until; operators only, CSRF), judges' history names criteria as the contest file does, and a failed
+login says why in Chinese. Against the real stack (and Chromium for the pages)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from clickhouse_connect.driver.client import Client as ChClient
+
+from liveboard.contracts import make_event_id
+from tests.board import fixtures
+from tests.board.conftest import JUDGE_PASSWORD, OPERATOR_PASSWORD, Board, Client
+
+pytestmark = pytest.mark.engines
+
+
+def insert_snapshot(
+    ch: ChClient, contest_id: str, contestant_id: str, room_id: str, at_ms: int, ended_at: int | None
+) -> None:
+    """An archived live snapshot whose data says whether the stream ended (``live_ended_at``)."""
+    eid = make_event_id(
+        "live_metrics_snapshot", contest_id, "douyin", f"dy_{contestant_id}", room_id, at_ms, "provisional"
+    )
+    payload: dict[str, Any] = {"event_id": eid, "type": "live_metrics_snapshot", "data": {"live_ended_at": ended_at}}
+    ch.insert(
+        "events_archive",
+        [
+            [
+                eid,
+                "live_metrics_snapshot",
+                contest_id,
+                contestant_id,
+                "douyin",
+                f"dy_{contestant_id}",
+                room_id,
+                "",
+                at_ms,
+                at_ms,
+                "poll",
+                "provisional",
+                orjson.dumps(payload).decode(),
+                0,
+                0,
+            ]
+        ],
+        column_names=fixtures.ARCHIVE_COLUMNS,
+        settings={"async_insert": 0},
+    )
+
+
+async def _health(ops: Client, board: Board, want: Any, timeout_s: float = 10.0) -> dict[str, Any]:
+    """The health report once ``want(report)`` holds (the report is cached for 0.2 s in these tests)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, h = await ops.call("GET", f"/api/v1/ops/health?contest={board.contest_id}")
+        assert status == 200, h
+        if want(h) or time.monotonic() > deadline:
+            return h
+        await asyncio.sleep(0.25)
+
+
+def _alert(h: dict[str, Any], room: str, muted: bool = False) -> dict[str, Any] | None:
+    rows = h["muted_alerts"] if muted else h["alerts"]
+    return next((a for a in rows if a["kind"] == "stale_feed" and a.get("room_id") == room), None)
+
+
+async def test_finished_room_is_not_stale_and_alerts_are_acknowledged_and_muted_with_audit(board: Board) -> None:
+    now = fixtures.now_ms()
+    old = now - 600_000  # 10 minutes silent, stale after 30 s here
+    insert_snapshot(board.ch, board.contest_id, "a02", "room-c-live", old, None)
+    insert_snapshot(board.ch, board.contest_id, "a04", "room-c-done", old - 60_000, None)
+    insert_snapshot(board.ch, board.contest_id, "a04", "room-c-done", old, old - 5_000)
+    ops = Client(board.url)
+    judge = Client(board.url)
+    try:
+        await ops.login(board.operator, OPERATOR_PASSWORD)
+        h = await _health(ops, board, lambda h: _alert(h, "room-c-live") is not None)
+        feeds = {f["room_id"]: f for f in h["feeds"]}
+        # the silent live room is stale, named by its contestant; the ended one is finished, with no alert
+        live, done = feeds["room-c-live"], feeds["room-c-done"]
+        assert live["stale"] is True and live["finished"] is False and live["display_name"] == "选手A02"
+        assert done["stale"] is False and done["finished"] is True and done["ended_at"] == old - 5_000
+        assert done["display_name"] == "选手A04"
+        alert = _alert(h, "room-c-live")
+        assert alert is not None and alert["display_name"] == "选手A02" and alert["platform"] == "douyin"
+        assert alert["key"] == f"stale_feed|{board.contest_id}|douyin|room-c-live|a02|"
+        assert _alert(h, "room-c-done") is None
+        douyin = next(p for p in h["platforms"] if p["platform"] == "douyin")
+        assert douyin["finished"] >= 1
+
+        # acknowledge: stays listed, marked with who and when
+        status, res = await ops.call("POST", "/api/v1/ops/alerts", {"key": alert["key"], "action": "ack"})
+        assert status == 200 and res["by"] == board.operator, res
+        h = await _health(ops, board, lambda h: (_alert(h, "room-c-live") or {}).get("acknowledged"))
+        acked = _alert(h, "room-c-live")
+        assert acked is not None and acked["acknowledged"]["by"] == board.operator
+        # mute for 15 minutes: moves to muted_alerts with its end
+        status, res = await ops.call(
+            "POST", "/api/v1/ops/alerts", {"key": alert["key"], "action": "mute", "minutes": 15, "note": "已知断流"}
+        )
+        assert status == 200 and res["until_ms"] == res["at_ms"] + 15 * 60_000
+        h = await _health(ops, board, lambda h: _alert(h, "room-c-live", muted=True) is not None)
+        assert _alert(h, "room-c-live") is None
+        muted = _alert(h, "room-c-live", muted=True)
+        assert muted is not None and muted["muted"]["until_ms"] == res["until_ms"]
+        assert muted["muted"]["note"] == "已知断流"
+        # unmute: back in the list
+        status, _ = await ops.call("POST", "/api/v1/ops/alerts", {"key": alert["key"], "action": "unmute"})
+        assert status == 200
+        h = await _health(ops, board, lambda h: _alert(h, "room-c-live") is not None)
+        assert _alert(h, "room-c-live", muted=True) is None
+
+        # bad input names the field; a judge may not; no CSRF token is refused
+        status, err = await ops.call("POST", "/api/v1/ops/alerts", {"key": alert["key"], "action": "mute"})
+        assert status == 400 and err["error"]["field"] == "minutes"
+        status, err = await ops.call("POST", "/api/v1/ops/alerts", {"key": "nope", "action": "ack"})
+        assert status == 400 and err["error"]["field"] == "key"
+        status, _ = await ops.call("POST", "/api/v1/ops/alerts", {"key": alert["key"], "action": "ack"}, csrf=False)
+        assert status == 403
+        await judge.login(board.judge, JUDGE_PASSWORD)
+        status, _ = await judge.call("POST", "/api/v1/ops/alerts", {"key": alert["key"], "action": "ack"})
+        assert status == 403
+
+        # each action is audited with who and until, and listed in the alert history
+        status, log = await ops.call("GET", "/api/v1/ops/audit?limit=200")
+        mine = [e for e in log["entries"] if e["target"] == alert["key"]]
+        assert sorted(e["action"] for e in mine) == ["alert_ack", "alert_mute", "alert_unmute"]
+        assert all(e["actor"] == board.operator for e in mine)
+        mute_row = next(e for e in mine if e["action"] == "alert_mute")
+        assert mute_row["detail"]["until_ms"] == res["until_ms"]
+        status, hist = await ops.call("GET", f"/api/v1/ops/alerts/actions?contest={board.contest_id}")
+        assert [a["action"] for a in hist["actions"] if a["alert_key"] == alert["key"]] == ["unmute", "mute", "ack"]
+    finally:
+        await ops.close()
+        await judge.close()
+
+
+async def test_judge_history_names_criteria_from_the_contest_file(board: Board) -> None:
+    judge = Client(board.url)
+    try:
+        await judge.login(board.judge, JUDGE_PASSWORD)
+        status, doc = await judge.call("GET", f"/api/v1/judge/scores?round={board.round_id}&contestant=a01")
+        assert status == 200, doc
+        crit = doc["criteria"][0]
+        status, res = await judge.call(
+            "POST",
+            "/api/v1/judge/scores",
+            {"round_id": board.round_id, "contestant_id": "a01", "scores": {crit["id"]: "1"}},
+        )
+        assert status in (200, 201), res
+        status, s = await judge.call("GET", f"/api/v1/judge/scores?round={board.round_id}&contestant=a01")
+        assert status == 200
+        names = {h["criterion"]: h["criterion_name"] for h in s["history"]}
+        assert names[crit["id"]] == crit["name"] and crit["name"] != crit["id"]
+    finally:
+        await judge.close()
+
+
+@pytest.mark.browser
+async def test_failed_login_says_why_in_chinese(board: Board, browser: Any, artifacts: Path) -> None:
+    page = await browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    try:
+        await page.goto(f"{board.url}/operator")
+        await page.fill("#login input[name=username]", board.operator)
+        await page.fill("#login input[name=password]", "wrong-password")
+        await page.click("#login button[type=submit]")
+        await page.wait_for_function("document.querySelector('#login .msg').textContent.length > 0")
+        msg = await page.text_content("#login .msg")
+        assert msg == "登录失败：用户名或密码错误", msg
+        # a judge's account on the operators' page: refused in Chinese, not the role id
+        await page.fill("#login input[name=username]", board.judge)
+        await page.fill("#login input[name=password]", JUDGE_PASSWORD)
+        await page.click("#login button[type=submit]")
+        await page.wait_for_function("document.querySelector('#login .msg').textContent.includes('无权')")
+        assert await page.text_content("#login .msg") == "登录失败：此账号无权使用本页面"
+    finally:
+        await page.close()
