@@ -42,12 +42,16 @@ REDRIVABLE = {
 }
 PLATFORMS = ("wechat_channels", "douyin", "kuaishou")
 MAX_SELECTION = 10_000
-_COLUMNS = ("dlq_id", "received_at", "source", "platform", "reason", "body")
+MAX_BODY_BYTES = 4 << 20  # no push receiver reads more (PUSH_MAX_BYTES ≤ 4 MiB)
+CHUNK_BYTES = 16 << 20  # bodies fetched and sent this many bytes at a time
+_COLUMNS = ("dlq_id", "received_at", "source", "platform", "reason")
 
 
-def skip_reason(source: str) -> str | None:
-    """Why a dead letter of ``source`` cannot be re-driven, or None when it can."""
+def skip_reason(source: str, size: int = 0) -> str | None:
+    """Why a dead letter of ``source`` (body ``size`` bytes) cannot be re-driven, or None when it can."""
     if source in REDRIVABLE:
+        if size > MAX_BODY_BYTES:
+            return f"larger than any push receiver reads ({MAX_BODY_BYTES >> 20} MiB)"
         return None
     if source == "ingest.douyin.live_push":
         return "Douyin live-room pushes keep their room and type in headers the dead letter does not hold"
@@ -81,7 +85,8 @@ class Selection:
 
 
 async def select(ch: Any, sel: Selection) -> list[dict[str, Any]]:
-    """The selected dead letters, oldest first (``ch``: a clickhouse_connect AsyncClient)."""
+    """The selected dead letters, oldest first, without their bodies (``size``: the body's length; the
+    bodies are fetched only to be sent, a chunk at a time). ``ch``: a clickhouse_connect AsyncClient."""
     where = ["received_at >= {since:UInt64}"]
     params: dict[str, Any] = {"since": sel.since_ms, "n": sel.limit}
     if sel.until_ms is not None:
@@ -97,23 +102,43 @@ async def select(ch: Any, sel: Selection) -> list[dict[str, Any]]:
         where.append("positionCaseInsensitiveUTF8(reason, {reason:String}) > 0")
         params["reason"] = sel.reason
     res = await ch.query(
-        f"SELECT {', '.join(_COLUMNS)} FROM dead_letters FINAL WHERE {' AND '.join(where)} "
+        f"SELECT {', '.join(_COLUMNS)}, length(body) AS size FROM dead_letters FINAL WHERE {' AND '.join(where)} "
         "ORDER BY received_at, dlq_id LIMIT {n:UInt32}",
         parameters=params,
     )
     return list(res.named_results())
 
 
+async def bodies(ch: Any, dlq_ids: list[str]) -> dict[str, str]:
+    res = await ch.query(
+        "SELECT dlq_id, any(body) FROM dead_letters WHERE dlq_id IN {ids:Array(String)} GROUP BY dlq_id",
+        parameters={"ids": dlq_ids},
+    )
+    return {r[0]: r[1] for r in res.result_rows}
+
+
+def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    out: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for r in rows:
+        if out[-1] and (size + r["size"] > CHUNK_BYTES or len(out[-1]) >= 500):
+            out.append([])
+            size = 0
+        out[-1].append(r)
+        size += r["size"]
+    return [c for c in out if c]
+
+
 def plan(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """What a re-drive of ``rows`` does: how many go, per platform and reason, and what is skipped, why."""
-    going = [r for r in rows if skip_reason(r["source"]) is None]
+    going = [r for r in rows if skip_reason(r["source"], r["size"]) is None]
     by: dict[str, int] = {}
     for r in going:
         key = f"{r['platform']}: {r['reason'][:120]}"
         by[key] = by.get(key, 0) + 1
     skipped: dict[str, dict[str, Any]] = {}
     for r in rows:
-        why = skip_reason(r["source"])
+        why = skip_reason(r["source"], r["size"])
         if why is not None:
             s = skipped.setdefault(r["source"], {"count": 0, "why": why})
             s["count"] += 1
@@ -148,22 +173,15 @@ def request_record(row: dict[str, Any], request_id: str, requested_by: str, requ
     return doc
 
 
-async def send(settings: Settings, records: list[dict[str, Any]]) -> int:
+async def send(producer: Any, settings: Settings, records: list[dict[str, Any]]) -> int:
     """Produce the request records and wait for every acknowledgement."""
-    if not records:
-        return 0
-    producer = make_producer(settings, client_id="liveboard-redrive", linger_ms=5)
-    await producer.start()
-    try:
-        topic = settings.topic(REDRIVE)
-        futures = [
-            await producer.send(topic, orjson.dumps(doc), key=doc["platform"].encode(), headers=[("type", b"redrive")])
-            for doc in records
-        ]
-        for f in futures:
-            await f
-    finally:
-        await producer.stop()
+    topic = settings.topic(REDRIVE)
+    futures = [
+        await producer.send(topic, orjson.dumps(doc), key=doc["platform"].encode(), headers=[("type", b"redrive")])
+        for doc in records
+    ]
+    for f in futures:
+        await f
     return len(records)
 
 
@@ -194,8 +212,22 @@ async def redrive(
         return out
     request_id = secrets.token_hex(8)
     now = int(time.time() * 1000)
-    records = [request_record(r, request_id, requested_by, now) for r in rows if skip_reason(r["source"]) is None]
-    sent = await send(settings, records)
+    going = [r for r in rows if skip_reason(r["source"], r["size"]) is None]
+    sent = 0
+    if going:
+        producer = make_producer(settings, client_id="liveboard-redrive", linger_ms=5, max_request_size=8 << 20)
+        await producer.start()
+        try:
+            for chunk in _chunks(going):
+                got = await bodies(ch, [r["dlq_id"] for r in chunk])
+                records = [
+                    request_record({**r, "body": got[r["dlq_id"]]}, request_id, requested_by, now)
+                    for r in chunk
+                    if r["dlq_id"] in got
+                ]
+                sent += await send(producer, settings, records)
+        finally:
+            await producer.stop()
     await ch.insert(
         "ingest_redrives",
         [

@@ -89,6 +89,7 @@ async def test_console_redrive_is_for_operators_checked_dry_run_then_sent_and_au
         await ops.close()
 
 
+@pytest.mark.browser
 async def test_console_page_previews_and_redrives_from_the_dead_letters_card(board: Board, browser: Any) -> None:
     reason = unique("page-cause")
     at = 1_767_398_400_000  # 2026-01-03 08:00 Beijing time

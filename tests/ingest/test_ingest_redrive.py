@@ -24,7 +24,7 @@ from liveboard.platforms import signing
 from services.ingest.app import Collector
 from services.ingest.config import load_platforms
 from services.ingest.registry import Registry
-from services.scoring.processor import dead_letter_row
+from services.scoring.rows import dead_letter_row
 from services.simulator.clock import SimClock
 from services.simulator.contest import contest_doc
 from services.simulator.runner import Simulation
@@ -348,3 +348,42 @@ def test_redrive_deliveries_are_signed_as_the_platforms_sign() -> None:
     path, headers, body = douyin_post(dy, b'{"event":"create_video"}', "d1")
     assert headers["X-Douyin-Signature"] == signing.douyin_webhook_signature("cs", body)
     assert headers["Msg-Id"] == "redrive-d1" and headers["Content-Type"] == "application/json"
+
+
+def test_plan_counts_what_goes_and_says_why_the_rest_is_skipped() -> None:
+    def row(i: int, source: str, size: int = 10, reason: str = "r") -> dict:
+        return {
+            "dlq_id": f"d{i}",
+            "received_at": i,
+            "source": source,
+            "platform": "kuaishou",
+            "reason": reason,
+            "size": size,
+        }
+
+    rows = [
+        row(1, "ingest.kuaishou.webhook", reason="no_secret: x"),
+        row(2, "ingest.kuaishou.webhook", reason="no_secret: x"),
+        row(3, "ingest.kuaishou.webhook", size=rd.MAX_BODY_BYTES + 1),
+        row(4, "ingest.douyin.live_push"),
+        row(5, "ingest.kuaishou.room_stats"),
+        row(6, "scoring"),
+    ]
+    p = rd.plan(rows)
+    assert (p["selected"], p["redrivable"]) == (6, 2)
+    assert p["by_reason"] == {"kuaishou: no_secret: x": 2}
+    assert {k: v["count"] for k, v in p["skipped"].items()} == {
+        "ingest.kuaishou.webhook": 1,
+        "ingest.douyin.live_push": 1,
+        "ingest.kuaishou.room_stats": 1,
+        "scoring": 1,
+    }
+    assert "4 MiB" in p["skipped"]["ingest.kuaishou.webhook"]["why"]
+    assert "next poll" in p["skipped"]["ingest.kuaishou.room_stats"]["why"]
+    # bodies are fetched and sent in bounded chunks
+    many = [row(i, "ingest.kuaishou.webhook", size=5 << 20) for i in range(7)]
+    assert [len(c) for c in rd._chunks(many)] == [3, 3, 1]
+    with pytest.raises(ValueError, match="until_ms"):
+        rd.Selection(since_ms=10, until_ms=10)
+    with pytest.raises(ValueError, match="platform"):
+        rd.Selection(platform="tiktok")
