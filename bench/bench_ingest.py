@@ -677,7 +677,7 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
             out = tmp / f"profile-{n_phase}-{p}.txt"
             prof.append((p, out, subprocess.Popen(
                 [str(Path(PY).parent / "py-spy"), "record", "--pid", str(p), "--duration", str(int(args.profile)),
-                 "--rate", "50", "--nonblocking", "--format", "raw", "--output", str(out)],
+                 "--rate", "100", "--format", "raw", "--output", str(out)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )))  # fmt: skip
     while time.perf_counter() < t_end:
@@ -825,6 +825,8 @@ def summary(args: argparse.Namespace, phases: list[Phase], invalid: list[str]) -
             line += f", ratio {f.get('ratio', float('nan')):.2f}; " + ", ".join(
                 f"{k} {'PASS' if v else 'FAIL'}" for k, v in checks.items()
             )
+            if invalid:
+                line += " (run INVALID: no target is met by it)"
         print(line)
 
 
