@@ -145,14 +145,17 @@
         m.e.dataset.visible = m.visible ? "1" : "0";
         m.e.style.visibility = m.visible ? "visible" : "hidden";
       }
-      requestAnimationFrame(() => {
+      // (timers, not requestAnimationFrame: a screen in a background tab or an occluded window gets no
+      // animation frames, and its rows must not stay faded out)
+      for (const m of moving) if (m.visible) m.e.getBoundingClientRect(); // the move lands before the fade-in
+      setTimeout(() => {
         for (const m of moving) if (m.visible) m.e.classList.remove("out");
         setTimeout(() => {
           cycling = false;
           document.body.dataset.gliding = "0";
           if (layoutAgain) { layoutAgain = false; layout(); }
         }, FADE_MS);
-      });
+      }, 20);
     }, anyOut ? FADE_MS : 0);
   }
 
