@@ -174,13 +174,18 @@ async def test_douyin_push_replayed_with_new_msg_ids_is_absorbed(stack) -> None:
         dup = "liveboard_ingest_duplicates_dropped_total"
         async with aiohttp.ClientSession() as s:
             before = await metric(s, url, dup, platform="douyin")
+            ok = {"platform": "douyin", "endpoint": "webhook", "outcome": "ok"}
+            ok_before = await metric(s, url, "liveboard_ingest_pushes_total", **ok)
             r = await s.post(url + path, data=body, headers=headers)
             assert r.status == 200 and await r.json() == {"err_no": 0}
             for n in range(3):  # a captured push, replayed under fresh Msg-Ids (the header is not signed)
                 r = await s.post(url + path, data=body, headers={**headers, "Msg-Id": f"replayed-{n}"})
                 assert r.status == 200 and await r.json() == {"err_no": 0}
             after = await metric(s, url, dup, platform="douyin")
+            ok_after = await metric(s, url, "liveboard_ingest_pushes_total", **ok)
         assert after - before == 3
+        # taken once: the video poll it nudges (on the taken path only) is nudged once, not four times
+        assert ok_after - ok_before == 1
         await run.collector.idle()
         await run.collector.stop()
         archived = [r for r in await raws(run.settings) if r["source"] == "push" and r["endpoint"] == "webhook"]
