@@ -359,6 +359,15 @@ async def test_decimals_markers_badges_and_amounts(board: Board, browser: Any, a
         # no stray separator: the sub-line is the round alone
         assert await page.text_content("#sub-line") == "决赛直播"
         await page.screenshot(path=str(artifacts / "screen-markers.png"))
+        # English: the same screen in English units and words
+        await page.goto(f"{board.url}/screen?contest={field}&round=final&page_s=600&lang=en")
+        await page.wait_for_function(f"document.querySelectorAll('#rows .row').length === {N}")
+        await _settled(page)
+        assert await q("a01", ".c-gmv") == "1.23M" and await q("a01", ".c-viewers") == "9.9M"
+        assert await q("a02", ".b-tied") == "Tied" and await q("a01", ".pf") == "Kuaishou"
+        assert await page.text_content("#board-kind") == "Provisional (live)"
+        geo = await page.evaluate(GEOMETRY_JS)
+        assert not geo["problems"], geo["problems"]
         assert not errors, errors
     finally:
         await page.close()

@@ -33,30 +33,28 @@ const SK = (() => {
   const t = (key) => words[LB.lang][key] ?? LB.t(key);
 
   // Money in integer 分 as 元: below 1万 with two decimals; from 1万 as 万 (亿 from 1亿) with two decimals,
-  // rounded half up on integers (no float cents).
+  // rounded half up on integers (no float cents). English: M from a million, B from a billion.
   function money(fen) {
     if (fen === null || fen === undefined) return "–";
     const neg = fen < 0;
-    let abs = Math.abs(fen);
-    let unit = "";
-    let div = 1;
-    if (abs >= 100 * 100_000_000) { unit = "亿"; div = 100_000_000; }
-    else if (abs >= 100 * 10_000) { unit = "万"; div = 10_000; }
-    if (!unit) return LB.yuan(fen);
-    // fen / div = 元 / div × 100: two decimals of the unit
+    const abs = Math.abs(fen);
+    const units = LB.lang === "en"
+      ? [[100 * 1_000_000_000, "B"], [100 * 1_000_000, "M"]]
+      : [[100 * 100_000_000, "亿"], [100 * 10_000, "万"]];
+    const hit = units.find(([min]) => abs >= min);
+    if (!hit) return LB.yuan(fen);
+    const div = hit[0] / 100; // 分 per hundredth of the unit
     const hundredths = Math.floor((abs + div / 2) / div);
-    abs = hundredths;
-    const whole = Math.floor(abs / 100);
-    const cents = String(abs % 100).padStart(2, "0");
-    const u = LB.lang === "en" ? (unit === "万" ? "×10k" : "×100M") : unit;
-    return (neg ? "-" : "") + int(whole) + "." + cents + u;
+    return (neg ? "-" : "") + int(Math.floor(hundredths / 100)) + "." + String(hundredths % 100).padStart(2, "0") + hit[1];
   }
-  // Counts from 1万 as 万 with one decimal.
+  // Counts from 10万 as 万 with one decimal (English: K from 100,000, M from a million).
   function count(n) {
     if (n === null || n === undefined) return "–";
-    if (Math.abs(n) < 100_000) return int(n);
-    const tenths = Math.round(n / 1000);
-    return int(Math.floor(tenths / 10)) + "." + (tenths % 10) + (LB.lang === "en" ? "×10k" : "万");
+    const a = Math.abs(n);
+    if (a < 100_000) return int(n);
+    const [div, unit] = LB.lang === "en" ? (a >= 1_000_000 ? [1_000_000, "M"] : [1_000, "K"]) : [10_000, "万"];
+    const tenths = Math.round((n * 10) / div);
+    return int(Math.trunc(tenths / 10)) + "." + Math.abs(tenths % 10) + unit;
   }
 
   // The contest's clock: contest time = contest_ms + (server wall time − wall_ms) × speed. The server's wall
