@@ -385,6 +385,7 @@ def demo(
         click.echo(imported.strip().splitlines()[-1] if imported.strip() else "报名表 imported")
 
         services.start("scorer", "score", "run")
+        services.start("anomalies", "anomalies", "run")  # advisory alerts (docs/board.md); never scored
         services.start(
             "ingest",
             "ingest",

@@ -256,6 +256,29 @@ class LiveSlotAssignedData(_Strict):
     # the scorer counts nothing in an empty slot and says so in the evidence.
 
 
+class AnomalyEvidence(_Strict):
+    """One figure behind an anomaly: a number (fen, count, ppm, ms) or a short text."""
+
+    name: Id
+    value: Annotated[int, Field(ge=-(2**53 - 1), le=2**53 - 1)] | None
+    text: Annotated[str, Field(max_length=200)] | None
+
+
+class AnomalyDetectedData(_Strict):
+    """An advisory alert from the anomaly detector (services/scoring/anomalies): what was seen, over which
+    window of the log, with the figures and the events behind it. Never changes a score (the scorer's fold
+    ignores it); judges and operators see it beside the contestant."""
+
+    detector: Literal["online_spike", "gmv_without_orders", "refund_spike", "conversion_outlier", "outside_slot"]
+    anomaly_id: Id
+    severity: Literal["warning", "critical"]
+    summary: LongText
+    window_start: TimeMs
+    window_end: TimeMs
+    evidence: Annotated[list[AnomalyEvidence], Field(max_length=30)]
+    evidence_events: Annotated[list[EventId], Field(max_length=50)]
+
+
 # ------------------------------------------------------------------------------------------ envelopes
 
 
@@ -417,6 +440,21 @@ class LiveSlotAssigned(_ManualRecord):
     data: LiveSlotAssignedData
 
 
+class AnomalyDetected(_Envelope):
+    # Derived from the log by the detector, not read from a platform: no raw payload; "manual" as for every
+    # record that is not a platform's fact.
+    type: Literal["anomaly_detected"]
+    contestant_id: Id
+    platform: Platform | None
+    account_id: PlatformRef | None
+    room_id: PlatformRef | None
+    video_id: None
+    source: Literal["manual"]
+    revision: Literal["final"]
+    raw_ref: None
+    data: AnomalyDetectedData
+
+
 Event = Annotated[
     Union[  # noqa: UP007 - a discriminated union needs the explicit Union form under Annotated
         LiveMetricsSnapshot,
@@ -435,6 +473,7 @@ Event = Annotated[
         AppealDecided,
         EntryRegistered,
         LiveSlotAssigned,
+        AnomalyDetected,
     ],
     Field(discriminator="type"),
 ]
@@ -529,6 +568,7 @@ EVENT_ID_PREFIX: dict[str, str] = {
     "round_frozen": "frz",
     "entry_registered": "ent",
     "live_slot_assigned": "slt",
+    "anomaly_detected": "anm",
     "contestant_excluded": "exc",
     "tie_decided": "tie",
     "appeal_filed": "apf",
@@ -615,6 +655,8 @@ def natural_key(event: BaseModel | Mapping[str, Any]) -> tuple[str | int | None,
         return (c, d["round_id"], d["decision_id"], e["observed_at"])
     if t in ("appeal_filed", "appeal_decided"):
         return (c, e["contestant_id"], d["round_id"], d["appeal_id"], e["observed_at"])
+    if t == "anomaly_detected":
+        return (c, e["contestant_id"], d["detector"], d["anomaly_id"])
     raise ValidationError(f"type: unknown event type {t!r}")
 
 

@@ -241,6 +241,27 @@ def sample_events() -> dict[str, dict[str, Any]]:
                 "reason": "决赛抽签：第 3 场",
             },
         ),
+        "anomaly_detected": _env(
+            "anomaly_detected",
+            room_id="room-77",
+            source="manual",
+            revision="final",
+            raw_ref=None,
+            data={
+                "detector": "online_spike",
+                "anomaly_id": "online_spike.room-77.1600000000000",
+                "severity": "warning",
+                "summary": "在线人数 60 秒内由 300 升至 4,800（16 倍）/ online count 300 → 4,800 in 60 s (16×)",
+                "window_start": T0 - 60_000,
+                "window_end": T0,
+                "evidence": [
+                    {"name": "online_before", "value": 300, "text": None},
+                    {"name": "online_after", "value": 4_800, "text": None},
+                    {"name": "dt_ms", "value": 60_000, "text": None},
+                ],
+                "evidence_events": ["lms-0123456789abcdef0123456789abcdef"],
+            },
+        ),
     }
     for event in samples.values():
         event["event_id"] = event_id_for(event)

@@ -1,0 +1,39 @@
+"""``liveboard anomalies run``: the anomaly detector (advisory alerts; docs/board.md "Anomaly alerts")."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import click
+
+from liveboard.settings import Settings
+
+
+@click.group()
+def anomalies() -> None:
+    """Anomaly alerts: bot-like online spikes, GMV without orders, refund spikes, conversion outliers,
+    streaming outside the live slot. Advisory: recorded as anomaly_detected events, never scored."""
+
+
+def _threshold_options(f):  # type: ignore[no-untyped-def]
+    from services.scoring.anomalies.detectors import Thresholds
+
+    for fld in reversed(dataclasses.fields(Thresholds)):
+        f = click.option(f"--{fld.name.replace('_', '-')}", fld.name, type=int, default=fld.default,
+                         show_default=True)(f)  # fmt: skip
+    return f
+
+
+@anomalies.command("run")
+@click.option("--group-id", default="liveboard-anomalies", show_default=True, help="consumer group")
+@_threshold_options
+def run_cmd(group_id: str, **limits: int) -> None:
+    """Follow lb.events.v1 from the beginning and record anomaly_detected events until stopped."""
+    from liveboard import logs
+    from services.scoring.anomalies.detectors import Thresholds
+    from services.scoring.anomalies.runner import AnomalyRunner
+
+    logs.setup("anomalies")
+    runner = AnomalyRunner(Settings(), Thresholds(**limits), group_id=group_id)
+    asyncio.run(runner.run())
