@@ -406,6 +406,10 @@ async def test_reorders_are_batched_and_rows_never_overlap_mid_move(board: Board
         t_first = time.monotonic()
         _insert_rows(board, field, n, 12, last_data_ms=fixtures.now_ms(), order=second)
         await _refresh(board, field)
+        # meanwhile the screen keeps the order it shows whole: a11's place and position are the old ones
+        await page.wait_for_timeout(300)
+        assert await page.text_content("[data-contestant=a11] .rk") == "12"
+        assert await page.get_attribute("[data-contestant=a11]", "data-index") == "11"
         # the second order waits for the batch interval (3 s) after the first, then shows
         await page.wait_for_function(
             "document.querySelector('[data-contestant=a11]').dataset.index === '0'", timeout=8000

@@ -174,9 +174,35 @@
     e.classList.toggle("top3", rank === 3 && !excluded);
   }
 
+  // The rows show one snapshot at a time, the one whose order is shown: a new order waits for the batch
+  // interval and its figures wait with it, so places, positions and totals always agree on the screen.
+  function fillRows(snap) {
+    const seen = new Set();
+    for (const r of snap.rows) {
+      seen.add(r.contestant_id);
+      let e = rowEls.get(r.contestant_id);
+      const prev = byId.get(r.contestant_id);
+      if (!e) {
+        e = buildRow(r);
+        rowEls.set(r.contestant_id, e);
+      }
+      byId.set(r.contestant_id, r);
+      fillRow(e, r, prev);
+      e.dataset.lastArrival = r.last_arrival_ms || "";
+    }
+    for (const [id, e] of rowEls) {
+      if (!seen.has(id)) {
+        e.remove();
+        rowEls.delete(id);
+        byId.delete(id);
+      }
+    }
+  }
+
   function applyOrder() {
     reorderTimer = null;
     if (!snapshot) return;
+    fillRows(snapshot);
     const next = snapshot.rows.map((r) => r.contestant_id);
     const now = Date.now();
     for (const r of snapshot.rows) {
@@ -234,26 +260,6 @@
     const anyFinal = snap.rows.some((r) => r.final_figures);
     setText($("note"), anyFinal ? "※ " + t("final_figures_note") : "");
 
-    const seen = new Set();
-    for (const r of snap.rows) {
-      seen.add(r.contestant_id);
-      let e = rowEls.get(r.contestant_id);
-      const prev = byId.get(r.contestant_id);
-      if (!e) {
-        e = buildRow(r);
-        rowEls.set(r.contestant_id, e);
-      }
-      byId.set(r.contestant_id, r);
-      fillRow(e, r, prev);
-      e.dataset.lastArrival = r.last_arrival_ms || "";
-    }
-    for (const [id, e] of rowEls) {
-      if (!seen.has(id)) {
-        e.remove();
-        rowEls.delete(id);
-        byId.delete(id);
-      }
-    }
     scheduleOrder();
     tick();
   }
