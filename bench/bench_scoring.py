@@ -167,7 +167,31 @@ async def throughput(base: Settings, work: Path, n_events: int, contestants: int
             got += len(recs)
     raw_s = time.perf_counter() - (first or time.perf_counter())
     await consumer.stop()
-    out: dict[str, Any] = {"events": n, "produce_s": round(produce_s, 1), "raw_consume_per_s": round(n / raw_s)}
+    out: dict[str, Any] = {
+        "events": n,
+        "produce_s": round(produce_s, 1),
+        "raw_consume_per_s": round(n / raw_s),
+        "raw_load_average": os.getloadavg(),
+    }
+
+    # the same consume, each record parsed and validated (parse_event: JSON Schema + pydantic), nothing else:
+    # the cost of validation on its own, between the raw consume and the scorer
+    consumer = make_consumer(s, s.topic(EVENTS), group_id=None, max_poll_records=10_000)
+    await consumer.start()
+    got, first = 0, None
+    while got < n:
+        batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+        for recs in batch.values():
+            if recs and first is None:
+                first = time.perf_counter()
+            for r in recs:
+                parse_event(r.value)
+            got += len(recs)
+    parse_s = time.perf_counter() - (first or time.perf_counter())
+    await consumer.stop()
+    out["parse_validate_per_s"] = round(n / parse_s)
+    out["parse_validate_ratio_to_raw"] = round(n / parse_s / out["raw_consume_per_s"], 3)
+    out["parse_validate_load_average"] = os.getloadavg()
 
     for intake in ("direct", "faust"):
         si = _topic_settings(base, tag, f"bench_{tag}_{intake}")
@@ -209,6 +233,7 @@ async def throughput(base: Settings, work: Path, n_events: int, contestants: int
                 "seconds": round(t_last - started, 1),
                 "finished": acked >= n,
                 "peak_rss_mb": round(peak),
+                "load_average": os.getloadavg(),
             }
         finally:
             sp.stop()
@@ -435,6 +460,7 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
         "recomputes": int(rec_n),
         "scorer_peak_rss_mb": round(max(rss)) if rss else None,
         "scorer_mean_rss_mb": round(statistics.mean(rss)) if rss else None,
+        "load_average": os.getloadavg(),
     }
 
 

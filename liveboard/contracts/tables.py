@@ -75,3 +75,64 @@ RECONCILE_COLUMNS: tuple[str, ...] = (
     "late_refund_fen",
     "orders",
 )
+
+
+# ---- contestant_series and events_archive (migration 0020 and later): written by the scorer ----
+# (services/scoring/rows.py), read by the board (评委 panel series, live feed) and the tests' fixtures.
+
+# A snapshot's time series key: contest, contestant, platform, room, snapshot time.
+SERIES_KEY: tuple[str, ...] = ("contest_id", "contestant_id", "platform", "room_id", "ts_ms")
+
+# The metric columns of a series point (integers; money in 分), in table order.
+SERIES_METRICS: tuple[str, ...] = (
+    "gmv_fen",
+    "refund_fen",
+    "net_gmv_fen",
+    "orders_created",
+    "orders_paid",
+    "paid_buyers_uv",
+    "viewers_pv",
+    "viewers_uv",
+    "online_now",
+    "product_exposure_uv",
+    "product_click_uv",
+    "likes",
+    "new_followers",
+)
+
+# Every column, as the scorer writes a row (rev_rank has a default, so a writer may leave it out).
+SERIES_COLUMNS: tuple[str, ...] = (*SERIES_KEY, *SERIES_METRICS, "revision", "event_id", "rev_rank")
+
+# The archive of every accepted event (the log the scorer rebuilds from and replays).
+ARCHIVE_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "type",
+    "contest_id",
+    "contestant_id",
+    "platform",
+    "account_id",
+    "room_id",
+    "video_id",
+    "observed_at",
+    "ingested_at",
+    "source",
+    "revision",
+    "payload",
+    "kafka_partition",
+    "kafka_offset",
+)
+
+
+# ---- freeze_answers (migration 0060): the scorer's answer to a freeze request (liveboard/freeze_requests.py),
+# written by the scorer, read by the board. status: done (result: the freeze's document) or refused (message).
+FREEZE_ANSWER_COLUMNS: tuple[str, ...] = (
+    "request_id",
+    "contest_id",
+    "round_id",
+    "requested_by",
+    "requested_at",
+    "answered_at",
+    "status",
+    "message",
+    "result",
+)

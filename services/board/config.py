@@ -94,6 +94,10 @@ class BoardSettings(BaseSettings):
     # How a freeze reaches the scorer: the scorer's CLI (a service never imports another service).
     freeze_command: str = Field("liveboard score freeze {contest} {round} --by {by}", description="argv template")
     freeze_timeout_s: float = Field(60.0, gt=0)
+    # request (default): a freeze request on lb.freeze_requests.v1 that the scorer acts on and answers in
+    # ClickHouse (liveboard/freeze_requests.py); command: run freeze_command as a subprocess (a board with the
+    # scorer installed next to it, as before)
+    freeze_via: Literal["request", "command"] = Field("request", description="how a freeze reaches the scorer")
 
     @model_validator(mode="after")
     def _key_file(self) -> BoardSettings:

@@ -33,11 +33,10 @@ from services.board.recording import (
     check_contestant,
     contest_round,
     formula_components,
+    freeze_round,
     posted_round,
     publish,
     reason_approver,
-    run_scorer,
-    scorer_argv,
 )
 
 # ------------------------------------------------------------------------------------------- health
@@ -342,8 +341,7 @@ async def freeze(request: web.Request) -> web.Response:
         )
 
     await record("requested", "")
-    argv = scorer_argv(c, contest_id, round_id, by)
-    status, detail, code = await run_scorer(c, argv)
+    status, detail, code, how = await freeze_round(c, contest_id, round_id, by)
     await record(status, detail)
     await audit(
         request,
@@ -351,7 +349,7 @@ async def freeze(request: web.Request) -> web.Response:
         outcome=status,
         contest_id=contest_id,
         target=round_id,
-        detail={"request_id": request_id, "argv": argv, "exit_code": code, "output": detail[-500:]},
+        detail={"request_id": request_id, **how, "exit_code": code, "output": detail[-500:]},
     )
     http = {"done": 200, "pending": 202}.get(status, 502)
     return json_response(

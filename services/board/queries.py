@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from liveboard.contracts.tables import LEADERBOARD_READ_COLUMNS
+from liveboard.contracts.tables import LEADERBOARD_READ_COLUMNS, SERIES_METRICS
 
 # plus each row's standing (migration 0037): 取消资格 rows (status "excluded", rank 0) and 待定 ties on the screens
 LEADERBOARD_COLUMNS = (*LEADERBOARD_READ_COLUMNS, "status", "pending", "notes")
@@ -56,21 +56,6 @@ class SeriesPoint:
     values: dict[str, int]
 
 
-SERIES_METRICS = (
-    "gmv_fen",
-    "refund_fen",
-    "net_gmv_fen",
-    "orders_created",
-    "orders_paid",
-    "paid_buyers_uv",
-    "viewers_pv",
-    "viewers_uv",
-    "online_now",
-    "product_exposure_uv",
-    "product_click_uv",
-    "likes",
-    "new_followers",
-)
 
 
 async def contestant_series(

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 from aiohttp import web
 
 from liveboard.contracts.contest import iter_nodes
+from liveboard.freeze_requests import new_request, wait_answer
+from liveboard.kafka.catalog import FREEZE_REQUESTS
 from services.board import queries
 from services.board.auth import User
 from services.board.contests import find_round
@@ -116,16 +118,51 @@ async def publish(
         frozen = sorted(set(rounds) & set((await queries.frozen_rounds(c.ch, contest_id)).keys()))
         refreezes = []
         for rid in frozen:
-            argv = scorer_argv(c, contest_id, rid, by)
-            for ev in events:
-                argv += ["--after", ev.event_id]
-            argv += ["--wait", str(max(5, int(c.board.freeze_timeout_s) - 5))]
-            status, text_out, code = await run_scorer(c, argv)
+            after = [ev.event_id for ev in events]
+            status, text_out, code, _how = await freeze_round(c, contest_id, rid, by, after=after)
             refreezes.append({"round_id": rid, "status": status, "detail": text_out[-2000:], "exit_code": code})
         detail["refreeze"] = [{k: r[k] for k in ("round_id", "status")} for r in refreezes]
         out.update(frozen_rounds=frozen, refreeze=refreezes)
     await audit(request, action, contest_id=contest_id, target=target, detail=detail)
     return out
+
+
+async def freeze_round(
+    c: BoardContext, contest_id: str, round_id: str, by: str, *, after: list[str] | None = None
+) -> tuple[str, str, int | None, dict[str, Any]]:
+    """Freeze a round (again, after the ``after`` decisions): done / pending / failed, the scorer's text, an
+    exit code (0 done, 1 refused, None otherwise) and how it was asked (request id or argv), for the audit.
+
+    ``freeze_via`` request (default): a request on ``lb.freeze_requests.v1`` that the scorer acts on and
+    answers in ``freeze_answers``; command: the scorer's CLI as a subprocess."""
+    wait_s = max(5, int(c.board.freeze_timeout_s) - 5)
+    if c.board.freeze_via == "command":
+        argv = scorer_argv(c, contest_id, round_id, by)
+        if after:
+            for event_id in after:
+                argv += ["--after", event_id]
+            argv += ["--wait", str(wait_s)]
+        status, text_out, code = await run_scorer(c, argv)
+        return status, text_out, code, {"argv": argv}
+    req = new_request(contest_id, round_id, by, after=after or (), wait_s=float(wait_s))
+    how = {"scorer_request_id": req.request_id}
+    try:
+        assert c.writer.producer is not None, "EventWriter.start() first"
+        topic = c.settings.topic(FREEZE_REQUESTS)
+        headers = [("type", b"freeze_request"), ("schema_version", b"1")]
+        await asyncio.wait_for(c.writer.producer.send_and_wait(topic, req.encode(), key=req.key, headers=headers), 15)
+    except Exception as exc:
+        return "failed", f"freeze request not sent: {exc!r}", None, how
+    answer = await wait_answer(c.ch, req.request_id, c.board.freeze_timeout_s)
+    if answer is None:
+        text_out = (
+            f"the scorer has not answered freeze request {req.request_id} within "
+            f"{c.board.freeze_timeout_s:.0f} s; it is answered once a scorer reads it (is the scorer running?)"
+        )
+        return "pending", text_out, None, how
+    if answer["status"] == "done":
+        return "done", answer["message"], 0, how
+    return "failed", answer["message"], 1, how
 
 
 def freeze_argv(template: str, contest_id: str, round_id: str, by: str) -> list[str]:

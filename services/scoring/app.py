@@ -19,14 +19,16 @@ How ``lb.events.v1`` and ``lb.dlq.v1`` are read (``LIVEBOARD_SCORER_INTAKE``):
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
 import faust
+import faust.app.base
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from liveboard.kafka.catalog import DLQ, EVENTS
+from liveboard.kafka.catalog import DLQ, EVENTS, FREEZE_REQUESTS
 from liveboard.kafka.clients import faust_settings, make_consumer, make_producer
 from liveboard.settings import Settings
 from services.scoring import metrics as m
@@ -157,6 +159,9 @@ def create_app(settings: Settings, cfg: ScorerSettings) -> ScorerApp:
             stream_wait_empty=False,
             # while ClickHouse is down the agents wait (back-pressure); stay in the group meanwhile
             broker_max_poll_interval=3600.0,
+            # no leader topic: the scorer has no agent that needs a leader (lb.events.v1 is read by the direct
+            # intake, or by agents on every worker); it was created outside the topic catalog and only cost
+            topic_disable_leader=True,
         ),
     )
     app.lb_settings = settings
@@ -175,6 +180,10 @@ def create_app(settings: Settings, cfg: ScorerSettings) -> ScorerApp:
         )
         _faust_intake(app)
     else:
+        # faust's own consumer has nothing to read here (the direct intake holds lb.events.v1 and lb.dlq.v1):
+        # without this it joined a group of its own for nothing, and with the leader topic disabled it had no
+        # topic at all
+        app.boot_strategy = faust.app.base.BootStrategy(app, enable_kafka_consumer=False)
         _direct_intake(app)
     return app
 
@@ -249,10 +258,49 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
                 self.scorer.positions[tp.partition] = committed or 0
 
 
+async def _assign_all(
+    consumer: AIOKafkaConsumer, scorer: Scorer, topics: list[str], optional: tuple[str, ...] = ()
+) -> None:
+    """Explicit assignment: every partition of ``topics``, reading on from the group's committed offsets.
+
+    No group join and no rebalance: a scorer restarted after a crash reads again as soon as it has rebuilt
+    its state (a new member of a group waits for the dead one's session to expire first). ``optional``
+    topics are read too when they exist (a deployment whose catalog was not ensured yet goes on without)."""
+    tps: list[TopicPartition] = []
+    delay = 0.05
+    while True:
+        missing = [t for t in topics if not consumer.partitions_for_topic(t)]
+        if not missing:
+            break
+        log.info("waiting for the topics' metadata", extra={"fields": {"topics": missing}})
+        await consumer._client.force_metadata_update()
+        if [t for t in topics if not consumer.partitions_for_topic(t)]:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    for t in optional:
+        if consumer.partitions_for_topic(t):
+            topics = [*topics, t]
+        else:
+            log.warning("topic missing: not read (run `liveboard topics ensure`)", extra={"fields": {"topic": t}})
+    for t in topics:
+        tps.extend(TopicPartition(t, p) for p in sorted(consumer.partitions_for_topic(t) or ()))
+    consumer.assign(tps)
+    for tp in tps:
+        if tp.topic == scorer.events_topic:
+            scorer.positions[tp.partition] = await consumer.committed(tp) or 0
+    log.info(
+        "partitions assigned explicitly",
+        extra={"fields": {"partitions": {t: sum(1 for tp in tps if tp.topic == t) for t in topics}}},
+    )
+
+
 def _direct_intake(app: ScorerApp) -> None:
-    """One aiokafka consumer (group = app id) for both topics, getmany batches, commit after the flush."""
+    """One aiokafka consumer (group = app id) for both topics, getmany batches, commit after the flush.
+
+    Its partitions: all of them, assigned explicitly (default), or the group's share (``assignment``)."""
     settings, cfg, scorer = app.lb_settings, app.lb_cfg, app.scorer
     events_topic, dlq_topic = settings.topic(EVENTS), settings.topic(DLQ)
+    freeze_topic = settings.topic(FREEZE_REQUESTS)
     ref: list[AIOKafkaConsumer] = []
 
     async def commit(records: list[Record]) -> None:
@@ -282,8 +330,12 @@ def _direct_intake(app: ScorerApp) -> None:
             max_poll_interval_ms=3_600_000,
         )
         ref.append(consumer)
-        consumer.subscribe([events_topic, dlq_topic], listener=_Assignments(scorer, ref))
-        await consumer.start()
+        if cfg.assignment == "group":
+            consumer.subscribe([events_topic, dlq_topic, freeze_topic], listener=_Assignments(scorer, ref))
+            await consumer.start()
+        else:
+            await consumer.start()
+            await _assign_all(consumer, scorer, [events_topic, dlq_topic], optional=(freeze_topic,))
         app._consumer_override = consumer  # type: ignore[attr-defined]
         try:
             while True:
@@ -292,6 +344,10 @@ def _direct_intake(app: ScorerApp) -> None:
                     records = [Record(tp.topic, tp.partition, r.offset, r.value) for r in msgs]
                     if tp.topic == events_topic:
                         await scorer.handle_events("direct", records)
+                    elif tp.topic == freeze_topic:
+                        # acted on one at a time by the freeze desk; each committed once it is answered
+                        for rec in records:
+                            scorer.desk.submit(rec.value, functools.partial(commit, [rec]))
                     else:
                         await scorer.handle_dead_letters("direct", records)
         finally:

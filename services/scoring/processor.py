@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import gc
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -30,7 +29,6 @@ from aiokafka import AIOKafkaProducer
 
 from liveboard.aio import wait_set
 from liveboard.contracts import parse_event
-from liveboard.contracts.tables import LEADERBOARD_COLUMNS
 from liveboard.errors import ValidationError
 from liveboard.kafka.catalog import DLQ, EVENTS, SCORES
 from liveboard.logs import now_ms
@@ -39,8 +37,17 @@ from services.scoring import metrics as m
 from services.scoring.config import ScorerSettings
 from services.scoring.contests import ContestPlan
 from services.scoring.dedup import RecentIds
+from services.scoring.freeze_desk import FreezeDesk
 from services.scoring.loader import archive_rows, fold
 from services.scoring.recompute import Outcome, Recomputer, ScoreRef, Versions, score_row
+from services.scoring.retry import RetryPolicy
+from services.scoring.rows import (
+    archive_row,
+    dead_letter_row,
+    frozen_leaderboard_rows,
+    revision_row,
+    series_row,
+)
 from services.scoring.sink import (
     BOARD_TABLES,
     RECORD_TABLES,
@@ -49,7 +56,7 @@ from services.scoring.sink import (
     offsets_token,
     version_token,
 )
-from services.scoring.state import REV_RANK, ContestState, FrozenRound, Revision
+from services.scoring.state import ContestState, FrozenRound
 
 log = logging.getLogger(__name__)
 
@@ -112,124 +119,6 @@ def _note_range(ranges: dict[tuple[str, int], tuple[int, int]], topic: str, part
         ranges[key] = (min(lo, offset), max(hi, offset))
 
 
-def archive_row(ev: Any, value: bytes, partition: int, offset: int) -> list[Any]:
-    return [
-        ev.event_id,
-        ev.type,
-        ev.contest_id,
-        ev.contestant_id or "",
-        ev.platform or "",
-        ev.account_id or "",
-        ev.room_id or "",
-        ev.video_id or "",
-        ev.observed_at,
-        ev.ingested_at,
-        ev.source,
-        ev.revision,
-        value,
-        partition,
-        offset,
-    ]
-
-
-def series_row(ev: Any) -> list[Any]:
-    d = ev.data
-    gmv = d.gmv_fen
-    refund = d.refund_amount_fen or 0
-    return [
-        ev.contest_id,
-        ev.contestant_id,
-        ev.platform,
-        ev.room_id,
-        ev.observed_at,
-        gmv,
-        refund,
-        gmv - refund,
-        d.orders_created or 0,
-        d.orders_paid,
-        d.paid_buyers_uv or 0,
-        d.viewers_pv or 0,
-        d.viewers_uv or 0,
-        d.online_now or 0,
-        d.product_exposure_uv or 0,
-        d.product_click_uv or 0,
-        d.likes or 0,
-        d.new_followers or 0,
-        ev.revision,
-        ev.event_id,
-        REV_RANK[ev.revision],
-    ]
-
-
-def revision_row(r: Revision, detected_at: int) -> list[Any]:
-    return [
-        r.contest_id,
-        r.contestant_id,
-        r.platform,
-        r.account_id,
-        r.source_id,
-        r.metric,
-        r.old_value,
-        r.new_value,
-        r.old_event_id,
-        r.new_event_id,
-        r.old_observed_at,
-        r.new_observed_at,
-        r.revision,
-        detected_at,
-    ]
-
-
-def dead_letter_row(value: bytes, partition: int, offset: int) -> list[Any]:
-    """A ``dead_letters`` row from a ``lb.dlq.v1`` record (ingest's and the scorer's own)."""
-    dlq_id = hashlib.sha256(value).hexdigest()[:32]
-    try:
-        doc = orjson.loads(value)
-        if not isinstance(doc, dict):
-            raise ValueError("not an object")
-    except ValueError:
-        return [
-            dlq_id,
-            0,
-            "",
-            "",
-            "unreadable dead letter (not a JSON object)",
-            value.decode(errors="replace"),
-            partition,
-            offset,
-        ]
-    body = doc.get("body")
-    if body is None and doc.get("body_b64") is not None:
-        body = "base64:" + str(doc["body_b64"])
-    received = doc.get("received_at")
-    return [
-        dlq_id,
-        received if isinstance(received, int) and received >= 0 else 0,
-        str(doc.get("source") or ""),
-        str(doc.get("platform") or ""),
-        str(doc.get("reason") or ""),
-        body if isinstance(body, str) else orjson.dumps(body).decode(),
-        partition,
-        offset,
-    ]
-
-
-FROZEN_ROW_DEFAULTS: dict[str, Any] = {"status": "ranked", "pending": 0, "notes": ""}
-
-
-def frozen_leaderboard_rows(frozen: FrozenRound, contest_id: str, version: int, computed_at: int) -> list[list[Any]]:
-    """The leaderboard rows recorded at freeze time, written again under a new version, flagged frozen."""
-    out = []
-    for doc in frozen.results.get("leaderboard", []):
-        # a freeze recorded before a column existed has no value for it: the column's default
-        row = [doc[c] if c in doc else FROZEN_ROW_DEFAULTS.get(c, 0) for c in LEADERBOARD_COLUMNS]
-        row[LEADERBOARD_COLUMNS.index("version")] = version
-        row[LEADERBOARD_COLUMNS.index("computed_at")] = computed_at
-        row[LEADERBOARD_COLUMNS.index("frozen")] = 1
-        out.append(row)
-    return out
-
-
 def _settle_heap() -> None:
     """After the state is rebuilt: keep the garbage collector's full passes out of recomputes.
 
@@ -255,6 +144,8 @@ class Scorer:
         self.cfg = cfg
         self.plans = plans
         self.sink = sink or ClickHouseSink(settings)
+        self.retry = RetryPolicy(cfg.retry_base_s, cfg.retry_cap_s)
+        self.desk = FreezeDesk(settings, cfg, set(plans), self.sink, self.retry)  # lb.freeze_requests.v1
         self.events_topic = settings.topic(EVENTS)
         self.dlq_topic = settings.topic(DLQ)
         self.scores_topic = settings.topic(SCORES)
@@ -300,6 +191,7 @@ class Scorer:
             asyncio.create_task(self._flush_loop(), name="scorer-flush"),
             asyncio.create_task(self._board_loop(), name="scorer-board"),
             asyncio.create_task(self._explain_loop(), name="scorer-explain"),
+            asyncio.create_task(self.desk.run(), name="scorer-freeze-desk"),
         ]
         self.ready.set()
 
@@ -386,14 +278,7 @@ class Scorer:
         return n
 
     async def _retry(self, what: str, fn: Callable[[], Any]) -> Any:
-        delay = self.cfg.retry_base_s
-        while True:
-            try:
-                return await asyncio.to_thread(fn)
-            except Exception as exc:
-                log.error(f"{what}: ClickHouse failed, retrying", extra={"fields": {"error": repr(exc)[:300]}})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.cfg.retry_cap_s)
+        return await self.retry.in_thread(what, fn)
 
     # -------------------------------------------------------------------------------------- intake
 
@@ -673,34 +558,15 @@ class Scorer:
             rows = await asyncio.to_thread(lambda: [score_row(ref) for ref in refs.values()])
             self.last_scores_cost = time.perf_counter() - t0
             token = version_token(f"{self.sink.database}.scores", "scores", rows, {})
-            delay = self.cfg.retry_base_s
-            while True:
-                try:
-                    await self.sink.insert("scores", rows, token)
-                    return
-                except Exception as exc:
-                    log.error(
-                        "ClickHouse write of explained scores failed, retrying",
-                        extra={"fields": {"error": repr(exc)[:300], "rows": len(rows)}},
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.cfg.retry_cap_s)
+            await self.retry.call("write of explained scores", lambda: self.sink.insert("scores", rows, token))
 
     async def _until_written(self, b: Batch, tables: tuple[str, ...]) -> None:
         """Write the batch, retrying (same rows, same tokens) until ClickHouse takes every table of it."""
-        delay = self.cfg.retry_base_s
-        while True:
-            try:
-                await self._write(b, tables)
-                break
-            except Exception as exc:
-                self.flush_failing = True
-                log.error(
-                    "ClickHouse write failed; offsets held, retrying",
-                    extra={"fields": {"error": repr(exc)[:300], "retry_in_s": delay, "rows": b.pending_rows()}},
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.cfg.retry_cap_s)
+
+        def failing(_exc: BaseException, _delay: float) -> None:
+            self.flush_failing = True
+
+        await self.retry.call(f"write of {', '.join(tables)} (offsets held)", lambda: self._write(b, tables), failing)
         self.flush_failing = False
         self._check_room_after_flush()
 

@@ -32,8 +32,8 @@ from liveboard.settings import Settings
 from services.scoring.config import ScorerSettings
 from services.scoring.freeze import content_hash, freeze_history, frozen_results, plan_of, score_frozen_set
 from services.scoring.loader import archive_rows, fold
-from services.scoring.processor import frozen_leaderboard_rows, revision_row, series_row
 from services.scoring.recompute import Recomputer, Versions, score_row
+from services.scoring.rows import frozen_leaderboard_rows, revision_row, series_row
 from services.scoring.sink import ClickHouseSink
 from services.scoring.state import ContestState, FrozenRound
 

@@ -21,52 +21,18 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from liveboard.clickhouse.client import DEDUP_INSERT_SETTINGS, get_client
-from liveboard.contracts.tables import LEADERBOARD_COLUMNS, RECONCILE_COLUMNS
+from liveboard.contracts.tables import (
+    ARCHIVE_COLUMNS,
+    FREEZE_ANSWER_COLUMNS,
+    LEADERBOARD_COLUMNS,
+    RECONCILE_COLUMNS,
+    SERIES_COLUMNS,
+)
 from liveboard.settings import Settings
 from services.scoring import metrics as m
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_COLUMNS = (
-    "event_id",
-    "type",
-    "contest_id",
-    "contestant_id",
-    "platform",
-    "account_id",
-    "room_id",
-    "video_id",
-    "observed_at",
-    "ingested_at",
-    "source",
-    "revision",
-    "payload",
-    "kafka_partition",
-    "kafka_offset",
-)
-SERIES_COLUMNS = (
-    "contest_id",
-    "contestant_id",
-    "platform",
-    "room_id",
-    "ts_ms",
-    "gmv_fen",
-    "refund_fen",
-    "net_gmv_fen",
-    "orders_created",
-    "orders_paid",
-    "paid_buyers_uv",
-    "viewers_pv",
-    "viewers_uv",
-    "online_now",
-    "product_exposure_uv",
-    "product_click_uv",
-    "likes",
-    "new_followers",
-    "revision",
-    "event_id",
-    "rev_rank",
-)
 SCORES_COLUMNS = (
     "contest_id",
     "round_id",
@@ -153,6 +119,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "pending_revisions": PENDING_COLUMNS,
     "ledger_reconciliation": RECONCILE_COLUMNS,
     "round_results": ROUND_RESULT_COLUMNS,
+    "freeze_answers": FREEZE_ANSWER_COLUMNS,
 }
 VERSION_INDEX = {
     "scores": SCORES_COLUMNS.index("version"),

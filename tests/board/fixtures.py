@@ -12,7 +12,9 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from liveboard.contracts import make_event_id
+from liveboard.contracts.tables import ARCHIVE_COLUMNS as TABLE_ARCHIVE_COLUMNS
 from liveboard.contracts.tables import LEADERBOARD_BASE_COLUMNS
+from liveboard.contracts.tables import SERIES_COLUMNS as TABLE_SERIES_COLUMNS
 
 
 def now_ms() -> int:
@@ -139,28 +141,7 @@ def insert_leaderboard(
     ch.insert("leaderboard", rows, column_names=LB_COLUMNS, settings={"async_insert": 0})
 
 
-SERIES_COLUMNS = [
-    "contest_id",
-    "contestant_id",
-    "platform",
-    "room_id",
-    "ts_ms",
-    "gmv_fen",
-    "refund_fen",
-    "net_gmv_fen",
-    "orders_created",
-    "orders_paid",
-    "paid_buyers_uv",
-    "viewers_pv",
-    "viewers_uv",
-    "online_now",
-    "product_exposure_uv",
-    "product_click_uv",
-    "likes",
-    "new_followers",
-    "revision",
-    "event_id",
-]
+SERIES_COLUMNS = [c for c in TABLE_SERIES_COLUMNS if c != "rev_rank"]  # rev_rank: the table's default
 
 
 def insert_series(
@@ -197,23 +178,7 @@ def insert_series(
     ch.insert("contestant_series", rows, column_names=SERIES_COLUMNS, settings={"async_insert": 0})
 
 
-ARCHIVE_COLUMNS = [
-    "event_id",
-    "type",
-    "contest_id",
-    "contestant_id",
-    "platform",
-    "account_id",
-    "room_id",
-    "video_id",
-    "observed_at",
-    "ingested_at",
-    "source",
-    "revision",
-    "payload",
-    "kafka_partition",
-    "kafka_offset",
-]
+ARCHIVE_COLUMNS = list(TABLE_ARCHIVE_COLUMNS)
 
 
 def insert_feed(ch: Client, contest_id: str, contestant_id: str, room_id: str, at_ms: int) -> None:

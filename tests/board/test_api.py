@@ -316,6 +316,7 @@ async def test_adjustment_is_an_event_with_reason_and_approver_and_is_audited(bo
 async def test_freeze_runs_the_scorer_command_or_records_a_pending_request(board: Board) -> None:
     ops = Client(board.url)
     saved = board.board.freeze_command
+    board.board.freeze_via = "command"  # the CLI path (the default, a request the scorer answers: test_decisions_api)
     try:
         await ops.login(board.operator, OPERATOR_PASSWORD)
         req = {"contest_id": board.contest_id, "round_id": "final"}
@@ -334,6 +335,7 @@ async def test_freeze_runs_the_scorer_command_or_records_a_pending_request(board
         assert {"pending", "done", "failed"} <= statuses
     finally:
         board.board.freeze_command = saved
+        board.board.freeze_via = "request"
         await ops.close()
 
 

@@ -156,7 +156,11 @@ async def board_leaderboard(settings: Settings, contest_id: str, round_id: str =
 
     client = await get_async_client(settings)
     try:
-        return _norm(await leaderboard_rows(client, contest_id, round_id))
+        # the board also reads ``frozen`` now (the big screens mark 最终); compared here without it, as documented
+        return [
+            {k: v for k, v in r.items() if k != "frozen"}
+            for r in _norm(await leaderboard_rows(client, contest_id, round_id))
+        ]
     finally:
         await client.close()
 

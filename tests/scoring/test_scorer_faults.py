@@ -4,6 +4,8 @@ Either way the leaderboard must end up equal to a clean run's, with no event los
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from liveboard.kafka.catalog import ensure_topics
 from liveboard.settings import Settings
 from tests.scoring.contests import make_contest
 from tests.scoring.support import (
+    ScorerProc,
     expected,
     leaderboard,
     poll_until,
@@ -34,6 +37,13 @@ pytestmark = pytest.mark.engines
 def _chunks(items: list, n: int) -> list[list]:
     size = -(-len(items) // n)
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _processed(sp: ScorerProc) -> int:
+    try:
+        return int(sp.health()[1].get("processed") or 0)
+    except OSError:
+        return 0
 
 
 def _archived(settings: Settings, cid: str) -> int:
@@ -65,8 +75,15 @@ async def test_kill_9_mid_stream_then_restart_equals_a_clean_run(stack: Settings
         sp.stop()
     assert before_restart < len(sc.unique())
 
+    t_spawn = time.monotonic()
     sp2 = start_scorer(stack, [path], app_id, tmp_path / "k9-2.log", free_port())
     try:
+        # resume: from the restart to the first event read again (no group join: the dead member's session
+        # need not expire first; it took 13-26 s in the consumer group on tansu)
+        assert await poll_until(lambda: _processed(sp2) > 0, 60, 0.05), sp2.tail()
+        resume_s = time.monotonic() - t_spawn
+        print(f"kill -9 resume: {resume_s:.2f} s from restart to the first event read; load {os.getloadavg()}")
+        assert "partitions assigned explicitly" in sp2.tail(100_000)
         await wait_healthy(sp2)
         assert await wait_digest(stack, cid, want, 90, sp2.proc) == want, sp2.tail()
         assert leaderboard(stack, cid) == [{**r, "frozen": 0} for r in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.scoring.processor import archive_row, series_row
+from services.scoring.rows import archive_row, series_row
 from services.scoring.sink import ClickHouseSink, offsets_token
 from tests.scoring import factory as f
 from tests.scoring.contests import T0
