@@ -14,15 +14,17 @@ import secrets
 import time
 from typing import Any
 
+import orjson
 from aiohttp import web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from liveboard.contracts.contest import Contest
-from services.board.auth import requires
+from services.board.auth import forbidden, requires
 from services.board.context import ctx
-from services.board.errors import bad_request, json_response
+from services.board.errors import bad_request, json_response, not_found
 from services.board.inputs import json_body, query_ident, text
 from services.board.recording import actor, audit
+from services.board.reqkeys import USER
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +150,58 @@ async def alert_history(request: web.Request) -> web.Response:
     )
     rows = [{**r, "at_ms": int(r["at_ms"]), "until_ms": int(r["until_ms"]) or None} for r in res.named_results()]
     return json_response({"actions": rows})
+
+
+# ------------------------------------------------------------------------------------ anomaly alerts
+
+
+async def anomaly_rows(
+    ch: AsyncClient, contest_id: str, contestant_id: str | None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The detector's ``anomaly_detected`` events from the archive, newest first (one per event id)."""
+    where = "AND contestant_id = {p:String}" if contestant_id else ""
+    res = await ch.query(
+        "SELECT any(payload) FROM events_archive WHERE type = 'anomaly_detected' AND contest_id = {c:String} "
+        f"{where} GROUP BY event_id ORDER BY max(observed_at) DESC LIMIT {{n:UInt32}}",
+        parameters={"c": contest_id, "p": contestant_id or "", "n": limit},
+    )
+    out = []
+    for (payload,) in res.result_rows:
+        ev = orjson.loads(payload)
+        out.append(
+            {
+                "event_id": ev["event_id"],
+                "contestant_id": ev["contestant_id"],
+                "platform": ev["platform"],
+                "room_id": ev["room_id"],
+                "observed_at": ev["observed_at"],
+                **ev["data"],
+            }
+        )
+    return out
+
+
+@requires("operator", "judge")
+async def anomalies(request: web.Request) -> web.Response:
+    """Anomaly alerts with their evidence (advisory: they never change a score). Judges see those of their
+    own contest and groups; operators any contest's."""
+    c = ctx(request)
+    user = request[USER]
+    contest_id = query_ident(request, "contest", required=user.role != "judge")
+    if user.role == "judge":
+        if contest_id not in (None, user.contest_id):
+            raise forbidden("contest: a judge sees the anomalies of the contest of the credential only")
+        contest_id = user.contest_id
+    assert contest_id is not None
+    contest = c.contests.get(contest_id)
+    if contest is None:
+        raise not_found(f"contest: no contest {contest_id!r} on the board", "contest")
+    contestant_id = query_ident(request, "contestant", required=False)
+    rows = await anomaly_rows(c.ch, contest_id, contestant_id)
+    people = {p.id: p for p in contest.contestants}
+    if user.role == "judge" and user.groups:
+        rows = [r for r in rows if r["contestant_id"] in people and people[r["contestant_id"]].group in user.groups]
+    for r in rows:
+        p = people.get(r["contestant_id"])
+        r["display_name"] = p.name if p else r["contestant_id"]
+    return json_response({"contest_id": contest_id, "anomalies": rows})

@@ -300,6 +300,7 @@ def routes() -> list[Route]:
         Route("GET", "/api/v1/ops/dead-letters", ops_api.dead_letters, "opsDeadLetters"),
         Route("POST", "/api/v1/ops/alerts", alerts.act_on_alert, "opsAlertAction"),
         Route("GET", "/api/v1/ops/alerts/actions", alerts.alert_history, "opsAlertActions"),
+        Route("GET", "/api/v1/anomalies", alerts.anomalies, "anomalies"),
         Route("POST", "/api/v1/ops/dead-letters/redrive", ops_api.redrive_dead_letters, "opsRedriveDeadLetters"),
         Route("GET", "/api/v1/ops/redrives", ops_api.redrives, "opsRedrives"),
         Route("GET", "/api/v1/ops/users", ops_api.list_users, "opsListUsers"),

@@ -307,6 +307,19 @@ def document() -> dict[str, Any]:
                 responses={"200": _json("the action recorded"), **_err(400, 401, 403, 415)},
             )
         },
+        "/api/v1/anomalies": {
+            "get": _op(
+                "anomalies",
+                "Anomaly alerts (anomaly_detected) with their evidence, newest first; advisory, never scored. "
+                "Judges: their contest and groups only",
+                _SESSION,
+                parameters=[
+                    _q("contest", "contest id (operators: required; judges: their own)"),
+                    _q("contestant", "one contestant's only"),
+                ],
+                responses={"200": _json("anomalies"), **_err(400, 401, 403, 404)},
+            )
+        },
         "/api/v1/ops/alerts/actions": {
             "get": _op(
                 "opsAlertActions",

@@ -14,7 +14,8 @@ import orjson
 import pytest
 from clickhouse_connect.driver.client import Client as ChClient
 
-from liveboard.contracts import make_event_id
+from liveboard.contracts import encode_event, make_event_id, parse_event
+from liveboard.contracts.events import event_id_for
 from tests.board import fixtures
 from tests.board.conftest import JUDGE_PASSWORD, OPERATOR_PASSWORD, Board, Client
 
@@ -180,5 +181,91 @@ async def test_failed_login_says_why_in_chinese(board: Board, browser: Any, arti
         await page.click("#login button[type=submit]")
         await page.wait_for_function("document.querySelector('#login .msg').textContent.includes('无权')")
         assert await page.text_content("#login .msg") == "登录失败：此账号无权使用本页面"
+    finally:
+        await page.close()
+
+
+def insert_anomaly(ch: ChClient, contest_id: str, contestant_id: str, detector: str, at_ms: int) -> dict[str, Any]:
+    """An anomaly_detected event in the archive, as the scorer's archive sink stores the detector's events."""
+    doc: dict[str, Any] = {
+        "event_id": "", "type": "anomaly_detected", "schema_version": 1, "contest_id": contest_id,
+        "contestant_id": contestant_id, "platform": "douyin", "account_id": f"dy_{contestant_id}",
+        "room_id": f"room-{contestant_id}", "video_id": None, "observed_at": at_ms, "ingested_at": at_ms,
+        "source": "manual", "revision": "final", "raw_ref": None,
+        "data": {
+            "detector": detector, "anomaly_id": f"{detector}.room-{contestant_id}.{at_ms}", "severity": "critical",
+            "summary": "在线人数 60 秒内由 300 升至 4,800 / online count 300 → 4,800 in 60 s",
+            "window_start": at_ms - 60_000, "window_end": at_ms,
+            "evidence": [{"name": "online_before", "value": 300, "text": None},
+                         {"name": "online_after", "value": 4_800, "text": None}],
+            "evidence_events": [],
+        },
+    }  # fmt: skip
+    doc["event_id"] = event_id_for(doc)
+    ev = parse_event(doc)
+    row = [ev.event_id, ev.type, contest_id, contestant_id, "douyin", f"dy_{contestant_id}", f"room-{contestant_id}",
+           "", at_ms, at_ms, "manual", "final", encode_event(ev).decode(), 0, 0]  # fmt: skip
+    ch.insert("events_archive", [row], column_names=fixtures.ARCHIVE_COLUMNS, settings={"async_insert": 0})
+    return doc
+
+
+@pytest.mark.browser
+async def test_anomalies_shown_to_operators_and_to_the_judges_of_the_group(
+    board: Board, browser: Any, artifacts: Path
+) -> None:
+    now = fixtures.now_ms()
+    a = insert_anomaly(board.ch, board.contest_id, "a03", "online_spike", now - 120_000)
+    insert_anomaly(board.ch, board.contest_id, "b01", "online_spike", now - 60_000)  # group g2
+    ops, judge = Client(board.url), Client(board.url)
+    try:
+        await ops.login(board.operator, OPERATOR_PASSWORD)
+        status, res = await ops.call("GET", f"/api/v1/anomalies?contest={board.contest_id}")
+        assert status == 200, res
+        mine = [x for x in res["anomalies"] if x["event_id"] == a["event_id"]]
+        assert len(mine) == 1 and mine[0]["display_name"] == "选手A03" and mine[0]["detector"] == "online_spike"
+        assert {"name": "online_after", "value": 4_800, "text": None} in mine[0]["evidence"]
+        assert any(x["contestant_id"] == "b01" for x in res["anomalies"])
+        # the judge of g1 sees a03's and not b01's (g2); her own contest only
+        await judge.login(board.judge, JUDGE_PASSWORD)
+        status, res = await judge.call("GET", "/api/v1/anomalies")
+        assert status == 200
+        assert {x["contestant_id"] for x in res["anomalies"]} >= {"a03"}
+        assert "b01" not in {x["contestant_id"] for x in res["anomalies"]}
+        status, _ = await judge.call("GET", "/api/v1/anomalies?contest=other")
+        assert status == 403
+    finally:
+        await ops.close()
+        await judge.close()
+
+    page = await browser.new_page(viewport={"width": 1600, "height": 1200}, bypass_csp=True)
+    try:
+        await page.goto(f"{board.url}/operator?contest={board.contest_id}")
+        await page.fill("#login input[name=username]", board.operator)
+        await page.fill("#login input[name=password]", OPERATOR_PASSWORD)
+        await page.click("#login button[type=submit]")
+        item = page.locator("#anomalies li.anomaly[data-contestant=a03]").first
+        await item.wait_for(timeout=15_000)
+        text = await item.text_content() or ""
+        assert "在线人数异常飙升" in text and "选手A03 · 抖音" in text and "之后在线 4,800" in text, text
+        assert await page.text_content("#anomalies-card h2") == "异常提示"
+        # no raw ids or English words in the console's status cells and alerts
+        cells = await page.locator(
+            "#platforms td:first-child, #feeds td:nth-child(2), #alerts .badge"
+        ).all_text_contents()
+        assert not {"douyin", "kuaishou", "wechat_channels", "warning", "critical", "open"} & set(cells), cells
+        await page.screenshot(path=str(artifacts / "operator-console.png"), full_page=False)
+    finally:
+        await page.close()
+    page = await browser.new_page(viewport={"width": 1600, "height": 1200}, bypass_csp=True)
+    try:
+        await page.goto(f"{board.url}/judge")
+        await page.fill("#login input[name=username]", board.judge)
+        await page.fill("#login input[name=password]", JUDGE_PASSWORD)
+        await page.click("#login button[type=submit]")
+        await page.click("#contestants li[data-contestant=a03]")
+        item = page.locator("#judge-anomalies li.anomaly[data-contestant=a03]").first
+        await item.wait_for(timeout=15_000)
+        assert "在线人数异常飙升" in (await item.text_content() or "")
+        await page.screenshot(path=str(artifacts / "judge-console.png"), full_page=False)
     finally:
         await page.close()

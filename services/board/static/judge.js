@@ -55,6 +55,9 @@
     document.getElementById("sel-name").textContent = p ? `${p.display_name} · ${p.group_name}` : id;
     refreshSeries();
     refreshScores();
+    // anomaly alerts of this contestant, with their evidence (anomalies.js; advisory, never scored)
+    document.getElementById("anomalies-title").textContent = LB.anomalyTitle();
+    LB.showAnomalies(document.getElementById("judge-anomalies"), "contestant=" + encodeURIComponent(id), false).catch(() => {});
   }
 
   const axisTime = { type: "time", axisLabel: { formatter: (v) => time(v).slice(0, 5) } };
