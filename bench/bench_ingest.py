@@ -732,10 +732,13 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
         ph.say(
             f"  generator {i}: offered {sh['sent'] / sh['offered_s']:,.0f}/s, schedule lag p50 "
             f"{pct(lags, 0.5) * 1000:.1f} ms, p99 {lag_p99 * 1000:.1f} ms, max {lag_max * 1000:.1f} ms "
-            f"(bound {args.max_lag_ms:.0f} ms), CPU {sh['cpu_s'] / max(wall, 1e-9) * 100:.0f} % of a core"
+            f"(bound on p99 {args.max_lag_ms:.0f} ms), CPU {sh['cpu_s'] / max(wall, 1e-9) * 100:.0f} % of a core"
         )
-        if lag_max * 1000 > args.max_lag_ms:
-            invalid.append(f"{ph.target} at {rate:.0f}/s: generator {i} fell {lag_max * 1000:.0f} ms behind schedule")
+        # a generator that fell behind offered less than it says, and sooner or later closed its loop
+        if lag_p99 * 1000 > args.max_lag_ms:
+            invalid.append(f"{ph.target} at {rate:.0f}/s: generator {i} fell {lag_p99 * 1000:.0f} ms behind (p99)")
+        if sh["sent"] / sh["offered_s"] < 0.95 * sh["rate"]:
+            invalid.append(f"{ph.target} at {rate:.0f}/s: generator {i} offered {sh['sent'] / sh['offered_s']:.0f}/s")
     acked_per_s = acked_in_window / wall
     ph.say(
         f"  pushes: offered {sent / args.seconds:,.0f}/s, acknowledged (200) in the window {acked_per_s:,.0f}/s; "
@@ -857,7 +860,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--generators", type=int, default=2, help="push generator processes")
     ap.add_argument("--connections", type=int, default=512, help="keep-alive connections per generator")
-    ap.add_argument("--max-lag-ms", type=float, default=100.0, help="a generator later than this: run INVALID")
+    ap.add_argument(
+        "--max-lag-ms", type=float, default=100.0, help="a generator's p99 schedule lag above this: run INVALID"
+    )
     ap.add_argument("--cprofile", action="store_true", help="run the collector under cProfile (use --workers 0)")
     ap.add_argument("--profile", type=float, default=0, help="py-spy every collector process for N s of its window")
     ap.add_argument("--workers", type=int, default=2, help="LIVEBOARD_INGEST_WEBHOOK_WORKERS (0: one process)")
