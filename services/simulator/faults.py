@@ -27,6 +27,28 @@ class Fault(StrEnum):
     LOST_PUSH = "lost_push"
 
 
+class DataAnomaly(StrEnum):
+    """Suspicious data a contestant's room can be generated with (ScenarioConfig.anomalies), each the case of
+    one anomaly detector (services/scoring/anomalies): the platform reports it as if it were real."""
+
+    ONLINE_SPIKE = "online_spike"  # bought viewers: the online count jumps ~16× for one minute mid-stream
+    GMV_WITHOUT_ORDERS = "gmv_without_orders"  # the room's GMV padded with sales no order stands for
+    REFUND_SPIKE = "refund_spike"  # half the paid orders refunded in the minutes after the stream
+    CONVERSION_OUTLIER = "conversion_outlier"  # ~25× the orders for the same audience
+    OUTSIDE_SLOT = "outside_slot"  # the stream starts 45 minutes before the contest's start
+
+
+def parse_anomalies(spec: str) -> tuple[tuple[str, str], ...]:
+    """``"c0002=online_spike,c0005=refund_spike"`` → ScenarioConfig.anomalies (CLI syntax)."""
+    out = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        who, _, kind = part.partition("=")
+        if not who or kind not in set(DataAnomaly):
+            raise ValueError(f"anomaly {part!r}: want CONTESTANT=KIND, KIND one of {', '.join(DataAnomaly)}")
+        out.append((who.strip(), kind))
+    return tuple(out)
+
+
 API_FAULTS = (
     Fault.RATE_LIMIT,
     Fault.SERVER_ERROR,

@@ -56,6 +56,8 @@ class ScenarioConfig:
     videos_per_contestant: int = 1
     audience_scale: float = 1.0  # peak online audience ≈ 300 × scale × contestant appeal
     orders_scale: float = 1.0
+    # suspicious data per contestant: ((contestant_id, faults.DataAnomaly), …); the others stay as they were
+    anomalies: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.rooms < 1 or self.minutes < 1:
@@ -258,6 +260,7 @@ class Room:
     # derived indexes (built in __post_init__)
     _series: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict, repr=False)
     _watch_s_by_min: list[int] = field(default_factory=list, repr=False)
+    gmv_padding_fen: int = 0  # DataAnomaly.GMV_WITHOUT_ORDERS: reported GMV no order stands for
 
     def __post_init__(self) -> None:
         def series(points: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
@@ -350,7 +353,8 @@ class Room:
             create_uv=c("create_uv"),
             pay_orders=c("pay_nf") if revised else c("pay"),
             pay_uv=c("pay_uv"),
-            gmv_fen=c("gmv_nf") if revised else c("gmv"),
+            gmv_fen=(c("gmv_nf") if revised else c("gmv"))
+            + self.gmv_padding_fen * max(0, clamp - self.start_ms) // max(1, self.end_ms - self.start_ms),
             refund_orders=c("refund", t),
             refund_uv=c("refund_uv", t),
             refund_fen=c("refund_fen", t),
@@ -409,7 +413,12 @@ class Scenario:
             )
             self.contestants.append(c)
             rng = random.Random(f"room:{cfg.seed}:{c.contestant_id}")
+            kind = dict(cfg.anomalies).get(c.contestant_id)
+            if kind == "conversion_outlier":
+                c.skill *= 25
             room = self._room(c, rng)
+            if kind is not None:
+                room = _with_anomaly(room, kind, cfg)
             self.rooms[room.room_id] = room
             for o in room.orders:
                 self.orders[o.order_id] = o
@@ -673,3 +682,39 @@ def _video_id(platform: str, seed: int, contestant_id: str, n: int, rng: random.
     if platform == "douyin":
         return "@9VwKzuuES" + _id(rng, _B64, 30)  # open-platform item_id
     return "3x" + _id(rng, _B64[:36].lower(), 14)  # Kuaishou photo_id
+
+
+def _with_anomaly(room: Room, kind: str, cfg: ScenarioConfig) -> Room:
+    """The room as the platform would report it with ``kind`` of suspicious data (faults.DataAnomaly)."""
+    online = list(room.online_by_min)
+    orders = room.orders
+    start, end, padding = room.start_ms, room.end_ms, 0
+    if kind == "online_spike":
+        m = max(1, cfg.minutes // 2)
+        online[m] = max(online[m] * 16, online[m] + 3_000)
+    elif kind == "gmv_without_orders":
+        paid = sum(o.amount_fen for o in orders if o.paid_at is not None)
+        padding = max(200_000, paid)  # at least ¥2,000, or as much again as the real sales
+    elif kind == "refund_spike":
+        tail = max(2, cfg.refund_tail_min) * MINUTE
+        for i, o in enumerate(o for o in orders if o.paid_at is not None and not o.refunds and not o.fraud):
+            if i % 2 == 0:
+                o.refunds = [Refund(_refund_id(o, 1), end + 30_000 + (i * 7_919) % (tail - 60_000), o.amount_fen)]
+    elif kind == "outside_slot":
+        shift = 45 * MINUTE
+        start, end = start - shift, end - shift
+        for o in orders:
+            o.created_at -= shift
+            o.paid_at = None if o.paid_at is None else o.paid_at - shift
+            o.cancelled_at = None if o.cancelled_at is None else o.cancelled_at - shift
+            o.refunds = [Refund(r.refund_id, r.at - shift, r.amount_fen) for r in o.refunds]
+        for m in room.interactions:
+            m.ts -= shift
+    elif kind != "conversion_outlier":  # conversion: the contestant's skill, set before the room is drawn
+        raise ValueError(f"unknown anomaly {kind!r}")
+    return Room(
+        room_id=room.room_id, platform=room.platform, account_id=room.account_id,
+        contestant_id=room.contestant_id, title=room.title, start_ms=start, end_ms=end,
+        revision_at=room.revision_at - (room.end_ms - end), online_by_min=online, uv_by_min=room.uv_by_min,
+        pv_by_min=room.pv_by_min, orders=orders, interactions=room.interactions, gmv_padding_fen=padding,
+    )  # fmt: skip

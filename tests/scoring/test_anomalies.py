@@ -47,7 +47,7 @@ def order(contest: str, who: str, at: int, order_id: str, status: str, fen: int,
 
 
 def slot(contest: str, who: str, start: int, end: int) -> dict[str, Any]:
-    doc = _env("live_slot_assigned", contest, who, None, T0 - 86_400_000, "manual",
+    doc = _env("live_slot_assigned", contest, who, None, start - 86_400_000, "manual",
                {"round_id": "final", "start": start, "end": end, "reason": None})  # fmt: skip
     doc.update(platform=None, account_id=None, revision="final", raw_ref=None)
     return doc
@@ -205,3 +205,58 @@ async def test_same_log_same_anomalies_and_the_scorer_ignores_them(log_settings:
 
     state = ContestState.__new__(ContestState)
     assert ContestState.apply(state, first[0]) == frozenset()
+
+
+def scenario_log(sc: Any, contest: str, poll_ms: int = 30_000) -> list[dict[str, Any]]:
+    """The canonical events a collector would record from the simulated platforms: room snapshots every
+    ``poll_ms`` while live and one after the end, every order's payment and refunds, a slot per contestant."""
+    cfg = sc.config
+    docs: list[dict[str, Any]] = []
+    for c in sc.contestants:
+        docs.append(slot(contest, c.contestant_id, cfg.start_ms, cfg.start_ms + (cfg.minutes + 2) * MIN))
+    last = 0
+    for room in sc.rooms.values():
+        who = room.contestant_id
+        for t in [*range(room.start_ms, room.end_ms, poll_ms), room.end_ms + MIN]:
+            st = room.stats(t)
+            ended = room.end_ms if t >= room.end_ms else None
+            docs.append(
+                snap(
+                    contest,
+                    who,
+                    room.room_id,
+                    t,
+                    online_now=st.online,
+                    viewers_uv=st.watch_uv,
+                    orders_paid=st.pay_orders,
+                    gmv_fen=st.gmv_fen,
+                    live_started_at=room.start_ms,
+                    live_ended_at=ended,
+                )
+            )
+        for o in room.orders:
+            if o.paid_at is not None:
+                docs.append(order(contest, who, o.paid_at, o.order_id, "paid", o.amount_fen))
+            for r in o.refunds:
+                docs.append(order(contest, who, r.at, o.order_id, "refunded", r.amount_fen, r.refund_id))
+        last = max(last, room.end_ms + cfg.refund_tail_min * MIN)
+    docs.sort(key=lambda d: d["observed_at"])
+    docs.append(tick(contest, last + 10 * MIN))
+    return docs
+
+
+async def test_each_simulator_injected_anomaly_is_found_and_nothing_else(log_settings: Settings) -> None:
+    from services.simulator.faults import DataAnomaly, parse_anomalies
+    from services.simulator.scenario import Scenario, ScenarioConfig
+
+    injected = {"c0001": "online_spike", "c0002": "gmv_without_orders", "c0003": "refund_spike",
+                "c0004": "conversion_outlier", "c0005": "outside_slot"}  # fmt: skip
+    assert set(injected.values()) == set(DataAnomaly)
+    spec = ",".join(f"{k}={v}" for k, v in injected.items())
+    sc = Scenario(ScenarioConfig(seed=5, rooms=8, minutes=20, platforms=("douyin",), anomalies=parse_anomalies(spec)))
+    c = f"sim{uuid.uuid4().hex[:6]}"
+    found = await _detect(log_settings, c, scenario_log(sc, c), len(injected))
+    # exactly one alert per injected case, on the right contestant; the three normal rooms raise nothing
+    assert sorted((e.contestant_id, e.data.detector) for e in found) == sorted(injected.items())
+    with pytest.raises(ValueError, match="KIND one of"):
+        parse_anomalies("c0001=bogus")

@@ -57,7 +57,8 @@ class RoomState:
     platform: str
     account_id: str
     room_id: str
-    last: tuple[int, int, str] | None = None  # (observed_at, online_now, event_id)
+    recent: list[tuple[int, int, str]] = field(default_factory=list)  # (observed_at, online_now, event_id)
+    quiet_until: int = 0  # one spike, one alert: none again within the window after one
     gmv_fen: int = 0
     orders_paid: int = 0
     viewers_uv: int | None = None
@@ -132,13 +133,15 @@ class Detector:
             room.started_at = d.live_started_at or room.started_at
             room.ended_at = d.live_ended_at
         if d.online_now is not None and d.live_ended_at is None:
-            prev = room.last
-            if prev is not None and 0 < ev.observed_at - prev[0] <= self.t.spike_window_ms:
+            # the lowest count within the window before this snapshot (polls may be seconds apart)
+            room.recent = [r for r in room.recent if 0 < ev.observed_at - r[0] <= self.t.spike_window_ms]
+            prev = min(room.recent, key=lambda r: (r[1], r[0]), default=None)
+            if prev is not None and ev.observed_at >= room.quiet_until:
                 before, after = prev[1], d.online_now
                 if after - before >= self.t.spike_min_jump and after >= self.t.spike_ratio * max(before, 1):
                     out.append(self._spike(room, prev, ev, before, after))
-            if prev is None or ev.observed_at > prev[0]:
-                room.last = (ev.observed_at, d.online_now, ev.event_id)
+                    room.quiet_until = ev.observed_at + self.t.spike_window_ms
+            room.recent.append((ev.observed_at, d.online_now, ev.event_id))
             if d.live_started_at is not None or d.online_now > 0:
                 out += self._outside_slot(room, ev)
         return out
