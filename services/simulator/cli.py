@@ -42,6 +42,15 @@ def _faults(specs: tuple[str, ...]) -> dict[str, dict[str, float]]:
     return out
 
 
+def _anomalies(spec: str) -> tuple[tuple[str, str], ...]:
+    from services.simulator.faults import parse_anomalies
+
+    try:
+        return parse_anomalies(spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--anomalies") from exc
+
+
 @click.group(invoke_without_command=True)
 @click.option("--platforms", default=",".join(PLATFORMS), show_default=True, help="comma-separated")
 @click.option("--rooms", type=click.IntRange(1), default=6, show_default=True)
@@ -88,6 +97,12 @@ def _faults(specs: tuple[str, ...]) -> dict[str, dict[str, float]]:
 )
 @click.option("--contest-id", default="sim-contest", show_default=True)
 @click.option(
+    "--anomalies",
+    default="",
+    help="suspicious data for the anomaly detectors: CONTESTANT=KIND,… e.g. c0003=online_spike "
+    "(kinds: online_spike, gmv_without_orders, refund_spike, conversion_outlier, outside_slot)",
+)
+@click.option(
     "--start",
     "start",
     default="now",
@@ -112,6 +127,7 @@ def simulate(
     write_truth: Path | None,
     write_contest: Path | None,
     contest_id: str,
+    anomalies: str,
     start: str,
 ) -> None:
     """Serve simulated Douyin / Kuaishou / WeChat Channels APIs and push their webhooks.
@@ -135,6 +151,7 @@ def simulate(
         contest_id=contest_id,
         revision_after_min=revision_after,
         refund_tail_min=min(8, revision_after),
+        anomalies=_anomalies(anomalies),
     )
     fault_rates = _faults(faults)
     if write_contest:
