@@ -610,3 +610,48 @@ async def test_live_slot_events_replace_the_files_slot_latest_first(board: Board
     file_slot = screen_data.contestant_slot(rnd, facts, "a01")  # from the file's schedule
     assert file_slot is not None and file_slot[1] - file_slot[0] == 3600_000
     assert screen_data.contestant_slot(rnd, facts, "a03") is None
+
+
+async def test_places_positions_and_totals_agree_after_a_storm_of_updates(
+    board: Board, browser: Any, field: str
+) -> None:
+    """Twenty new orders in five seconds while the pages roll: once it settles, every page shows its rows in
+    place order with their own totals (a stale move cycle or a page turn mid-move must not mix them)."""
+    import random
+
+    rng = random.Random(12)
+    await _refresh(board, field)
+    page, errors = await _open(
+        browser, f"{board.url}/screen?contest={field}&round=final&page_s=3&reorder_s=1&n=8", 1920, 1080
+    )
+    try:
+        await page.wait_for_function(f"document.querySelectorAll('#rows .row').length === {N}")
+        base = list(range(1, N))
+        for v in range(20):
+            rng.shuffle(base)
+            _insert_rows(board, field, N, 20 + v, last_data_ms=fixtures.now_ms(), order=list(base))
+            await _refresh(board, field)
+            await page.wait_for_timeout(250)
+        want = [f"a{i:02d}" for i in base] + [f"a{N}"]
+        await page.wait_for_function(
+            f"document.querySelector('[data-contestant=a{base[0]:02d}]').dataset.index === '0'", timeout=8000
+        )
+        pages_seen: set[int] = set()
+        deadline = time.monotonic() + 20
+        while len(pages_seen) < 3 and time.monotonic() < deadline:
+            geo = await page.evaluate(GEOMETRY_JS)
+            if geo["gliding"] or not geo["shown"] or geo["page"] in pages_seen:
+                await page.wait_for_timeout(150)
+                continue
+            p = geo["page"]
+            assert geo["shown"] == want[p * 8 : p * 8 + 8], (p, geo["shown"])
+            ranks = await page.evaluate(
+                """(ids) => ids.map((id) => document.querySelector(`[data-contestant=${id}] .rk`).textContent)""",
+                geo["shown"],
+            )
+            assert ranks[-1] == "取消资格" or ranks == sorted(ranks, key=int), ranks
+            pages_seen.add(p)
+        assert pages_seen == {0, 1, 2}
+        assert not errors, errors
+    finally:
+        await page.close()
