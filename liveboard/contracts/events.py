@@ -175,6 +175,10 @@ class CollectorHeartbeatData(_Strict):
     rooms_polled: Count
     errors: Count
     lag_ms: Millis
+    # the operators' console (issue 12); absent in older heartbeats
+    last_ok_at: TimeMs | None = None
+    token_expires_at: TimeMs | None = None
+    quota_remaining: Count | None = None
 
 
 class RoundFrozenData(_Strict):

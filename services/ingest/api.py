@@ -71,6 +71,10 @@ class ApiClient:
         # A body that is not JSON is retried like a transient failure, and also dead-lettered so the
         # garbage the platform sent is kept for inspection.
         self.on_malformed: Callable[[str, bytes], Awaitable[None]] | None = None
+        # for the heartbeat (operators' console): the last answer that was not an error, and the quota left
+        # as the platform last said it (X-RateLimit-Remaining; None while it has not said)
+        self.last_ok_ms: int | None = None
+        self.quota_remaining: int | None = None
 
     def record(self, endpoint: str, kind: str) -> None:
         m.child(m.REQUESTS, self.platform, endpoint, kind).inc()
@@ -102,6 +106,7 @@ class ApiClient:
                 body = await resp.read()
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
+                remaining = resp.headers.get("X-RateLimit-Remaining")
         except TimeoutError:
             self.record(endpoint, "timeout")
             raise CallError("timeout", f"{endpoint} did not answer in {self.timeout.total} s") from None
@@ -110,6 +115,8 @@ class ApiClient:
             raise CallError("transport", f"{endpoint}: {type(exc).__name__}") from None
         finally:
             m.child(m.REQUEST_LATENCY, self.platform, endpoint).observe(time.perf_counter() - t0)
+        if remaining is not None and remaining.strip().isdigit():
+            self.quota_remaining = int(remaining)
         if status == 429:
             self.record(endpoint, "http_429")
             wait = _retry_after(retry_after)
@@ -129,6 +136,7 @@ class ApiClient:
             if self.on_malformed is not None:
                 await self.on_malformed(endpoint, body)
             raise CallError("malformed", f"{endpoint}: body is not a JSON object", body=body)
+        self.last_ok_ms = self.clock.now_ms()
         return doc, body
 
     def fail(self, endpoint: str, kind: str, detail: str, body: bytes = b"", retry_after_s: float | None = None):

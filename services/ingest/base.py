@@ -28,6 +28,7 @@ from services.ingest.producer import Acks, EventProducer
 from services.ingest.registry import Registration, Registry
 from services.ingest.scheduler import Done, Scheduler
 from services.ingest.shared import SharedSeen, SharedState
+from services.ingest.tokens import earliest_expiry
 
 log = logging.getLogger(__name__)
 
@@ -500,6 +501,9 @@ class PlatformCollector:
                     "rooms_polled": polled,
                     "errors": failed,
                     "lag_ms": max(ages, default=0),
+                    "last_ok_at": self.api.last_ok_ms,
+                    "token_expires_at": earliest_expiry(self.platform),
+                    "quota_remaining": self.api.quota_remaining,
                 },
             }
             doc["event_id"] = event_id_for(doc)

@@ -19,6 +19,14 @@ from services.ingest.clock import Clock
 Fetch = Callable[[bool], Awaitable[tuple[str, float]]]  # force -> (token, expires_in seconds)
 
 
+# platform -> {cache id: expiry (collector clock, UTC ms)}: the heartbeat reports the earliest per platform
+EXPIRIES: dict[str, dict[int, int]] = {}
+
+
+def earliest_expiry(platform: str) -> int | None:
+    return min(EXPIRIES.get(platform, {}).values(), default=None)
+
+
 class TokenCache:
     def __init__(self, platform: str, fetch: Fetch, clock: Clock, refresh_margin_s: float = 300.0) -> None:
         self.platform = platform
@@ -53,6 +61,7 @@ class TokenCache:
             self._token = token
             self._lifetime_ms = int(expires_in * 1000)
             self._expires_at = self.clock.now_ms() + self._lifetime_ms
+            EXPIRIES.setdefault(self.platform, {})[id(self)] = self._expires_at
             self._rejected = None
             return token
 

@@ -150,7 +150,15 @@ def sample_events() -> dict[str, dict[str, Any]]:
             account_id=None,
             raw_ref=None,
             revision="final",
-            data={"collector_id": "ks-poller-1", "rooms_polled": 48, "errors": 1, "lag_ms": 2_300},
+            data={
+                "collector_id": "ks-poller-1",
+                "rooms_polled": 48,
+                "errors": 1,
+                "lag_ms": 2_300,
+                "last_ok_at": T0 - 1_000,
+                "token_expires_at": T0 + 7_200_000,
+                "quota_remaining": None,
+            },
         ),
         "round_frozen": _env(
             "round_frozen",

@@ -53,6 +53,11 @@ async def test_account_bound_rebinds_a_contestant_and_health_and_heartbeats(stac
         beats = [e for e in await events(run.settings) if e.type == "collector_heartbeat"]
         assert {b.platform for b in beats} == {"wechat_channels", "douyin", "kuaishou"}
         assert all(b.contest_id == "rebind" and b.data.collector_id == "ingest-1" for b in beats)
+        # the operators' console reads the last answer and the tokens' expiry from the heartbeat (issue 12)
+        now = run.sim.clock.now_ms()
+        for b in beats:
+            assert b.data.last_ok_at is not None and b.data.last_ok_at <= now, b
+            assert b.data.token_expires_at is not None and b.data.token_expires_at > b.data.last_ok_at, b
 
 
 def _bound(at: int, contestant_id: str, account: str, replaces: str | None, contest: str = "rebind") -> object:
