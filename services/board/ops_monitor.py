@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
@@ -224,6 +225,7 @@ class OpsMonitor:
             report = self._assemble(contest_id, now, feeds, dlq_counts, dlq_recent, lag, ingest)
             report["waiting_final"] = await rooms_waiting_final(self.ch, contest_id, now)
             mark_finished(report, await rooms_ended(self.ch, contest_id))
+            platform_figures(report, await last_heartbeats(self.ch, contest_id))
             self._cache = (time.monotonic(), report)
             return report
 
@@ -402,3 +404,53 @@ def mark_finished(report: dict[str, Any], ended: dict[tuple[str, str, str], int]
         for a in report["alerts"]
         if not (a["kind"] in ("stale_feed", "stale_room") and (a.get("platform"), a.get("room_id")) in finished)
     ]
+
+
+# ---------------------------------------------------- per platform: last answer, token expiry, quota, DLQ
+
+
+async def last_heartbeats(ch: AsyncClient, contest_id: str | None) -> dict[str, dict[str, Any]]:
+    """The newest collector heartbeat per platform (the collectors' own figures: last successful answer,
+    earliest token expiry, quota left as the platform said), all on the collector's clock."""
+    where = "AND contest_id = {c:String}" if contest_id else ""
+    try:
+        res = await ch.query(
+            "SELECT platform, max(observed_at) AS at, argMax(payload, observed_at) AS payload FROM events_archive "
+            f"WHERE type = 'collector_heartbeat' {where} GROUP BY platform",
+            parameters={"c": contest_id or ""},
+        )
+    except Exception as exc:  # the console shows the rest of the report all the same
+        log.warning("heartbeats: query failed", extra={"fields": {"error": repr(exc)}})
+        return {}
+    out = {}
+    for platform, at, payload in res.result_rows:
+        try:
+            data = orjson.loads(payload).get("data") or {}
+        except orjson.JSONDecodeError:
+            data = {}
+        out[platform] = {"heartbeat_at": int(at), **data}
+    return out
+
+
+def platform_figures(report: dict[str, Any], beats: dict[str, dict[str, Any]]) -> None:
+    """Each platform row gets its collector's heartbeat figures and its dead letters in the window."""
+    dlq: dict[str, int] = {}
+    for d in report["dead_letters"]["by_reason"]:
+        dlq[d["platform"]] = dlq.get(d["platform"], 0) + int(d["n"])
+    rows = {p["platform"]: p for p in report["platforms"]}
+    for platform in sorted(set(beats) | set(dlq)):
+        if not platform:
+            continue
+        p = rows.get(platform)
+        if p is None:
+            p = rows[platform] = {"platform": platform, "feeds": 0, "stale": 0, "max_age_ms": 0, "finished": 0}
+            report["platforms"].append(p)
+        b = beats.get(platform, {})
+        p["heartbeat_at"] = b.get("heartbeat_at")
+        p["last_ok_at"] = b.get("last_ok_at")
+        p["token_expires_at"] = b.get("token_expires_at")
+        p["quota_remaining"] = b.get("quota_remaining")
+        p["dead_letters"] = dlq.get(platform, 0)
+    for p in report["platforms"]:
+        p.setdefault("dead_letters", dlq.get(p["platform"], 0))
+    report["platforms"].sort(key=lambda p: p["platform"])

@@ -254,6 +254,7 @@ async def test_anomalies_shown_to_operators_and_to_the_judges_of_the_group(
         ).all_text_contents()
         assert not {"douyin", "kuaishou", "wechat_channels", "warning", "critical", "open"} & set(cells), cells
         await page.screenshot(path=str(artifacts / "operator-console.png"), full_page=False)
+        await page.screenshot(path=str(artifacts / "operator-console-full.png"), full_page=True)
     finally:
         await page.close()
     page = await browser.new_page(viewport={"width": 1600, "height": 1200}, bypass_csp=True)
@@ -269,3 +270,59 @@ async def test_anomalies_shown_to_operators_and_to_the_judges_of_the_group(
         await page.screenshot(path=str(artifacts / "judge-console.png"), full_page=False)
     finally:
         await page.close()
+
+
+def insert_heartbeat(ch: ChClient, contest_id: str, platform: str, at_ms: int, data: dict[str, Any]) -> None:
+    doc: dict[str, Any] = {
+        "event_id": "", "type": "collector_heartbeat", "schema_version": 1, "contest_id": contest_id,
+        "contestant_id": None, "platform": platform, "account_id": None, "room_id": None, "video_id": None,
+        "observed_at": at_ms, "ingested_at": at_ms, "source": "poll", "revision": "final", "raw_ref": None,
+        "data": {"collector_id": "ingest-1", "rooms_polled": 3, "errors": 0, "lag_ms": 0, **data},
+    }  # fmt: skip
+    doc["event_id"] = event_id_for(doc)
+    ev = parse_event(doc)
+    row = [ev.event_id, ev.type, contest_id, "", platform, "", "", "", at_ms, at_ms, "poll", "final",
+           encode_event(ev).decode(), 0, 0]  # fmt: skip
+    ch.insert("events_archive", [row], column_names=fixtures.ARCHIVE_COLUMNS, settings={"async_insert": 0})
+
+
+async def test_platform_rows_show_last_answer_token_expiry_quota_and_dead_letters(board: Board) -> None:
+    now = fixtures.now_ms()
+    # an older heartbeat and the newest: the newest is shown
+    insert_heartbeat(board.ch, board.contest_id, "kuaishou", now - 60_000, {"last_ok_at": now - 90_000})
+    insert_heartbeat(
+        board.ch,
+        board.contest_id,
+        "kuaishou",
+        now - 5_000,
+        {"last_ok_at": now - 7_000, "token_expires_at": now + 3_600_000, "quota_remaining": 42},
+    )
+    for i in range(2):
+        board.ch.insert(
+            "dead_letters",
+            [[f"dlq-ks-{now}-{i}", now - 1_000, "webhook", "kuaishou", "bad_signature", "{}", 0, 0]],
+            column_names=[
+                "dlq_id",
+                "received_at",
+                "source",
+                "platform",
+                "reason",
+                "body",
+                "kafka_partition",
+                "kafka_offset",
+            ],
+            settings={"async_insert": 0},
+        )
+    ops = Client(board.url)
+    try:
+        await ops.login(board.operator, OPERATOR_PASSWORD)
+
+        def ks(h: dict[str, Any]) -> dict[str, Any]:
+            return next((p for p in h["platforms"] if p["platform"] == "kuaishou"), {})
+
+        h = await _health(ops, board, lambda h: ks(h).get("quota_remaining") == 42 and ks(h).get("dead_letters") == 2)
+        row = ks(h)
+        assert row["last_ok_at"] == now - 7_000 and row["token_expires_at"] == now + 3_600_000
+        assert row["heartbeat_at"] == now - 5_000 and row["quota_remaining"] == 42 and row["dead_letters"] == 2
+    finally:
+        await ops.close()

@@ -54,6 +54,12 @@
         el("button", { class: "link mute", onclick: () => alertAction(a, "mute") }, t("mute"))]);
   }
 
+  function tokenCell(p) {
+    const left = p.token_expires_at - (p.heartbeat_at || p.token_expires_at);
+    return el("span", { class: left < 600000 ? "badge warn" : "", title: dateTime(p.token_expires_at) },
+      `${time(p.token_expires_at)} · ${t("token_left")} ${duration(Math.max(0, left))}`);
+  }
+
   async function refreshHealth() {
     const q = contestId ? "?contest=" + encodeURIComponent(contestId) : "";
     const h = await api("GET", "/api/v1/ops/health" + q);
@@ -68,7 +74,13 @@
         el("td", { class: "num" }, p.feeds ? duration(p.max_age_ms) : "–"), el("td", { class: "num" }, int(i.requests)),
         el("td", { class: "num" }, int(i.errors)),
         el("td", { class: "num" }, i.requests ? ((i.recent_error_ratio ?? i.error_ratio) * 100).toFixed(1) + "%" : "–"),
-        el("td", { class: "num" }, int(i.pushes_rejected)));
+        el("td", { class: "num" }, int(i.pushes_rejected)),
+        // the collector's own figures from its heartbeat (collector clock), and dead letters in the window
+        el("td", { class: "num finished" }, int(p.finished)),
+        el("td", { class: "last-ok" }, p.last_ok_at ? time(p.last_ok_at) : "–"),
+        el("td", { class: "token" }, p.token_expires_at ? tokenCell(p) : "–"),
+        el("td", { class: "num quota" }, p.quota_remaining === null || p.quota_remaining === undefined ? "–" : int(p.quota_remaining)),
+        el("td", { class: "num dlq" }, int(p.dead_letters)));
     }));
     document.getElementById("ingest-state").textContent = h.ingest.reachable
       ? `${h.ingest.url} ✓` : `${t("ingest_unreachable")}: ${h.ingest.url}`;
