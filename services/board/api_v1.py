@@ -280,7 +280,7 @@ class Route:
 
 def routes() -> list[Route]:
     import services.board.decisions_api as decisions_api
-    from services.board import alerts, judge_api, ops_api, organiser_api, reconcile_api
+    from services.board import alerts, judge_api, judge_figures, ops_api, organiser_api, reconcile_api
     from services.board.openapi import openapi_json
 
     return [
@@ -301,6 +301,7 @@ def routes() -> list[Route]:
         Route("POST", "/api/v1/ops/alerts", alerts.act_on_alert, "opsAlertAction"),
         Route("GET", "/api/v1/ops/alerts/actions", alerts.alert_history, "opsAlertActions"),
         Route("GET", "/api/v1/anomalies", alerts.anomalies, "anomalies"),
+        Route("GET", "/api/v1/judge/figures", judge_figures.figures, "judgeFigures"),
         Route("POST", "/api/v1/ops/dead-letters/redrive", ops_api.redrive_dead_letters, "opsRedriveDeadLetters"),
         Route("GET", "/api/v1/ops/redrives", ops_api.redrives, "opsRedrives"),
         Route("GET", "/api/v1/ops/users", ops_api.list_users, "opsListUsers"),

@@ -107,7 +107,7 @@ def _err(*codes: int) -> dict[str, Any]:
         413: "body too large",
         415: "not JSON",
         429: "too many failed logins, or too many streams from this client (Retry-After)",
-        502: "the scorer's freeze command failed",
+        502: "the scorer refused the freeze (the detail says why) or its freeze command failed",
         503: "too many streams (the rest are kept for the screens' display token; Retry-After)",
     }
     return {str(c): _json(text[c], {"$ref": "#/components/schemas/Error"}) for c in codes}
@@ -307,6 +307,19 @@ def document() -> dict[str, Any]:
                 responses={"200": _json("the action recorded"), **_err(400, 401, 403, 415)},
             )
         },
+        "/api/v1/judge/figures": {
+            "get": _op(
+                "judgeFigures",
+                "Beside each KPI: the figure as the round's rules score it, the field's median and the contestant's "
+                "rank on it; interactions where reported; the reported funnel steps with step-to-step shares",
+                _SESSION,
+                parameters=[
+                    _q("round", "round id (default: the current)"),
+                    _q("contestant", "contestant id", required=True),
+                ],
+                responses={"200": _json("figures"), **_err(400, 401, 403, 404)},
+            )
+        },
         "/api/v1/anomalies": {
             "get": _op(
                 "anomalies",
@@ -460,7 +473,8 @@ def document() -> dict[str, Any]:
         "/api/v1/ops/freeze": {
             "post": _op(
                 "opsFreeze",
-                "Freeze a round through the scorer's CLI; 202 when recorded for the scorer to run",
+                "Freeze a round: a request the scorer acts on and answers (its CLI with FREEZE_VIA=command); "
+                "202 when the scorer has not answered within the freeze timeout (the request stays queued)",
                 _CSRF,
                 requestBody=_body(
                     {

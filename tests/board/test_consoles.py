@@ -326,3 +326,81 @@ async def test_platform_rows_show_last_answer_token_expiry_quota_and_dead_letter
         assert row["heartbeat_at"] == now - 5_000 and row["quota_remaining"] == 42 and row["dead_letters"] == 2
     finally:
         await ops.close()
+
+
+@pytest.mark.browser
+async def test_judge_sees_scored_figures_with_median_and_rank_interactions_and_reported_funnel(
+    board: Board, browser: Any, artifacts: Path
+) -> None:
+    # g2: b01 total 70 (rank 1), b02 total 40 (rank 2); the fixture's facts: GMV = total × 10,000 分,
+    # paid orders 10 + rank, viewers 1,000 × rank, conversion 12,345 ppm for both
+    fixtures.insert_leaderboard(board.ch, board.contest_id, "final", "g2", {"b01": "70", "b02": "40"}, 99)
+    await board.ctx.hub.refresh((board.contest_id, "final"))
+    start = board.window[0]
+    base = {"viewers_uv": 2_000, "orders_paid": 96, "gmv_fen": 400_000}
+    insert_snapshot_data(board.ch, board.contest_id, "b02", "room-b02", start + 60_000, {**base, "likes": 100})
+    insert_snapshot_data(
+        board.ch, board.contest_id, "b02", "room-b02", start + 120_000,
+        {**base, "likes": 500, "comments": 40, "shares": None, "new_followers": 7, "product_exposure_uv": None,
+         "product_click_uv": 1_000, "orders_created": 120},
+    )  # fmt: skip
+    fixtures.insert_series(board.ch, board.contest_id, "b02", start + 60_000, 5)
+    judge = Client(board.url)
+    try:
+        await judge.login(board.judge_g2, JUDGE_PASSWORD)
+        status, d = await judge.call("GET", "/api/v1/judge/figures?round=final&contestant=b02")
+        assert status == 200, d
+        fig = {f["key"]: f for f in d["figures"]}
+        assert d["rank"] == 2 and d["field"] == 2 and d["conversion"]["name"]
+        assert (fig["gmv_fen"]["value"], fig["gmv_fen"]["median"], fig["gmv_fen"]["rank"]) == (400_000, 400_000, 2)
+        assert (fig["paid_orders"]["value"], fig["paid_orders"]["median"], fig["paid_orders"]["rank"]) == (12, 11, 1)
+        assert (fig["viewers"]["value"], fig["viewers"]["rank"], fig["viewers"]["of"]) == (2_000, 1, 2)
+        assert (fig["conversion_ppm"]["value"], fig["conversion_ppm"]["rank"]) == (12_345, 1)  # a tie shares rank 1
+        assert fig["total"]["value"] == "40" and fig["total"]["median"] == "40" and fig["total"]["rank"] == 2
+        # the newest snapshot's interactions; shares not reported stays null
+        assert d["interactions"] == {"likes": 500, "comments": 40, "shares": None, "new_followers": 7}
+        # no exposure step (not reported); click → order 12.0 %, order → paid 80.0 %
+        assert d["funnel"] == [
+            {"step": "click", "value": 1_000, "of_previous_ppm": None},
+            {"step": "order", "value": 120, "of_previous_ppm": 120_000},
+            {"step": "paid", "value": 96, "of_previous_ppm": 800_000},
+        ]
+        status, _ = await judge.call("GET", "/api/v1/judge/figures?round=final&contestant=a01")  # g1: not hers
+        assert status == 403
+    finally:
+        await judge.close()
+
+    page = await browser.new_page(viewport={"width": 1600, "height": 1300}, bypass_csp=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        await page.goto(f"{board.url}/judge")
+        await page.fill("#login input[name=username]", board.judge_g2)
+        await page.fill("#login input[name=password]", JUDGE_PASSWORD)
+        await page.click("#login button[type=submit]")
+        await page.click("#contestants li[data-contestant=b02]")
+        await page.wait_for_function("document.body.dataset.figuresFor === 'b02' && document.body.dataset.funnelSteps")
+        assert await page.text_content("#figures tr[data-figure=gmv_fen] .value") == "4,000.00"
+        assert await page.text_content("#figures tr[data-figure=gmv_fen] .rank") == "2 / 2"
+        assert await page.text_content("#figures tr[data-figure=paid_orders] .median") == "11"
+        assert await page.text_content("[data-interaction=shares] .v") == "平台未提供"
+        assert await page.text_content("[data-interaction=likes] .v") == "500"
+        assert await page.evaluate("document.body.dataset.funnelSteps") == "click,order,paid"
+        assert int(await page.evaluate("document.body.dataset.minuteBars")) == 5
+        assert "当前排名 2 / 2" in (await page.text_content("#figures-title") or "")
+        await page.screenshot(path=str(artifacts / "judge-figures.png"), full_page=True)
+        assert not errors, errors
+    finally:
+        await page.close()
+
+
+def insert_snapshot_data(
+    ch: ChClient, contest_id: str, contestant_id: str, room_id: str, at_ms: int, data: dict[str, Any]
+) -> None:
+    eid = make_event_id(
+        "live_metrics_snapshot", contest_id, "douyin", f"dy_{contestant_id}", room_id, at_ms, "provisional"
+    )
+    payload = {"event_id": eid, "type": "live_metrics_snapshot", "data": data}
+    row = [eid, "live_metrics_snapshot", contest_id, contestant_id, "douyin", f"dy_{contestant_id}", room_id, "",
+           at_ms, at_ms, "poll", "provisional", orjson.dumps(payload).decode(), 0, 0]  # fmt: skip
+    ch.insert("events_archive", [row], column_names=fixtures.ARCHIVE_COLUMNS, settings={"async_insert": 0})

@@ -69,6 +69,7 @@
     if (id !== selected) return;
     const pts = data.points;
     const last = data.latest;
+    if (LB.onJudgeSelect) { LB.onJudgeSelect(roundId, id, data); LB.onJudgeSelect(roundId, id, null); }
     document.getElementById("k-gmv").textContent = last ? "¥" + yuan(last.gmv_fen) : "–";
     document.getElementById("k-online").textContent = last ? int(last.online_now) : "–";
     document.getElementById("k-orders").textContent = last ? int(last.orders_paid) : "–";
@@ -88,7 +89,8 @@
       animation: false, tooltip, grid: { left: 60, right: 16, top: 20, bottom: 28 }, xAxis: axisTime, yAxis: { type: "value" },
       series: [{ name: t("online"), type: "line", areaStyle: {}, showSymbol: false, data: pts.map((p) => [p.ts_ms, p.online_now]) }],
     }, true);
-    chart("chart-funnel").setOption({
+    LB.funnelChart = () => chart("chart-funnel");
+    if (!LB.onJudgeSelect) chart("chart-funnel").setOption({
       animation: false, tooltip: { trigger: "item" },
       series: [{
         type: "funnel", sort: "none", left: "10%", width: "80%", top: 10, bottom: 10, gap: 2,
