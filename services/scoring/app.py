@@ -32,9 +32,10 @@ from liveboard.kafka.catalog import DLQ, EVENTS, FREEZE_REQUESTS
 from liveboard.kafka.clients import faust_settings, make_consumer, make_producer
 from liveboard.settings import Settings
 from services.scoring import metrics as m
+from services.scoring.batch import Record
 from services.scoring.config import ScorerSettings
 from services.scoring.contests import load_plans
-from services.scoring.processor import Record, Scorer
+from services.scoring.processor import Scorer
 from services.scoring.web import Progress, StatusServer
 
 log = logging.getLogger(__name__)

@@ -40,6 +40,7 @@ from liveboard.contracts.conversion import Conversion, round_conversion
 from liveboard.contracts.events import EntryRegistered, LiveSlotAssigned
 from services.scoring.contests import ContestPlan
 from services.scoring.ledger import LedgerOrder, fold_totals
+from services.scoring.metric_catalog import LIVE_METRICS, VIDEO_METRICS, div_half_up, project, sums
 from services.scoring.reconcile import ledger_metrics, reconcile_platforms, sales_metrics
 from services.scoring.rules import AdjustmentInput, ContestantInputs, JudgeScoreInput, OrgInput
 from services.scoring.rules.inputs import ExclusionInput, TieDecisionInput
@@ -69,30 +70,9 @@ CUMULATIVE_LIVE = (
 )
 CUMULATIVE_VIDEO = ("plays", "likes", "shares", "comments", "clicks")
 
-# base metric -> live snapshot field, summed over the contestant's rooms in the round
-LIVE_SUMS = {
-    "gmv_fen": "gmv_fen",
-    "refund_amount_fen": "refund_amount_fen",
-    "orders_paid": "orders_paid",
-    "orders_created": "orders_created",
-    "refunds_count": "refunds_count",
-    "paid_buyers_uv": "paid_buyers_uv",
-    "viewers_pv": "viewers_pv",
-    "viewers_uv": "viewers_uv",
-    "likes": "likes",
-    "comments": "comments",
-    "shares": "shares",
-    "new_followers": "new_followers",
-    "product_exposure_uv": "product_exposure_uv",
-    "product_click_uv": "product_click_uv",
-}
-VIDEO_SUMS = {
-    "video_plays": "plays",
-    "video_likes": "likes",
-    "video_shares": "shares",
-    "video_comments": "comments",
-    "video_clicks": "clicks",
-}
+# base metric -> snapshot field of the summed metrics (the catalogue declares them: metric_catalog.py)
+LIVE_SUMS = sums(LIVE_METRICS)
+VIDEO_SUMS = sums(VIDEO_METRICS)
 
 Stamp = tuple[int, int, str]  # (revision rank, observed_at, event_id)
 
@@ -1193,40 +1173,7 @@ class ContestState:
         if rooms_used and round_id in self._supersede:  # Round.official_data: supersede
             keys = [(r.platform, r.account_id, r.room_id) for r in rooms_used]
             rooms_used = self._official_only(cid, rooms_used, keys, evidence, "rooms")
-        if len(rooms_used) == 1:  # the common case: one snapshot's values, no sums
-            d = rooms_used[0].best.data
-            for metric, fname in LIVE_SUMS.items():
-                v = getattr(d, fname)
-                if v is not None:
-                    metrics[metric] = v
-            for metric in ("peak_online", "avg_online", "avg_watch_seconds"):
-                v = getattr(d, metric)
-                if v is not None:
-                    metrics[metric] = v
-        elif rooms_used:
-            for metric, fname in LIVE_SUMS.items():
-                vals = [v for v in (getattr(r.best.data, fname) for r in rooms_used) if v is not None]
-                if vals:
-                    metrics[metric] = sum(vals)
-            peaks = [r.best.data.peak_online for r in rooms_used if r.best.data.peak_online is not None]
-            if peaks:
-                metrics["peak_online"] = max(peaks)
-            avgs = [r.best.data.avg_online for r in rooms_used if r.best.data.avg_online is not None]
-            if avgs:
-                metrics["avg_online"] = _div_half_up(sum(avgs), len(avgs))
-            watch = [
-                (r.best.data.avg_watch_seconds, r.best.data.viewers_uv)
-                for r in rooms_used
-                if r.best.data.avg_watch_seconds is not None
-            ]
-            if watch:
-                weighted = [(s, w) for s, w in watch if w is not None and w > 0]
-                if weighted:
-                    metrics["avg_watch_seconds"] = _div_half_up(
-                        sum(s * w for s, w in weighted), sum(w for _, w in weighted)
-                    )
-                else:
-                    metrics["avg_watch_seconds"] = _div_half_up(sum(s for s, _ in watch), len(watch))
+        project(metrics, LIVE_METRICS, [r.best.data for r in rooms_used])  # the catalogue's live metrics
         if rooms_seen:
             evidence["rooms"] = rooms_seen
 
@@ -1267,10 +1214,7 @@ class ContestState:
         if videos_used and round_id in self._supersede:  # Round.official_data: supersede
             keys = [(v.platform, v.account_id, v.video_id) for v in videos_used]
             videos_used = self._official_only(cid, videos_used, keys, evidence, "videos")
-        for metric, fname in VIDEO_SUMS.items():
-            vals = [v for v in (getattr(x.best.data, fname) for x in videos_used) if v is not None]
-            if vals:
-                metrics[metric] = sum(vals)
+        project(metrics, VIDEO_METRICS, [x.best.data for x in videos_used])  # the catalogue's video metrics
         likes24 = [x.best24.data.likes for x in videos_used if x.best24 is not None]
         if likes24:
             metrics["video_likes_24h"] = sum(likes24)
@@ -1469,6 +1413,4 @@ def _weighted(members: list[tuple[str, Snap, RegVideo]], fname: str) -> int | No
     return _div_half_up(sum(x * p for x, p in vals), plays)
 
 
-def _div_half_up(n: int, d: int) -> int:
-    """``n / d`` rounded half up, for n ≥ 0 and d > 0 (means and ratios of integer counters)."""
-    return (2 * n + d) // (2 * d)
+_div_half_up = div_half_up

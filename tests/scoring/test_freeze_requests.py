@@ -47,7 +47,8 @@ def contest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def scorer(stack: Settings, contest: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ScorerProc]:
     log = tmp_path_factory.mktemp("frq-scorer") / "scorer.log"
-    sp = start_scorer(stack, [contest], APP_ID, log, free_port())
+    # in the consumer group (ASSIGNMENT=group): the other tests use the default explicit assignment
+    sp = start_scorer(stack, [contest], APP_ID, log, free_port(), LIVEBOARD_SCORER_ASSIGNMENT="group")
     try:
         await wait_healthy(sp)
         yield sp
