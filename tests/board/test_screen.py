@@ -384,10 +384,13 @@ async def test_reorders_are_batched_and_rows_never_overlap_mid_move(board: Board
         await _settled(page)
         # sample every frame: two shown rows (opacity > 0.05) never cover each other
         await page.evaluate(
-            """() => { window.__overlaps = []; window.__frames = 0;
+            """() => { window.__overlaps = []; window.__frames = 0; window.__disorder = [];
               const f = () => { window.__frames++;
                 const rows = [...document.querySelectorAll('#rows .row')].filter((e) =>
                   getComputedStyle(e).visibility === 'visible' && parseFloat(getComputedStyle(e).opacity) > 0.05);
+                const ranks = rows.map((e) => [e.getBoundingClientRect().top, parseInt(e.querySelector('.rk').textContent)])
+                  .filter((x) => !isNaN(x[1])).sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+                if (ranks.some((r, k) => k && r < ranks[k - 1])) window.__disorder.push(ranks);
                 for (let i = 0; i < rows.length; i++) for (let j = i + 1; j < rows.length; j++) {
                   const a = rows[i].getBoundingClientRect(), b = rows[j].getBoundingClientRect();
                   if (a.top < b.bottom - 1 && b.top < a.bottom - 1) window.__overlaps.push([rows[i].dataset.contestant, rows[j].dataset.contestant]);
@@ -421,6 +424,8 @@ async def test_reorders_are_batched_and_rows_never_overlap_mid_move(board: Board
         frames = await page.evaluate("window.__frames")
         overlaps = await page.evaluate("window.__overlaps")
         assert frames > 20 and not overlaps, overlaps[:5]
+        # and at every frame the places shown go down the screen in order (figures and places move with rows)
+        assert not await page.evaluate("window.__disorder"), (await page.evaluate("window.__disorder"))[:3]
         assert not errors, errors
     finally:
         await page.close()

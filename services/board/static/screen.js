@@ -108,19 +108,22 @@
   // are then (a stale cycle never puts a row back on a slot another row has taken).
   let cycling = false;
   let layoutAgain = false;
+  let appliedSnap = null; // the snapshot whose order is `order`: its figures and places show with it
   function layout() {
     if (cycling) { layoutAgain = true; return; }
+    const snap = appliedSnap;
+    if (!snap) return;
     const h = rowHeight();
     rowsBox.style.setProperty("--rh", h - 10 + "px");
     const pages = Math.max(1, Math.ceil(order.length / perPage));
     if (page >= pages) page = 0;
     setText($("pager"), pages > 1 ? `${LB.lang === "en" ? "Page" : "第"} ${page + 1}/${pages} ${LB.lang === "en" ? "" : "页"}`.trim() : "");
+    addRows(snap);
     const moving = [];
     const inOrder = new Set(order);
     order.forEach((id, i) => {
       const e = rowEls.get(id);
-      const r = byId.get(id);
-      if (!e || !r) return;
+      if (!e) return;
       const visible = Math.floor(i / perPage) === page;
       const y = (i % perPage) * h;
       e.style.height = h - 10 + "px";
@@ -131,13 +134,15 @@
       moving.push({ e, i, visible, y, wasVisible });
     });
     for (const [id, e] of rowEls) if (!inOrder.has(id) && e.dataset.visible === "1") moving.push({ e, i: -1, visible: false, y: 0, wasVisible: true });
-    if (!moving.length) return;
+    if (!moving.length) { commit(snap); return; }
     cycling = true;
     document.body.dataset.gliding = "1";
-    // phase 1: everything leaving a slot fades out together; phase 2: moved and shown rows fade in together
+    // phase 1: the rows leaving a slot fade out together, as they were; phase 2: the snapshot's figures and
+    // places are shown, the rows move, and the moved and shown rows fade in together
     for (const m of moving) if (m.wasVisible) m.e.classList.add("out");
     const anyOut = moving.some((m) => m.wasVisible);
     setTimeout(() => {
+      commit(snap);
       for (const m of moving) {
         m.e.style.transform = `translateY(${m.y}px)`;
         m.e.dataset.y = String(m.y);
@@ -153,45 +158,30 @@
         setTimeout(() => {
           cycling = false;
           document.body.dataset.gliding = "0";
+          dropGone();
           if (layoutAgain) { layoutAgain = false; layout(); }
         }, FADE_MS);
       }, 20);
     }, anyOut ? FADE_MS : 0);
   }
 
-  // The rank, its arrows and the podium colours belong to the order shown (applied with it), so a row's
-  // place and position always agree; its figures update at once.
-  function showRank(id) {
-    const e = rowEls.get(id);
-    const r = byId.get(id);
-    if (!e || !r) return;
-    const rank = shownRank.get(id) ?? r.rank;
-    e.dataset.rank = String(rank);
-    const excluded = r.status === "excluded";
-    setText(e.querySelector(".rk"), excluded ? t("excluded") : String(rank));
-    e.classList.toggle("top1", rank === 1 && !excluded);
-    e.classList.toggle("top2", rank === 2 && !excluded);
-    e.classList.toggle("top3", rank === 3 && !excluded);
-  }
-
-  // The rows show one snapshot at a time, the one whose order is shown: a new order waits for the batch
-  // interval and its figures wait with it, so places, positions and totals always agree on the screen.
-  function fillRows(snap) {
-    const seen = new Set();
+  // Rows for newcomers (hidden until placed; filled at once, nobody sees them yet).
+  function addRows(snap) {
     for (const r of snap.rows) {
-      seen.add(r.contestant_id);
-      let e = rowEls.get(r.contestant_id);
-      const prev = byId.get(r.contestant_id);
-      if (!e) {
-        e = buildRow(r);
-        rowEls.set(r.contestant_id, e);
-      }
+      if (rowEls.has(r.contestant_id)) continue;
+      const e = buildRow(r);
+      rowEls.set(r.contestant_id, e);
       byId.set(r.contestant_id, r);
-      fillRow(e, r, prev);
+      fillRow(e, r, null);
       e.dataset.lastArrival = r.last_arrival_ms || "";
     }
+  }
+
+  // Rows that left the leaderboard go once they are out of sight.
+  function dropGone() {
+    const inOrder = new Set(order);
     for (const [id, e] of rowEls) {
-      if (!seen.has(id)) {
+      if (!inOrder.has(id) && e.dataset.visible !== "1") {
         e.remove();
         rowEls.delete(id);
         byId.delete(id);
@@ -199,24 +189,40 @@
     }
   }
 
+  // A snapshot's figures, places, arrows and podium colours, shown together (when its order lands).
+  function commit(snap) {
+    const now = Date.now();
+    for (const r of snap.rows) {
+      const id = r.contestant_id;
+      const e = rowEls.get(id);
+      if (!e) continue;
+      const prev = byId.get(id);
+      byId.set(id, r);
+      fillRow(e, r, prev);
+      e.dataset.lastArrival = r.last_arrival_ms || "";
+      const before = shownRank.get(id);
+      if (before !== undefined && before !== r.rank && r.rank && before) moves.set(id, { delta: before - r.rank, until: now + 8000 });
+      shownRank.set(id, r.rank);
+      e.dataset.rank = String(r.rank);
+      const excluded = r.status === "excluded";
+      setText(e.querySelector(".rk"), excluded ? t("excluded") : String(r.rank));
+      e.classList.toggle("top1", r.rank === 1 && !excluded);
+      e.classList.toggle("top2", r.rank === 2 && !excluded);
+      e.classList.toggle("top3", r.rank === 3 && !excluded);
+    }
+    if (!cycling) dropGone();
+    tick();
+  }
+
   function applyOrder() {
     reorderTimer = null;
     if (!snapshot) return;
-    fillRows(snapshot);
     const next = snapshot.rows.map((r) => r.contestant_id);
-    const now = Date.now();
-    for (const r of snapshot.rows) {
-      const before = shownRank.get(r.contestant_id);
-      if (before !== undefined && before !== r.rank && r.rank && before) {
-        moves.set(r.contestant_id, { delta: before - r.rank, until: now + 8000 });
-      }
-      shownRank.set(r.contestant_id, r.rank);
-    }
     const changed = order.length > 0 && next.join("\n") !== order.join("\n"); // the first layout is no re-order
     order = next;
-    for (const id of order) showRank(id);
+    appliedSnap = snapshot;
     if (changed) {
-      lastReorder = now;
+      lastReorder = Date.now();
       document.body.dataset.reorders = String(parseInt(document.body.dataset.reorders || "0", 10) + 1);
     }
     layout();
