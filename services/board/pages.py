@@ -17,6 +17,7 @@ STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/screen": "screen.html", "/judge": "judge.html", "/operator": "operator.html"}
 PAGES.update({"/publication": "publication.html", "/imports": "imports.html"})  # 公示 (public), imports (operators)
 PAGES["/screen/collective"] = "screen-collective.html"  # the collective ranking screen (区县/市/团队), issue 12
+PAGES["/api/docs"] = "api-docs.html"  # the API reference: Swagger UI (vendored) over /api/v1/openapi.json
 LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 LOGO_TYPES[".webp"] = "image/webp"
 

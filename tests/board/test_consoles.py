@@ -404,3 +404,37 @@ def insert_snapshot_data(
     row = [eid, "live_metrics_snapshot", contest_id, contestant_id, "douyin", f"dy_{contestant_id}", room_id, "",
            at_ms, at_ms, "poll", "provisional", orjson.dumps(payload).decode(), 0, 0]  # fmt: skip
     ch.insert("events_archive", [row], column_names=fixtures.ARCHIVE_COLUMNS, settings={"async_insert": 0})
+
+
+@pytest.mark.browser
+async def test_api_reference_renders_from_the_openapi_document_without_a_cdn(
+    board: Board, browser: Any, artifacts: Path
+) -> None:
+    """/api/docs: Swagger UI from the board's own files under the board's CSP (no bypass), listing the
+    operations of /api/v1/openapi.json; no request leaves the board."""
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    problems: list[str] = []
+    foreign: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("request", lambda r: foreign.append(r.url) if not r.url.startswith(board.url) else None)
+    try:
+        resp = await page.goto(f"{board.url}/api/docs")
+        assert resp is not None and resp.status == 200
+        assert "script-src 'self'" in (resp.headers.get("content-security-policy") or "")
+        await page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        paths = set(await page.locator(".opblock-summary-path").all_text_contents())
+        anon = Client(board.url)
+        try:
+            status, doc = await anon.call("GET", "/api/v1/openapi.json")
+        finally:
+            await anon.close()
+        assert status == 200
+        assert {p.replace("\u200b", "") for p in paths} == set(doc["paths"])
+        assert "Liveboard" in (await page.text_content(".info .title") or "")
+        await page.screenshot(path=str(artifacts / "api-docs.png"))
+        assert not foreign, foreign
+        assert not problems, problems
+    finally:
+        await page.close()
