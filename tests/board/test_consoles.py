@@ -253,6 +253,11 @@ async def test_anomalies_shown_to_operators_and_to_the_judges_of_the_group(
             "#platforms td:first-child, #feeds td:nth-child(2), #alerts .badge"
         ).all_text_contents()
         assert not {"douyin", "kuaishou", "wechat_channels", "warning", "critical", "open"} & set(cells), cells
+        # the audit log names actions and outcomes in Chinese (the id stays in the tooltip)
+        await page.wait_for_selector("#audit tbody tr")
+        actions = await page.locator("#audit tbody td:nth-child(3)").all_text_contents()
+        outcomes = await page.locator("#audit tbody td:nth-child(4)").all_text_contents()
+        assert "登录" in actions and "login" not in actions and "ok" not in outcomes, (actions, outcomes)
         await page.screenshot(path=str(artifacts / "operator-console.png"), full_page=False)
         await page.screenshot(path=str(artifacts / "operator-console-full.png"), full_page=True)
     finally:

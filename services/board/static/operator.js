@@ -210,8 +210,10 @@
   async function refreshAudit() {
     const a = await api("GET", "/api/v1/ops/audit?limit=50");
     tbody("audit").replaceChildren(...a.entries.map((x) => el("tr", {},
-      el("td", {}, dateTime(x.at_ms)), el("td", {}, `${x.actor} (${x.role || "-"})`), el("td", {}, x.action),
-      el("td", {}, x.outcome), el("td", {}, x.target), el("td", {}, x.remote_addr))));
+      el("td", {}, dateTime(x.at_ms)), el("td", {}, `${x.actor} (${x.role ? t(x.role) : "-"})`),
+      el("td", { title: x.action }, LB.t("a_" + x.action) === "a_" + x.action ? x.action : LB.t("a_" + x.action)),
+      el("td", { title: x.outcome }, LB.t("o_" + x.outcome) === "o_" + x.outcome ? x.outcome : LB.t("o_" + x.outcome)),
+      el("td", {}, x.target), el("td", {}, x.remote_addr))));
   }
 
   document.getElementById("issue-form").onsubmit = async (ev) => {
