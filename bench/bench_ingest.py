@@ -373,12 +373,21 @@ def msum(mx: dict, name: str, **labels: str) -> float:
     return sum(v for lab, v in mx.get(name, []) if all(lab.get(k) == w for k, w in labels.items()))
 
 
-def hist_quantile(mx: dict, name: str, q: float) -> float:
-    """Upper bound of the bucket holding quantile ``q`` (all label sets merged)."""
+ACK_HIST = "liveboard_ingest_push_ack_latency_seconds"
+
+
+def hist_quantile(mx: dict, name: str, q: float, before: dict | None = None) -> float:
+    """Upper bound of the bucket holding quantile ``q`` (all label sets merged; minus ``before``'s counts:
+    the observations between the two scrapes)."""
     buckets: dict[float, float] = {}
     for lab, v in mx.get(name + "_bucket", []):
         le = float(lab["le"])
         buckets[le] = buckets.get(le, 0) + v
+    for lab, v in (before or {}).get(name + "_bucket", []):
+        le = float(lab["le"])
+        buckets[le] = buckets.get(le, 0) - v
+    if not buckets or buckets.get(float("inf"), 0) <= 0:
+        return float("nan")
     if not buckets:
         return float("nan")
     total = buckets[float("inf")]
@@ -664,6 +673,7 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
     )
     m0 = metrics(curl)
     cpu0 = {k: cpu_seconds(p, k == "collector") for k, p in pids.items()}
+    own0 = cpu_seconds(col.pid)  # the polling process alone (the rest of the tree: webhook workers)
     server_pid = col.pid if ph.target == "collector" else base.pid
     w0 = time.perf_counter()
     t_end = w0 + args.seconds
@@ -677,7 +687,7 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
             out = tmp / f"profile-{n_phase}-{p}.txt"
             prof.append((p, out, subprocess.Popen(
                 [str(Path(PY).parent / "py-spy"), "record", "--pid", str(p), "--duration", str(int(args.profile)),
-                 "--rate", "100", "--format", "raw", "--output", str(out)],
+                 "--rate", "100", "--format", "raw", "--output", str(out), *(["--idle"] if args.profile_idle else [])],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )))  # fmt: skip
     while time.perf_counter() < t_end:
@@ -702,6 +712,13 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
     load_end = loadavg()
     for p in loads:  # the drain: every push answered (or timed out)
         p.wait()
+    # CPU per push over the window and the drain (every push of the phase fully handled): what a push
+    # costs, whatever share of the cores the machine's load left the server
+    server_cpu = (
+        cpu_seconds(col.pid, True) - cpu_seconds(col.pid) - ((cpu0["collector"]) - own0)
+        if ph.target == "collector"
+        else cpu_seconds(base.pid) - cpu0["baseline"]
+    )
     m2 = metrics(curl)
     raw2 = end_offsets(s, baseline_topic) if ph.target == "baseline" else 0
     for _p, _out, pr in prof:
@@ -774,7 +791,13 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
             f"  collector counted {ok_server:.0f} pushes ok, {failed:.0f} produce_failed; answered 200 but not "
             f"counted ok: {lost}; events produced {delta('liveboard_ingest_events_total') / wall:,.0f}/s "
             "in the window; "
-            f"server handler p99 ≤ {hist_quantile(m2, 'liveboard_ingest_push_ack_latency_seconds', 0.99) * 1000:.0f} ms"
+            f"server handler p99 ≤ {hist_quantile(m2, ACK_HIST, 0.99, m_pre) * 1000:.0f} ms"
+        )
+        ph.say(
+            "  of which waiting for the broker: produce batch acknowledged p50 ≤ "
+            f"{hist_quantile(m2, 'liveboard_ingest_produce_latency_seconds', 0.5, m_pre) * 1000:.0f} ms, p99 ≤ "
+            f"{hist_quantile(m2, 'liveboard_ingest_produce_latency_seconds', 0.99, m_pre) * 1000:.0f} ms (histogram "
+            "bucket bounds, every process's batches)"
         )
         ph.figures["lost"] = lost  # answered 200, not on the broker
         ph.figures["unanswered"] = sent - acked_total  # the platform would retry these
@@ -792,6 +815,12 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
         + ", ".join(f"{k} {(cpu1[k] - cpu0.get(k, 0)) / wall * 100:.0f} %" for k in cpu1)
         + f"; {load_end} at the window's end"
     )
+    who = "webhook workers (all)" if ph.target == "collector" else "baseline server"
+    ph.say(
+        f"  CPU per push ({who}, window + drain): {server_cpu / max(sent, 1) * 1000:.2f} ms "
+        f"(with --workers 0 the one process does polls too and is not counted here)"
+    )
+    ph.figures["cpu_ms_per_push"] = server_cpu / max(sent, 1) * 1000
     for p, out, _pr in prof:
         if out.exists():
             ph.say(f"  py-spy profile of pid {p}{' (poller)' if p == col.pid else ' (webhook worker)'}:")
@@ -818,7 +847,8 @@ def summary(args: argparse.Namespace, phases: list[Phase], invalid: list[str]) -
             f"  {ph.target:9s} {ph.rate:6.0f}/s offered: acked {f['acked_per_s']:7,.0f}/s, "
             f"ack p99 {f['p99_ms']:8.1f} ms, polls {f['polls_per_s']:5,.0f}/s, "
             f"lost {f['lost']:.0f}, unanswered {f['unanswered']:.0f}, "
-            f"RSS {f['rss_mb']:4.0f} MB, 1-min load {f['load']:.2f}"
+            f"RSS {f['rss_mb']:4.0f} MB, CPU/push {f.get('cpu_ms_per_push', float('nan')):.2f} ms, "
+            f"1-min load {f['load']:.2f}"
         )
         if ph.target == "collector":
             checks = {
@@ -864,6 +894,7 @@ def main() -> None:
         "--max-lag-ms", type=float, default=100.0, help="a generator's p99 schedule lag above this: run INVALID"
     )
     ap.add_argument("--cprofile", action="store_true", help="run the collector under cProfile (use --workers 0)")
+    ap.add_argument("--profile-idle", action="store_true", help="py-spy --idle: where the wall time goes, waits too")
     ap.add_argument("--profile", type=float, default=0, help="py-spy every collector process for N s of its window")
     ap.add_argument("--workers", type=int, default=2, help="LIVEBOARD_INGEST_WEBHOOK_WORKERS (0: one process)")
     args = ap.parse_args()
