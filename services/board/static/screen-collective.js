@@ -93,7 +93,7 @@
     setText(kind, snap.final ? t("final_board") : t("provisional_board"));
     setText($("t-gmv"), "¥" + SK.money(snap.totals.gmv_fen));
     SK.fit($("t-gmv"), 44, 22);
-    setText($("updated"), snap.computed_at ? `${t("updated")} ${time(snap.computed_at)}` : "");
+    setText($("updated"), snap.computed_at ? `${t("updated")} ${time(SK.onContestClock(snap.clock, snap.computed_at))}` : "");
     document.title = [snap.contest_name, t("collective")].filter(Boolean).join(" · ");
     draw();
     tick();

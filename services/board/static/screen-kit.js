@@ -65,6 +65,11 @@ const SK = (() => {
     if (offset === null || o > offset) offset = o;
   }
   const serverNow = () => Date.now() + (offset || 0);
+  // A wall-clock time (an arrival, a computation) as the contest's clock shows it.
+  function onContestClock(clock, wallMs) {
+    if (!clock || clock.kind !== "sim" || !wallMs) return wallMs;
+    return Math.floor(clock.contest_ms + (wallMs - clock.wall_ms) * clock.speed);
+  }
   function contestNow(clock) {
     const w = serverNow();
     if (!clock || clock.kind !== "sim") return w;
@@ -139,12 +144,14 @@ const SK = (() => {
     if (!snap) return { kind: "down", text: "…" };
     const now = serverNow();
     if (ended) {
-      return { kind: "ended", text: newestWallMs ? `${t("ended")} · ${t("data_until")} ${time(newestWallMs)}` : t("ended") };
+      const until = time(onContestClock(snap.clock, newestWallMs));
+      return { kind: "ended", text: newestWallMs ? `${t("ended")} · ${t("data_until")} ${until}` : t("ended") };
     }
     if (!newestWallMs) return { kind: "quiet", text: t("no_data") };
     const age = now - newestWallMs;
     if (age > snap.stale_after_ms) {
-      return { kind: "quiet", text: `${t("data_stopped")} ${time(newestWallMs)}（${LB.duration(age)} ${t("ago")}）` };
+      const at = time(onContestClock(snap.clock, newestWallMs));
+      return { kind: "quiet", text: `${t("data_stopped")} ${at}（${LB.duration(age)} ${t("ago")}）` };
     }
     return { kind: "live", text: t("live") };
   }
@@ -154,5 +161,5 @@ const SK = (() => {
   const platformName = (p) => (LB.lang === "en" ? PLATFORMS_EN : PLATFORMS)[p] || p;
   const platformBadge = (p) => el("span", { class: "pf pf-" + p, text: platformName(p) });
 
-  return { t, money, count, noteServerTime, serverNow, contestNow, fit, fitTitle, applyLook, scaleStage, stream, dataState, platformBadge };
+  return { t, money, count, noteServerTime, serverNow, contestNow, onContestClock, fit, fitTitle, applyLook, scaleStage, stream, dataState, platformBadge };
 })();

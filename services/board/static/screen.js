@@ -261,7 +261,7 @@
     setText($("t-count"), LB.int(snap.totals.contestants));
     for (const id of ["t-orders", "t-viewers", "t-count"]) SK.fit($(id), 36, 18);
     noteGmv(gmv);
-    setText($("updated"), snap.computed_at ? `${t("updated")} ${time(snap.computed_at)}` : "");
+    setText($("updated"), snap.computed_at ? `${t("updated")} ${time(SK.onContestClock(snap.clock, snap.computed_at))}` : "");
     $("other").hidden = !(snap.collective && snap.collective.length);
     const anyFinal = snap.rows.some((r) => r.final_figures);
     setText($("note"), anyFinal ? "※ " + t("final_figures_note") : "");
