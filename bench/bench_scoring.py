@@ -1,18 +1,20 @@
 """Scorer benchmark, side by side in one run, on a private embedded stack (nothing shared is touched).
 
     .venv/bin/python bench/bench_scoring.py                 # every scenario (~8 min on 2 cores)
-    .venv/bin/python bench/bench_scoring.py --only e2e --contestants 1000 --seconds 45
+    .venv/bin/python bench/bench_scoring.py --only e2e --contestants 1000 --seconds 20   # smoke
 
 Scenarios:
-- throughput: N snapshots pre-produced to a 6-partition topic; a raw aiokafka consume of it, then the scorer
+- throughput: N snapshots pre-produced to a 6-partition topic; a raw aiokafka consume of it, the same
+  consume with every record parsed and validated (the cost of validation alone), then the scorer
   (direct intake, then faust intake) catching up from offset 0: events/s from the first record processed
   to the last acknowledgement after its ClickHouse write, within a window (each scorer in its own consumer
   group and ClickHouse database).
-- e2e: C contestants × 1 snapshot/s for S seconds against a running scorer. Latency per event from the
-  moment it is handed to the producer until (a) a ``lb.scores.v1`` update covers its offset, and
-  (b) ``leaderboard`` in ClickHouse has a version covering it. Also, while the scorer writes, the board's
-  leaderboard reads (top 50 of ``leaderboard FINAL`` every 30 ms, and ``services.board.queries.
-  leaderboard_rows``, the whole round, once a second from its own process), and the scorer's peak RSS.
+- e2e: C contestants × 1 snapshot/s for S seconds (120 for the record) against a running scorer, sent by an
+  open-loop load generator in a process of its own (its schedule lag is printed). Latency per event from
+  its due time until (a) a ``lb.scores.v1`` update covers its offset, and (b) ``leaderboard`` in ClickHouse
+  has a version covering it. Also, while the scorer writes, the board's leaderboard reads (top 50 of
+  ``leaderboard FINAL`` every 30 ms, and ``services.board.queries.leaderboard_rows``, the whole round, once
+  a second from its own process), the scorer's peak RSS, and the load average at the start and the end.
 - replay: R events written straight into a fresh ``events_archive``; ``replay_contest`` timed.
 """
 
@@ -221,7 +223,7 @@ async def throughput(base: Settings, work: Path, n_events: int, contestants: int
                     acked, t_last = new_acked, now
                 if acked >= n:
                     break
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(0.1)  # the rate's window is known to ±0.1 s at each end
             if started is None or acked == 0:
                 out[intake] = {"error": "nothing acknowledged", "log": sp.tail(1500)}
                 continue
@@ -241,6 +243,43 @@ async def throughput(base: Settings, work: Path, n_events: int, contestants: int
 
 
 # ------------------------------------------------------------------------------------------------- e2e
+
+
+def _generator(settings: dict[str, Any], cid: str, contestants: int, seconds: int, start_at: float, out: Any) -> None:
+    """The open-loop load generator, a process of its own: snapshot i of second k is due at
+    ``start_at + k + i / contestants`` (wall clock) and is sent then, whatever the scorer does; sends back,
+    per record, (due time, partition, offset), and the schedule lag (sent − due) of each."""
+    s = Settings(**settings, _env_file=None)  # type: ignore[call-arg]
+
+    async def run() -> tuple[list[tuple[float, int, int]], list[float]]:
+        gen = Snapshots(cid)
+        rnd = random.Random(2)
+        producer = make_producer(s, linger_ms=5)
+        await producer.start()
+        due_and_futures: list[tuple[float, Any]] = []
+        lags: list[float] = []
+        interval = 1.0 / contestants
+        try:
+            for k in range(seconds):
+                t_obs = T0 + 60_000 + 1000 * k
+                for i in range(contestants):
+                    due = start_at + k + i * interval
+                    delay = due - time.time()
+                    if delay > 0.002:
+                        await asyncio.sleep(delay)
+                    key, value = gen.make(i, t_obs, rnd)
+                    lags.append(max(0.0, time.time() - due))
+                    due_and_futures.append((due, await producer.send(s.topic(EVENTS), key=key, value=value)))
+            await producer.flush()
+            sent = []
+            for due, fut in due_and_futures:
+                md = await fut
+                sent.append((due, md.partition, md.offset))
+        finally:
+            await producer.stop()
+        return sent, lags
+
+    out.send(asyncio.run(run()))
 
 
 def _board_reader(settings: dict[str, Any], cid: str, stop: Any, out: Any) -> None:
@@ -295,9 +334,7 @@ async def e2e(base: Settings, work: Path, contestants: int, seconds: int, intake
 
 
 async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, seconds: int) -> dict[str, Any]:
-    gen = Snapshots(cid)
-    rnd = random.Random(2)
-    sent: list[tuple[float, Any]] = []  # (time handed to the producer, delivery future)
+    sent: list[tuple[float, int, int]] = []  # (due time, partition, offset), from the generator process
     updates: list[tuple[float, dict[str, int]]] = []
     offsets_of: dict[int, dict[str, int]] = {}  # version -> offsets it had read
     ch_seen: list[tuple[float, int]] = []  # (when a leaderboard version first showed in ClickHouse, version)
@@ -351,8 +388,6 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
             rss.append(rss_mb(sp.proc.pid))
             await asyncio.sleep(1)
 
-    producer = make_producer(s, linger_ms=5)
-    await producer.start()
     tasks = [asyncio.create_task(listen()), asyncio.create_task(sample_rss())]
     poller = asyncio.create_task(asyncio.to_thread(poll_clickhouse))
     # the board is its own process: so is its read here (the load generator's GIL is not in its way)
@@ -361,20 +396,19 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
     parent_end, child_end = mp.Pipe(duplex=False)
     reader = mp.Process(target=_board_reader, args=(s.model_dump(), cid, stop_reads, child_end), daemon=True)
     reader.start()
-    await asyncio.sleep(1.5)
-    start = time.perf_counter()
-    interval = 1.0 / contestants
-    for k in range(seconds):
-        t_obs = T0 + 60_000 + 1000 * k
-        for i in range(contestants):
-            due = start + k + i * interval
-            delay = due - time.perf_counter()
-            if delay > 0.002:
-                await asyncio.sleep(delay)
-            key, value = gen.make(i, t_obs, rnd)
-            sent.append((time.time(), await producer.send(s.topic(EVENTS), key=key, value=value)))
-    await producer.flush()
-    behind = time.perf_counter() - (start + seconds)
+    # the load generator is a process of its own too (open loop: it sends on schedule whatever happens here)
+    gen_end, gen_child = mp.Pipe(duplex=False)
+    start_at = time.time() + 3.0  # the generator's start-up (imports, producer) is not in the window
+    generator = mp.Process(
+        target=_generator, args=(s.model_dump(), cid, contestants, seconds, start_at, gen_child), daemon=True
+    )
+    generator.start()
+    load_start = os.getloadavg()
+    got_sent, lags = await asyncio.to_thread(gen_end.recv)
+    generator.join(10)
+    sent.extend(got_sent)
+    behind = time.time() - (start_at + seconds)
+    load_end = os.getloadavg()
     await asyncio.sleep(8)
     stop.set()
     stop_reads.set()
@@ -383,7 +417,6 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
     reader.join(10)
     reads.extend(got_reads[0])
     read_rows.extend(got_reads[1])
-    await producer.stop()
     text = await _metrics(sp.port)
 
     def latencies(marks: list[tuple[float, dict[str, int]]]) -> tuple[list[float], int]:
@@ -395,14 +428,13 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
                     wm.append(o)
                     ts.append(t)
         out, missing = [], 0
-        for t_sent, fut in sent:
-            md = fut.result()
-            wm, ts = by_part.get(str(md.partition), ([], []))
-            j = bisect.bisect_right(wm, md.offset)  # first watermark > offset
+        for t_due, partition, offset in sent:  # latency counted from the snapshot's due time
+            wm, ts = by_part.get(str(partition), ([], []))
+            j = bisect.bisect_right(wm, offset)  # first watermark > offset
             if j >= len(wm):
                 missing += 1
             else:
-                out.append(max(0.0, ts[j] - t_sent))
+                out.append(max(0.0, ts[j] - t_due))
         return out, missing
 
     upd, upd_missing = latencies(updates)
@@ -424,6 +456,14 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
         "seconds": seconds,
         "events": len(sent),
         "producer_behind_s": round(behind, 2),
+        "schedule_lag_ms": {  # the generator's sent − due: a late generator would flatter the latencies
+            "p50": round(pct(lags, 50) * 1000, 1),
+            "p99": round(pct(lags, 99) * 1000, 1),
+            "max": round(max(lags) * 1000, 1) if lags else None,
+        },
+        # a generator more than 100 ms late at p99 did not offer the load it claims: the latencies mean nothing
+        "valid": bool(lags) and pct(lags, 99) <= 0.1,
+        "load_average_start_end": [load_start, load_end],
         "to_scores_topic": {**summary(upd), "not_covered": upd_missing},
         "to_clickhouse": {**summary(chl), "not_covered": ch_missing},
         "leaderboard_read": {  # top 50 of `leaderboard FINAL`, every 30 ms (as in the earlier runs)
@@ -536,7 +576,7 @@ async def main() -> None:
     ap.add_argument("--throughput-events", type=int, default=150_000)
     ap.add_argument("--throughput-window", type=float, default=90.0, help="seconds each intake may take at most")
     ap.add_argument("--contestants", type=int, action="append", help="e2e field sizes (default 1000 and 3000)")
-    ap.add_argument("--seconds", type=int, default=40, help="e2e load duration")
+    ap.add_argument("--seconds", type=int, default=120, help="e2e load duration (120 for the record, ~20 for smoke)")
     ap.add_argument("--intake", default="direct", choices=["faust", "direct"], help="e2e scorer intake")
     ap.add_argument("--flush-interval-ms", type=int, default=500, help="LIVEBOARD_SCORER_FLUSH_INTERVAL_MS for e2e")
     ap.add_argument("--replay-events", type=int, default=1_000_000)
