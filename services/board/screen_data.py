@@ -21,6 +21,7 @@ rule's award counts (``share`` at a boundary); a ``decide`` tie at a boundary sh
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from liveboard.contracts.contest import Contest, Round
 
 PICO = 10**12
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,11 @@ async def screen_facts(ch: AsyncClient, contest_id: str, round_id: str) -> Scree
     now = time.monotonic()
     if hit is not None and now - hit[0] < FACTS_MAX_AGE_S:
         return hit[1]
-    facts = await _read_facts(ch, contest_id, round_id)
+    try:
+        facts = await _read_facts(ch, contest_id, round_id)
+    except Exception as exc:  # the screens' extras never take the leaderboard down with them
+        log.warning("screen facts unreadable", extra={"fields": {"contest": contest_id, "error": repr(exc)}})
+        facts = hit[1] if hit is not None else ScreenFacts()
     if len(_facts_cache) > 1000:
         _facts_cache.clear()
     _facts_cache[key] = (now, facts)
