@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from deploy.embedded.processes import free_port
 from liveboard.settings import Settings
@@ -47,3 +51,26 @@ def settings_env(s: Settings) -> dict[str, str]:
 def unique(prefix: str) -> str:
     """A name no other test (or earlier run against an external broker) uses."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def poll_until(check: Any, timeout_s: float, interval_s: float = 0.2) -> Any:
+    """Call ``check()`` (plain or async) until it returns something truthy or ``timeout_s`` has passed; returns
+    the last value. Tests wait on observable state with this, never with a fixed sleep."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value or time.monotonic() >= deadline:
+            return value
+        await asyncio.sleep(interval_s)
+
+
+def wait_until(check: Any, timeout_s: float, interval_s: float = 0.2) -> Any:
+    """``poll_until`` for synchronous tests."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval_s)

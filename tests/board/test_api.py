@@ -14,6 +14,7 @@ from services.board.api_v1 import routes
 from services.board.auth import handler_roles
 from tests.board import fixtures
 from tests.board.conftest import JUDGE_PASSWORD, OPERATOR_PASSWORD, Board, Client
+from tests.support import poll_until
 
 pytestmark = pytest.mark.engines
 
@@ -367,13 +368,24 @@ async def test_health_report_lag_ingest_metrics_dead_letters(board: Board) -> No
     finally:
         await consumer.stop()
     expected_lag = sum(ends[tp] - committed[tp] for tp in ends)
+    set_up_ms = fixtures.now_ms()
 
     ops = Client(board.url)
     try:
         await ops.login(board.operator, OPERATOR_PASSWORD)
-        await asyncio.sleep(0.3)  # past the report cache
-        status, h = await ops.call("GET", f"/api/v1/ops/health?contest={board.contest_id}")
-        assert status == 200
+
+        async def report() -> dict:
+            status, h = await ops.call("GET", f"/api/v1/ops/health?contest={board.contest_id}")
+            assert status == 200, h
+            return h
+
+        # the report is cached for a moment: poll until one made after the rows and the commit above answers
+        async def fresh() -> dict | None:
+            h = await report()
+            return h if h["generated_at"] >= set_up_ms else None
+
+        h = await poll_until(fresh, 30, 0.05)
+        assert h is not None, "no health report made after the set-up within 30 s"
         feeds = {f["room_id"]: f for f in h["feeds"]}
         assert feeds["room-h1"]["stale"] is False and feeds["room-h4"]["stale"] is True
         kinds = [a["kind"] for a in h["alerts"]]
@@ -392,8 +404,11 @@ async def test_health_report_lag_ingest_metrics_dead_letters(board: Board) -> No
         # a second scrape turns counters into recent rates
         fi.errors.labels("douyin", "live_stats", "http_5xx").inc(30)
         fi.requests.labels("douyin", "live_stats", "http_5xx").inc(30)
+        # Not a synchronisation wait: rates are measured between two scrapes at least 1 s apart (ops_monitor),
+        # so the next report must be made that long after the first (asking sooner would restart the window).
         await asyncio.sleep(1.1)
         status, h2 = await ops.call("GET", f"/api/v1/ops/health?contest={board.contest_id}")
+        assert status == 200 and h2["generated_at"] - h["generated_at"] >= 1000, h2
         douyin = next(p for p in h2["platforms"] if p["platform"] == "douyin")
         assert douyin["ingest"]["recent_error_ratio"] == pytest.approx(1.0)
         assert any(a["kind"] == "error_rate" for a in h2["alerts"])

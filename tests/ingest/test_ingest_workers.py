@@ -28,7 +28,7 @@ from services.simulator.contest import contest_yaml
 from services.simulator.runner import Simulation
 from services.simulator.scenario import MINUTE, ScenarioConfig
 from tests.ingest.harness import events, raws, topic_settings
-from tests.support import settings_env
+from tests.support import poll_until, settings_env
 
 pytestmark = pytest.mark.engines
 
@@ -158,7 +158,21 @@ async def test_webhook_workers_share_the_port_and_land_each_push_once(stack, tmp
             if h["platforms"].get("douyin", {}).get("rooms_tracked", 0) > 0:
                 break
             await asyncio.sleep(0.5)
-        await asyncio.sleep(2.5)  # the poller's shared-state tick (1 s) emits the held batch
+
+        # the poller's shared-state tick emits the held batch: wait until the collector counts it produced
+        # (/metrics adds up every process's samples); what reached the broker is checked after the stop
+        async def held_batch_out() -> bool:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+                async with s.get(url + "/metrics") as r:
+                    text = await r.text()
+            return any(
+                line.startswith("liveboard_ingest_events_total{")
+                and 'type="interaction_counts"' in line
+                and float(line.split()[-1]) >= 1
+                for line in text.splitlines()
+            )
+
+        assert await poll_until(held_batch_out, 60, 0.25), (tmp_path / "ingest.log").read_text()[-3000:]
 
         # SIGTERM: everything stops and exits 0
         proc.send_signal(signal.SIGTERM)

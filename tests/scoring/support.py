@@ -26,7 +26,10 @@ from services.scoring.recompute import Recomputer, Versions
 from services.scoring.state import ContestState
 from tests.scoring import factory as f
 from tests.scoring.contests import T0
-from tests.support import settings_env
+from tests.support import (
+    poll_until,  # noqa: F401 - shared; imported from here by the scoring tests
+    settings_env,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 # What two leaderboards must agree on (version, computed_at and digest of the writing version may differ).
@@ -184,16 +187,6 @@ def scalar(settings: Settings, sql: str, **params: Any) -> Any:
         return client.query(sql, parameters=params).result_rows[0][0]
     finally:
         client.close()
-
-
-async def poll_until(check: Any, timeout_s: float, interval_s: float = 0.2) -> Any:
-    """Call ``check()`` until it returns something truthy or time runs out; returns the last value."""
-    deadline = time.monotonic() + timeout_s
-    value = check()
-    while not value and time.monotonic() < deadline:
-        await asyncio.sleep(interval_s)
-        value = check()
-    return value
 
 
 async def wait_digest(

@@ -39,6 +39,17 @@ def _chunks(items: list, n: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def _events_read(sp: ScorerProc) -> float:
+    """Events the scorer has read so far (every outcome), from its /metrics."""
+    try:
+        text = sp.metrics()
+    except OSError:
+        return 0.0
+    return sum(
+        float(line.split()[-1]) for line in text.splitlines() if line.startswith("liveboard_scoring_events_total{")
+    )
+
+
 def _processed(sp: ScorerProc) -> int:
     try:
         return int(sp.health()[1].get("processed") or 0)
@@ -65,8 +76,10 @@ async def test_kill_9_mid_stream_then_restart_equals_a_clean_run(stack: Settings
         await wait_healthy(sp)
         await produce(stack, parts[0] + parts[1])
         assert await poll_until(lambda: _archived(stack, cid) > 0, 30), sp.tail()
+        read = _events_read(sp)
         sending = asyncio.create_task(produce(stack, parts[2]))
-        await asyncio.sleep(0.3)
+        # killed mid-stream: once the scorer reads on (its 1.5 s flush keeps what it read unwritten)
+        assert await poll_until(lambda: _events_read(sp) > read, 30, 0.02), sp.tail()
         sp.kill9()
         await sending
         before_restart = _archived(stack, cid)
@@ -139,10 +152,27 @@ async def test_clickhouse_stopped_mid_stream_loses_nothing(tmp_path: Path) -> No
         pid = int(st.ch_pidfile.read_text())
         assert clickhouse.stop_keepalive(st.ch_url)
         assert wait_gone(pid, 20)
+
+        def position() -> float:
+            try:
+                text = sp.metrics()
+            except OSError:
+                return -1.0
+            return sum(
+                float(line.split()[-1])
+                for line in text.splitlines()
+                if line.startswith("liveboard_scoring_consumer_position_offset{") and "lb.events.v1" in line
+            )
+
+        def failing() -> bool:
+            try:
+                return sp.health()[1]["clickhouse_failing"] is True
+            except OSError:
+                return False
+
         await produce(settings, second)
-        await asyncio.sleep(4)
-        status, health = sp.health()
-        assert health["clickhouse_failing"] is True, health
+        # the scorer reads the second half and finds ClickHouse failing (observed, not waited for blindly)
+        assert await poll_until(lambda: position() == len(events) and failing(), 60), (position(), sp.health())
         assert acked() == len(first)  # nothing of the second half is acknowledged, so nothing is committed
 
         # ClickHouse is back: everything held is written, nothing twice
