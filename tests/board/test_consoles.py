@@ -216,6 +216,9 @@ async def test_anomalies_shown_to_operators_and_to_the_judges_of_the_group(
     now = fixtures.now_ms()
     a = insert_anomaly(board.ch, board.contest_id, "a03", "online_spike", now - 120_000)
     insert_anomaly(board.ch, board.contest_id, "b01", "online_spike", now - 60_000)  # group g2
+    # the collector's heartbeat: last answer, token expiry, quota left (the platform row shows them)
+    beat = {"last_ok_at": now - 4_000, "token_expires_at": now + 5_400_000, "quota_remaining": 1_200}
+    insert_heartbeat(board.ch, board.contest_id, "douyin", now - 3_000, beat)
     ops, judge = Client(board.url), Client(board.url)
     try:
         await ops.login(board.operator, OPERATOR_PASSWORD)
@@ -253,6 +256,13 @@ async def test_anomalies_shown_to_operators_and_to_the_judges_of_the_group(
             "#platforms td:first-child, #feeds td:nth-child(2), #alerts .badge"
         ).all_text_contents()
         assert not {"douyin", "kuaishou", "wechat_channels", "warning", "critical", "open"} & set(cells), cells
+        quota = page.locator("#platforms tr[data-platform=douyin] .quota")
+        await page.wait_for_function(
+            "document.querySelector('#platforms tr[data-platform=douyin] .quota')?.textContent === '1,200'"
+        )
+        assert await quota.text_content() == "1,200"
+        token = await page.text_content("#platforms tr[data-platform=douyin] .token") or ""
+        assert "剩 01:30:0" in token, token
         # the audit log names actions and outcomes in Chinese (the id stays in the tooltip)
         await page.wait_for_selector("#audit tbody tr")
         actions = await page.locator("#audit tbody td:nth-child(3)").all_text_contents()
