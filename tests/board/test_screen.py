@@ -660,3 +660,19 @@ async def test_places_positions_and_totals_agree_after_a_storm_of_updates(
         assert not errors, errors
     finally:
         await page.close()
+
+
+async def test_roll_0_shows_the_top_n_only(board: Board, browser: Any, field: str) -> None:
+    await _refresh(board, field)
+    page, errors = await _open(
+        browser, f"{board.url}/screen?contest={field}&round=final&n=5&roll=0&page_s=3", 1920, 1080
+    )
+    try:
+        await page.wait_for_function("document.querySelectorAll('#rows .row').length === 5")
+        await page.wait_for_timeout(3500)  # longer than page_s: no page turns
+        assert await page.evaluate("document.body.dataset.page") is None
+        assert await page.text_content("#pager") == ""
+        assert (await page.evaluate(GEOMETRY_JS))["shown"] == ["a01", "a02", "a03", "a04", "a05"]
+        assert not errors, errors
+    finally:
+        await page.close()

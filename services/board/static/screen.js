@@ -15,6 +15,7 @@
   const perPage = clampInt(params.get("n"), 1, 20, 10);
   const pageMs = clampInt(params.get("page_s"), 3, 600, 12) * 1000;
   const reorderMs = clampInt(params.get("reorder_s"), 0, 120, 6) * 1000;
+  const roll = params.get("roll") !== "0"; // roll=0: the top n only, no pages
   const FADE_MS = 320;
 
   const stage = document.getElementById("stage");
@@ -383,7 +384,7 @@
 
   setInterval(tick, 1000);
   setInterval(() => {
-    if (order.length > perPage && document.body.dataset.gliding !== "1") {
+    if (roll && order.length > perPage && document.body.dataset.gliding !== "1") {
       page = (page + 1) % Math.ceil(order.length / perPage);
       document.body.dataset.page = String(page);
       layout();
@@ -446,7 +447,7 @@
   }
 
   if (contest && round) {
-    const q = new URLSearchParams({ contest, round, limit: "1000" });
+    const q = new URLSearchParams({ contest, round, limit: roll ? "1000" : String(perPage) });
     if (group) q.set("group", group);
     if (token) q.set("token", token);
     SK.stream(q, render, (up) => { connected = up; tick(); });
