@@ -92,7 +92,7 @@ async def _run(settings, contests, chosen, platforms_file, host, port, clock, in
     if path is None:
         raise ConfigError("no platforms file: pass --platforms-file or set LIVEBOARD_INGEST_PLATFORMS_FILE")
     platforms_cfg = load_platforms(path)
-    registry = Registry(clock.now_ms, tail_ms=int(ingest_settings.final_after_s * 1000) + 86_400_000)
+    registry = Registry(clock.now_ms, tail_ms=ingest_settings.registry_tail_ms)
     for f in contests:
         registry.add_contest_file(f)
     collector = Collector(

@@ -120,6 +120,12 @@ class IngestSettings(BaseSettings):
             platform, self.kuaishou_push_max_age_s
         )
 
+    @property
+    def registry_tail_ms(self) -> int:
+        """How long after its last round a contest's accounts stay collected: until the platforms' revision
+        and the late corrections after it can no longer come (at least a day)."""
+        return int((self.final_after_s + max(86_400.0, self.final_corrections_s)) * 1000)
+
     def qps(self, platform: str) -> float:
         return {"wechat_channels": self.wechat_qps, "douyin": self.douyin_qps}.get(platform, self.kuaishou_qps)
 

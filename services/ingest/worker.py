@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 PARENT_CHECK_S = 1.0
 
@@ -41,7 +42,22 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = get_settings()
     setup("ingest", settings.log_level)
-    asyncio.run(_run(settings, args))
+    run_loop(_run(settings, args))
+
+
+def run_loop(main: Any) -> None:
+    """``asyncio.run``, on uvloop when it is installed and ``LIVEBOARD_INGEST_UVLOOP`` is not ``0``: a webhook
+    worker's CPU per push is mostly the event loop's and aiohttp's own work (issue 14 profile,
+    docs/benchmarks.md), which uvloop does in C."""
+    if os.environ.get("LIVEBOARD_INGEST_UVLOOP", "1") != "0":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 async def _run(settings, args) -> None:  # type: ignore[no-untyped-def]
@@ -52,7 +68,7 @@ async def _run(settings, args) -> None:  # type: ignore[no-untyped-def]
 
     ingest = IngestSettings()
     clock = parse_clock(args.clock)
-    registry = Registry(clock.now_ms, tail_ms=int(ingest.final_after_s * 1000) + 86_400_000)
+    registry = Registry(clock.now_ms, tail_ms=ingest.registry_tail_ms)
     for f in args.contest:
         registry.add_contest_file(f)
     collector = Collector(

@@ -307,7 +307,7 @@ async def _supervise(settings: Any, sup: Supervisor, contests: list[Path], chose
     from services.ingest.registry import Registry
 
     platforms_cfg = load_platforms(path)
-    registry = Registry(clock.now_ms, tail_ms=int(ingest_settings.final_after_s * 1000) + 86_400_000)
+    registry = Registry(clock.now_ms, tail_ms=ingest_settings.registry_tail_ms)
     for f in contests:
         registry.add_contest_file(f)
     poller = Collector(
