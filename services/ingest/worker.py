@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 PARENT_CHECK_S = 1.0
 
@@ -42,22 +41,7 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = get_settings()
     setup("ingest", settings.log_level)
-    run_loop(_run(settings, args))
-
-
-def run_loop(main: Any) -> None:
-    """``asyncio.run``, on uvloop when it is installed and ``LIVEBOARD_INGEST_UVLOOP`` is not ``0``: a webhook
-    worker's CPU per push is mostly the event loop's and aiohttp's own work (issue 14 profile,
-    docs/benchmarks.md), which uvloop does in C."""
-    if os.environ.get("LIVEBOARD_INGEST_UVLOOP", "1") != "0":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            uvloop.run(main)
-            return
-    asyncio.run(main)
+    asyncio.run(_run(settings, args))
 
 
 async def _run(settings, args) -> None:  # type: ignore[no-untyped-def]
