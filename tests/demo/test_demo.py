@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from deploy.embedded.processes import free_port, port_is_free
-from tests.support import settings_env, stack_settings
+from tests.support import settings_env, stack_settings, wait_until
 
 pytestmark = pytest.mark.engines  # the demo starts its own embedded stack
 
@@ -96,6 +96,7 @@ def test_demo_runs_the_whole_product_and_stops_everything(tmp_path: Path) -> Non
             raise
     assert rc == 0, log.read_text()[-3000:]
     assert "stack stopped" in log.read_text()
-    time.sleep(0.5)
     for name, port in (*ports.items(), ("sim", sim_port), ("broker", s.broker_port), ("ch", s.clickhouse_port)):
-        assert port_is_free("127.0.0.1", port), f"{name} port {port} still in use after the demo stopped"
+        assert wait_until(lambda port=port: port_is_free("127.0.0.1", port), 10), (
+            f"{name} port {port} still in use after the demo stopped"
+        )

@@ -24,11 +24,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
 
 from liveboard.kafka.clients import make_admin, make_consumer, make_producer
 from liveboard.settings import Settings
-from tests.support import settings_env, unique
+from tests.support import poll_until, settings_env, unique
 
 pytestmark = pytest.mark.engines
 
@@ -92,6 +93,19 @@ async def _wait_ready(log: Path, since: int, worker: subprocess.Popen, timeout_s
     raise AssertionError("faust worker never became ready:\n" + _log_after(log, 0).decode()[-3000:])
 
 
+async def _committed(stack: Settings, group: str, topic: str, want: int) -> bool:
+    """Whether ``group`` has committed offsets adding up to ``want`` on ``topic``."""
+    admin = make_admin(stack)
+    await admin.start()
+    try:
+        # partitions named: the embedded broker mis-encodes the answer to "every partition of the group"
+        tps = [TopicPartition(topic, p) for p in range(2)]
+        offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
+    finally:
+        await admin.close()
+    return sum(max(0, o.offset) for o in offsets.values()) == want
+
+
 def _stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -122,9 +136,10 @@ async def test_table_counts_survive_worker_restart(stack: Settings, tmp_path: Pa
         await _wait_ready(log, 0, worker, 90)
         await _send(stack, f"{app_id}-in", keys1)
         assert await _latest_counts(stack, f"{app_id}-out", expected1, 90, worker) == expected1, log.read_text()[-3000:]
-        # Let the worker pass a commit interval (faust: 2.8 s) before stopping it: the test is about
-        # rebuilding the table from its changelog, not about how much a stop re-delivers.
-        await asyncio.sleep(5)
+        # Stop the worker only once it has committed all its input (faust commits every 2.8 s): the test is
+        # about rebuilding the table from its changelog, not about how much a stop re-delivers.
+        committed = await poll_until(lambda: _committed(stack, app_id, f"{app_id}-in", len(keys1)), 60, 0.5)
+        assert committed, f"{app_id} never committed its {len(keys1)} input records"
     finally:
         _stop(worker)
 

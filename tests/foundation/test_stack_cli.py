@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from click.testing import CliRunner
 from deploy.embedded.processes import pid_alive
 from liveboard.clickhouse.client import get_client
 from liveboard.settings import Settings
-from tests.support import settings_env, stack_settings
+from tests.support import settings_env, stack_settings, wait_until
 
 pytestmark = pytest.mark.engines  # starts its own embedded stacks
 
@@ -54,8 +53,7 @@ def test_up_status_down_leaves_nothing_behind(own_stack: Settings) -> None:
 
     r = run(own_stack, "stack", "down")
     assert r.returncode == 0 and "stopped" in r.stdout
-    time.sleep(0.2)
-    assert not any(pid_alive(p) for p in pids)
+    assert wait_until(lambda: not any(pid_alive(p) for p in pids), 10), pids
     r = run(own_stack, "stack", "status", "--json")
     assert r.returncode == 3
     assert not any(c["running"] for c in json.loads(r.stdout))
