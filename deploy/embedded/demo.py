@@ -419,7 +419,7 @@ def demo(
             f"  公示 results      {base}/publication?contest={CONTEST_ID}&round={ROUND_ID}"
             f"    (once frozen: liveboard score freeze {CONTEST_ID} {ROUND_ID})"
         )
-        click.echo(f"  API               {base}/api/v1/openapi.json")
+        click.echo(f"  API               {base}/api/docs    ({base}/api/v1/openapi.json)")
         click.echo(
             f"  /metrics          {base}/metrics  http://127.0.0.1:{settings.ingest_port}/metrics  "
             f"http://127.0.0.1:{settings.scorer_port}/metrics"
