@@ -212,7 +212,7 @@ def _demo_tree(run: Launched) -> dict[int, str]:
     tree = descendants(run.proc.pid)
     lines = list(tree.values())
     for marker in ("tansu", "deploy.embedded.chserver", "liveboard simulate", "liveboard score run",
-                   "liveboard board serve"):  # fmt: skip
+                   "liveboard board serve", "liveboard anomalies run"):  # fmt: skip
         assert any(marker in c for c in lines), (marker, tree)
     # the collector and its two webhook workers (grandchildren of the demo, forked: the same command line)
     assert sum("liveboard ingest" in c for c in lines) == 3, tree

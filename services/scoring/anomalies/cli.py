@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 
 import click
 
@@ -36,4 +37,13 @@ def run_cmd(group_id: str, **limits: int) -> None:
 
     logs.setup("anomalies")
     runner = AnomalyRunner(Settings(), Thresholds(**limits), group_id=group_id)
-    asyncio.run(runner.run())
+
+    async def until_stopped() -> None:
+        # SIGINT/SIGTERM finish the step in hand and stop in order (also when SIGINT was inherited ignored)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runner.run(stop)
+
+    asyncio.run(until_stopped())
