@@ -78,6 +78,9 @@ async def annotate(
     feeds = [dict(f) for f in report.get("feeds", [])]
     name_rows(feeds, names, contest_id)
     out["feeds"] = feeds
+    waiting = [dict(r) for r in report.get("waiting_final", [])]
+    name_rows(waiting, names, contest_id)
+    out["waiting_final"] = waiting
     alerts = [dict(a) for a in report.get("alerts", [])]
     name_rows(alerts, names, contest_id)
     for a in alerts:

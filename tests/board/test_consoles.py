@@ -89,6 +89,9 @@ async def test_finished_room_is_not_stale_and_alerts_are_acknowledged_and_muted_
         assert live["stale"] is True and live["finished"] is False and live["display_name"] == "选手A02"
         assert done["stale"] is False and done["finished"] is True and done["ended_at"] == old - 5_000
         assert done["display_name"] == "选手A04"
+        # the room waiting for its platform's final figures is named too (operator-final.js shows the name)
+        waiting = {r["room_id"]: r for r in h["waiting_final"]}
+        assert waiting["room-c-done"]["display_name"] == "选手A04"
         alert = _alert(h, "room-c-live")
         assert alert is not None and alert["display_name"] == "选手A02" and alert["platform"] == "douyin"
         assert alert["key"] == f"stale_feed|{board.contest_id}|douyin|room-c-live|a02|"
@@ -219,6 +222,7 @@ async def test_anomalies_shown_to_operators_and_to_the_judges_of_the_group(
     # the collector's heartbeat: last answer, token expiry, quota left (the platform row shows them)
     beat = {"last_ok_at": now - 4_000, "token_expires_at": now + 5_400_000, "quota_remaining": 1_200}
     insert_heartbeat(board.ch, board.contest_id, "douyin", now - 3_000, beat)
+    insert_snapshot(board.ch, board.contest_id, "a01", "room-w-done", now - 90_000, now - 95_000)  # ended
     ops, judge = Client(board.url), Client(board.url)
     try:
         await ops.login(board.operator, OPERATOR_PASSWORD)
@@ -263,6 +267,9 @@ async def test_anomalies_shown_to_operators_and_to_the_judges_of_the_group(
         assert await quota.text_content() == "1,200"
         token = await page.text_content("#platforms tr[data-platform=douyin] .token") or ""
         assert "剩 01:30:0" in token, token
+        waiting = page.locator("#waiting-final tr[data-room=room-w-done]")
+        await waiting.wait_for(timeout=15_000)
+        assert "选手A01" in (await waiting.text_content() or "") and "抖音" in (await waiting.text_content() or "")
         # the audit log names actions and outcomes in Chinese (the id stays in the tooltip)
         await page.wait_for_selector("#audit tbody tr")
         actions = await page.locator("#audit tbody td:nth-child(3)").all_text_contents()

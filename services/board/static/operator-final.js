@@ -20,7 +20,7 @@
     const rows = h.waiting_final || [];
     body.replaceChildren(...(rows.length
       ? rows.slice(0, 200).map((r) => el("tr", { "data-room": r.room_id },
-        el("td", {}, r.contestant_id), el("td", {}, r.platform), el("td", {}, r.room_id),
+        el("td", { title: r.contestant_id }, r.display_name || r.contestant_id), el("td", {}, LB.t(r.platform)), el("td", {}, r.room_id),
         el("td", {}, dateTime(r.ended_at)), el("td", { class: "num" }, duration(r.waiting_ms))))
       : [el("tr", {}, el("td", { colspan: "5", class: "muted" }, text.none))]));
     if (rows.length > 200) body.append(el("tr", {}, el("td", { colspan: "5", class: "muted" }, `+${rows.length - 200} ${text.more}`)));
