@@ -39,6 +39,7 @@ from liveboard.contracts import (
 from liveboard.contracts.conversion import Conversion, round_conversion
 from liveboard.contracts.events import EntryRegistered, LiveSlotAssigned
 from services.scoring.contests import ContestPlan
+from services.scoring.evidence import render_evidence
 from services.scoring.ledger import LedgerOrder, fold_totals
 from services.scoring.metric_catalog import LIVE_METRICS, VIDEO_METRICS, div_half_up, project, sums
 from services.scoring.reconcile import ledger_metrics, reconcile_platforms, sales_metrics
@@ -71,8 +72,7 @@ CUMULATIVE_LIVE = (
 CUMULATIVE_VIDEO = ("plays", "likes", "shares", "comments", "clicks")
 
 # base metric -> snapshot field of the summed metrics (the catalogue declares them: metric_catalog.py)
-LIVE_SUMS = sums(LIVE_METRICS)
-VIDEO_SUMS = sums(VIDEO_METRICS)
+VIDEO_SUMS = sums(VIDEO_METRICS)  # registered entries sum these over a work's copies
 
 Stamp = tuple[int, int, str]  # (revision rank, observed_at, event_id)
 
@@ -234,7 +234,7 @@ class RoundInputs:
     @property
     def evidence(self) -> dict[str, Any]:
         if self._evidence is None:
-            self._evidence = _render_evidence(self.parts)
+            self._evidence = render_evidence(self.parts)
         return self._evidence
 
 
@@ -1348,55 +1348,6 @@ class ContestState:
             slot=self.slot_window(cid, round_id),
         )
         return RoundInputs(inputs, facts, evidence, events, last_event, last_data)
-
-
-def _render_evidence(parts: dict[str, Any]) -> dict[str, Any]:
-    """The evidence as JSON-ready dicts: which snapshot of which room or video counted, and why not."""
-    out = dict(parts)
-    rooms = []
-    for platform, account, room_id, b, first, last, anchor, ok, note in parts.get("rooms", ()):
-        doc: dict[str, Any] = {
-            "platform": platform,
-            "account_id": account,
-            "room_id": room_id,
-            "event_id": b.event_id,
-            "observed_at": b.observed_at,
-            "revision": b.revision,
-            "first_observed_at": first,
-            "last_observed_at": last,
-            "anchor_at": anchor,
-            "counted": ok,
-        }
-        if note:
-            doc["note"] = note
-        if ok:
-            doc["values"] = {m: getattr(b.data, f) for m, f in LIVE_SUMS.items()}
-        rooms.append(doc)
-    if rooms:
-        out["rooms"] = rooms
-    videos = []
-    for platform, account, video_id, b, b24, published, anchor, ok, note in parts.get("videos", ()):
-        doc = {
-            "platform": platform,
-            "account_id": account,
-            "video_id": video_id,
-            "event_id": b.event_id,
-            "observed_at": b.observed_at,
-            "revision": b.revision,
-            "published_at": published,
-            "anchor_at": anchor,
-            "counted": ok,
-        }
-        if b24 is not None:
-            doc["likes_24h"] = {"event_id": b24.event_id, "likes": b24.data.likes}
-        if note:
-            doc["note"] = note
-        if ok:
-            doc["values"] = {m: getattr(b.data, f) for m, f in VIDEO_SUMS.items()}
-        videos.append(doc)
-    if videos:
-        out["videos"] = videos
-    return out
 
 
 def _weighted(members: list[tuple[str, Snap, RegVideo]], fname: str) -> int | None:
