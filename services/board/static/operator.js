@@ -94,7 +94,8 @@
       : f.finished ? el("span", { class: "badge info finished-flag", title: dateTime(f.ended_at) }, t("finished"))
         : el("span", { class: "badge ok" }, t("ok"))))));
     tbody("dlq").replaceChildren(...h.dead_letters.recent.map((d) => el("tr", {},
-      el("td", {}, dateTime(d.received_at)), el("td", {}, t(d.platform)), el("td", {}, d.source), el("td", {}, d.reason))));
+      el("td", {}, dateTime(d.received_at)), el("td", {}, t(d.platform)), el("td", { title: d.source }, t("src_" + d.source) === "src_" + d.source ? d.source : t("src_" + d.source)),
+      el("td", {}, d.reason))));
     document.getElementById("lag-group").textContent = h.lag.group_id;
     document.getElementById("lag-total").textContent = h.lag.total === null ? (h.lag.error || "–") : int(h.lag.total);
     tbody("lag").replaceChildren(...h.lag.partitions.map((p) => el("tr", {},
@@ -182,7 +183,8 @@
     el("td", { class: "num" }, r.snapshot_gmv_fen === null ? "–" : yuan(r.snapshot_gmv_fen)),
     el("td", { class: "num" }, int(r.ledger_orders_paid)),
     el("td", { class: "num" }, r.snapshot_orders_paid === null ? "–" : int(r.snapshot_orders_paid)),
-    el("td", {}, r.reasons.join(", ")), el("td", {}, explaining(r.orders))))
+    el("td", { title: r.reasons.join(", ") }, r.reasons.map((x) => t("why_" + x) === "why_" + x ? x : t("why_" + x)).join("、")),
+    el("td", {}, explaining(r.orders))))
       : [el("tr", {}, el("td", { colspan: "9", class: "muted" }, t("no_mismatch")))]));
   }
 
