@@ -75,6 +75,8 @@ stages:
         slots:
           schedule:
             a01: {{start: "{fixtures.iso(slot[0])}", end: "{fixtures.iso(slot[1])}"}}
+            a04: {{start: "{fixtures.iso(slot[0] - 1500_000)}", end: "{fixtures.iso(slot[0] - 300_000)}"}}
+            a05: {{start: "{fixtures.iso(slot[1] + 1800_000)}", end: "{fixtures.iso(slot[1] + 3600_000)}"}}
         ties: {{policy: share}}
         awards:
           - {{id: first, name: 一等奖, count: 1}}
@@ -348,6 +350,12 @@ async def test_decimals_markers_badges_and_amounts(board: Board, browser: Any, a
         left = await page.text_content("#live-left") or ""
         assert left.startswith("本场剩余 29:") or left.startswith("本场剩余 30:"), left
         assert await q("a01", ".b-live") == "正在直播"
+        assert await q("a04", ".b-sched") == "已下播"  # her slot is over: finished, not stale
+        # a05 goes live an hour from now (slot start = now + 30 min + 30 min, to the second of the file)
+        start5 = [
+            time.strftime("%H:%M", time.gmtime((fixtures.now_ms() + d) / 1000 + 8 * 3600)) for d in (3540_000, 3600_000)
+        ]
+        assert await q("a05", ".b-sched") in [f"{x} 开播" for x in start5]
         assert (await q("a09", ".b-stale") or "").startswith("数据中断")
         assert await page.get_attribute("body", "data-data") == "live"
         assert (await page.text_content("#conn")) == "实时"

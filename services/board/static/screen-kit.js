@@ -9,7 +9,7 @@ const SK = (() => {
   const words = {
     zh: {
       data_until: "数据截至", data_stopped: "数据停止于", ago: "前", provisional_board: "暂定成绩（实时）",
-      provisional_ended: "暂定成绩（待冻结）", big_screen: "大屏",
+      provisional_ended: "暂定成绩（待冻结）", big_screen: "大屏", goes_live: "开播", slot_done: "已下播",
       final_board: "最终成绩", final_figures: "平台终值", final_figures_note: "标“平台终值”的选手已由平台最终数据替换直播实时数据",
       now_live: "正在直播", next_live: "下一位", slot_left: "本场剩余", starts_in_short: "后开播", no_one_live: "",
       page: "页", judges_col: "评委分", provisional: "暂定", award: "奖项", members: "人",
@@ -20,7 +20,7 @@ const SK = (() => {
     },
     en: {
       data_until: "data until", data_stopped: "Data stopped at", ago: "ago", provisional_board: "Provisional (live)",
-      provisional_ended: "Provisional (not frozen yet)", big_screen: "Big screen",
+      provisional_ended: "Provisional (not frozen yet)", big_screen: "Big screen", goes_live: "live", slot_done: "Finished",
       final_board: "Final results", final_figures: "Final data", final_figures_note: "Marked rows use the platform's final figures in place of the live ones",
       now_live: "Live now", next_live: "Next", slot_left: "left", starts_in_short: "to start", no_one_live: "",
       page: "page", judges_col: "Judges", provisional: "Provisional", award: "Award", members: "members",

@@ -55,7 +55,7 @@
       el("div", { class: "c-name" },
         el("div", { class: "n" }, el("span", { class: "nm" }), el("span", { class: "pfs" })),
         el("div", { class: "o" }, el("span", { class: "org" }),
-          el("span", { class: "badge b-live" }), el("span", { class: "badge b-award" }),
+          el("span", { class: "badge b-live" }), el("span", { class: "badge b-sched" }), el("span", { class: "badge b-award" }),
           el("span", { class: "badge b-tied" }), el("span", { class: "badge b-pending" }),
           el("span", { class: "badge b-prov" }), el("span", { class: "badge b-final" }),
           el("span", { class: "badge b-stale" }))),
@@ -359,6 +359,8 @@
       e.classList.toggle("is-stale", stale);
       setText(e.querySelector(".b-stale"), stale ? (arrival ? `${t("stale")} ${duration(wall - arrival)}` : t("no_data")) : "");
       setText(e.querySelector(".b-live"), r && s && s.start_ms <= now && now < s.end_ms ? t("on_stage") : "");
+      // her slot before and after: when she goes live, or that she has finished (not stale)
+      setText(e.querySelector(".b-sched"), !s ? "" : now < s.start_ms ? `${time(s.start_ms).slice(0, 5)} ${t("goes_live")}` : now >= s.end_ms ? t("slot_done") : "");
       const mv = moves.get(id);
       const m = e.querySelector(".move");
       if (mv && mv.until > Date.now()) {
@@ -369,7 +371,7 @@
         setText(m, "");
         moves.delete(id);
       }
-      if (stale || e.querySelector(".b-live").textContent) fitCell(e.querySelector(".o"), 12);
+      if (stale || e.querySelector(".b-live").textContent || e.querySelector(".b-sched").textContent) fitCell(e.querySelector(".o"), 12);
     }
     setConn(newest, ended);
   }
