@@ -260,3 +260,28 @@ async def test_each_simulator_injected_anomaly_is_found_and_nothing_else(log_set
     assert sorted((e.contestant_id, e.data.detector) for e in found) == sorted(injected.items())
     with pytest.raises(ValueError, match="KIND one of"):
         parse_anomalies("c0001=bogus")
+
+
+def test_outside_slot_reads_the_contest_files_schedule_and_events_move_it() -> None:
+    """Harbin's final: hrb-003's hour is 10:30–11:30 (+08:00) in the file; streaming at 09:00 is outside it,
+    hrb-001 (09:00–10:00) is inside; a live_slot_assigned event moving hrb-004 to 09:00 makes 09:05 fine."""
+    from pathlib import Path
+
+    from liveboard.contracts.contest_validate import load_contest
+
+    contest = load_contest(Path(__file__).parents[2] / "contests" / "harbin-2020.yaml")
+    d = Detector()
+    assert d.add_contest(contest) == 8
+    nine = 1_601_082_000_000  # 2020-09-26T09:00:00+08:00
+    docs = [
+        slot(contest.id, "hrb-004", nine, nine + 3_600_000),
+        snap(contest.id, "hrb-001", "r1", nine + 5 * MIN, online_now=50, live_started_at=nine),
+        snap(contest.id, "hrb-003", "r3", nine + 5 * MIN, online_now=50, live_started_at=nine),
+        snap(contest.id, "hrb-004", "r4", nine + 5 * MIN, online_now=50, live_started_at=nine),
+    ]
+    found = []
+    for doc in docs:
+        doc["event_id"] = event_id_for(doc)
+        found += d.feed(parse_event(doc))
+    assert [(a.contestant_id, a.data.detector) for a in found] == [("hrb-003", "outside_slot")]
+    assert _evidence(found[0])["outside_ms"] == 85 * MIN  # 09:05 is 85 minutes before 10:30

@@ -28,15 +28,24 @@ def _threshold_options(f):  # type: ignore[no-untyped-def]
 
 @anomalies.command("run")
 @click.option("--group-id", default="liveboard-anomalies", show_default=True, help="consumer group")
+@click.option(
+    "--contest",
+    "contest_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="a contest file whose live-slot schedule outside_slot checks (repeatable; events still move slots)",
+)
 @_threshold_options
-def run_cmd(group_id: str, **limits: int) -> None:
+def run_cmd(group_id: str, contest_files: tuple[str, ...], **limits: int) -> None:
     """Follow lb.events.v1 from the beginning and record anomaly_detected events until stopped."""
     from liveboard import logs
+    from liveboard.contracts.contest_validate import load_contest
     from services.scoring.anomalies.detectors import Thresholds
     from services.scoring.anomalies.runner import AnomalyRunner
 
     logs.setup("anomalies")
-    runner = AnomalyRunner(Settings(), Thresholds(**limits), group_id=group_id)
+    contests = tuple(load_contest(f) for f in contest_files)
+    runner = AnomalyRunner(Settings(), Thresholds(**limits), group_id=group_id, contests=contests)
 
     async def until_stopped() -> None:
         # SIGINT/SIGTERM finish the step in hand and stop in order (also when SIGINT was inherited ignored)

@@ -100,6 +100,17 @@ class Detector:
         self.emitted: set[str] = set()
         self.outside_flagged: set[tuple[str, str, str]] = set()
 
+    def add_contest(self, contest: Any) -> int:
+        """The live slots of a contest file's schedule (``slots.schedule`` of each round); a later
+        ``live_slot_assigned`` event of the same contestant and round replaces its slot, as for the scorer."""
+        n = 0
+        for rnd in contest.rounds():
+            slots = getattr(rnd, "slots", None)
+            for contestant_id, w in slots.schedule.items() if slots is not None else ():
+                self.slots.setdefault((contest.id, contestant_id, rnd.id), (w.start, w.end))
+                n += 1
+        return n
+
     # ------------------------------------------------------------------------------------------ fold
 
     def feed(self, ev: Any) -> list[Any]:

@@ -30,9 +30,14 @@ GROUP_ID = "liveboard-anomalies"
 
 
 class AnomalyRunner:
-    def __init__(self, settings: Settings, thresholds: Thresholds | None = None, group_id: str = GROUP_ID) -> None:
+    def __init__(
+        self, settings: Settings, thresholds: Thresholds | None = None, group_id: str = GROUP_ID,
+        contests: tuple[Any, ...] = (),
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.detector = Detector(thresholds)
+        for contest in contests:  # the contest files' own slot schedules (outside_slot)
+            self.detector.add_contest(contest)
         self.group_id = group_id
         self.consumer: Any = None
         self.producer: Any = None
