@@ -385,7 +385,8 @@ def demo(
         click.echo(imported.strip().splitlines()[-1] if imported.strip() else "报名表 imported")
 
         services.start("scorer", "score", "run")
-        services.start("anomalies", "anomalies", "run")  # advisory alerts (docs/board.md); never scored
+        # advisory alerts (docs/board.md), never scored; the contest file gives the slots outside_slot checks
+        services.start("anomalies", "anomalies", "run", f"--contest={contest_file}")
         services.start(
             "ingest",
             "ingest",
