@@ -90,8 +90,9 @@ class Stack:
 
     # --- up ----------------------------------------------------------------------------------------
     def up(self, bound: bool = False) -> list[ComponentStatus]:
-        """Start both engines. ``bound``: they die with the calling thread however it ends (the demo's, a
-        test session's); by default they outlive it until ``down`` (``liveboard stack up``)."""
+        """Start both engines. ``bound``: they die with the calling *thread* however it ends (the demo's, a
+        test session's), so call it from the main thread, never through ``asyncio.to_thread``; by default they
+        outlive it until ``down`` (``liveboard stack up``)."""
         with self._locked():
             self._refuse_if_running()
             bin_path = broker.binary(self.s.broker_binary)
