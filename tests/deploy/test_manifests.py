@@ -137,7 +137,9 @@ def test_deployments_have_probes_resources_and_wait_for_the_migrate_job(producti
     job = _by_kind(production, "Job")["liveboard-migrate"]
     job_steps = [c["args"] for c in job["spec"]["template"]["spec"]["initContainers"]]
     job_steps += [c["args"] for c in job["spec"]["template"]["spec"]["containers"]]
-    assert job_steps == [["topics", "ensure"], ["db", "migrate"]]  # topics first: db wait then implies both
+    # topics first (db wait then implies them), then the collectors' registrations projection repaired from
+    # the event log (an upgrade from a version without lb.registrations.v1), then the schema
+    assert job_steps == [["topics", "ensure"], ["ingest", "rebuild-registrations"], ["db", "migrate"]]
     for name, d in deployments.items():
         pod = d["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
