@@ -82,6 +82,12 @@ async def annotate(
     name_rows(waiting, names, contest_id)
     out["waiting_final"] = waiting
     alerts = [dict(a) for a in report.get("alerts", [])]
+    # a room the collector reports (stale_room) is named by the contestant whose feed it is
+    by_room = {(f["platform"], f["room_id"]): f for f in feeds}
+    for a in alerts:
+        f = by_room.get((a.get("platform"), a.get("room_id")))
+        if f is not None and not a.get("contestant_id"):
+            a["contestant_id"], a["contest_id"] = f["contestant_id"], f["contest_id"]
     name_rows(alerts, names, contest_id)
     for a in alerts:
         a["key"] = alert_key(a)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from clickhouse_connect.driver.client import Client as ChClient
+from prometheus_client import Gauge
 
 from liveboard.contracts import encode_event, make_event_id, parse_event
 from liveboard.contracts.events import event_id_for
@@ -98,6 +99,22 @@ async def test_finished_room_is_not_stale_and_alerts_are_acknowledged_and_muted_
         assert _alert(h, "room-c-done") is None
         douyin = next(p for p in h["platforms"] if p["platform"] == "douyin")
         assert douyin["finished"] >= 1
+
+        # the collector's own data ages (/metrics): the live room's stale_room alert is named by its
+        # contestant; the finished room's is dropped
+        age = Gauge("liveboard_ingest_data_age_seconds", "a", ["platform", "room_id"], registry=board.ingest.registry)
+        try:
+            age.labels("douyin", "room-c-live").set(600)
+            age.labels("douyin", "room-c-done").set(600)
+
+            def stale_rooms(h: dict[str, Any]) -> dict[str, dict[str, Any]]:
+                return {a["room_id"]: a for a in h["alerts"] if a["kind"] == "stale_room"}
+
+            h = await _health(ops, board, lambda h: "room-c-live" in stale_rooms(h))
+            rooms = stale_rooms(h)
+            assert rooms["room-c-live"]["display_name"] == "选手A02" and "room-c-done" not in rooms
+        finally:
+            board.ingest.registry.unregister(age)
 
         # acknowledge: stays listed, marked with who and when
         status, res = await ops.call("POST", "/api/v1/ops/alerts", {"key": alert["key"], "action": "ack"})

@@ -21,7 +21,7 @@
   function alertText(a) {
     switch (a.kind) {
       case "stale_feed": return `${t("stale")}：${who(a)} · ${duration(a.age_s * 1000)}`;
-      case "stale_room": return `${t("stale")}：${t(a.platform)} · ${a.room_id} · ${duration(a.age_s * 1000)}`;
+      case "stale_room": return `${t("stale")}：${a.display_name ? who(a) : t(a.platform) + " · " + a.room_id} · ${duration(a.age_s * 1000)}`;
       case "dlq_growth": return `${t("dead_letters")}：${a.count} / ${duration(a.window_s * 1000)}`;
       case "scorer_lag": return `${t("lag")}：${int(a.lag)} (${a.group_id})`;
       case "lag_unknown": return `${t("lag_unknown")}`;
