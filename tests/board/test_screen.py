@@ -47,6 +47,13 @@ def _contest_yaml(cid: str, start_ms: int, end_ms: int, slot: tuple[int, int], n
             f"accounts: {{{pf}: acc_{cid}_{i:02d}}}}}"
         )
     title = LONG_TITLE if long_title else "测试大屏赛"
+    # a04's slot is over, a05's ahead (when the field has them)
+    more = {4: (slot[0] - 1500_000, slot[0] - 300_000), 5: (slot[1] + 1800_000, slot[1] + 3600_000)}
+    more_slots = "".join(
+        f'            a{i:02d}: {{start: "{fixtures.iso(a)}", end: "{fixtures.iso(b)}"}}\n'
+        for i, (a, b) in more.items()
+        if i <= n
+    )
     return f"""schema_version: 1
 id: {cid}
 name: "{title}"
@@ -75,9 +82,7 @@ stages:
         slots:
           schedule:
             a01: {{start: "{fixtures.iso(slot[0])}", end: "{fixtures.iso(slot[1])}"}}
-            a04: {{start: "{fixtures.iso(slot[0] - 1500_000)}", end: "{fixtures.iso(slot[0] - 300_000)}"}}
-            a05: {{start: "{fixtures.iso(slot[1] + 1800_000)}", end: "{fixtures.iso(slot[1] + 3600_000)}"}}
-        ties: {{policy: share}}
+{more_slots}        ties: {{policy: share}}
         awards:
           - {{id: first, name: 一等奖, count: 1}}
           - {{id: second, name: 二等奖, count: 2}}
