@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping
 
 PARENT_ENV = "LIVEBOARD_PARENT_PID"
-STOP_GRACE_S = 20.0  # a child's orderly stop after its parent died, before it is killed
+STOP_GRACE_S = 10.0  # a child's orderly stop after its parent died (flushes, 5 s of HTTP drain), then SIGKILL
 _PR_SET_PDEATHSIG = 1
 
 

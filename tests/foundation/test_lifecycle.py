@@ -53,8 +53,8 @@ SERVICE = """
     import sys, time
     from liveboard.lifecycle import Terminated, install_stop_signals
     install_stop_signals()
-    print("ready", flush=True)
     try:
+        print("ready", flush=True)
         time.sleep(60)
     except Terminated:
         print("terminated in order", flush=True)

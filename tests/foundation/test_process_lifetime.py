@@ -37,7 +37,7 @@ from tests.support import settings_env, stack_settings
 pytestmark = pytest.mark.engines
 
 ROOT = Path(__file__).resolve().parents[2]
-GONE_WITHIN_S = 60.0  # SIGTERM to each child, its orderly stop, SIGKILL after lifecycle.STOP_GRACE_S (20 s)
+GONE_WITHIN_S = 60.0  # SIGTERM to each child, its orderly stop, SIGKILL after lifecycle.STOP_GRACE_S (10 s)
 
 
 # ------------------------------------------------------------------------------------------- /proc
