@@ -90,12 +90,16 @@
       series: [{ name: t("online"), type: "line", areaStyle: {}, showSymbol: false, data: pts.map((p) => [p.ts_ms, p.online_now]) }],
     }, true);
     LB.funnelChart = () => chart("chart-funnel");
-    if (!LB.onJudgeSelect) chart("chart-funnel").setOption({
+    // judge-figures.js draws the funnel over the reported steps with their shares; the first paint (before its
+    // answer) leaves out leading steps without figures (never 曝光 0 above 点击)
+    const firstReported = data.funnel.findIndex((s) => s.value);
+    const funnelSteps = firstReported < 0 ? [] : data.funnel.slice(firstReported); // no 曝光 0 above 点击
+    if (!LB.onJudgeSelect || !chart("chart-funnel").getOption()) chart("chart-funnel").setOption({
       animation: false, tooltip: { trigger: "item" },
       series: [{
         type: "funnel", sort: "none", left: "10%", width: "80%", top: 10, bottom: 10, gap: 2,
         label: { formatter: (p) => `${p.name} ${int(p.value)}` },
-        data: data.funnel.map((s) => ({ name: t(s.step), value: s.value })),
+        data: funnelSteps.map((s) => ({ name: t(s.step), value: s.value })),
       }],
     }, true);
     chart("chart-ratios").setOption({
