@@ -257,6 +257,7 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
             if tp.topic == self.scorer.events_topic:
                 committed = await consumer.committed(tp)
                 self.scorer.positions[tp.partition] = committed or 0
+                self.scorer.start_offsets[tp.partition] = committed or 0
 
 
 async def _assign_all(
@@ -288,7 +289,7 @@ async def _assign_all(
     consumer.assign(tps)
     for tp in tps:
         if tp.topic == scorer.events_topic:
-            scorer.positions[tp.partition] = await consumer.committed(tp) or 0
+            scorer.positions[tp.partition] = scorer.start_offsets[tp.partition] = await consumer.committed(tp) or 0
     log.info(
         "partitions assigned explicitly",
         extra={"fields": {"partitions": {t: sum(1 for tp in tps if tp.topic == t) for t in topics}}},
@@ -316,6 +317,16 @@ def _direct_intake(app: ScorerApp) -> None:
                 log.warning("offset commit failed", extra={"fields": {"error": repr(exc)[:200]}})
 
     scorer.register_acker("direct", commit)
+
+    async def log_end() -> dict[int, int]:
+        """The end of lb.events.v1 now, per partition (what a freeze requested now must include)."""
+        consumer = ref[0]
+        tps = [TopicPartition(events_topic, p) for p in sorted(consumer.partitions_for_topic(events_topic) or ())]
+        ends = await consumer.end_offsets(tps)
+        return {tp.partition: int(off) for tp, off in ends.items()}
+
+    scorer.desk.log_end = log_end
+    scorer.desk.archived = scorer.archived_offsets
 
     @app.task
     async def direct_consume() -> None:

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 Freezer = Callable[[FreezeRequest], Awaitable[dict[str, Any]]]
 
 
+class FreezeRefused(LiveboardError):
+    """A freeze the desk will not run now (answered ``refused`` with the reason)."""
+
+
 def summary(doc: dict[str, Any]) -> str:
     """What ``liveboard score freeze`` prints for a freeze document, as one text."""
     c, r, by = doc.get("contest_id"), doc.get("round_id"), doc.get("frozen_by")
@@ -68,6 +72,11 @@ class FreezeDesk:
         self.freezer = freezer or self._freeze
         self.queue: asyncio.Queue[tuple[Any, Callable[[], Awaitable[None]]]] = asyncio.Queue()
         self.answered = 0
+        # set by the intake: the end of lb.events.v1 per partition now, and how far it is archived; a freeze
+        # waits until everything in the log when it was asked is archived (a scorer catching up a backlog
+        # would otherwise freeze part of it)
+        self.log_end: Callable[[], Awaitable[dict[int, int]]] | None = None
+        self.archived: Callable[[], dict[int, int]] | None = None
 
     def submit(self, value: bytes, ack: Callable[[], Awaitable[None]]) -> None:
         """Queue one request record; ``ack`` acknowledges it (after its answer is written)."""
@@ -93,6 +102,7 @@ class FreezeDesk:
             extra={"fields": {"request": req.request_id, "contest": req.contest_id, "round": req.round_id}},
         )
         try:
+            await self._archived_up_to_now(req)
             doc = await self.retry.call(
                 f"freeze of {req.contest_id}/{req.round_id}", lambda: self.freezer(req), final=(LiveboardError,)
             )
@@ -110,6 +120,25 @@ class FreezeDesk:
             extra={"fields": {"request": req.request_id, "status": status, "message": message[:300]}},
         )
         return {"status": status, "message": message, "result": result}
+
+    async def _archived_up_to_now(self, req: FreezeRequest) -> None:
+        """Wait (up to the request's ``wait_s``) until every event in the log now is archived; refuse if not."""
+        if self.log_end is None or self.archived is None:
+            return
+        log_end = self.log_end
+        ends = await self.retry.call("reading the end of the event log", log_end)
+        deadline = asyncio.get_running_loop().time() + req.wait_s
+        while True:
+            done = self.archived()
+            behind = sum(max(0, end - done.get(p, 0)) for p, end in ends.items())
+            if not behind:
+                return
+            if asyncio.get_running_loop().time() >= deadline:
+                raise FreezeRefused(
+                    f"the scorer has not archived the event log up to this request after {req.wait_s:.0f} s "
+                    f"({behind} events behind); nothing was frozen: ask again once it has caught up"
+                )
+            await asyncio.sleep(0.1)
 
     async def _freeze(self, req: FreezeRequest) -> dict[str, Any]:
         from services.scoring.freeze import freeze_round

@@ -91,6 +91,7 @@ class Scorer(Intake, Flushes):
         self.board = Batch()  # what recomputes made: leaderboard, round results, updates to publish
         self.positions: dict[int, int] = {}  # lb.events.v1 partition -> next offset to process
         self.acked: dict[tuple[str, int], int] = {}
+        self.start_offsets: dict[int, int] = {}  # lb.events.v1 partition -> committed offset when assigned
         self.ackers: dict[str, AckFn] = {}
         self.ready = asyncio.Event()
         self.room = asyncio.Event()
@@ -304,6 +305,14 @@ class Scorer(Intake, Flushes):
                 extra={"fields": {"contest": contest_id, "round": round_id, "digest": digest, "events": count}},
             )
         self.board_wanted.set()
+
+    def archived_offsets(self) -> dict[int, int]:
+        """lb.events.v1 partition -> the offset below which every record is archived (and committed)."""
+        out = dict(self.start_offsets)
+        for (topic, p), off in self.acked.items():
+            if topic == self.events_topic and off > out.get(p, 0):
+                out[p] = off
+        return out
 
     # --------------------------------------------------------------------------------------- status
 

@@ -137,3 +137,27 @@ async def test_a_freeze_request_is_acted_on_and_answered(stack: Settings, scorer
     finally:
         await consumer.stop()
     assert await _answer(stack, other.request_id, 0.1) is None
+
+
+async def test_a_request_sent_while_no_scorer_runs_is_answered_when_one_starts(stack: Settings, tmp_path: Path) -> None:
+    cid = unique("frq-late")
+    path, _ = make_contest(tmp_path, cid, 8)
+    sc = stream_scenario(cid, 8, 2, seed=5)
+    want, _rows = expected(path, sc.events)
+    await produce(stack, sc.events)
+    req = new_request(cid, "r1", "运营乙", wait_s=30)
+    await _send(stack, req)
+    assert await _answer(stack, req.request_id, 0.5) is None  # nobody to answer yet: the board says pending
+
+    # a slow record flush: the request is read long before the backlog before it is archived
+    slow = {"LIVEBOARD_SCORER_FLUSH_INTERVAL_MS": "3000"}
+    sp = start_scorer(stack, [path], unique("scorer-frq-late"), tmp_path / "late.log", free_port(), **slow)
+    try:
+        await wait_healthy(sp)
+        got = await _answer(stack, req.request_id, 90)
+        assert got is not None, sp.tail()
+        # the freeze waited until the log as it was when asked was archived: every event of the round is in it
+        assert got["status"] == "done", got
+        assert got["result"]["event_count"] == len(sc.unique()) and got["result"]["leaderboard_digest"] == want
+    finally:
+        sp.stop()
