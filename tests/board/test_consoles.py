@@ -189,7 +189,8 @@ async def test_failed_login_says_why_in_chinese(board: Board, browser: Any, arti
     page = await browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     try:
         await page.goto(f"{board.url}/operator")
-        await page.fill("#login input[name=username]", board.operator)
+        # an unknown username (the operator's failures would count against the shared board's throttle)
+        await page.fill("#login input[name=username]", "nobody-consoles")
         await page.fill("#login input[name=password]", "wrong-password")
         await page.click("#login button[type=submit]")
         await page.wait_for_function("document.querySelector('#login .msg').textContent.length > 0")
@@ -201,6 +202,14 @@ async def test_failed_login_says_why_in_chinese(board: Board, browser: Any, arti
         await page.click("#login button[type=submit]")
         await page.wait_for_function("document.querySelector('#login .msg').textContent.includes('无权')")
         assert await page.text_content("#login .msg") == "登录失败：此账号无权使用本页面"
+        # English on ?lang=en
+        await page.goto(f"{board.url}/operator?lang=en")
+        # an unknown username (the operator's failures would count against the shared board's throttle)
+        await page.fill("#login input[name=username]", "nobody-consoles")
+        await page.fill("#login input[name=password]", "wrong-password")
+        await page.click("#login button[type=submit]")
+        await page.wait_for_function("document.querySelector('#login .msg').textContent.length > 0")
+        assert await page.text_content("#login .msg") == "Login failed: Wrong username or password"
     finally:
         await page.close()
 

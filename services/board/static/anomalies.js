@@ -46,7 +46,7 @@
       el("span", { class: "badge " + (a.severity === "critical" ? "bad" : "warn") }, n(a.detector)), " ",
       withName ? el("b", {}, `${a.display_name || a.contestant_id}${a.platform ? " · " + t(a.platform) : ""} `) : null,
       el("span", { class: "muted" }, dateTime(a.window_end)), el("div", {}, a.summary),
-      el("div", { class: "muted evidence" }, `${n("evidence")}：`,
+      el("div", { class: "muted evidence" }, `${n("evidence")}${lang === "en" ? ": " : "："}`,
         a.evidence.map((e) => `${n(e.name)} ${value(e)}`).join(" · ")));
   }
 

@@ -254,7 +254,7 @@ const LB = (() => {
           username: form.username.value, password: form.password.value,
         });
         if (res.user.role !== role) {
-          msg.textContent = t("login_failed") + "：" + t("err_wrong_role");
+          msg.textContent = t("login_failed") + (lang === "en" ? ": " : "：") + t("err_wrong_role");
           return;
         }
         csrf = res.csrf_token;
@@ -262,7 +262,7 @@ const LB = (() => {
         panel.hidden = true;
         onReady(res.user);
       } catch (e) {
-        msg.textContent = t("login_failed") + "：" + errorText(e);
+        msg.textContent = t("login_failed") + (lang === "en" ? ": " : "：") + errorText(e);
       }
     };
   }
@@ -276,7 +276,7 @@ const LB = (() => {
       const wait = e.retryAfter ? `（${e.retryAfter} ${t("err_retry_in")}）` : "";
       return t("err_" + code) + (lang === "en" ? wait.replace("（", " (").replace("）", ")") : wait);
     }
-    return lang === "en" ? e.message : `${t("err_http")}（${e.status}）：${e.message}`;
+    return lang === "en" ? `${t("err_http")} (${e.status}): ${e.message}` : `${t("err_http")}（${e.status}）：${e.message}`;
   }
 
   async function logout() {

@@ -22,6 +22,7 @@
     },
   }[lang];
   const f = (k) => L[k] ?? t(k);
+  const paren = (s) => (lang === "en" ? ` (${s})` : `（${s}）`);
 
   document.getElementById("figures-title").textContent = f("figures");
   document.getElementById("minute-title").textContent = f("per_minute");
@@ -61,7 +62,7 @@
           type: "funnel", sort: "none", left: "10%", width: "80%", top: 10, bottom: 10, gap: 2,
           label: { formatter: (p) => p.data.label },
           data: d.funnel.map((s) => ({ name: t(s.step), value: s.value,
-            label: `${t(s.step)} ${int(s.value)}` + (s.of_previous_ppm === null ? "" : `（${f("of_previous")} ${(s.of_previous_ppm / 10000).toFixed(1)}%）`) })),
+            label: `${t(s.step)} ${int(s.value)}` + (s.of_previous_ppm === null ? "" : paren(`${f("of_previous")} ${(s.of_previous_ppm / 10000).toFixed(1)}%`)) })),
         }],
       }, true);
       document.body.dataset.funnelSteps = d.funnel.map((s) => s.step).join(",");

@@ -18,15 +18,16 @@
 
   // rooms are named by their contestant (name + platform); the room id stays in a tooltip
   const who = (x) => `${x.display_name || x.contestant_id || x.room_id} · ${t(x.platform)}`;
+  const sep = LB.lang === "en" ? ": " : "：";
   function alertText(a) {
     switch (a.kind) {
-      case "stale_feed": return `${t("stale")}：${who(a)} · ${duration(a.age_s * 1000)}`;
-      case "stale_room": return `${t("stale")}：${a.display_name ? who(a) : t(a.platform) + " · " + a.room_id} · ${duration(a.age_s * 1000)}`;
-      case "dlq_growth": return `${t("dead_letters")}：${a.count} / ${duration(a.window_s * 1000)}`;
-      case "scorer_lag": return `${t("lag")}：${int(a.lag)} (${a.group_id})`;
+      case "stale_feed": return `${t("stale")}${sep}${who(a)} · ${duration(a.age_s * 1000)}`;
+      case "stale_room": return `${t("stale")}${sep}${a.display_name ? who(a) : t(a.platform) + " · " + a.room_id} · ${duration(a.age_s * 1000)}`;
+      case "dlq_growth": return `${t("dead_letters")}${sep}${a.count} / ${duration(a.window_s * 1000)}`;
+      case "scorer_lag": return `${t("lag")}${sep}${int(a.lag)} (${a.group_id})`;
       case "lag_unknown": return `${t("lag_unknown")}`;
-      case "error_rate": return `${t("error_rate")}：${t(a.platform)} ${(a.ratio * 100).toFixed(1)}%`;
-      case "ingest_unreachable": return `${t("ingest_unreachable")}：${a.url}`;
+      case "error_rate": return `${t("error_rate")}${sep}${t(a.platform)} ${(a.ratio * 100).toFixed(1)}%`;
+      case "ingest_unreachable": return `${t("ingest_unreachable")}${sep}${a.url}`;
       default: return t(a.kind);
     }
   }
