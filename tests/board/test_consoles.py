@@ -164,19 +164,19 @@ async def test_finished_room_is_not_stale_and_alerts_are_acknowledged_and_muted_
 
 
 async def test_judge_history_names_criteria_from_the_contest_file(board: Board) -> None:
-    judge = Client(board.url)
+    judge = Client(board.url)  # a03: the other tests' judge histories are a01's (test_pages) and a02's (test_api)
     try:
         await judge.login(board.judge, JUDGE_PASSWORD)
-        status, doc = await judge.call("GET", f"/api/v1/judge/scores?round={board.round_id}&contestant=a01")
+        status, doc = await judge.call("GET", f"/api/v1/judge/scores?round={board.round_id}&contestant=a03")
         assert status == 200, doc
         crit = doc["criteria"][0]
         status, res = await judge.call(
             "POST",
             "/api/v1/judge/scores",
-            {"round_id": board.round_id, "contestant_id": "a01", "scores": {crit["id"]: "1"}},
+            {"round_id": board.round_id, "contestant_id": "a03", "scores": {crit["id"]: "1"}},
         )
         assert status in (200, 201), res
-        status, s = await judge.call("GET", f"/api/v1/judge/scores?round={board.round_id}&contestant=a01")
+        status, s = await judge.call("GET", f"/api/v1/judge/scores?round={board.round_id}&contestant=a03")
         assert status == 200
         names = {h["criterion"]: h["criterion_name"] for h in s["history"]}
         assert names[crit["id"]] == crit["name"] and crit["name"] != crit["id"]
@@ -384,6 +384,18 @@ async def test_judge_sees_scored_figures_with_median_and_rank_interactions_and_r
     # paid orders 10 + rank, viewers 1,000 × rank, conversion 12,345 ppm for both
     fixtures.insert_leaderboard(board.ch, board.contest_id, "final", "g2", {"b01": "70", "b02": "40"}, 99)
     await board.ctx.hub.refresh((board.contest_id, "final"))
+    try:
+        await _judge_figures(board, browser, artifacts)
+    finally:  # the board is the session's: leave g2's leaderboard as the other tests wrote it
+        board.ch.command(
+            "ALTER TABLE leaderboard DELETE WHERE contest_id = {c:String} AND group_id = 'g2' AND version = 99",
+            parameters={"c": board.contest_id},
+            settings={"mutations_sync": 2},
+        )
+        board.ctx.hub.rounds.pop((board.contest_id, "final"), None)  # the next look reads ClickHouse again
+
+
+async def _judge_figures(board: Board, browser: Any, artifacts: Path) -> None:
     start = board.window[0]
     base = {"viewers_uv": 2_000, "orders_paid": 96, "gmv_fen": 400_000}
     insert_snapshot_data(board.ch, board.contest_id, "b02", "room-b02", start + 60_000, {**base, "likes": 100})
