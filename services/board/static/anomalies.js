@@ -50,8 +50,10 @@
         a.evidence.map((e) => `${n(e.name)} ${value(e)}`).join(" · ")));
   }
 
-  async function show(box, query, withName) {
+  // box: where; query: the API's; current(): false once the answer is no longer wanted (another selection)
+  async function show(box, query, withName, current = () => true) {
     const res = await api("GET", "/api/v1/anomalies?" + query);
+    if (!current()) return res.anomalies;
     box.replaceChildren(el("p", { class: "muted" }, n("anomalies_help")),
       el("ul", { class: "alerts anomalies" }, ...(res.anomalies.length ? res.anomalies.map((a) => item(a, withName))
         : [el("li", { class: "muted" }, n("no_anomalies"))])));

@@ -40,8 +40,12 @@
     return int(v);
   }
 
+  let wanted = null; // the contestant whose figures the page wants now (answers for others are dropped)
+
   async function refreshFigures(roundId, contestantId) {
+    wanted = contestantId;
     const d = await api("GET", `/api/v1/judge/figures?round=${encodeURIComponent(roundId)}&contestant=${encodeURIComponent(contestantId)}`);
+    if (wanted !== contestantId) return;
     const convName = lang === "en" ? d.conversion.label_en.split(":")[0] : d.conversion.name;
     document.getElementById("figures-title").textContent =
       `${f("figures")} · ${f("current_rank")} ${d.rank ?? "–"} / ${d.field}`;

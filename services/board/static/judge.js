@@ -57,7 +57,8 @@
     refreshScores();
     // anomaly alerts of this contestant, with their evidence (anomalies.js; advisory, never scored)
     document.getElementById("anomalies-title").textContent = LB.anomalyTitle();
-    LB.showAnomalies(document.getElementById("judge-anomalies"), "contestant=" + encodeURIComponent(id), false).catch(() => {});
+    LB.showAnomalies(document.getElementById("judge-anomalies"), "contestant=" + encodeURIComponent(id), false,
+      () => selected === id).catch(() => {});
   }
 
   const axisTime = { type: "time", axisLabel: { formatter: (v) => time(v).slice(0, 5) } };
