@@ -23,6 +23,7 @@ SCORES = "lb.scores.v1"
 REGISTRATIONS = "lb.registrations.v1"  # account bindings for the collectors (liveboard/kafka/registrations.py)
 REDRIVE = "lb.redrive.v1"  # dead letters sent back through a collector's push path (liveboard/redrive.py)
 FREEZE_REQUESTS = "lb.freeze_requests.v1"  # the board asks the scorer to freeze a round (liveboard/freeze_requests.py)
+SCORER_INPUTS = "lb.scorer_inputs.v1"  # the staged scorer: fold workers -> ranking workers (services/scoring/staged.py)
 
 
 @dataclass(frozen=True)

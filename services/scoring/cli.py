@@ -15,7 +15,7 @@ import click
 import orjson
 
 from liveboard.logs import setup
-from liveboard.settings import get_settings
+from liveboard.settings import Settings, get_settings
 from services.scoring.config import ScorerSettings
 
 
@@ -26,7 +26,9 @@ def score() -> None:
 
 @score.command("run")
 @click.option("--intake", type=click.Choice(["faust", "direct"]), help="override LIVEBOARD_SCORER_INTAKE")
-def run(intake: str | None) -> None:
+@click.option("--stage", type=click.Choice(["fold", "rank"]), help="staged topology: override LIVEBOARD_SCORER_STAGE")
+@click.option("--worker", help="staged topology: this worker's slice i/N (override LIVEBOARD_SCORER_WORKER)")
+def run(intake: str | None, stage: str | None = None, worker: str | None = None) -> None:
     """Consume lb.events.v1 and keep scores and leaderboards in ClickHouse (until SIGTERM/SIGINT)."""
     import faust
 
@@ -37,6 +39,9 @@ def run(intake: str | None) -> None:
     cfg = ScorerSettings()
     if intake:
         cfg = cfg.model_copy(update={"intake": intake})
+    if cfg.topology == "staged" or stage or worker:
+        _run_staged(settings, cfg, stage, worker)
+        return
     app = create_app(settings, cfg)
     worker = faust.Worker(
         app,
@@ -47,6 +52,29 @@ def run(intake: str | None) -> None:
     )
     worker.spinner = None  # a terminal spinner writes escape codes into the JSON log
     worker.execute_from_commandline()
+
+
+def _run_staged(settings: Settings, cfg: ScorerSettings, stage: str | None, worker: str | None) -> None:
+    """A fold or ranking worker of the staged topology (services/scoring/staged.py)."""
+    import asyncio
+
+    from liveboard.errors import ConfigError
+    from services.scoring.contests import load_plans
+    from services.scoring.staged import parse_worker, run_fold, run_rank
+
+    if cfg.topology != "staged":
+        raise click.UsageError("--stage/--worker need LIVEBOARD_SCORER_TOPOLOGY=staged")
+    stage = stage or cfg.stage
+    if stage is None:
+        raise click.UsageError("the staged topology needs --stage fold or --stage rank (or LIVEBOARD_SCORER_STAGE)")
+    worker = worker or cfg.worker
+    try:
+        parse_worker(worker)
+        plans = load_plans(cfg)
+        runner = run_fold if stage == "fold" else run_rank
+        asyncio.run(runner(settings, cfg, plans, worker))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @score.command("explain")

@@ -59,6 +59,14 @@ class ScorerSettings(BaseSettings):
         "tansu); run ONE scorer per app id. group: subscribe in the consumer group (a second scorer gets part "
         "of the topic and stops ranking until it holds every partition again)",
     )
+    # --- topology (issue 13; services/scoring/staged.py, docs/scoring.md "Staged topology") -------
+    topology: Literal["single", "staged"] = Field(
+        "single",
+        description="single (default): one scorer folds and ranks everything; staged: fold workers (--stage fold) "
+        "and ranking workers (--stage rank) connected by lb.scorer_inputs.v1",
+    )
+    stage: Literal["fold", "rank"] | None = Field(None, description="staged topology: which stage this process runs")
+    worker: str = Field("0/1", pattern=r"^[0-9]+/[0-9]+$", description="staged topology: i/N, this worker's slice")
     batch_max: int = Field(5000, ge=1, description="events handed to the processor at once")
     batch_within_ms: int = Field(20, ge=1, description="wait at most this long to fill a batch")
     dedup_capacity: int = Field(

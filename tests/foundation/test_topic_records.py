@@ -26,7 +26,7 @@ def test_every_schema_named_by_the_catalog_exists() -> None:
     for name in named:
         matches = list(contracts_dir().glob(name))
         assert matches, f"topics.yaml names schemas/{name}, which does not exist"
-    assert len(load_catalog().topics) == 7  # … lb.redrive.v1, lb.freeze_requests.v1 (issue 13)
+    assert len(load_catalog().topics) == 8  # … lb.redrive.v1, lb.freeze_requests.v1, lb.scorer_inputs.v1 (issue 13)
     assert "freeze_request.v1.json" in named
 
 
