@@ -5,6 +5,10 @@ and with 3 fold workers, and after a fold worker is killed with SIGKILL mid-load
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,9 +16,10 @@ import pytest
 
 from deploy.embedded.processes import free_port
 from liveboard.contracts.contest_validate import load_contest
+from liveboard.errors import ConfigError
 from liveboard.settings import Settings
 from services.scoring.contests import plan_for
-from services.scoring.staged import parse_worker, record_key
+from services.scoring.staged import check_plans, parse_worker, record_key
 from tests.scoring.contests import make_contest
 from tests.scoring.support import (
     ScorerProc,
@@ -23,11 +28,12 @@ from tests.scoring.support import (
     live_digest,
     poll_until,
     produce,
+    scalar,
     start_scorer,
     stream_scenario,
     wait_digest,
 )
-from tests.support import unique
+from tests.support import settings_env, unique
 
 pytestmark = pytest.mark.engines
 
@@ -69,6 +75,14 @@ def _processed(sp: ScorerProc) -> int:
         return int(sp.health()[1].get("processed") or 0)
     except OSError:
         return 0
+
+
+def test_staged_refuses_a_contest_it_cannot_fold_per_partition() -> None:
+    from tests.scoring.test_slots_entries import SHAOYANG
+
+    plans = {"shaoyang-2023": plan_for(load_contest(SHAOYANG))}
+    with pytest.raises(ConfigError, match=r"registered entries.*TOPOLOGY=single"):
+        check_plans(plans)
 
 
 def test_worker_slices_and_chain_keys(tmp_path: Path) -> None:
@@ -146,6 +160,35 @@ async def test_single_and_staged_1_and_3_fold_workers_and_a_kill_9_give_the_same
             assert leaderboard(stack, cid) == [{**r, "frozen": 0} for r in rows], k
             assert len(rows) == 24
         assert live_digest(stack, names["single"]) == want["single"][0]
+
+        # a contest-level event: the round frozen (freeze CLI -> round_frozen in the log -> a fold worker
+        # forwards it -> the ranking worker shows the frozen rows); then the ranking worker restarts and
+        # rebuilds by replaying lb.scorer_inputs.v1: the same frozen rows, the same digest
+        cid = names["three"]
+        digest, rows = want["three"]
+        archived = "SELECT count() FROM events_archive FINAL WHERE contest_id = {c:String}"
+        n_events = len({e.event_id for e in sc_events["three"]})
+        assert await poll_until(lambda: scalar(stack, archived, c=cid) == n_events, 30)
+        env = {**os.environ, **settings_env(stack), "LIVEBOARD_SCORER_CONTEST_FILES": json.dumps([str(paths["three"])])}
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "liveboard", "score", "freeze", cid, "r1", "--by", "公证员", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["leaderboard_digest"] == digest
+        frozen_rows = [{**r, "frozen": 1} for r in rows]
+        assert await poll_until(lambda: leaderboard(stack, cid) == frozen_rows, 30), three_rank.tail()
+        three_rank.stop()
+        again = _stage(stack, paths["three"], cid, app3, tmp_path / "three-rank2.log", "rank", "0/1")
+        procs.append(again)
+        await _ready([again])
+        assert await poll_until(
+            lambda: leaderboard(stack, cid) == frozen_rows and live_digest(stack, cid) == digest, 30
+        )
     finally:
         for sp in procs:
             sp.stop()
