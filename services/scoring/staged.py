@@ -36,7 +36,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from liveboard.contracts import parse_event
 from liveboard.contracts.events import encode_event
 from liveboard.errors import ConfigError, ValidationError
-from liveboard.kafka.catalog import DLQ, EVENTS, SCORER_INPUTS
+from liveboard.kafka.catalog import DLQ, EVENTS, FREEZE_REQUESTS, SCORER_INPUTS
 from liveboard.kafka.clients import make_consumer, make_producer
 from liveboard.settings import Settings
 from services.scoring.batch import Batch, Record
@@ -482,6 +482,52 @@ async def run_fold(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
         await producer.stop()
 
 
+async def _freeze_desk(settings: Settings, cfg: ScorerSettings, scorer: Scorer) -> tuple[AIOKafkaConsumer, list[Any]]:
+    """Ranking worker 0 answers ``lb.freeze_requests.v1`` (the board's freeze desk) as the single scorer does.
+
+    "Archived" is what the fold workers committed (``<app id>-fold``): a fold worker commits an offset only
+    after its rows are in ClickHouse and its inputs on ``lb.scorer_inputs.v1``. Requests are committed in the
+    same group once answered."""
+    events_topic, freeze_topic = settings.topic(EVENTS), settings.topic(FREEZE_REQUESTS)
+    consumer = make_consumer(settings, group_id=f"{cfg.app_id}-fold", client_id=f"{cfg.app_id}-freeze-desk")
+    await consumer.start()
+    await _wait_topics(consumer, [events_topic])
+    if not consumer.partitions_for_topic(freeze_topic):
+        log.warning("topic missing: freeze requests not read", extra={"fields": {"topic": freeze_topic}})
+        return consumer, []
+    event_tps = [TopicPartition(events_topic, p) for p in sorted(consumer.partitions_for_topic(events_topic) or ())]
+    consumer.assign([TopicPartition(freeze_topic, p) for p in sorted(consumer.partitions_for_topic(freeze_topic))])
+    archived: dict[int, int] = {}
+
+    async def refresh() -> None:
+        while True:
+            for tp in event_tps:
+                try:
+                    archived[tp.partition] = await consumer.committed(tp) or 0
+                except Exception as exc:
+                    log.warning("reading the fold workers' offsets failed", extra={"fields": {"error": repr(exc)}})
+            await asyncio.sleep(0.2)
+
+    async def log_end() -> dict[int, int]:
+        ends = await consumer.end_offsets(event_tps)
+        return {tp.partition: int(off) for tp, off in ends.items()}
+
+    async def read() -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            for tp, msgs in batches.items():
+                for r in msgs:
+
+                    async def ack(tp: TopicPartition = tp, off: int = r.offset + 1) -> None:
+                        await consumer.commit({tp: off})
+
+                    scorer.desk.submit(r.value, ack)
+
+    scorer.desk.log_end = log_end
+    scorer.desk.archived = lambda: dict(archived)
+    return consumer, [asyncio.create_task(refresh()), asyncio.create_task(read())]
+
+
 async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, ContestPlan], worker: str) -> None:
     i, n = parse_worker(worker)
     check_plans(plans)
@@ -521,6 +567,7 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
         "ranking worker starting",
         extra={"fields": {"worker": worker, "partitions": mine, "replay_to": {str(p): e for p, e in ends.items()}}},
     )
+    desk_consumer, desk_tasks = (None, []) if i != 0 else await _freeze_desk(settings, cfg, scorer)
     try:
         await scorer.start(producer)
         _settle_heap()
@@ -539,8 +586,12 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
                 ]
                 await scorer.handle_inputs(records)
         watch.cancel()
+        for t in desk_tasks:
+            t.cancel()
         await scorer.stop()
     finally:
         await status.stop()
+        if desk_consumer is not None:
+            await desk_consumer.stop()
         await consumer.stop()
         await producer.stop()

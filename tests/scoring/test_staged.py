@@ -5,18 +5,18 @@ and with 3 fold workers, and after a fold worker is killed with SIGKILL mid-load
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from deploy.embedded.processes import free_port
+from liveboard.clickhouse.client import get_async_client
 from liveboard.contracts.contest_validate import load_contest
 from liveboard.errors import ConfigError
+from liveboard.freeze_requests import new_request, wait_answer
+from liveboard.kafka.catalog import FREEZE_REQUESTS
+from liveboard.kafka.clients import make_producer
 from liveboard.settings import Settings
 from services.scoring.contests import plan_for
 from services.scoring.staged import check_plans, parse_worker, record_key
@@ -33,7 +33,7 @@ from tests.scoring.support import (
     stream_scenario,
     wait_digest,
 )
-from tests.support import settings_env, unique
+from tests.support import unique
 
 pytestmark = pytest.mark.engines
 
@@ -169,17 +169,21 @@ async def test_single_and_staged_1_and_3_fold_workers_and_a_kill_9_give_the_same
         archived = "SELECT count() FROM events_archive FINAL WHERE contest_id = {c:String}"
         n_events = len({e.event_id for e in sc_events["three"]})
         assert await poll_until(lambda: scalar(stack, archived, c=cid) == n_events, 30)
-        env = {**os.environ, **settings_env(stack), "LIVEBOARD_SCORER_CONTEST_FILES": json.dumps([str(paths["three"])])}
-        out = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "liveboard", "score", "freeze", cid, "r1", "--by", "公证员", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert out.returncode == 0, out.stderr
-        assert json.loads(out.stdout)["leaderboard_digest"] == digest
+        # asked as the board asks: a request on lb.freeze_requests.v1, answered by ranking worker 0's desk
+        req = new_request(cid, "r1", "公证员")
+        producer = make_producer(stack, linger_ms=0)
+        await producer.start()
+        try:
+            await producer.send_and_wait(stack.topic(FREEZE_REQUESTS), req.encode(), key=req.key)
+        finally:
+            await producer.stop()
+        client = await get_async_client(stack)
+        try:
+            got = await wait_answer(client, req.request_id, 60)
+        finally:
+            await client.close()
+        assert got is not None and got["status"] == "done", (got, three_rank.tail())
+        assert got["result"]["leaderboard_digest"] == digest
         frozen_rows = [{**r, "frozen": 1} for r in rows]
         assert await poll_until(lambda: leaderboard(stack, cid) == frozen_rows, 30), three_rank.tail()
         three_rank.stop()
