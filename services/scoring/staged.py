@@ -144,6 +144,7 @@ def inputs_doc(st: ContestState, round_id: str, cid: str) -> dict[str, Any]:
         "round_id": round_id,
         "contestant_id": cid,
         "has_inputs": bool(c is not None and st._has_inputs(c, round_id)),
+        "active": round_id in st.active_rounds,
         "registered_group": reg.group_id if reg is not None else None,
         "labels": list(st.labels(cid)),
         "inputs": _plain(ri.inputs),
@@ -193,8 +194,11 @@ class RankState(ContestState):
         else:
             have.discard(cid)
         self.label_of[cid] = (doc["labels"][0], doc["labels"][1])
-        self.active_rounds.add(rid)
-        return rid
+        if doc["active"]:
+            # a round is ranked once some event anchored in it, in any fold worker (as the single path's
+            # active rounds, the union over every event); a registration alone sends every round, inactive
+            self.active_rounds.add(rid)
+        return rid if rid in self.active_rounds else None
 
     def inputs_for(self, round_id: str, cid: str) -> RoundInputs:
         hit = self.received.get((round_id, cid))

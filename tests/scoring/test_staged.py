@@ -5,23 +5,33 @@ and with 3 fold workers, and after a fold worker is killed with SIGKILL mid-load
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import zlib
 from pathlib import Path
 
+import jsonschema
+import orjson
 import pytest
 
 from deploy.embedded.processes import free_port
 from liveboard.clickhouse.client import get_async_client
+from liveboard.contracts import parse_event
 from liveboard.contracts.contest_validate import load_contest
+from liveboard.contracts.events import encode_event
 from liveboard.errors import ConfigError
 from liveboard.freeze_requests import new_request, wait_answer
 from liveboard.kafka.catalog import FREEZE_REQUESTS
 from liveboard.kafka.clients import make_producer
 from liveboard.settings import Settings
 from services.scoring.contests import plan_for
-from services.scoring.staged import check_plans, parse_worker, record_key
+from services.scoring.recompute import Recomputer, Versions
+from services.scoring.staged import RankState, _TrackedState, check_plans, inputs_doc, parse_worker, record_key
+from services.scoring.state import ContestState
+from tests.scoring import factory as f
 from tests.scoring.contests import make_contest
 from tests.scoring.support import (
+    REPO,
     ScorerProc,
     expected,
     leaderboard,
@@ -196,3 +206,69 @@ async def test_single_and_staged_1_and_3_fold_workers_and_a_kill_9_give_the_same
     finally:
         for sp in procs:
             sp.stop()
+
+
+# ------------------------------------------------------------------------- in process: the stages' contract
+
+
+def _single_digest(path: Path, events: list, round_id: str) -> str:
+    st = ContestState(plan_for(load_contest(path)))
+    for e in events:
+        st.apply(parse_event(f.encode(e)))
+    st.active_rounds.add(round_id)
+    return Recomputer(st, Versions(), 10).compute(round_id, {}).digest
+
+
+def _staged_digest(path: Path, events: list, n: int, round_id: str) -> str:
+    """Fold the events in ``n`` slices (by key, as partitions), send as a fold worker sends, rank."""
+    schema = json.loads((REPO / "schemas" / "scorer_inputs.v1.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    folds = [_TrackedState(plan_for(load_contest(path))) for _ in range(n)]
+    rank = RankState(plan_for(load_contest(path)))
+    for e in events:
+        st = folds[zlib.crc32(f.key_of(e)) % n]
+        st.apply(parse_event(f.encode(e)))
+        for rid, cid in sorted(st.changed):
+            doc = inputs_doc(st, rid, cid)
+            validator.validate(doc)
+            rank.take(orjson.dumps(doc))
+        st.changed.clear()
+        for ev in st.forward:
+            rank.apply(parse_event(encode_event(ev)))
+        st.forward.clear()
+    return Recomputer(rank, Versions(), 10).compute(round_id, {}).digest
+
+
+def test_slots_exclusions_and_tie_decisions_rank_the_same_from_forwarded_inputs(tmp_path: Path) -> None:
+    from liveboard.contracts.decisions import tie_event
+    from tests.scoring.decisions_support import HOUR, decisions_contest, sales, write
+    from tests.scoring.test_decisions_fold import START, _excl
+    from tests.scoring.test_slots_entries import HARBIN, harbin_final_events
+
+    harbin = harbin_final_events()
+    want = _single_digest(HARBIN, harbin, "final")
+    for n in (1, 3):
+        assert _staged_digest(HARBIN, harbin, n, "final") == want
+
+    path = write(tmp_path, decisions_contest("dq-fold", start=START))
+    tie = tie_event(
+        "dq-fold",
+        START + 5 * HOUR,
+        decision_id="tie-r1-third",
+        round_id="r1",
+        group_id="g1",
+        list_id="awards",
+        order=["c3", "c2"],
+        reason="评委会复议",
+        approver="裁判委员会",
+    )
+    evs = [
+        *sales("dq-fold", START),
+        _excl(START + HOUR, True),
+        tie,
+        _excl(START + 3 * HOUR, True, round_id=None, xid="x"),
+    ]
+    want = _single_digest(path, evs, "r1")
+    assert want != _single_digest(path, [e for e in evs if e is not tie], "r1")  # the decision matters
+    for n in (1, 3):
+        assert _staged_digest(path, evs, n, "r1") == want
