@@ -651,8 +651,15 @@ async def test_places_positions_and_totals_agree_after_a_storm_of_updates(
             await _refresh(board, field)
             await page.wait_for_timeout(250)
         want = [f"a{i:02d}" for i in base] + [f"a{N}"]
+        # settled = every row at its place in the last version (the first row alone is not enough: an earlier
+        # shuffle often had the same leader, and the screen lands one batched order at a time)
         await page.wait_for_function(
-            f"document.querySelector('[data-contestant=a{base[0]:02d}]').dataset.index === '0'", timeout=8000
+            """(ids) => ids.every((id, i) => {
+                const row = document.querySelector(`[data-contestant=${id}]`);
+                return row !== null && row.dataset.index === String(i);
+            })""",
+            arg=want,
+            timeout=20000,
         )
         pages_seen: set[int] = set()
         deadline = time.monotonic() + 20
