@@ -8,7 +8,6 @@ apply. Screenshots go to test-artifacts/board/screen-*.png."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 from collections.abc import Iterator
@@ -572,7 +571,6 @@ async def test_logo_route_serves_only_the_contests_declared_file(board: Board, f
             assert await resp.read() == LOGO
         async with http.get(f"{board.url}/screen/logo/{board.contest_id}") as resp:
             assert resp.status == 404  # the fixture's contest declares no logo
-    await asyncio.sleep(0)
 
 
 def test_a_demo_rerun_on_the_same_state_is_a_new_contest_run(board: Board) -> None:
