@@ -131,7 +131,8 @@ def test_every_server_listens_on_the_pod_address_behind_https(production: list[d
 
 def test_deployments_have_probes_resources_and_wait_for_the_migrate_job(production: list[dict[str, Any]]) -> None:
     deployments = _by_kind(production, "Deployment")
-    assert set(deployments) == {f"liveboard-{s}" for s in SERVERS}
+    assert set(deployments) == {f"liveboard-{s}" for s in SERVERS} | {"liveboard-anomalies"}
+    _check_the_anomaly_detector(deployments.pop("liveboard-anomalies"), _by_kind(production, "ConfigMap"))
     services = _by_kind(production, "Service")
     configmaps = _by_kind(production, "ConfigMap")
     job = _by_kind(production, "Job")["liveboard-migrate"]
@@ -175,6 +176,37 @@ def test_deployments_have_probes_resources_and_wait_for_the_migrate_job(producti
     assert {Path(f).name for f in files} <= set(contests["data"])
 
 
+def _check_the_anomaly_detector(d: dict[str, Any], configmaps: dict[str, dict[str, Any]]) -> None:
+    """No HTTP of its own: the pod is hardened and ordered like the others, and its liveness is judged by an
+    exec probe on its consumer group's commits (liveboard/kafka/progress.py)."""
+    from services.scoring.anomalies.runner import GROUP_ID
+
+    assert d["spec"]["replicas"] == 1 and d["spec"]["strategy"]["type"] == "Recreate"
+    pod = d["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
+    (init,) = pod["initContainers"]
+    assert init["args"][:2] == ["db", "wait"]
+    (main,) = pod["containers"]
+    assert main["image"] == init["image"] == "registry.example.com/liveboard/liveboard:0.1.0"
+    assert main["args"][:2] == ["anomalies", "run"] and "ports" not in main
+    assert main["securityContext"]["readOnlyRootFilesystem"] is True
+    assert main["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert main["resources"]["requests"]["cpu"] and main["resources"]["limits"]["memory"]
+    probe = main["livenessProbe"]["exec"]["command"]
+    assert probe[:4] == ["liveboard", "topics", "group-progress", GROUP_ID]
+    # the probe keeps its observations between runs in a writable mount, and finishes within its timeout
+    state = probe[probe.index("--state") + 1]
+    mounts = {m["mountPath"]: m["name"] for m in main["volumeMounts"]}
+    assert str(Path(state).parent) in mounts
+    assert 5 * float(probe[probe.index("--timeout") + 1]) < main["livenessProbe"]["timeoutSeconds"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mounts["/etc/liveboard/contests"]]["configMap"]["name"] in configmaps
+    assert volumes[mounts["/run/secrets/liveboard"]]["secret"]["secretName"] in OUT_OF_BAND_SECRETS
+    files = [main["args"][i + 1] for i, a in enumerate(main["args"]) if a == "--contest"]
+    contests = next(c for n, c in configmaps.items() if n.startswith("liveboard-contests"))
+    assert {Path(f).name for f in files} <= set(contests["data"])
+
+
 def test_ingress_exposes_the_board_and_only_the_webhooks_of_ingest(production: list[dict[str, Any]]) -> None:
     (ingress,) = _by_kind(production, "Ingress").values()
     assert ingress["spec"]["tls"][0]["secretName"]
@@ -198,11 +230,17 @@ def test_overlay_contest_files_are_valid_contests(tmp_path: Path) -> None:
         assert result.exit_code == 0, (path.name, result.output)
 
 
+LIVEBOARD_COMMANDS = {"ingest", "score", "board", "db", "anomalies", "topics"}
+
+
 def _commands(doc: object) -> list[list[str]]:
     found = []
     if isinstance(doc, dict):
         for k, v in doc.items():
-            if k in ("command", "args") and isinstance(v, list) and v and v[0] in {"ingest", "score", "board", "db"}:
+            words = v[1:] if isinstance(v, list) and v[:1] == ["CMD"] else v  # a compose health check
+            if isinstance(words, list) and words[:1] == ["liveboard"]:  # exec probes and health checks
+                found.append(words[1:])
+            elif k in ("command", "args") and isinstance(v, list) and v and v[0] in LIVEBOARD_COMMANDS:
                 found.append(v)
             else:
                 found += _commands(v)
@@ -215,7 +253,7 @@ def _commands(doc: object) -> list[list[str]]:
 def test_every_command_the_manifests_run_parses(production: list[dict[str, Any]]) -> None:
     compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
     cmds = _commands(production) + _commands(compose)
-    assert {c[0] for c in cmds} >= {"ingest", "score", "board", "db"}
+    assert {c[0] for c in cmds} >= LIVEBOARD_COMMANDS
     for cmd in cmds:
         cmd = [re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", a) for a in cmd]  # compose defaults
         result = CliRunner().invoke(cli, [*cmd, "--help"])
@@ -267,6 +305,11 @@ def test_compose_references_and_start_order() -> None:
         assert "/etc/liveboard/contests:ro" in svc["volumes"][0]
         for p in svc.get("ports", []):
             assert p.startswith("${LIVEBOARD_PUBLISH_ADDRESS:-127.0.0.1}:"), p  # behind the host's TLS proxy
+    detector = services["anomalies"]
+    assert detector["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert detector["command"][:2] == ["anomalies", "run"] and "ports" not in detector
+    assert detector["read_only"] is True and "/tmp" in detector["tmpfs"]
+    assert detector["healthcheck"]["test"][1:4] == ["liveboard", "topics", "group-progress"]
     assert services["board"]["environment"]["LIVEBOARD_BOARD_COOKIE_SECURE"].endswith(":-true}")
     assert services["board"]["environment"]["LIVEBOARD_BOARD_TRUST_PROXY"].endswith(":-true}")
 
