@@ -52,7 +52,7 @@ from services.scoring.rules.inputs import (
     JudgeScoreInput,
     OrgInput,
 )
-from services.scoring.state import ContestState, RoundInputs
+from services.scoring.state import Contestant, ContestState, RoundInputs
 from services.scoring.web import Progress, StatusServer
 
 log = logging.getLogger(__name__)
@@ -74,18 +74,6 @@ def parse_worker(spec: str) -> tuple[int, int]:
     if n < 1 or not 0 <= i < n:
         raise ConfigError(f"worker {spec!r}: i must be in 0..N-1 and N >= 1")
     return i, n
-
-
-def check_plans(plans: dict[str, ContestPlan]) -> None:
-    """Refuse what the staged topology cannot score the same as the single path (docs/scoring.md)."""
-    for cid, plan in plans.items():
-        for r in plan.contest.rounds():
-            if r.entries is not None and r.entries.source == "registered":
-                raise ConfigError(
-                    f"contest {cid}: round {r.id} counts registered entries (a video is attributed by account and "
-                    "video, not by the contestant its events are keyed by), which the staged topology cannot fold "
-                    "per partition; score this contest with LIVEBOARD_SCORER_TOPOLOGY=single"
-                )
 
 
 def chain_root(plan: ContestPlan, round_id: str) -> str:
@@ -153,13 +141,45 @@ def inputs_doc(st: ContestState, round_id: str, cid: str) -> dict[str, Any]:
         "last_event_ms": ri.last_event_ms,
         "last_data_ms": ri.last_data_ms,
         "evidence": _plain(ri.evidence),
+        **({"own_videos": own_videos(st, round_id, cid)} if round_id in st._entry_rules else {}),
     }
+
+
+def own_videos(st: ContestState, round_id: str, cid: str) -> list[list[Any]]:
+    """A registered round's candidates for the evidence's ``unregistered`` list: the contestant's own videos
+    anchored in the round, ``[platform, account, video, published_at, anchor]`` (the ranking stage, which
+    holds the entry registry, leaves out the registered ones)."""
+    c = st.contestants.get(cid)
+    if c is None:
+        return []
+    return [
+        [v.platform, v.account_id, v.video_id, v.published_at, v.anchor]
+        for v in sorted(c.videos.values(), key=lambda v: (v.platform, v.account_id, v.video_id))
+        if round_id in st.rounds_at(v.anchor)
+    ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _OwnVideo:
+    """What ``ContestState._entry_inputs`` reads of a contestant's own video (for ``unregistered``)."""
+
+    platform: str
+    account_id: str
+    video_id: str
+    published_at: int | None
+    anchor: int
 
 
 class RankState(ContestState):
     """A contest as the ranking stage sees it: the newest inputs per (round, contestant) from the fold
     workers, contest-level events folded as usual; what no fold worker sent (a contestant of the contest
-    file without events) is projected from the contest file alone, as the single path does."""
+    file without events) is projected from the contest file alone, as the single path does.
+
+    Registered entries (docs/scoring.md, "Registered entries in the staged topology"): the entry registry
+    (the file's list and forwarded ``entry_registered`` events) and the registered videos (forwarded
+    ``video_stats_snapshot`` events, attributed by (platform, account, video)) are folded here, where a
+    round's every entry meets; a registered round's video metrics, evidence and counts are added to what the
+    contestant's fold worker sent (which leaves them out) and the leaderboard figures computed again."""
 
     def __init__(self, plan: ContestPlan) -> None:
         super().__init__(plan)
@@ -167,6 +187,14 @@ class RankState(ContestState):
         self.reg_group: dict[str, str] = {}
         self.with_inputs: dict[str, set[str]] = {}
         self.label_of: dict[str, tuple[str, str]] = {}
+        self.own: dict[tuple[str, str], tuple[_OwnVideo, ...]] = {}  # registered rounds: (round, cid) -> own videos
+        self.merged: dict[tuple[str, str], tuple[tuple[bytes, int], RoundInputs]] = {}
+
+    def apply(self, ev: Any) -> frozenset[str]:
+        if ev.type == "video_stats_snapshot":
+            # forwarded for the entry registry only: the contestant's fold worker projects everything else
+            return self._entry_snapshot(ev)
+        return super().apply(ev)
 
     def take(self, value: bytes) -> str | None:
         """Keep one record's inputs; returns its round if they changed."""
@@ -186,6 +214,8 @@ class RankState(ContestState):
         )
         ri._evidence = doc["evidence"]
         self.received[(rid, cid)] = (digest, ri)
+        if "own_videos" in doc:
+            self.own[(rid, cid)] = tuple(_OwnVideo(*v) for v in doc["own_videos"])
         if doc["registered_group"] is not None:
             self.reg_group[cid] = doc["registered_group"]
         have = self.with_inputs.setdefault(rid, set())
@@ -202,7 +232,39 @@ class RankState(ContestState):
 
     def inputs_for(self, round_id: str, cid: str) -> RoundInputs:
         hit = self.received.get((round_id, cid))
-        return hit[1] if hit is not None else super().inputs_for(round_id, cid)
+        if hit is None:
+            return super().inputs_for(round_id, cid)  # with the registry's entries, as the single path
+        if round_id not in self._entry_rules:
+            return hit[1]
+        return self._with_entries(round_id, cid, hit)
+
+    def _with_entries(self, round_id: str, cid: str, hit: tuple[bytes, RoundInputs]) -> RoundInputs:
+        """The fold worker's inputs plus the round's registered entries (``ContestState._entry_inputs`` on
+        this registry), as ``_build_inputs`` adds them in the single path."""
+        c = self._contestant(cid)  # its version moves with every registry change that concerns it
+        stamp = (hit[0], c.version)
+        done = self.merged.get((round_id, cid))
+        if done is not None and done[0] == stamp:
+            return done[1]
+        base = hit[1]
+        own = Contestant(cid)
+        own.videos = {(v.platform, v.account_id, v.video_id): v for v in self.own.get((round_id, cid), ())}  # type: ignore[misc]
+        metrics = dict(base.inputs.metrics)
+        evidence = dict(base.evidence)  # the fold worker left entry_video and entries in place, as None
+        n, last = self._entry_inputs(own, round_id, metrics, evidence)
+        if evidence.get("entry_video") is None:
+            evidence.pop("entry_video", None)
+        ri = RoundInputs(
+            dataclasses.replace(base.inputs, metrics=metrics),
+            self.facts_of(round_id, metrics),
+            {},
+            base.events_counted + n,
+            max(base.last_event_ms, last),
+            max(base.last_data_ms, last),
+        )
+        ri._evidence = evidence
+        self.merged[(round_id, cid)] = (stamp, ri)
+        return ri
 
     def labels(self, cid: str) -> tuple[str, str]:
         return self.label_of.get(cid) or super().labels(cid)
@@ -220,13 +282,34 @@ class RankState(ContestState):
 
 class _TrackedState(ContestState):
     """A fold worker's contest: remembers which (round, contestant) each applied event may have changed,
-    and the contest-level events to forward to the ranking stage."""
+    and the contest-level events to forward to the ranking stage. In a contest with registered entries it
+    also forwards ``entry_registered`` events of those rounds and every video snapshot, and projects a
+    registered round without its entries (the ranking stage attributes them: ``RankState``)."""
 
     def __init__(self, plan: ContestPlan) -> None:
         super().__init__(plan)
         self.changed: set[tuple[str, str]] = set()
         self.forward: list[Any] = []
         self.all_round_ids = tuple(r.id for r in plan.rounds)
+        self.entry_round_ids = tuple(r for r in self.all_round_ids if r in self._entry_rules)
+
+    def targets(self, ev: Any) -> list[str]:
+        """The rounds a forwarded event goes to (their partitions of ``lb.scorer_inputs.v1``)."""
+        if ev.type == "video_stats_snapshot":
+            return list(self.entry_round_ids)
+        rid = getattr(ev.data, "round_id", None)
+        return [rid] if rid in self.all_round_ids else list(self.all_round_ids)
+
+    def _entry_snapshot(self, ev: Any) -> frozenset[str]:
+        return frozenset()  # attributed by the ranking stage, which holds every entry of the round
+
+    def _entry_inputs(
+        self, c: Contestant, round_id: str, metrics: dict[str, int], evidence: dict[str, Any]
+    ) -> tuple[int, int]:
+        # placeholders, so the ranking stage's entries take the single path's place in the evidence
+        evidence["entry_video"] = None
+        evidence["entries"] = None
+        return 0, 0
 
     def apply(self, ev: Any) -> frozenset[str]:
         rounds = super().apply(ev)
@@ -238,6 +321,11 @@ class _TrackedState(ContestState):
                     self.changed.add((rid, cid))
         elif ev.type not in _NOT_FORWARDED:
             self.forward.append(ev)
+        if self.entry_round_ids and (
+            ev.type == "video_stats_snapshot"
+            or (ev.type == "entry_registered" and ev.data.round_id in self.entry_round_ids)
+        ):
+            self.forward.append(ev)  # for the entry registry of the ranking stage
         return rounds
 
 
@@ -306,10 +394,8 @@ class FoldScorer(Scorer):
                     self.sent[key] = digest
                     out.append((record_key(st.plan, rid), value, b"scorer_inputs"))
                 for ev in forward:
-                    rid = getattr(ev.data, "round_id", None)
-                    targets = [rid] if rid in st.all_round_ids else list(st.all_round_ids)
                     value = encode_event(ev)
-                    for key in sorted({record_key(st.plan, r) for r in targets}):
+                    for key in sorted({record_key(st.plan, r) for r in st.targets(ev)}):
                         out.append((key, value, b"event"))
             futures = [
                 await self.producer.send(
@@ -417,7 +503,6 @@ async def _watch(consumer: AIOKafkaConsumer, scorer: Scorer, topic: str, parts: 
 
 async def run_fold(settings: Settings, cfg: ScorerSettings, plans: dict[str, ContestPlan], worker: str) -> None:
     i, n = parse_worker(worker)
-    check_plans(plans)
     events_topic, dlq_topic = settings.topic(EVENTS), settings.topic(DLQ)
     group = f"{cfg.app_id}-fold"
     stop = _stop_event()
@@ -534,7 +619,6 @@ async def _freeze_desk(settings: Settings, cfg: ScorerSettings, scorer: Scorer) 
 
 async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, ContestPlan], worker: str) -> None:
     i, n = parse_worker(worker)
-    check_plans(plans)
     topic = settings.topic(SCORER_INPUTS)
     stop = _stop_event()
     consumer = make_consumer(

@@ -1129,6 +1129,23 @@ class ContestState:
         c.cache[round_id] = (c.version, built)
         return built
 
+    def facts_of(self, round_id: str, metrics: dict[str, int]) -> dict[str, int]:
+        """The leaderboard's figures, from the metrics the rules score (after the contest's sales sources), and
+        the conversion the round's formula scores under its own name (liveboard/contracts/conversion.py)."""
+        gmv = metrics.get("gmv_fen", 0)
+        refunds = metrics.get("refund_amount_fen", 0)
+        uv = metrics.get("viewers_uv")
+        conv = self.conversion(round_id)
+        conv_num = [metrics[n] for n in conv.numerator if n in metrics]
+        conv_den = sum(metrics.get(n, 0) for n in conv.denominator)
+        return {
+            "gmv_fen": gmv,
+            "net_gmv_fen": gmv - refunds,
+            "paid_orders": metrics.get("orders_paid", 0),
+            "viewers": uv if uv is not None else metrics.get("viewers_pv", 0),
+            "conversion_ppm": _div_half_up(sum(conv_num) * 1_000_000, conv_den) if conv_num and conv_den else 0,
+        }
+
     def _build_inputs(self, c: Contestant, round_id: str) -> RoundInputs:
         cid = c.cid
         metrics: dict[str, int] = {}
@@ -1309,21 +1326,7 @@ class ContestState:
             if rejected:
                 evidence["rejected_bindings"] = rejected
 
-        # The leaderboard's figures, from the metrics the rules score (after the contest's sales sources), and
-        # the conversion the round's formula scores under its own name (liveboard/contracts/conversion.py).
-        gmv = metrics.get("gmv_fen", 0)
-        refunds = metrics.get("refund_amount_fen", 0)
-        uv = metrics.get("viewers_uv")
-        conv = self.conversion(round_id)
-        conv_num = [metrics[n] for n in conv.numerator if n in metrics]
-        conv_den = sum(metrics.get(n, 0) for n in conv.denominator)
-        facts = {
-            "gmv_fen": gmv,
-            "net_gmv_fen": gmv - refunds,
-            "paid_orders": metrics.get("orders_paid", 0),
-            "viewers": uv if uv is not None else metrics.get("viewers_pv", 0),
-            "conversion_ppm": _div_half_up(sum(conv_num) * 1_000_000, conv_den) if conv_num and conv_den else 0,
-        }
+        facts = self.facts_of(round_id, metrics)
         exclusion = self.exclusion_for(cid, round_id)
         if exclusion is not None:  # 取消资格: the event behind it, for explanations
             events += 1

@@ -19,14 +19,13 @@ from liveboard.clickhouse.client import get_async_client
 from liveboard.contracts import parse_event
 from liveboard.contracts.contest_validate import load_contest
 from liveboard.contracts.events import encode_event
-from liveboard.errors import ConfigError
 from liveboard.freeze_requests import new_request, wait_answer
 from liveboard.kafka.catalog import FREEZE_REQUESTS
 from liveboard.kafka.clients import make_producer
 from liveboard.settings import Settings
 from services.scoring.contests import plan_for
 from services.scoring.recompute import Recomputer, Versions
-from services.scoring.staged import RankState, _TrackedState, check_plans, inputs_doc, parse_worker, record_key
+from services.scoring.staged import RankState, _TrackedState, inputs_doc, parse_worker, record_key
 from services.scoring.state import ContestState
 from tests.scoring import factory as f
 from tests.scoring.contests import make_contest
@@ -85,14 +84,6 @@ def _processed(sp: ScorerProc) -> int:
         return int(sp.health()[1].get("processed") or 0)
     except OSError:
         return 0
-
-
-def test_staged_refuses_a_contest_it_cannot_fold_per_partition() -> None:
-    from tests.scoring.test_slots_entries import SHAOYANG
-
-    plans = {"shaoyang-2023": plan_for(load_contest(SHAOYANG))}
-    with pytest.raises(ConfigError, match=r"registered entries.*TOPOLOGY=single"):
-        check_plans(plans)
 
 
 def test_worker_slices_and_chain_keys(tmp_path: Path) -> None:

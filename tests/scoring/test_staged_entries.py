@@ -1,0 +1,150 @@
+"""Registered-entry contests in the staged topology (issue 13): a round with ``entries: registered`` attributes
+a video by (platform, account, video) — a copy on the organiser's account is routed under whichever contestant
+the collector chose — so no fold worker can project it from its partitions alone. The fold workers forward
+the registry's events and every video snapshot to the ranking stage, which folds the entry registry and adds
+each registered round's entries to the fold worker's inputs (services/scoring/staged.py, docs/scoring.md
+"Registered entries in the staged topology").
+
+In process: Shaoyang 2023 (copies on 湘就业, copies ignored and summed, a registration moved from one
+contestant to another) and Harbin's semi-final (the union's copies, likes at +24 h), folded in 1 and 3 slices,
+rank with the single path's digest and the same inputs, figures and evidence per contestant."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from liveboard.contracts import parse_event
+from liveboard.contracts.contest_validate import load_contest
+from liveboard.contracts.events import encode_event
+from services.scoring.contests import plan_for
+from services.scoring.recompute import Recomputer, Versions
+from services.scoring.staged import RankState, _plain, _TrackedState, inputs_doc
+from services.scoring.state import ContestState
+from tests.scoring import factory as f
+from tests.scoring.test_slots_entries import HARBIN, SHAOYANG, XJY, at, entry_event, kv, shaoyang_events, wx
+
+
+def _single(path: Path, events: list[Any], round_id: str) -> tuple[ContestState, str]:
+    st = ContestState(plan_for(load_contest(path)))
+    for e in events:
+        st.apply(parse_event(f.encode(e)))
+    st.active_rounds.add(round_id)
+    return st, Recomputer(st, Versions(), 10).compute(round_id, {}).digest
+
+
+def _staged(path: Path, events: list[Any], n: int, round_id: str) -> tuple[RankState, str]:
+    """Fold in ``n`` slices (by the events' Kafka key, as partitions), send and forward as a fold worker does
+    (records through their JSON), rank in one ranking state."""
+    folds = [_TrackedState(plan_for(load_contest(path))) for _ in range(n)]
+    rank = RankState(plan_for(load_contest(path)))
+    for e in events:
+        st = folds[zlib.crc32(f.key_of(e)) % n]
+        st.apply(parse_event(f.encode(e)))
+        for rid, cid in sorted(st.changed):
+            rank.take(orjson.dumps(inputs_doc(st, rid, cid)))
+        st.changed.clear()
+        for ev in st.forward:
+            assert st.targets(ev), ev.type
+            rank.apply(parse_event(encode_event(ev)))
+        st.forward.clear()
+    return rank, Recomputer(rank, Versions(), 10).compute(round_id, {}).digest
+
+
+def _json(x: Any) -> Any:
+    return orjson.loads(orjson.dumps(_plain(x)))
+
+
+def _same_inputs(single: ContestState, rank: RankState, round_id: str, cids: list[str]) -> None:
+    for cid in cids:
+        a, b = single.inputs_for(round_id, cid), rank.inputs_for(round_id, cid)
+        assert _json(b.inputs) == _json(a.inputs), cid
+        assert b.facts == a.facts, cid
+        assert (b.events_counted, b.last_event_ms, b.last_data_ms) == (
+            a.events_counted,
+            a.last_event_ms,
+            a.last_data_ms,
+        ), cid
+        assert _json(b.evidence) == _json(a.evidence), cid
+        assert list(b.evidence) == list(a.evidence), cid  # the same order in explanations
+
+
+def shaoyang_more(contest: str = "shaoyang-2023") -> list[Any]:
+    """Beyond test_slots_entries' events: a registration moved between contestants, a second copy on 湘就业
+    routed under a third contestant, and live data, so both the fold worker's part and the entries count."""
+    return [
+        # the committee moves xjy-s-01 (the file gives it to sy-s-01) to sy-s-02; the snapshot comes under sy-c-04
+        entry_event(contest, "sy-s-02", at("2023-10-22T09:00:00+08:00"), round_id="city-final",
+                    platform="wechat_channels", account_id=XJY, video_id="xjy-s-01"),
+        wx("sy-c-04", "xjy-s-01", "2023-11-22T10:00:00+08:00", 6_000, 700_000, 50_000, contest=contest),
+        wx("sy-s-03", "xjy-s-03", "2023-11-22T10:00:00+08:00", 2_500, 350_000, 21_000, contest=contest),
+        # a second copy of sy-c-01's entry on 湘就业, registered by sy-c-01, routed under sy-s-04
+        entry_event(contest, "sy-c-01", at("2023-10-22T10:00:00+08:00"), round_id="city-final",
+                    platform="wechat_channels", account_id=XJY, video_id="xjy-c-01-copy", copy_of="xjy-c-01"),
+        wx("sy-s-04", "xjy-c-01-copy", "2023-11-22T10:00:00+08:00", 1_500, 600_000, 45_000, contest=contest),
+        f.live_snapshot(contest, "sy-c-02", at("2023-11-25T20:00:00+08:00"), gmv_fen=88_800, orders_paid=12,
+                        viewers_uv=900, platform="wechat_channels", account_id="finder_syc02", room_id="r-c-02",
+                        live_started_at=at("2023-11-25T19:00:00+08:00")),
+    ]  # fmt: skip
+
+
+def _sum_copies(tmp_path: Path) -> Path:
+    doc = yaml.safe_load(SHAOYANG.read_text(encoding="utf-8"))
+    doc["stages"][0]["rounds"][0]["entries"]["copies"] = "sum"
+    path = tmp_path / "shaoyang-sum.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+SY_CIDS = ["sy-c-01", "sy-c-02", "sy-c-03", "sy-c-04", "sy-s-01", "sy-s-02", "sy-s-03", "sy-s-04"]
+
+
+@pytest.mark.parametrize("copies", ["ignore", "sum"])
+def test_shaoyang_entries_rank_the_same_from_1_and_3_fold_slices(tmp_path: Path, copies: str) -> None:
+    path = SHAOYANG if copies == "ignore" else _sum_copies(tmp_path)
+    events = shaoyang_events() + shaoyang_more()
+    single, want = _single(path, events, "city-final")
+    # hand-checked in the single path: the moved registration and the routed copies count where registered
+    m = {cid: single.inputs_for("city-final", cid).inputs.metrics for cid in SY_CIDS}
+    assert m["sy-s-02"]["video_plays"] == 6_000 and "video_plays" not in m["sy-s-01"]
+    assert m["sy-c-02"]["video_plays"] == 2_000 and m["sy-s-03"]["video_plays"] == 2_500
+    # sy-c-01: its entry (3,000 as of the cut-off) plus, with copies: sum, the copy on 湘就业 (1,500)
+    assert m["sy-c-01"]["video_plays"] == (3_000 if copies == "ignore" else 4_500)
+    # the digest depends on the attribution: without the moved registration it differs
+    assert _single(path, [e for e in events if getattr(e, "video_id", "") != "xjy-s-01"], "city-final")[1] != want
+    for n in (1, 3):
+        rank, got = _staged(path, events, n, "city-final")
+        assert got == want, n
+        _same_inputs(single, rank, "city-final", SY_CIDS)
+
+
+def test_harbin_semi_union_copies_and_likes_at_24h_rank_the_same(tmp_path: Path) -> None:
+    pub = at("2020-09-13T10:00:00+08:00")
+    hour = 3_600_000
+    events = [
+        kv("hrb-001", "ks-v-hrb-001", "ks_hrb_001", 23, 300),
+        kv("hrb-001", "ks-v-hrb-001", "ks_hrb_001", 25, 500),
+        # the union's copy of hrb-001's entry, routed under hrb-002 by the organiser's export
+        kv("hrb-002", "ks-v-union-001", "ks_harbin_union", 24, 120, published=pub + 2 * hour),
+        kv("hrb-002", "ks-v-union-001", "ks_harbin_union", 30, 900, published=pub + 2 * hour),
+        kv("hrb-001", "ks-v-other", "ks_hrb_001", 20, 10_000),  # not an entry: listed as unregistered
+        kv("hrb-002", "ks-v-hrb-002", "ks_hrb_002", 12, 200),
+        kv("hrb-003", "ks-v-hrb-003", "ks_hrb_003", 10, 77),
+        entry_event("harbin-2020", "hrb-003", pub, round_id="semi", platform="kuaishou",
+                    account_id="ks_hrb_003", video_id="ks-v-hrb-003"),
+    ]  # fmt: skip
+    single, want = _single(HARBIN, events, "semi")
+    assert single.inputs_for("semi", "hrb-001").inputs.metrics["video_likes_24h"] == 300 + 120
+    assert single.inputs_for("semi", "hrb-003").inputs.metrics["video_likes_24h"] == 77
+    cids = sorted({e.contestant_id for e in events} | {c.id for c in single.plan.contest.contestants})
+    for n in (1, 3):
+        rank, got = _staged(HARBIN, events, n, "semi")
+        assert got == want, n
+        _same_inputs(single, rank, "semi", cids)
+        ev = rank.inputs_for("semi", "hrb-001").evidence["entries"]
+        assert [u["video_id"] for u in ev["unregistered"]] == ["ks-v-other"]
