@@ -13,6 +13,7 @@ an operator closes the item, then shown — Shaoyang "每个项目结束后立�
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -79,6 +80,28 @@ def _check_contestant(contest: Contest, rnd: Round, user: User, contestant_id: s
     if user.groups and group not in user.groups:
         raise forbidden(f"{field}: {contestant_id} is in group {group}, not one this judge scores")
     return group
+
+
+@dataclass(frozen=True)
+class ContestantQuery:
+    """A judge's request about one contestant (``?contestant=``, optional ``?round=``), checked against the
+    judge's credential: their contest, a round they judge, a contestant of a group they score."""
+
+    user: User
+    contest: Contest
+    rnd: Round
+    contestant_id: str
+    group: str
+
+
+def contestant_query(request: web.Request) -> ContestantQuery:
+    user: User = request[USER]
+    contest = _contest(request, user)
+    rnd = _pick_round(request, contest, user)
+    contestant_id = query_ident(request, "contestant")
+    assert contestant_id is not None
+    group = _check_contestant(contest, rnd, user, contestant_id, "contestant")
+    return ContestantQuery(user, contest, rnd, contestant_id, group)
 
 
 def _visible(board_visibility: str, closed: bool) -> bool:
@@ -154,12 +177,8 @@ def derived(p: dict[str, int]) -> dict[str, int | None]:
 @requires("judge")
 async def series(request: web.Request) -> web.Response:
     c = ctx(request)
-    user: User = request[USER]
-    contest = _contest(request, user)
-    rnd = _pick_round(request, contest, user)
-    contestant_id = query_ident(request, "contestant")
-    assert contestant_id is not None
-    _check_contestant(contest, rnd, user, contestant_id, "contestant")
+    q = contestant_query(request)
+    contest, rnd, contestant_id = q.contest, q.rnd, q.contestant_id
     points = await queries.contestant_series(c.ch, contest.id, contestant_id, rnd.window.start, rnd.window.end)
     merged = [{**p, **derived(p)} for p in _merge_rooms(points)]
     latest = merged[-1] if merged else None
@@ -196,12 +215,8 @@ def _criteria_doc(contest: Contest, rnd: Round, group: str) -> list[dict[str, An
 @requires("judge")
 async def get_scores(request: web.Request) -> web.Response:
     c = ctx(request)
-    user: User = request[USER]
-    contest = _contest(request, user)
-    rnd = _pick_round(request, contest, user)
-    contestant_id = query_ident(request, "contestant")
-    assert contestant_id is not None
-    group = _check_contestant(contest, rnd, user, contestant_id, "contestant")
+    q = contestant_query(request)
+    user, contest, rnd, contestant_id, group = q.user, q.contest, q.rnd, q.contestant_id, q.group
     events = await queries.judge_score_events(c.ch, contest.id, rnd.id, contestant_id)
     current = queries.current_judge_scores(events)
     state = (await queries.item_states(c.ch, contest.id, rnd.id)).get(contestant_id, {}).get("state", "open")

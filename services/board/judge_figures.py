@@ -17,12 +17,10 @@ from typing import Any
 from aiohttp import web
 
 from liveboard.contracts.conversion import round_conversion
-from services.board.auth import User, requires
+from services.board.auth import requires
 from services.board.context import ctx
 from services.board.errors import json_response
-from services.board.inputs import query_ident
-from services.board.judge_api import _check_contestant, _contest, _pick_round
-from services.board.reqkeys import USER
+from services.board.judge_api import contestant_query
 
 FIGURES = ("gmv_fen", "net_gmv_fen", "paid_orders", "viewers", "conversion_ppm", "data_score", "total")
 INTERACTIONS = ("likes", "comments", "shares", "new_followers")
@@ -95,12 +93,8 @@ def funnel_steps(rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @requires("judge")
 async def figures(request: web.Request) -> web.Response:
     c = ctx(request)
-    user: User = request[USER]
-    contest = _contest(request, user)
-    rnd = _pick_round(request, contest, user)
-    contestant_id = query_ident(request, "contestant")
-    assert contestant_id is not None
-    group = _check_contestant(contest, rnd, user, contestant_id, "contestant")
+    q = contestant_query(request)
+    contest, rnd, contestant_id, group = q.contest, q.rnd, q.contestant_id, q.group
     snap = await c.hub.snapshot(contest.id, rnd.id, group)
     rows = snap.doc.get("rows", [])
     me = next((r for r in rows if r["contestant_id"] == contestant_id), None)

@@ -30,8 +30,9 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from liveboard.supervise import RestartDelay, forget_dead_worker_metrics
 from services.board.clock import COUNT_ENV, INDEX_ENV
 from services.board.config import BoardSettings
 
@@ -47,7 +48,7 @@ class _Worker:
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     restarts: int = 0
-    backoff_s: float = 1.0
+    delay: RestartDelay = field(default_factory=RestartDelay)
     due: float = 0.0  # monotonic time of the next start when it is down
 
 
@@ -101,23 +102,15 @@ def _reap(w: _Worker, metrics_dir: str, now: float) -> None:
     assert w.proc is not None
     code, pid = w.proc.returncode, w.proc.pid
     w.proc = None
-    _mark_dead(pid, metrics_dir)
+    forget_dead_worker_metrics(pid, metrics_dir)
     # A worker that keeps dying right after it starts (a bad port, ClickHouse refusing) backs off.
-    w.backoff_s = min(w.backoff_s * 2, 30.0) if now - w.started < 10 else 1.0
-    w.due = now + w.backoff_s
+    wait_s = w.delay.after_exit(now - w.started)
+    w.due = now + wait_s
     w.restarts += 1
     log.error(
         "worker exited; restarting it",
-        extra={"fields": {"worker": w.index, "pid": pid, "code": code, "restart_in_s": w.backoff_s}},
+        extra={"fields": {"worker": w.index, "pid": pid, "code": code, "restart_in_s": wait_s}},
     )
-
-
-def _mark_dead(pid: int, metrics_dir: str) -> None:
-    # Drops the dead process's live gauges (streams it no longer holds); its counters stay counted.
-    from prometheus_client import multiprocess
-
-    with contextlib.suppress(OSError):
-        multiprocess.mark_process_dead(pid, metrics_dir)
 
 
 def _stop_all(workers: list[_Worker]) -> int:

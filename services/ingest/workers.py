@@ -13,7 +13,8 @@ One asyncio process cannot use the second core, and pushes queued behind 300 pol
 * what pushes need from polling, and what must be common to all workers, is in the state dir
   (services/ingest/shared.py), so a restarted worker or poller finds it again.
 
-A worker that exits is restarted (after a second, so a crash loop does not spin). SIGTERM/SIGINT: the
+A worker that exits is restarted after a second; one that keeps dying within 10 s of its start waits longer
+each time, up to 30 s, so a crash loop does not spin (liveboard/supervise.py, the board's rule too). SIGTERM/SIGINT: the
 workers are told to stop (each stops accepting, answers the requests in flight, flushes its producer),
 then the poller stops and flushes. Workers exit by themselves if this process disappears.
 """
@@ -29,15 +30,16 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from liveboard.lifecycle import PARENT_ENV
+from liveboard.supervise import RestartDelay, forget_dead_worker_metrics
 
 log = logging.getLogger(__name__)
 
 READY = "ready"
-RESTART_DELAY_S = 1.0
 STOP_TIMEOUT_S = 40.0
 
 
@@ -135,6 +137,8 @@ class Supervisor:
         self.restarts = 0
         self._forked: dict[int, tuple[int, int]] = {}
         self._exited: dict[int, asyncio.Future] = {}
+        self._started: dict[int, float] = {}  # index -> monotonic time of its (re)start
+        self._delays: dict[int, RestartDelay] = {}
         self._stopping = False
         self._tasks: list[asyncio.Task] = []
 
@@ -153,6 +157,7 @@ class Supervisor:
     async def _adopt(self, index: int, pid: int, ready_fd: int) -> None:
         loop = asyncio.get_running_loop()
         self.pids[index] = pid
+        self._started[index] = time.monotonic()
         exited: asyncio.Future = loop.create_future()
         self._exited[index] = exited
         pidfd = os.pidfd_open(pid)
@@ -185,12 +190,13 @@ class Supervisor:
                 return
             pid = self.pids[index]
             self.restarts += 1
+            wait_s = self._delays.setdefault(index, RestartDelay()).after_exit(time.monotonic() - self._started[index])
             log.error(
                 "webhook worker exited; restarting it",
-                extra={"fields": {"index": index, "pid": pid, "exit_code": code}},
+                extra={"fields": {"index": index, "pid": pid, "exit_code": code, "restart_in_s": wait_s}},
             )
-            _mark_dead(pid)
-            await asyncio.sleep(RESTART_DELAY_S)
+            forget_dead_worker_metrics(pid)
+            await asyncio.sleep(wait_s)
             if self._stopping:
                 return
             try:
@@ -239,14 +245,6 @@ async def _read_line(fd: int) -> bytes:
             break
         buf += chunk
     return buf
-
-
-def _mark_dead(pid: int) -> None:
-    # live-mode gauges of a dead process must stop counting (counters and histograms keep their totals)
-    with contextlib.suppress(Exception):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid)
 
 
 def run(settings: Any, contests: list[Path], chosen: list[str], platforms_file: Path | None, host: str,

@@ -6,15 +6,13 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import orjson
 from clickhouse_connect.driver.client import Client
 
-from liveboard.contracts import make_event_id
 from liveboard.contracts.tables import ARCHIVE_COLUMNS as TABLE_ARCHIVE_COLUMNS
 from liveboard.contracts.tables import LEADERBOARD_BASE_COLUMNS
 from liveboard.contracts.tables import SERIES_COLUMNS as TABLE_SERIES_COLUMNS
+from tests.clickhouse_rows import insert_dead_letters, insert_live_snapshot
 
 
 def now_ms() -> int:
@@ -183,49 +181,8 @@ ARCHIVE_COLUMNS = list(TABLE_ARCHIVE_COLUMNS)
 
 def insert_feed(ch: Client, contest_id: str, contestant_id: str, room_id: str, at_ms: int) -> None:
     """An archived live snapshot: the archive's materialized view turns it into feed_latest."""
-    eid = make_event_id(
-        "live_metrics_snapshot", contest_id, "douyin", f"dy_{contestant_id}", room_id, at_ms, "provisional"
-    )
-    payload: dict[str, Any] = {"event_id": eid, "type": "live_metrics_snapshot"}
-    ch.insert(
-        "events_archive",
-        [
-            [
-                eid,
-                "live_metrics_snapshot",
-                contest_id,
-                contestant_id,
-                "douyin",
-                f"dy_{contestant_id}",
-                room_id,
-                "",
-                at_ms,
-                at_ms,
-                "poll",
-                "provisional",
-                orjson.dumps(payload).decode(),
-                0,
-                0,
-            ]
-        ],
-        column_names=ARCHIVE_COLUMNS,
-        settings={"async_insert": 0},
-    )
+    insert_live_snapshot(ch, contest_id, contestant_id, room_id, at_ms)
 
 
 def insert_dead_letter(ch: Client, dlq_id: str, reason: str, at_ms: int) -> None:
-    ch.insert(
-        "dead_letters",
-        [[dlq_id, at_ms, "webhook", "douyin", reason, '{"bad": true}', 0, 0]],
-        column_names=[
-            "dlq_id",
-            "received_at",
-            "source",
-            "platform",
-            "reason",
-            "body",
-            "kafka_partition",
-            "kafka_offset",
-        ],
-        settings={"async_insert": 0},
-    )
+    insert_dead_letters(ch, [[dlq_id, at_ms, "webhook", "douyin", reason, '{"bad": true}', 0, 0]])

@@ -19,6 +19,7 @@ from liveboard.contracts import encode_event, make_event_id, parse_event
 from liveboard.contracts.events import event_id_for
 from tests.board import fixtures
 from tests.board.conftest import JUDGE_PASSWORD, OPERATOR_PASSWORD, Board, Client
+from tests.clickhouse_rows import insert_dead_letters, insert_live_snapshot
 
 pytestmark = pytest.mark.engines
 
@@ -27,34 +28,7 @@ def insert_snapshot(
     ch: ChClient, contest_id: str, contestant_id: str, room_id: str, at_ms: int, ended_at: int | None
 ) -> None:
     """An archived live snapshot whose data says whether the stream ended (``live_ended_at``)."""
-    eid = make_event_id(
-        "live_metrics_snapshot", contest_id, "douyin", f"dy_{contestant_id}", room_id, at_ms, "provisional"
-    )
-    payload: dict[str, Any] = {"event_id": eid, "type": "live_metrics_snapshot", "data": {"live_ended_at": ended_at}}
-    ch.insert(
-        "events_archive",
-        [
-            [
-                eid,
-                "live_metrics_snapshot",
-                contest_id,
-                contestant_id,
-                "douyin",
-                f"dy_{contestant_id}",
-                room_id,
-                "",
-                at_ms,
-                at_ms,
-                "poll",
-                "provisional",
-                orjson.dumps(payload).decode(),
-                0,
-                0,
-            ]
-        ],
-        column_names=fixtures.ARCHIVE_COLUMNS,
-        settings={"async_insert": 0},
-    )
+    insert_live_snapshot(ch, contest_id, contestant_id, room_id, at_ms, {"live_ended_at": ended_at})
 
 
 async def _health(ops: Client, board: Board, want: Any, timeout_s: float = 10.0) -> dict[str, Any]:
@@ -345,22 +319,8 @@ async def test_platform_rows_show_last_answer_token_expiry_quota_and_dead_letter
         now - 5_000,
         {"last_ok_at": now - 7_000, "token_expires_at": now + 3_600_000, "quota_remaining": 42},
     )
-    for i in range(2):
-        board.ch.insert(
-            "dead_letters",
-            [[f"dlq-ks-{now}-{i}", now - 1_000, "webhook", "kuaishou", "bad_signature", "{}", 0, 0]],
-            column_names=[
-                "dlq_id",
-                "received_at",
-                "source",
-                "platform",
-                "reason",
-                "body",
-                "kafka_partition",
-                "kafka_offset",
-            ],
-            settings={"async_insert": 0},
-        )
+    rows = [[f"dlq-ks-{now}-{i}", now - 1_000, "webhook", "kuaishou", "bad_signature", "{}", 0, 0] for i in range(2)]
+    insert_dead_letters(board.ch, rows)
     ops = Client(board.url)
     try:
         await ops.login(board.operator, OPERATOR_PASSWORD)

@@ -29,6 +29,7 @@ from services.simulator.clock import SimClock
 from services.simulator.contest import contest_doc
 from services.simulator.runner import Simulation
 from services.simulator.scenario import MINUTE, ScenarioConfig
+from tests.clickhouse_rows import insert_dead_letters
 from tests.ingest.harness import consume, events, ingest_settings, raws, topic_settings
 from tests.support import unique
 
@@ -107,25 +108,7 @@ async def test_dead_letters_redriven_after_the_cause_is_fixed_yield_their_events
         # the scorer archives lb.dlq.v1 into dead_letters: the same rows, as it would write them
         dlq = await consume(settings, DLQ)
         assert len(dlq) == 2
-        sync = get_client(settings)
-        try:
-            sync.insert(
-                "dead_letters",
-                [dead_letter_row(r.value, r.partition, r.offset) for r in dlq],
-                column_names=[
-                    "dlq_id",
-                    "received_at",
-                    "source",
-                    "platform",
-                    "reason",
-                    "body",
-                    "kafka_partition",
-                    "kafka_offset",
-                ],
-                settings={"async_insert": 0},
-            )
-        finally:
-            sync.close()
+        _archive_dead_letters(settings, dlq)
         sel = rd.Selection(platform="kuaishou", reason="NO_SECRET", since_ms=t0, until_ms=t1)
 
         # 2. the cause fixed (MsgSecret configured), the collector restarted
@@ -238,21 +221,7 @@ def _archive_dead_letters(settings, records) -> None:  # type: ignore[no-untyped
     """What the scorer does with lb.dlq.v1: the same rows in dead_letters."""
     sync = get_client(settings)
     try:
-        sync.insert(
-            "dead_letters",
-            [dead_letter_row(r.value, r.partition, r.offset) for r in records],
-            column_names=[
-                "dlq_id",
-                "received_at",
-                "source",
-                "platform",
-                "reason",
-                "body",
-                "kafka_partition",
-                "kafka_offset",
-            ],
-            settings={"async_insert": 0},
-        )
+        insert_dead_letters(sync, [dead_letter_row(r.value, r.partition, r.offset) for r in records])
     finally:
         sync.close()
 
