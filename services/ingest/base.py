@@ -109,7 +109,7 @@ class PlatformCollector:
 
     # -- pushes ------------------------------------------------------------------------------------
 
-    def first_seen(self, key: str, now: int) -> bool:
+    async def first_seen(self, key: str, now: int) -> bool:
         """Whether a push id is new (False: a duplicate of a push already handled).
 
         Inside a push handler (``answer_acked``) the id is only noted: it is remembered as handled once the
@@ -117,20 +117,20 @@ class PlatformCollector:
         that leaves the platform's retry free to get in (re-delivery, never loss; a retry of a push whose
         records did reach the broker makes the same event ids, which downstream drops). A retry that
         arrives while the first delivery still waits for the broker is let through for the same reason.
-        Outside a handler (no Acks) the id is remembered at once."""
-        acks = Acks.current()
-        if acks is None:
-            return self.dedup.add(key, now)
-        if key in acks.seen_keys or self.dedup.has(key, now):
-            return False
-        acks.seen_keys.append(key)
-        return True
+        Outside a handler (no Acks) the id is remembered at once.
 
-    def first_seen_many(self, keys: list[str], now: int) -> list[bool]:
+        With the shared state (webhook workers), the read is gathered with the other handlers' of this pass
+        of the event loop into one statement (SharedState.lookup_seen)."""
+        return (await self.first_seen_many([key], now))[0]
+
+    async def first_seen_many(self, keys: list[str], now: int) -> list[bool]:
         acks = Acks.current()
         if acks is None:
             return self.dedup.add_many(keys, now)
-        known = self.dedup.has_many(keys, now)
+        if isinstance(self.dedup, SharedSeen):
+            known = await self.dedup.has_many_batched(keys, now)
+        else:
+            known = self.dedup.has_many(keys, now)
         noted = set(acks.seen_keys)
         out = []
         for k, old in zip(keys, known, strict=True):
@@ -161,7 +161,12 @@ class PlatformCollector:
             ok = await acks.wait()
         if ok:
             if acks.seen_keys:
-                self.dedup.add_many(acks.seen_keys, self.clock.now_ms())
+                if isinstance(self.dedup, SharedSeen):
+                    # committed (in one transaction with the other pushes acknowledged in this pass of the
+                    # loop: SharedState.mark_seen) before the answer goes out
+                    await self.dedup.add_acked(acks.seen_keys, self.clock.now_ms())
+                else:
+                    self.dedup.add_many(acks.seen_keys, self.clock.now_ms())
             return resp
         m.child(m.PUSHES, self.platform, endpoint, "produce_failed").inc()
         return web.Response(status=503, text="busy")

@@ -23,6 +23,7 @@ and every event id is deterministic anyway.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
@@ -62,6 +63,11 @@ class SharedState:
         self._locked(lambda: self.db.executescript(SCHEMA))
         self._rooms: dict[tuple[str, str], str] = {}  # rooms never change account: cache the hits
         self._next_expiry = 0.0
+        # push handlers' de-dup reads and seen marks, gathered over one pass of the event loop (see lookup_seen
+        # and mark_seen): one statement / one transaction for all of them instead of one per push
+        self._lookups: list[tuple[list[str], int, asyncio.Future]] = []
+        self._marks: list[tuple[list[str], int, int, asyncio.Future]] = []
+        self.flushes = {"lookups": 0, "marks": 0}  # statements actually run (tests, profiling)
 
     def close(self) -> None:
         self.db.close()
@@ -130,6 +136,82 @@ class SharedState:
             rows = self._read(f"SELECT key FROM seen WHERE exp > ? AND key IN ({marks})", (now_ms, *part))
             hit.update(r[0] for r in rows)
         return [k in hit for k in keys]
+
+    # -- the same, gathered over one pass of the event loop (webhook workers' hot path) -----------------
+    #
+    # A push costs a de-dup read before its handling and a seen mark after its records were acknowledged.
+    # One statement each per push was ~12 % of a webhook worker's CPU in the py-spy profile at 1,000 pushes/s
+    # (docs/benchmarks.md, Ingest, fifth pass): every autocommit read takes WAL read locks, every mark a
+    # cross-process BEGIN IMMEDIATE … COMMIT. The pushes of one producer batch are acknowledged together, so
+    # their handlers all resume in the same pass of the loop: the first to ask schedules one flush at the end
+    # of that pass (call_soon) and every handler that asks before it joins it. Each handler still waits for
+    # its own keys: a mark is committed before the handler answers, never after (the guarantee is unchanged,
+    # only the transaction is shared); if the flush fails, every handler in it gets the error.
+
+    async def lookup_seen(self, keys: list[str], now_ms: int) -> list[bool]:
+        """``seen_of`` for a push handler, batched with the other handlers of this pass of the loop."""
+        if not keys:
+            return []
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if not self._lookups:
+            loop.call_soon(self._flush_lookups)
+        self._lookups.append((keys, now_ms, fut))
+        return await fut
+
+    def _flush_lookups(self) -> None:
+        asks, self._lookups = self._lookups, []
+        try:
+            keys = list(dict.fromkeys(k for ks, _, _ in asks for k in ks))
+            exp: dict[str, int] = {}
+            for i in range(0, len(keys), 500):  # well under SQLite's bound on query parameters
+                part = keys[i : i + 500]
+                marks = ",".join("?" * len(part))
+                self.flushes["lookups"] += 1
+                exp.update(self._read(f"SELECT key, exp FROM seen WHERE key IN ({marks})", tuple(part)))
+        except BaseException as exc:
+            for _, _, fut in asks:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for ks, now_ms, fut in asks:
+            if not fut.done():  # (its handler may have been cancelled)
+                fut.set_result([exp.get(k, 0) > now_ms for k in ks])
+
+    async def mark_seen(self, keys: list[str], now_ms: int, ttl_ms: int) -> None:
+        """``add_seen`` for keys whose records the broker has acknowledged, committed in one transaction with
+        the marks of the other handlers of this pass of the loop; returns once committed."""
+        if not keys:
+            return
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if not self._marks:
+            loop.call_soon(self._flush_marks)
+        self._marks.append((keys, now_ms + ttl_ms, now_ms, fut))
+        await fut
+
+    def _flush_marks(self) -> None:
+        marks, self._marks = self._marks, []
+        rows = [(k, exp, now_ms) for ks, exp, now_ms, _ in marks for k in ks]
+        now = max(now_ms for _, _, now_ms, _ in marks)
+        try:
+            self.flushes["marks"] += 1
+            self._write(
+                lambda: self.db.executemany(
+                    "INSERT INTO seen (key, exp) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET exp = excluded.exp "
+                    "WHERE seen.exp <= ?",
+                    rows,
+                )
+            )
+        except BaseException as exc:
+            for *_, fut in marks:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for *_, fut in marks:
+            if not fut.done():
+                fut.set_result(None)
+        self._maybe_expire(now)
 
     def forget(self, keys: list[str]) -> None:
         if keys:
@@ -264,6 +346,16 @@ class SharedSeen:
     def has_many(self, keys: list[str], now_ms: int) -> list[bool]:
         self._now_ms = now_ms
         return self.state.seen_of([self.prefix + k for k in keys], now_ms)
+
+    async def has_many_batched(self, keys: list[str], now_ms: int) -> list[bool]:
+        """``has_many`` gathered with the other push handlers of this loop pass (SharedState.lookup_seen)."""
+        self._now_ms = now_ms
+        return await self.state.lookup_seen([self.prefix + k for k in keys], now_ms)
+
+    async def add_acked(self, keys: list[str], now_ms: int) -> None:
+        """Remember acknowledged keys in one transaction with this loop pass's others (SharedState.mark_seen)."""
+        self._now_ms = now_ms
+        await self.state.mark_seen([self.prefix + k for k in keys], now_ms, self.ttl_ms)
 
     def discard(self, key: str) -> None:
         self.state.forget([self.prefix + key])

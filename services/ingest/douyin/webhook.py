@@ -119,7 +119,7 @@ class DouyinWebhook:
         msg_id = request.headers.get("Msg-Id") or str(doc.get("log_id", ""))
         # Msg-Id is not covered by the signature: de-duplicate on the signed body, so a captured push
         # replayed under new ids is absorbed (and nudges no extra video poll)
-        if not c.first_seen(f"evt:{auth.content_key(body)}", now):
+        if not await c.first_seen(f"evt:{auth.content_key(body)}", now):
             m.child(m.DUPLICATES, PLATFORM, "webhook").inc()
             m.child(m.PUSHES, PLATFORM, "webhook", "duplicate").inc()
             return _json({"err_no": 0})
@@ -163,7 +163,7 @@ class DouyinWebhook:
             await c.dead_letter("live_push", f"{type(exc).__name__}: {exc}", body, now)
             m.child(m.PUSHES, PLATFORM, "live_push", "dead_lettered").inc()
             return _json({"err_no": 0})
-        seen = c.first_seen_many([f"live:{x['msg_id']}" for x in messages], now)
+        seen = await c.first_seen_many([f"live:{x['msg_id']}" for x in messages], now)
         fresh = [x for x, new in zip(messages, seen, strict=True) if new]
         if len(fresh) < len(messages):
             m.child(m.DUPLICATES, PLATFORM, "live_push").inc(len(messages) - len(fresh))

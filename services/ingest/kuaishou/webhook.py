@@ -83,7 +83,7 @@ class KuaishouWebhook:
             await c.dead_letter(ENDPOINT, f"{type(exc).__name__}: {exc}", plain, now)
             m.child(m.PUSHES, PLATFORM, ENDPOINT, "dead_lettered").inc()
             return _json(OK)
-        if not c.first_seen(f"task:{push.task_id}", now):
+        if not await c.first_seen(f"task:{push.task_id}", now):
             m.child(m.DUPLICATES, PLATFORM, ENDPOINT).inc()
             m.child(m.PUSHES, PLATFORM, ENDPOINT, "duplicate").inc()
             return _json(OK)

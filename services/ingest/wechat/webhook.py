@@ -113,7 +113,7 @@ class WeChatWebhook:
         event = str(msg.get("Event", ""))
         ref = _ref(msg)
         key = f"{msg.get('ToUserName')}|{msg.get('FromUserName')}|{msg.get('CreateTime')}|{event}|{ref}"
-        if not c.first_seen(key, now):
+        if not await c.first_seen(key, now):
             m.child(m.DUPLICATES, PLATFORM, ENDPOINT).inc()
             m.child(m.PUSHES, PLATFORM, ENDPOINT, "duplicate").inc()
             return web.Response(text="success")
