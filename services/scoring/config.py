@@ -67,6 +67,15 @@ class ScorerSettings(BaseSettings):
     )
     stage: Literal["fold", "rank"] | None = Field(None, description="staged topology: which stage this process runs")
     worker: str = Field("0/1", pattern=r"^[0-9]+/[0-9]+$", description="staged topology: i/N, this worker's slice")
+    checkpoint_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="staged ranking worker: write a checkpoint (scorer_rank_checkpoints) at most this long after "
+        "the last one once new records were read, so a restart reads lb.scorer_inputs.v1 only from there",
+    )
+    checkpoint_records: int = Field(
+        200_000, ge=1, description="staged ranking worker: or as soon as this many records were read since the last one"
+    )
     batch_max: int = Field(5000, ge=1, description="events handed to the processor at once")
     batch_within_ms: int = Field(20, ge=1, description="wait at most this long to fill a batch")
     dedup_capacity: int = Field(

@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import logging
 import signal
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -38,7 +39,9 @@ from liveboard.contracts.events import encode_event
 from liveboard.errors import ConfigError, ValidationError
 from liveboard.kafka.catalog import DLQ, EVENTS, FREEZE_REQUESTS, SCORER_INPUTS
 from liveboard.kafka.clients import make_consumer, make_producer
+from liveboard.logs import now_ms
 from liveboard.settings import Settings
+from services.scoring import rank_checkpoint
 from services.scoring.batch import Batch, Record
 from services.scoring.config import ScorerSettings
 from services.scoring.contests import ContestPlan
@@ -421,6 +424,8 @@ class RankScorer(Scorer):
         self.all_partitions = False  # until the input topic is read up to where it ended at start
         self.inputs_topic = settings.topic(SCORER_INPUTS)
         self.freezes_seen: set[tuple[str, str, str]] = set()
+        self.keeper = rank_checkpoint.Keeper()  # what a checkpoint holds (services/scoring/rank_checkpoint.py)
+        self.read = 0  # records read from lb.scorer_inputs.v1 since the start (not from a checkpoint)
 
     async def _rebuild(self) -> None:
         floor = await self._retry("versions", self._max_version)
@@ -433,10 +438,12 @@ class RankScorer(Scorer):
             self.positions[rec.partition] = rec.offset + 1
             kind = rec.handle
             if kind == b"scorer_inputs":
-                contest_id = orjson.loads(rec.value)["contest_id"]
+                doc = orjson.loads(rec.value)
+                contest_id = doc["contest_id"]
                 st = self.states.get(contest_id)
                 if st is None:
                     continue
+                self.keeper.keep_inputs(rec.partition, contest_id, doc["round_id"], doc["contestant_id"], rec.value)
                 assert isinstance(st, RankState)
                 rid = st.take(rec.value)
                 if rid is not None:
@@ -450,6 +457,7 @@ class RankScorer(Scorer):
             st = self.states.get(ev.contest_id)
             if st is None:
                 continue
+            self.keeper.keep_event(rec.partition, ev.event_id, rec.value)
             dirty = st.apply(ev)
             if dirty:
                 self.recomputers[ev.contest_id].mark(dirty)
@@ -465,6 +473,67 @@ class RankScorer(Scorer):
 
 
 # ---------------------------------------------------------------------------------------- runners
+
+
+async def _load_checkpoint(
+    scorer: RankScorer, cfg: ScorerSettings, consumer: AIOKafkaConsumer, topic: str, mine: list[int]
+) -> dict[int, int]:
+    """Rebuild from the newest complete checkpoint of each partition and read on from its offset
+    (docs/scoring.md, "Ranking-worker checkpoints"); partition -> the offset it covers."""
+    loaded = await scorer._retry(
+        "checkpoint load", lambda: rank_checkpoint.load(scorer.sink._get("checkpoint"), cfg.app_id, topic, mine)
+    )
+    firsts = await consumer.beginning_offsets([TopicPartition(topic, p) for p in mine])
+    first = {tp.partition: int(o) for tp, o in firsts.items()}
+    out = {}
+    for p in mine:
+        upto, records = loaded.get(p, (0, []))
+        for i in range(0, len(records), 500):
+            await scorer.handle_inputs(records[i : i + 500])
+        if upto:
+            consumer.seek(TopicPartition(topic, p), upto)
+            scorer.keeper.written[p] = out[p] = upto
+        if first.get(p, 0) > upto:
+            log.error(
+                "lb.scorer_inputs.v1 no longer holds the records after this partition's checkpoint (retention): "
+                "restart the fold workers, which send every contestant's inputs again",
+                extra={"fields": {"partition": p, "checkpoint": upto, "first_offset": first[p]}},
+            )
+    scorer.keeper.since = 0
+    return out
+
+
+async def _checkpoints(scorer: RankScorer, cfg: ScorerSettings, topic: str, mine: list[int]) -> None:
+    """Every ``CHECKPOINT_INTERVAL_S`` (or ``CHECKPOINT_RECORDS`` records) once something was read: cut the
+    kept records at the current positions, wait until every round they changed is recomputed and its rows
+    written (a board flush), then write the checkpoint."""
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(0.05)
+        keeper = scorer.keeper
+        if not scorer.all_partitions or not rank_checkpoint.due(
+            keeper, last, cfg.checkpoint_interval_s, cfg.checkpoint_records
+        ):
+            continue
+        cut = time.monotonic()
+        positions = {p: scorer.positions[p] for p in mine if p in scorer.positions}
+        rows, ends = keeper.rows(cfg.app_id, topic, positions, now_ms())
+        # every round marked before the cut is recomputed (its outcome queued at once) ...
+        while any(rc.dirty_since is not None and rc.dirty_since <= cut for rc in scorer.recomputers.values()):  # noqa: ASYNC110 (the recomputer has no event to wait on)
+            await asyncio.sleep(0.02)
+        await scorer.flush_board()  # ... and its rows written, before the checkpoint that covers them
+        if ends:
+            await scorer._retry(
+                "checkpoint write",
+                lambda rows=rows, ends=ends: rank_checkpoint.write(scorer.sink._get("checkpoint"), rows, ends),
+            )
+            for end in ends:
+                keeper.written[end[2]] = end[3]
+            log.info(
+                "checkpoint written",
+                extra={"fields": {"rows": len(rows), "upto": {str(e[2]): e[3] for e in ends}}},
+            )
+        last = time.monotonic()
 
 
 async def _wait_topics(consumer: AIOKafkaConsumer, topics: list[str]) -> None:
@@ -639,6 +708,7 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
     await consumer.seek_to_beginning(*tps)
     ends = {tp.partition: int(off) for tp, off in (await consumer.end_offsets(tps)).items()}
     scorer = RankScorer(settings, cfg, plans)
+    checkpoint_from: dict[int, int] = {}
     progress = Progress(cfg.stall_after_s)
     status = await _status(
         cfg,
@@ -649,6 +719,9 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
             "stage": "rank",
             "worker": worker,
             "partitions": mine,
+            "read": scorer.read,
+            "checkpoint_from": {str(p): o for p, o in checkpoint_from.items()},
+            "checkpoint_written": {str(p): o for p, o in scorer.keeper.written.items()},
         },
     )
     log.info(
@@ -658,9 +731,11 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
     desk_consumer, desk_tasks = (None, []) if i != 0 else await _freeze_desk(settings, cfg, scorer)
     try:
         await scorer.start(producer)
+        checkpoint_from.update(await _load_checkpoint(scorer, cfg, consumer, topic, mine))
         _settle_heap()
         progress.rebuilding = False
         watch = asyncio.create_task(_watch(consumer, scorer, topic, mine, progress))
+        checkpoints = asyncio.create_task(_checkpoints(scorer, cfg, topic, mine))
         while not stop.is_set():
             if not scorer.all_partitions and all(scorer.positions.get(p, 0) >= e for p, e in ends.items()):
                 scorer.all_partitions = True  # replayed up to where the topic ended at start: rank now
@@ -672,8 +747,10 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
                 records = [
                     Record(tp.topic, tp.partition, r.offset, r.value, dict(r.headers or ()).get("type")) for r in msgs
                 ]
+                scorer.read += len(records)
                 await scorer.handle_inputs(records)
         watch.cancel()
+        checkpoints.cancel()
         for t in desk_tasks:
             t.cancel()
         await scorer.stop()

@@ -18,16 +18,33 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from aiokafka import TopicPartition
 
+from deploy.embedded.processes import free_port
 from liveboard.contracts import parse_event
 from liveboard.contracts.contest_validate import load_contest
 from liveboard.contracts.events import encode_event
+from liveboard.kafka.catalog import SCORER_INPUTS
+from liveboard.kafka.clients import make_consumer
+from liveboard.settings import Settings
 from services.scoring.contests import plan_for
 from services.scoring.recompute import Recomputer, Versions
 from services.scoring.staged import RankState, _plain, _TrackedState, inputs_doc
 from services.scoring.state import ContestState
 from tests.scoring import factory as f
+from tests.scoring.support import (
+    ScorerProc,
+    expected,
+    health_of,
+    live_digest,
+    poll_until,
+    produce,
+    scalar,
+    start_scorer,
+)
 from tests.scoring.test_slots_entries import HARBIN, SHAOYANG, XJY, at, entry_event, kv, shaoyang_events, wx
+from tests.scoring.test_staged import _ready
+from tests.support import unique
 
 
 def _single(path: Path, events: list[Any], round_id: str) -> tuple[ContestState, str]:
@@ -148,3 +165,89 @@ def test_harbin_semi_union_copies_and_likes_at_24h_rank_the_same(tmp_path: Path)
         _same_inputs(single, rank, "semi", cids)
         ev = rank.inputs_for("semi", "hrb-001").evidence["entries"]
         assert [u["video_id"] for u in ev["unregistered"]] == ["ks-v-other"]
+
+
+# ------------------------------------------------------------------ on the engines: workers and a checkpoint
+
+
+async def _topic_ends(stack: Settings) -> dict[int, int]:
+    consumer = make_consumer(stack, group_id=None)
+    await consumer.start()
+    try:
+        topic = stack.topic(SCORER_INPUTS)
+        while not consumer.partitions_for_topic(topic):
+            await consumer._client.force_metadata_update()
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        return {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.engines
+async def test_workers_score_registered_entries_and_a_ranking_worker_restarts_from_its_checkpoint(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """3 fold workers and a ranking worker give the single path's digest for Shaoyang (entries routed under
+    other contestants, in other fold workers' partitions); the ranking worker checkpoints, stops, the rest of
+    the log comes while it is down, and the restarted worker loads the checkpoint, reads only the tail of
+    lb.scorer_inputs.v1 and reaches the full log's digest."""
+    cid = unique("sy")
+    doc = yaml.safe_load(SHAOYANG.read_text(encoding="utf-8"))
+    doc["id"] = cid
+    path = tmp_path / f"{cid}.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    events = shaoyang_events(cid) + shaoyang_more(cid)
+    first, rest = events[:9], events[9:]
+    want_first = expected(path, first, "city-final")[0]
+    want_all = expected(path, events, "city-final")[0]
+    assert want_first != want_all
+    app = unique("sc-ent")
+
+    def worker(stage: str, spec: str, name: str) -> ScorerProc:
+        return start_scorer(
+            stack,
+            [path],
+            app,
+            tmp_path / f"{name}.log",
+            free_port(),
+            LIVEBOARD_SCORER_TOPOLOGY="staged",
+            LIVEBOARD_SCORER_STAGE=stage,
+            LIVEBOARD_SCORER_WORKER=spec,
+            LIVEBOARD_SCORER_CONTESTS=f'["{cid}"]',
+            LIVEBOARD_SCORER_CHECKPOINT_INTERVAL_S="0.5",
+        )
+
+    def digest() -> str | None:
+        return live_digest(stack, cid, "city-final")
+
+    folds = [worker("fold", f"{i}/3", f"fold{i}") for i in range(3)]
+    rank = worker("rank", "0/1", "rank")
+    procs = [*folds, rank]
+    try:
+        await _ready(procs)
+        await produce(stack, first)
+        assert await poll_until(lambda: digest() == want_first, 60), rank.tail()
+        ends = await _topic_ends(stack)
+
+        def covered() -> bool:
+            written = health_of(rank).get("checkpoint_written") or {}
+            return all(written.get(str(p), 0) >= e for p, e in ends.items() if e > 0)
+
+        assert await poll_until(covered, 30), rank.tail()
+        rank.stop()
+        versions = scalar(stack, "SELECT count() FROM round_results WHERE contest_id = {c:String}", c=cid)
+        await produce(stack, rest)  # the fold workers send the tail while no ranking worker runs
+        again = worker("rank", "0/1", "rank2")
+        procs.append(again)
+        await _ready([again])
+        assert await poll_until(lambda: digest() == want_all, 60), again.tail()
+        assert scalar(stack, "SELECT count() FROM round_results WHERE contest_id = {c:String}", c=cid) > versions
+        total = sum((await _topic_ends(stack)).values())
+        h = health_of(again)
+        start = {int(p): o for p, o in h["checkpoint_from"].items()}
+        assert sum(start.values()) > 0, h
+        # only the records after the checkpoint were read: not the topic's head
+        assert 0 < h["read"] <= total - sum(start.values()), (h, total)
+    finally:
+        for sp in procs:
+            sp.stop()
