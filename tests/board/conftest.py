@@ -4,6 +4,7 @@ contest file, credentials, a stand-in for the ingest service's /metrics, and hea
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,17 @@ class Board:
             await producer.send_and_wait(self.settings.topic(SCORES), orjson.dumps(body), key=self.contest_id.encode())
         finally:
             await producer.stop()
+
+    async def wait_version(self, group: str, version: int, timeout_s: float = 5.0) -> None:
+        """Until the board's snapshot of ``group`` in the session's round is at ``version`` or newer."""
+        deadline = time.monotonic() + timeout_s
+        key = (self.contest_id, self.round_id)
+        while time.monotonic() < deadline:
+            state = self.ctx.hub.rounds.get(key)
+            if state is not None and group in state.groups and state.groups[group].doc["version"] >= version:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"the board did not read version {version} of {group}")
 
     async def events_end_offsets(self) -> dict[TopicPartition, int]:
         consumer = make_consumer(self.settings, group_id=None)

@@ -5,7 +5,6 @@ Screenshots are kept under test-artifacts/board/."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,6 @@ pytestmark = [pytest.mark.engines, pytest.mark.browser]
 # strings, so the tests that use it bypass CSP, and test_pages_work_under_their_csp checks the policy.
 
 G1 = {"a03": "90.1", "a01": "81.5", "a02": "77.25", "a04": "60"}
-
-
-async def _wait_version(board: Board, group: str, version: int, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    key = (board.contest_id, board.round_id)
-    while time.monotonic() < deadline:
-        state = board.ctx.hub.rounds.get(key)
-        if state is not None and group in state.groups and state.groups[group].doc["version"] >= version:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the board did not read version {version} of {group}")
 
 
 async def _order(page: Any) -> list[str]:
@@ -50,7 +38,7 @@ async def test_big_screen_renders_reorders_within_a_second_and_resyncs(
     fixtures.insert_feed(board.ch, board.contest_id, "a04", "room-a04", now - 600_000)
     fixtures.insert_leaderboard(board.ch, board.contest_id, "final", "g1", G1, 10, last_data_ms=now - 600_000)
     await board.produce_score_update(10)
-    await _wait_version(board, "g1", 10)
+    await board.wait_version("g1", 10)
 
     page = await browser.new_page(viewport={"width": 1920, "height": 1080}, bypass_csp=True)
     errors: list[str] = []
