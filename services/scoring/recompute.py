@@ -20,9 +20,10 @@ from typing import Any
 import orjson
 
 from services.scoring import metrics as m
-from services.scoring.rules import RoundResult, display, from_pico, score_field
+from services.scoring.rules import RoundResult, display, from_pico
 from services.scoring.rules.engine import GroupEvaluation, Plan
 from services.scoring.rules.exact import div_round
+from services.scoring.rules.incremental import IncrementalRound
 from services.scoring.state import ContestState, FrozenRound, RoundInputs
 
 log = logging.getLogger(__name__)
@@ -218,11 +219,25 @@ def reconcile_rows(
     old: dict[tuple[str, str], tuple[Any, ...]],
     version: int,
     computed_at: int,
+    old_inputs: dict[str, RoundInputs] | None = None,
 ) -> tuple[list[list[Any]], dict[tuple[str, str], tuple[Any, ...]]]:
-    """``ledger_reconciliation`` rows that changed since ``old`` (a pair no longer compared is cleared)."""
+    """``ledger_reconciliation`` rows that changed since ``old`` (a pair no longer compared is cleared).
+
+    With ``old_inputs`` (the inputs ``old`` was made from) only contestants whose inputs object changed are
+    looked at: an unchanged object has the same reconciliation, so its signatures carry over as they were."""
     sigs: dict[tuple[str, str], tuple[Any, ...]] = {}
     rows: list[list[Any]] = []
+    if old_inputs is not None:
+        todo = {cid for cid, ri in inputs.items() if old_inputs.get(cid) is not ri}
+        gone = old_inputs.keys() - inputs.keys()
+        for key, sig in old.items():
+            if key[0] not in todo and key[0] not in gone:
+                sigs[key] = sig
+    else:
+        todo = set(inputs)
     for cid, ri in inputs.items():
+        if cid not in todo:
+            continue
         for platform, r in (ri.parts.get("reconciliation") or {}).items():
             sig = (r["mismatch"], r["gmv_diff_fen"], r["orders_diff"], r["refund_diff_fen"], r["late_refunds"])
             sigs[(cid, platform)] = sig
@@ -271,6 +286,7 @@ class Recomputer:
         self.dirty: set[str] = set()
         self.dirty_since: float | None = None
         self.views: dict[str, RoundView] = {}
+        self.fields: dict[str, IncrementalRound] = {}  # round -> its field as last scored (incremental.py)
         self.last_cost = 0.0  # seconds the last run took
 
     def mark(self, rounds: frozenset[str] | set[str]) -> None:
@@ -328,8 +344,12 @@ class Recomputer:
         members = st.field_of(round_id, self.entrants(round_id, positions))
         inputs = {cid: st.inputs_for(round_id, cid) for cid in members}
         field = {cid: ri.inputs for cid, ri in inputs.items()}
-        # the operator's orders of "decide" ties (tie_decided events)
-        result = score_field(st.plan.contest, round_id, field, tie_decisions=st.tie_decisions_for(round_id))
+        inc = self.fields.get(round_id)
+        if inc is None:
+            inc = self.fields[round_id] = IncrementalRound(st.plan.contest, round_id)
+        # only the contestants whose inputs changed are prepared again; the operator's orders of "decide"
+        # ties (tie_decided events) go with the field
+        result = inc.update(field, st.tie_decisions_for(round_id))
         return result, inputs
 
     def compute(self, round_id: str, positions: dict[int, int]) -> Outcome:
@@ -398,7 +418,13 @@ class Recomputer:
                     outcome.deletes.append((group, cid))
         view = RoundView(result, version, digest, sigs, groups_of, inputs)
         outcome.reconcile_rows, view.recon_sigs = reconcile_rows(
-            plan.id, round_id, inputs, prev.recon_sigs if prev is not None else {}, version, computed_at
+            plan.id,
+            round_id,
+            inputs,
+            prev.recon_sigs if prev is not None else {},
+            version,
+            computed_at,
+            prev.inputs if prev is not None else None,
         )
         m.RECONCILE_MISMATCHES.labels(plan.id, round_id).set(sum(1 for s in view.recon_sigs.values() if s[0]))
         m.LATE_REFUNDS.labels(plan.id, round_id).set(sum(s[4] for s in view.recon_sigs.values()))

@@ -193,6 +193,11 @@ class JudgeDetail:
     enough: bool
 
 
+# id(inputs) -> (the inputs, judges' details per node, rejections): what one group's evaluation prepared per
+# contestant (held with its inputs object, so an id is never mistaken for a later object's)
+PrepCache = dict[int, tuple[ContestantInputs, dict[str, "JudgeDetail"], list[tuple[str, str]]]]
+
+
 class GroupEvaluation:
     """All columns of one group of one round."""
 
@@ -205,7 +210,12 @@ class GroupEvaluation:
         members: list[tuple[str, ContestantInputs]],
         rejected: list[RejectedInput],
         decisions: Sequence[TieDecisionInput] = (),
+        prepared: PrepCache | None = None,
     ) -> None:
+        # per-contestant preparation of the last evaluation of this group (incremental.py), reused for
+        # inputs that are the same objects; what this evaluation prepares is left in ``self.prepared``
+        self._prev_prep = prepared
+        self.prepared: PrepCache = {}
         self.contest = contest
         self.round = rnd
         self.group_id = group_id
@@ -278,6 +288,7 @@ class GroupEvaluation:
         details: dict[str, list[JudgeDetail]] = {p.id: [] for p in judge_plans}
         # no sheet at all (most of a large field most of the time): the same empty detail per node
         empty_enough = {p.id: 0 >= p.node.min_judges for p in judge_plans}  # type: ignore[union-attr]
+        prev = self._prev_prep if self._prev_prep is not None else {}
         for i, inp in enumerate(self.inputs):
             if not inp.judge_scores:
                 for p in judge_plans:
@@ -287,60 +298,79 @@ class GroupEvaluation:
                     if not empty_enough[p.id]:
                         self.complete[i] = False
                 continue
-            latest: dict[tuple[str, str], tuple[tuple[int, str], int]] = {}
-            for s in inp.judge_scores:
-                what = f"judge_score {s.judge_id}/{s.criterion}"
-                p = by_criterion.get(s.criterion)
-                if p is None:
-                    self._reject(i, what, "criterion is not in this round's formula for the group")
-                    continue
-                node = p.node
-                assert isinstance(node, JudgesNode)
-                if node.panel is not None and s.judge_id not in node.panel:
-                    self._reject(i, what, f"judge is not on the panel of {p.id!r}")
-                    continue
-                try:
-                    pts = to_pico(s.points)
-                except ValueError as exc:
-                    self._reject(i, what, str(exc))
-                    continue
-                if pts < 0 or pts > p.criteria[s.criterion]:
-                    self._reject(i, what, f"{s.points} is outside 0..{plain(from_pico(p.criteria[s.criterion]))}")
-                    continue
-                key = (s.judge_id, s.criterion)
-                stamp = (s.observed_at, s.event_id)
-                prev = latest.get(key)
-                if prev is None or stamp > prev[0]:
-                    latest[key] = (stamp, pts)
-            sheets_by_node: dict[str, dict[str, dict[str, int]]] = {p.id: {} for p in judge_plans}
-            for (judge, crit), (_, pts) in latest.items():
-                sheets_by_node[by_criterion[crit].id].setdefault(judge, {})[crit] = pts
+            # the same inputs object as in the last evaluation: its sheets are prepared already (exact: the
+            # preparation is a function of this contestant's inputs and the group's plan only)
+            hit = prev.get(id(inp))
+            if hit is None or hit[0] is not inp:
+                hit = (inp, *self._prepare_sheets(inp, judge_plans, by_criterion))
+            self.prepared[id(inp)] = hit
+            _inp, prepared_details, rejections = hit
+            for what, reason in rejections:
+                self._reject(i, what, reason)
             for p in judge_plans:
-                sheets = sheets_by_node[p.id]
-                node = p.node
-                assert isinstance(node, JudgesNode)
-                complete_totals = sorted(
-                    (sum(s.values()), judge) for judge, s in sheets.items() if len(s) == len(p.criteria)
-                )
-                incomplete = sorted(j for j, s in sheets.items() if len(s) != len(p.criteria))
-                dropped: list[str] = []
-                used = complete_totals
-                if node.drop_extremes and len(complete_totals) >= 3:
-                    dropped = [complete_totals[0][1], complete_totals[-1][1]]
-                    used = complete_totals[1:-1]
-                enough = len(complete_totals) >= node.min_judges
-                details[p.id].append(
-                    JudgeDetail(
-                        sheets={j: dict(sorted(s.items())) for j, s in sorted(sheets.items())},
-                        used=sorted(j for _, j in used),
-                        dropped=dropped,
-                        incomplete=incomplete,
-                        enough=enough,
-                    )
-                )
-                if not enough:
+                d = prepared_details[p.id]
+                details[p.id].append(d)
+                if not d.enough:
                     self.complete[i] = False
         self.judges = details
+
+    def _prepare_sheets(
+        self, inp: ContestantInputs, judge_plans: list[Plan], by_criterion: dict[str, Plan]
+    ) -> tuple[dict[str, JudgeDetail], list[tuple[str, str]]]:
+        """One contestant's judges' sheets per judges node (the newest score per judge and criterion
+        counts), and the scores rejected with the reason."""
+        rejections: list[tuple[str, str]] = []
+        prepared: dict[str, JudgeDetail] = {}
+        latest: dict[tuple[str, str], tuple[tuple[int, str], int]] = {}
+        for s in inp.judge_scores:
+            what = f"judge_score {s.judge_id}/{s.criterion}"
+            p = by_criterion.get(s.criterion)
+            if p is None:
+                rejections.append((what, "criterion is not in this round's formula for the group"))
+                continue
+            node = p.node
+            assert isinstance(node, JudgesNode)
+            if node.panel is not None and s.judge_id not in node.panel:
+                rejections.append((what, f"judge is not on the panel of {p.id!r}"))
+                continue
+            try:
+                pts = to_pico(s.points)
+            except ValueError as exc:
+                rejections.append((what, str(exc)))
+                continue
+            if pts < 0 or pts > p.criteria[s.criterion]:
+                rejections.append((what, f"{s.points} is outside 0..{plain(from_pico(p.criteria[s.criterion]))}"))
+                continue
+            key = (s.judge_id, s.criterion)
+            stamp = (s.observed_at, s.event_id)
+            prev = latest.get(key)
+            if prev is None or stamp > prev[0]:
+                latest[key] = (stamp, pts)
+        sheets_by_node: dict[str, dict[str, dict[str, int]]] = {p.id: {} for p in judge_plans}
+        for (judge, crit), (_, pts) in latest.items():
+            sheets_by_node[by_criterion[crit].id].setdefault(judge, {})[crit] = pts
+        for p in judge_plans:
+            sheets = sheets_by_node[p.id]
+            node = p.node
+            assert isinstance(node, JudgesNode)
+            complete_totals = sorted(
+                (sum(s.values()), judge) for judge, s in sheets.items() if len(s) == len(p.criteria)
+            )
+            incomplete = sorted(j for j, s in sheets.items() if len(s) != len(p.criteria))
+            dropped: list[str] = []
+            used = complete_totals
+            if node.drop_extremes and len(complete_totals) >= 3:
+                dropped = [complete_totals[0][1], complete_totals[-1][1]]
+                used = complete_totals[1:-1]
+            enough = len(complete_totals) >= node.min_judges
+            prepared[p.id] = JudgeDetail(
+                sheets={j: dict(sorted(s.items())) for j, s in sorted(sheets.items())},
+                used=sorted(j for _, j in used),
+                dropped=dropped,
+                incomplete=incomplete,
+                enough=enough,
+            )
+        return prepared, rejections
 
     def _prepare_adjustments(self) -> None:
         node_ids = {p.id for p in self.plans}
@@ -937,8 +967,12 @@ def score_field(
     round_id: str,
     inputs: Mapping[str, ContestantInputs],
     tie_decisions: Sequence[TieDecisionInput] = (),
+    prepared: Mapping[str, PrepCache] | None = None,
 ) -> RoundResult:
     """Score every contestant of ``inputs`` in round ``round_id``.
+
+    ``prepared`` (group id -> the ``GroupEvaluation.prepared`` of an earlier evaluation of that group) lets
+    unchanged inputs objects skip their per-contestant preparation (incremental.py); the result is the same.
 
     Contestants are placed in their group (``ContestantInputs.group_id`` or the contest file's
     registration); those whose group the round does not rank, or who are unknown, are listed in
@@ -980,7 +1014,16 @@ def score_field(
         formula = contest.formula_for(rnd, g)
         if formula is None:
             raise ValidationError(f"round {round_id!r} has no formula for group {g!r}")
-        evaluation = GroupEvaluation(contest, rnd, g, _plan_for(formula), members[g], rejected, tie_decisions)
+        evaluation = GroupEvaluation(
+            contest,
+            rnd,
+            g,
+            _plan_for(formula),
+            members[g],
+            rejected,
+            tie_decisions,
+            prepared.get(g) if prepared is not None else None,
+        )
         rows, undecided[g] = evaluation.rank()
         assign_awards(rows, rnd.awards, undecided[g])
         results.append(GroupResult(g, rows, evaluation))
