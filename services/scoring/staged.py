@@ -616,6 +616,8 @@ async def run_fold(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
             "worker": worker,
             "partitions": mine,
             "processed": scorer.processed,
+            "clickhouse_failing": scorer.flush_failing,
+            "pending_rows": scorer.pending_rows(),
         },
     )
     log.info("fold worker starting", extra={"fields": {"worker": worker, "partitions": mine}})
@@ -722,6 +724,8 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
             "read": scorer.read,
             "checkpoint_from": {str(p): o for p, o in checkpoint_from.items()},
             "checkpoint_written": {str(p): o for p, o in scorer.keeper.written.items()},
+            "clickhouse_failing": scorer.flush_failing,
+            "pending_rows": scorer.pending_rows(),
         },
     )
     log.info(
