@@ -282,3 +282,148 @@ async def wait_healthy(sp: ScorerProc, timeout_s: float = 60) -> dict[str, Any]:
             pass
         await asyncio.sleep(0.3)
     raise AssertionError(f"scorer not ready in {timeout_s} s ({doc}):\n{sp.tail()}")
+
+
+# ------------------------------------------------------------------ the staged topology (issue 13)
+
+
+def staged_worker(
+    settings: Settings,
+    contests: list[Path],
+    contest_ids: list[str],
+    app_id: str,
+    log: Path,
+    stage: str,
+    worker: str,
+    **env: str,
+) -> ScorerProc:
+    """A fold or ranking worker (``liveboard score run`` with ``LIVEBOARD_SCORER_TOPOLOGY=staged``)."""
+    import json
+
+    from deploy.embedded.processes import free_port
+
+    return start_scorer(
+        settings,
+        contests,
+        app_id,
+        log,
+        free_port(),
+        LIVEBOARD_SCORER_TOPOLOGY="staged",
+        LIVEBOARD_SCORER_STAGE=stage,
+        LIVEBOARD_SCORER_WORKER=worker,
+        LIVEBOARD_SCORER_CONTESTS=json.dumps(contest_ids),
+        **env,
+    )
+
+
+def health_of(sp: ScorerProc) -> dict[str, Any]:
+    """The worker's /healthz body, or {} while it does not answer (starting, killed)."""
+    try:
+        return sp.health()[1]
+    except OSError:
+        return {}
+
+
+async def wait_ready(procs: list[ScorerProc], timeout_s: float = 60) -> None:
+    """Until every worker's /healthz says ready (a ranking worker: the input topic replayed)."""
+    deadline = time.monotonic() + timeout_s
+    waiting = list(procs)
+    while waiting and time.monotonic() < deadline:
+        for sp in list(waiting):
+            if sp.proc.poll() is not None:
+                raise AssertionError(f"worker exited:\n{sp.tail()}")
+            if health_of(sp).get("ready"):
+                waiting.remove(sp)
+        await asyncio.sleep(0.1)
+    assert not waiting, "\n---\n".join(sp.tail() for sp in waiting)
+
+
+def inputs_partition(contest_id: str, round_id: str = "r1", partitions: int = 6) -> int:
+    """The partition of ``lb.scorer_inputs.v1`` a one-round contest's records land on (the producer's
+    default partitioner: murmur2 of the key ``contest:round``, services/scoring/staged.record_key)."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(f"{contest_id}:{round_id}".encode()) & 0x7FFFFFFF) % partitions
+
+
+def spread_contest_ids(prefix: str, workers: int, partitions: int = 6) -> list[str]:
+    """``workers`` new contest ids, the ``j``-th ranked by ranking worker ``j/workers`` (its records on a
+    partition ``p`` with ``p % workers == j``), so that every ranking worker owns real work."""
+    from tests.support import unique
+
+    found: dict[int, str] = {}
+    while len(found) < workers:
+        cid = unique(prefix)
+        found.setdefault(inputs_partition(cid, partitions=partitions) % workers, cid)
+    return [found[j] for j in range(workers)]
+
+
+def metric_by(sp: ScorerProc, name: str, label: str) -> dict[str, float]:
+    """``{label value: sum of the samples with it}`` of one metric on the worker's /metrics ({} while it does
+    not answer)."""
+    import re
+
+    try:
+        text = sp.metrics()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            hit = re.search(rf'{label}="([^"]*)"', line)
+            if hit:
+                out[hit.group(1)] = out.get(hit.group(1), 0.0) + float(line.split()[-1])
+    return out
+
+
+async def committed_total(settings: Settings, group: str) -> int:
+    """The sum of ``group``'s committed offsets on every partition of lb.events.v1 (0 where none)."""
+    from aiokafka import TopicPartition
+
+    from liveboard.kafka.clients import make_consumer
+
+    topic = settings.topic(EVENTS)
+    consumer = make_consumer(settings, group_id=group)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        total = 0
+        for p in sorted(parts):
+            total += await consumer.committed(TopicPartition(topic, p)) or 0
+        return total
+    finally:
+        await consumer.stop()
+
+
+async def replay_cli(settings: Settings, contests: list[Path], contest_id: str) -> dict[str, Any]:
+    """``liveboard replay --contest ID --json`` as a user runs it (a child process), into its own database."""
+    import json
+    import uuid
+
+    env = {
+        **os.environ,
+        **settings_env(settings),
+        "LIVEBOARD_SCORER_CONTEST_FILES": json.dumps([str(p) for p in contests]),
+    }
+    db = f"replay_{uuid.uuid4().hex[:10]}"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "liveboard",
+        "replay",
+        "--contest",
+        contest_id,
+        "--database",
+        db,
+        "--json",
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, (out + err).decode(errors="replace")[-4000:]
+    return json.loads(out)
