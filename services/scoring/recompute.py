@@ -20,9 +20,9 @@ from typing import Any
 import orjson
 
 from services.scoring import metrics as m
-from services.scoring.rules import RoundResult, display, from_pico
+from services.scoring.rules import RoundResult, display
 from services.scoring.rules.engine import GroupEvaluation, Plan
-from services.scoring.rules.exact import div_round
+from services.scoring.rules.exact import div_round_column, pico_text
 from services.scoring.rules.incremental import IncrementalRound
 from services.scoring.state import ContestState, FrozenRound, RoundInputs
 
@@ -107,15 +107,38 @@ def split_scores(ev: GroupEvaluation, i: int) -> tuple[str, str]:
     its contribution times the weights of the nodes above it, exactly, rounded once to 10⁻¹² point.
     Adjustments on the total or on mixed nodes belong to neither part, so the parts need not add up to
     the total when an appeal changed it."""
+    data, judges = _split_columns(ev)
+    return pico_text(data[i]), pico_text(judges[i])
+
+
+_SPLIT_COLUMNS: dict[int, tuple[GroupEvaluation, list[int], list[int]]] = {}
+
+
+def _split_columns(ev: GroupEvaluation) -> tuple[list[int], list[int]]:
+    """The data and judges parts of a whole group, column by column (once per evaluation: a recompute whose
+    bounds moved writes a row for nearly every contestant, and a sum per row showed in the profile)."""
+    hit = _SPLIT_COLUMNS.get(id(ev))
+    if hit is not None and hit[0] is ev:
+        return hit[1], hit[2]
     sp = _split_plan(ev.plan)
-    data = sum(ev.contrib[pid][i] * k for pid, k in sp.data)
-    judges = sum(ev.contrib[pid][i] * k for pid, k in sp.judges)
-    return exact(div_round(data, sp.denominator)), exact(div_round(judges, sp.denominator))
+
+    def part(terms: tuple[tuple[str, int], ...]) -> list[int]:
+        acc = [0] * ev.n
+        for pid, k in terms:
+            col = ev.contrib[pid]
+            acc = [a + c * k for a, c in zip(acc, col, strict=True)]
+        return div_round_column(acc, sp.denominator)
+
+    out = (ev, part(sp.data), part(sp.judges))
+    if len(_SPLIT_COLUMNS) > 64:
+        _SPLIT_COLUMNS.clear()
+    _SPLIT_COLUMNS[id(ev)] = out
+    return out[1], out[2]
 
 
 def exact(pico: int) -> str:
     """Pico-points as a plain decimal string with 12 places ("0.000000000000", never "0E-12")."""
-    return format(from_pico(pico), "f")
+    return pico_text(pico)
 
 
 # -------------------------------------------------------------------------------------- outcomes

@@ -337,3 +337,21 @@ def test_a_stale_preparation_would_be_caught(tmp_path: Path, seed: int) -> None:
     stale = inc.update({**fld.inputs, judged: old}, ())
     with pytest.raises(AssertionError):
         _same(stale, score_field(contest, "city-final", dict(fld.inputs)), fld)
+
+
+def test_integer_texts_equal_the_decimal_ones() -> None:
+    """The row builder's integer formatting writes what the Decimal formatting wrote, sign and halves included."""
+    from decimal import ROUND_HALF_UP
+
+    from services.scoring.rules.exact import display, from_pico, pico_text
+
+    rng = random.Random(3)
+    values = [0, 1, -1, 5 * 10**9, -(5 * 10**9), 5 * 10**9 - 1, 10**12, -(10**12), 87_125_000_000_000]
+    values += [rng.randint(-(10 ** rng.randint(0, 18)), 10 ** rng.randint(0, 18)) for _ in range(3000)]
+    values += [rng.randint(-999, 999) * 10 ** rng.randint(0, 12) + 5 * 10 ** rng.randint(0, 11) for _ in range(3000)]
+    for v in values:
+        assert pico_text(v) == format(from_pico(v), "f")
+        for d in (0, 1, 2, 3, 6, 8):
+            assert display(v, d) == str(from_pico(v).quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP))
+    assert display(87_125_000_000_000) == "87.13"
+    assert display(-1, 2) == "-0.00"

@@ -60,8 +60,32 @@ def from_pico(value: int) -> Decimal:
     return Decimal(value).scaleb(-SCALE_DIGITS)
 
 
+_POW10 = [10**k for k in range(SCALE_DIGITS + 1)]
+
+
+def pico_text(value: int) -> str:
+    """Pico-points as plain decimal text with 12 places: ``format(from_pico(value), "f")`` by integer
+    arithmetic (a leaderboard row has several; Decimal construction showed in the row builder's profile)."""
+    q, r = divmod(-value if value < 0 else value, SCALE)
+    return f"-{q}.{r:012d}" if value < 0 else f"{q}.{r:012d}"
+
+
 def display(value: int, decimals: int = 2) -> str:
-    """The one display rounding: half up to ``decimals`` places (87.125 → "87.13")."""
+    """The one display rounding: half up to ``decimals`` places (87.125 → "87.13").
+
+    Half up means away from zero, as Decimal's ROUND_HALF_UP; a negative value that rounds to zero keeps its
+    sign ("-0.00"), as the Decimal text does. Up to 6 places by integer arithmetic; more (where Decimal would
+    write an exponent) through Decimal itself."""
+    if 0 <= decimals <= 6:
+        unit = _POW10[SCALE_DIGITS - decimals]
+        q, r = divmod(-value if value < 0 else value, unit)
+        if 2 * r >= unit:
+            q += 1
+        sign = "-" if value < 0 else ""
+        if decimals == 0:
+            return f"{sign}{q}"
+        whole, frac = divmod(q, _POW10[decimals])
+        return f"{sign}{whole}.{frac:0{decimals}d}"
     return str(from_pico(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
 
 
