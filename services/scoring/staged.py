@@ -476,7 +476,12 @@ class RankScorer(Scorer):
 
 
 async def _load_checkpoint(
-    scorer: RankScorer, cfg: ScorerSettings, consumer: AIOKafkaConsumer, topic: str, mine: list[int]
+    scorer: RankScorer,
+    cfg: ScorerSettings,
+    consumer: AIOKafkaConsumer,
+    topic: str,
+    mine: list[int],
+    ends: dict[int, int],
 ) -> dict[int, int]:
     """Rebuild from the newest complete checkpoint of each partition and read on from its offset
     (docs/scoring.md, "Ranking-worker checkpoints"); partition -> the offset it covers."""
@@ -488,6 +493,12 @@ async def _load_checkpoint(
     out = {}
     for p in mine:
         upto, records = loaded.get(p, (0, []))
+        if upto > ends.get(p, 0):
+            log.warning(
+                "checkpoint beyond the end of lb.scorer_inputs.v1 (topic recreated?): ignored, read from the start",
+                extra={"fields": {"partition": p, "checkpoint": upto, "end": ends.get(p, 0)}},
+            )
+            upto, records = 0, []
         for i in range(0, len(records), 500):
             await scorer.handle_inputs(records[i : i + 500])
         if upto:
@@ -735,7 +746,7 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
     desk_consumer, desk_tasks = (None, []) if i != 0 else await _freeze_desk(settings, cfg, scorer)
     try:
         await scorer.start(producer)
-        checkpoint_from.update(await _load_checkpoint(scorer, cfg, consumer, topic, mine))
+        checkpoint_from.update(await _load_checkpoint(scorer, cfg, consumer, topic, mine, ends))
         _settle_heap()
         progress.rebuilding = False
         watch = asyncio.create_task(_watch(consumer, scorer, topic, mine, progress))

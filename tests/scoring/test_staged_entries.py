@@ -251,3 +251,35 @@ async def test_workers_score_registered_entries_and_a_ranking_worker_restarts_fr
     finally:
         for sp in procs:
             sp.stop()
+
+
+@pytest.mark.engines
+def test_a_checkpoint_counts_only_when_complete_and_writing_it_again_changes_nothing(stack: Settings) -> None:
+    from liveboard.clickhouse.client import get_client
+    from services.scoring import rank_checkpoint as rc
+
+    app, topic = unique("ckpt"), "lb.scorer_inputs.v1"
+    keeper = rc.Keeper()
+    keeper.keep_inputs(2, "c", "r1", "a", b'{"n": 1}')
+    keeper.keep_inputs(2, "c", "r1", "a", b'{"n": 2}')  # the newer record of the same key replaces it
+    keeper.keep_inputs(2, "c", "r1", "b", b'{"n": 3}')
+    keeper.keep_event(2, "ev-1", b'{"e": 1}')
+    rows, ends = keeper.rows(app, topic, {2: 40, 3: 0}, 1)
+    assert len(rows) == 3 and ends == [(app, topic, 2, 40, "end", "", "3", 1)]  # partition 3 did not move
+    client = get_client(stack)
+    try:
+        rc.write(client, rows, ends)
+        rc.write(client, rows, ends)  # again (a retry): the same rows
+        # a newer checkpoint cut short: its end row says 5 rows, 1 is there
+        client.insert(rc.TABLE, [(app, topic, 2, 90, "inputs", "c:r1:a", "{}", 2)], column_names=list(rc.COLUMNS))
+        client.insert(rc.TABLE, [(app, topic, 2, 90, "end", "", "5", 2)], column_names=list(rc.COLUMNS))
+        got = rc.load(client, app, topic, [2, 3])
+    finally:
+        client.close()
+    upto, records = got[2]
+    assert 3 not in got and upto == 40
+    assert [(r.handle, r.value, r.offset) for r in records] == [
+        (b"scorer_inputs", b'{"n": 2}', 39),
+        (b"scorer_inputs", b'{"n": 3}', 39),
+        (b"event", b'{"e": 1}', 39),
+    ]
