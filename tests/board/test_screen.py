@@ -262,8 +262,14 @@ GEOMETRY_JS = """() => {
 
 
 async def _settled(page: Any) -> None:
-    await page.wait_for_function("document.body.dataset.gliding !== '1'", timeout=5000)
-    await page.wait_for_timeout(400)  # the fade-in (320 ms) ends
+    """Until no row moves: no re-order cycle under way (the page's data-gliding), no shown row faded out, and
+    no row's fade (its opacity transition) still running."""
+    await page.wait_for_function(
+        """() => document.body.dataset.gliding !== '1' && !document.querySelector('#rows .row.out[data-visible="1"]')
+            && !document.getAnimations().some((a) => a.transitionProperty === 'opacity'
+                && a.playState !== 'finished' && a.effect && a.effect.target && a.effect.target.closest('#rows'))""",
+        timeout=5000,
+    )
 
 
 async def _open(browser: Any, url: str, width: int, height: int) -> tuple[Any, list[str]]:
