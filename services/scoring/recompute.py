@@ -396,6 +396,7 @@ class Recomputer:
                 cid = row.contestant_id
                 i = ev.position[cid]
                 ri = inputs[cid]
+                labels = st.labels(cid)
                 sig = (
                     g.group_id,
                     row.rank,
@@ -410,7 +411,7 @@ class Recomputer:
                     node_values[i],
                     ri.facts_key,
                     ri.last_data_ms,
-                    st.labels(cid),
+                    labels,
                 )
                 sigs[cid] = sig
                 groups_of[cid] = g.group_id
@@ -432,7 +433,7 @@ class Recomputer:
                         plan.rule_version,
                         result,
                         ri,
-                        st.labels(cid),
+                        labels,
                     )
                 )
         if prev is not None and frozen is None:

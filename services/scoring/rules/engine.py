@@ -951,6 +951,24 @@ def _platforms_of(contest: Contest, position: dict[str, int], inputs: list[Conte
     return out
 
 
+_ORGS: dict[int, tuple[Contest, dict[str, OrgInput]]] = {}
+
+
+def _registered_orgs(contest: Contest) -> dict[str, OrgInput]:
+    """The contest file's organisation of each registered contestant, made once per contest (one per row and
+    recompute showed in the profile of a 3,000-contestant field; OrgInput is frozen, so sharing is safe)."""
+    hit = _ORGS.get(id(contest))
+    if hit is not None and hit[0] is contest:
+        return hit[1]
+    orgs = {
+        c.id: OrgInput(c.organisation.city, c.organisation.district, c.organisation.team) for c in contest.contestants
+    }
+    if len(_ORGS) > 64:
+        _ORGS.clear()
+    _ORGS[id(contest)] = (contest, orgs)
+    return orgs
+
+
 def _places(xs: list[int]) -> dict[int, int]:
     places: dict[int, int] = {}
     for pos, x in enumerate(sorted(xs, reverse=True), start=1):
@@ -989,6 +1007,7 @@ def score_field(
     members: dict[str, list[tuple[str, ContestantInputs]]] = {g: [] for g in groups}
     orgs: dict[str, OrgInput] = {}
     registry = contest.contestants_by_id()
+    registered_orgs = _registered_orgs(contest)
     for cid in sorted(inputs):
         inp = inputs[cid]
         registered = registry.get(cid)
@@ -1003,8 +1022,7 @@ def score_field(
         if inp.organisation is not None:
             orgs[cid] = inp.organisation
         elif registered is not None:
-            o = registered.organisation
-            orgs[cid] = OrgInput(o.city, o.district, o.team)
+            orgs[cid] = registered_orgs[cid]
         else:
             orgs[cid] = _NO_ORG
 
