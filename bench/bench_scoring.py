@@ -31,7 +31,9 @@ import os
 import platform
 import random
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -137,11 +140,146 @@ def _topic_settings(base: Settings, tag: str, db: str) -> Settings:
 # ------------------------------------------------------------------------------------------ throughput
 
 
-async def throughput(base: Settings, work: Path, n_events: int, contestants: int, window_s: float) -> dict[str, Any]:
+async def _committed(watcher: Any, tps: list[Any]) -> int:
+    """Records the group has committed (sum over partitions): the scorer commits an offset only after the
+    record's rows are in ClickHouse, so this counts records done, a fact per record. One OffsetFetch for
+    every partition (``committed()`` would ask once per partition; tansu's answer to the admin client's
+    ListConsumerGroupOffsets does not decode in aiokafka)."""
+    got = await watcher._coordinator.fetch_committed_offsets(tps)
+    return sum(max(0, meta.offset) for meta in got.values())
+
+
+def _profile_summary(raw: Path, top: int = 25) -> dict[str, Any]:
+    """py-spy's collapsed stacks (``--format raw``) → the functions with the most samples on the CPU: by own
+    time (the leaf frame) and by total time (anywhere in the stack), as a share of every sample."""
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    samples = 0
+    if not raw.exists():
+        return {"error": f"no profile at {raw}"}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        frames = [
+            fr.split(" (")[0] + " (" + fr.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+            for fr in stack.split(";")
+        ]
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for fr in set(frames):
+            total[fr] = total.get(fr, 0) + n
+
+    def share(d: dict[str, int]) -> list[str]:
+        return [f"{100 * v / samples:5.1f}%  {k}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+
+    return {"samples": samples, "own": share(own), "total": share(total)}
+
+
+def _py_spy(pid: int, out: Path) -> Any:
+    """py-spy recording ``pid`` (every thread, on-CPU samples only) into collapsed stacks, until stopped."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(
+        [exe, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def _scorer_rate(
+    s: Settings,
+    procs: list[ScorerProc],
+    group: str,
+    n: int,
+    raw_per_s: float,
+    window_s: float,
+    profile: Path | None,
+) -> dict[str, Any]:
+    """Catching up the pre-produced topic: the group's committed offsets, polled every 50 ms, give the
+    records done (in ClickHouse, then committed) over time. The rate is taken over the load window only,
+    from the first commit seen to the commit of the last record (records committed in between / time
+    between), so start-up, the rebuild and the first flush are outside it; each end is known to ±50 ms."""
+    topic = s.topic(EVENTS)
+    watcher = make_consumer(s, group_id=group)  # never subscribes: it only reads the group's commits
+    await watcher.start()
+    tps = [TopicPartition(topic, p) for p in sorted(watcher.partitions_for_topic(topic) or ())]
+    if not tps:
+        await watcher._client.force_metadata_update()
+        tps = [TopicPartition(topic, p) for p in sorted(watcher.partitions_for_topic(topic) or ())]
+    if profile:
+        profile.parent.mkdir(parents=True, exist_ok=True)
+    spies: list[Any] = []  # started at the first commit: the profile covers the load window, not start-up
+    try:
+        first: tuple[float, int] | None = None
+        last: tuple[float, int] = (time.perf_counter(), 0)
+        load_start = None
+        peak = 0.0
+        t_launch = time.perf_counter()
+        deadline = time.monotonic() + window_s + 120  # start-up and rebuild on a loaded machine, then the window
+        while time.monotonic() < deadline:
+            for sp in procs:
+                if sp.proc.poll() is not None:
+                    return {"error": f"scorer exited {sp.proc.returncode}", "log": sp.tail(1500)}
+            try:
+                done = await _committed(watcher, tps)
+            except Exception:  # a busy broker on a loaded machine: ask again
+                await asyncio.sleep(0.05)
+                continue
+            now = time.perf_counter()
+            peak = max(peak, *(rss_mb(sp.proc.pid) for sp in procs))
+            if done > 0 and first is None:
+                first = (now, done)
+                load_start = os.getloadavg()
+                deadline = time.monotonic() + window_s  # the window: from the first commit, not from launch
+                if profile:
+                    spies = [_py_spy(sp.proc.pid, profile.with_suffix(f".{k}.txt")) for k, sp in enumerate(procs)]
+            if done > last[1]:
+                last = (now, done)
+            if done >= n:
+                break
+            await asyncio.sleep(0.05)
+        load_end = os.getloadavg()
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                spy.wait(30)
+        await watcher.stop()
+    if first is None or last[1] <= first[1]:
+        return {"error": "nothing committed in the window", "log": procs[0].tail(1500)}
+    rate = (last[1] - first[1]) / (last[0] - first[0])
+    out: dict[str, Any] = {
+        "per_s": round(rate),
+        "ratio_to_raw": round(rate / raw_per_s, 3),
+        "committed": last[1],
+        "finished": last[1] >= n,
+        "window_s": round(last[0] - first[0], 2),
+        "committed_at_window_start": first[1],
+        "start_to_first_commit_s": round(first[0] - t_launch, 2),  # start-up, rebuild, first flush
+        "peak_rss_mb": round(peak),
+        "load_average_start_end": [load_start, load_end],
+    }
+    if profile:
+        out["profile"] = {k: _profile_summary(profile.with_suffix(f".{k}.txt")) for k in range(len(procs))}
+    return out
+
+
+async def throughput(
+    base: Settings,
+    work: Path,
+    n_events: int,
+    contestants: int,
+    window_s: float,
+    staged_workers: list[int],
+    faust: bool,
+    profile: Path | None,
+) -> dict[str, Any]:
     tag = f"tp{uuid.uuid4().hex[:6]}"
     cid = f"bench-{tag}"
     path, _ = make_contest(work, cid, contestants, groups=3)
-    s = _topic_settings(base, tag, f"bench_{tag}_faust")
+    s = _topic_settings(base, tag, f"bench_{tag}_baseline")
     assert (await ensure_topics(s)).success
     gen = Snapshots(cid)
     rnd = random.Random(1)
@@ -158,87 +296,79 @@ async def throughput(base: Settings, work: Path, n_events: int, contestants: int
     n = per * contestants
     produce_s = time.perf_counter() - t0
 
-    consumer = make_consumer(s, s.topic(EVENTS), group_id=None, max_poll_records=10_000)
-    await consumer.start()
-    got, first = 0, None
-    while got < n:
-        batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-        for recs in batch.values():
-            if recs and first is None:
-                first = time.perf_counter()
-            got += len(recs)
-    raw_s = time.perf_counter() - (first or time.perf_counter())
-    await consumer.stop()
+    async def consume(validate: bool) -> tuple[float, tuple[float, float, float]]:
+        """Events/s of one consumer reading the whole topic (from its first record to its last), each
+        record parsed and validated by ``parse_event`` if ``validate``; and the load average then."""
+        consumer = make_consumer(s, s.topic(EVENTS), group_id=None, max_poll_records=10_000)
+        await consumer.start()
+        got, first = 0, None
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for recs in batch.values():
+                if recs and first is None:
+                    first = time.perf_counter()
+                if validate:
+                    for r in recs:
+                        parse_event(r.value)
+                got += len(recs)
+        took = time.perf_counter() - (first or time.perf_counter())
+        load = os.getloadavg()
+        await consumer.stop()
+        return n / took, load
+
+    raw, raw_load = await consume(False)
     out: dict[str, Any] = {
         "events": n,
+        "contestants": contestants,
         "produce_s": round(produce_s, 1),
-        "raw_consume_per_s": round(n / raw_s),
-        "raw_load_average": os.getloadavg(),
+        "raw_consume_per_s": round(raw),
+        "raw_load_average": raw_load,
     }
+    # the same consume, each record parsed and validated (parse_event), nothing else: the cost of
+    # validation on its own, between the raw consume and the scorer
+    pv, pv_load = await consume(True)
+    out["parse_validate_per_s"] = round(pv)
+    out["parse_validate_ratio_to_raw"] = round(pv / raw, 3)
+    out["parse_validate_load_average"] = pv_load
+    print(json.dumps({"throughput_baselines": out}, ensure_ascii=False), flush=True)
 
-    # the same consume, each record parsed and validated (parse_event: JSON Schema + pydantic), nothing else:
-    # the cost of validation on its own, between the raw consume and the scorer
-    consumer = make_consumer(s, s.topic(EVENTS), group_id=None, max_poll_records=10_000)
-    await consumer.start()
-    got, first = 0, None
-    while got < n:
-        batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-        for recs in batch.values():
-            if recs and first is None:
-                first = time.perf_counter()
-            for r in recs:
-                parse_event(r.value)
-            got += len(recs)
-    parse_s = time.perf_counter() - (first or time.perf_counter())
-    await consumer.stop()
-    out["parse_validate_per_s"] = round(n / parse_s)
-    out["parse_validate_ratio_to_raw"] = round(n / parse_s / out["raw_consume_per_s"], 3)
-    out["parse_validate_load_average"] = os.getloadavg()
-
-    for intake in ("direct", "faust"):
-        si = _topic_settings(base, tag, f"bench_{tag}_{intake}")
-        port = free_port()
-        sp = start_scorer(
-            si, [path], f"{tag}-{intake}", work / f"tp-{intake}.log", port, LIVEBOARD_SCORER_INTAKE=intake
-        )
+    runs: list[tuple[str, dict[str, str], int]] = [("scorer_1_process", {"LIVEBOARD_SCORER_INTAKE": "direct"}, 1)]
+    if faust:
+        runs.append(("scorer_faust_intake", {"LIVEBOARD_SCORER_INTAKE": "faust"}, 1))
+    runs += [(f"staged_fold_{w}_processes", {"LIVEBOARD_SCORER_TOPOLOGY": "staged"}, w) for w in staged_workers]
+    for name, env, workers in runs:
+        si = _topic_settings(base, tag, f"bench_{tag}_{name}")
+        app_id = f"{tag}-{name}"
+        staged = env.get("LIVEBOARD_SCORER_TOPOLOGY") == "staged"
+        procs: list[ScorerProc] = []
+        ports: set[int] = set()
         try:
-            await wait_healthy(sp, 120)
-            started = None
-            acked = 0.0
-            t_last = time.perf_counter()
-            peak = 0.0
-            deadline = time.monotonic() + window_s
-            while time.monotonic() < deadline:
-                try:
-                    text = await _metrics(port)
-                except OSError:  # a busy scorer on a loaded machine: ask again
-                    continue
-                processed = _sum_metric(text, "liveboard_scoring_events_total{")
-                now = time.perf_counter()
-                peak = max(peak, rss_mb(sp.proc.pid))
-                if started is None and processed > 0:
-                    started = now
-                new_acked = _sum_metric(text, "liveboard_scoring_acked_offset{", s.topic(EVENTS))
-                if new_acked > acked:
-                    acked, t_last = new_acked, now
-                if acked >= n:
-                    break
-                await asyncio.sleep(0.1)  # the rate's window is known to ±0.1 s at each end
-            if started is None or acked == 0:
-                out[intake] = {"error": "nothing acknowledged", "log": sp.tail(1500)}
-                continue
-            rate = acked / (t_last - started)
-            out[intake] = {
-                "per_s": round(rate),
-                "ratio_to_raw": round(rate / out["raw_consume_per_s"], 3),
-                "acknowledged": int(acked),
-                "seconds": round(t_last - started, 1),
-                "finished": acked >= n,
-                "peak_rss_mb": round(peak),
-                "load_average": os.getloadavg(),
+            for w in range(workers):
+                port = free_port()
+                while port in ports:  # two workers asked in a row may be offered the same free port
+                    port = free_port()
+                ports.add(port)
+                extra = (
+                    {**env, "LIVEBOARD_SCORER_STAGE": "fold", "LIVEBOARD_SCORER_WORKER": f"{w}/{workers}"}
+                    if staged
+                    else env
+                )
+                procs.append(start_scorer(si, [path], app_id, work / f"tp-{name}-{w}.log", port, **extra))
+            group = f"{app_id}-fold" if staged else app_id
+            prof = profile / name if profile else None
+            out[name] = {
+                "processes": workers,
+                # the staged fold workers also send the changed inputs to lb.scorer_inputs.v1; no ranking
+                # worker runs (the fold stage's throughput is measured on its own)
+                "what": "fold stage only (--stage fold --worker i/N), no ranking worker"
+                if staged
+                else env["LIVEBOARD_SCORER_INTAKE"] + " intake, single topology",
+                **await _scorer_rate(si, procs, group, n, raw, window_s, prof),
             }
         finally:
-            sp.stop()
+            for sp in procs:
+                sp.stop()
+        print(json.dumps({name: out[name]}, ensure_ascii=False), flush=True)
     return out
 
 
@@ -331,6 +461,24 @@ async def e2e(base: Settings, work: Path, contestants: int, seconds: int, intake
         return await _drive(s, sp, cid, contestants, seconds)
     finally:
         sp.stop()
+
+
+def _hist_le(text: str, name: str, q: float) -> float | None:
+    """The upper bound (ms) of the histogram bucket that holds quantile ``q`` (0..1) of ``name`` (summed over
+    labels): a recompute's p50/p99 to the bucket's resolution, from the scorer's own /metrics."""
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            bound = float("inf") if le == "+Inf" else float(le)
+            buckets[bound] = buckets.get(bound, 0.0) + float(line.split()[-1])
+    if not buckets or not buckets.get(float("inf")):
+        return None
+    total = buckets[float("inf")]
+    for bound in sorted(buckets):
+        if buckets[bound] >= q * total:
+            return bound * 1000
+    return None
 
 
 async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, seconds: int) -> dict[str, Any]:
@@ -478,6 +626,11 @@ async def _drive(s: Settings, sp: ScorerProc, cid: str, contestants: int, second
             "rows": max(read_rows) if read_rows else 0,
         },
         "recompute_mean_ms": round(rec_sum / rec_n * 1000, 1) if rec_n else None,
+        # per stage: a recompute's own time (bucket bounds), how often one ran; to_clickhouse − to_scores_topic
+        # above is the publish after the write
+        "recompute_p50_le_ms": _hist_le(text, "liveboard_scoring_recompute_seconds", 0.5),
+        "recompute_p99_le_ms": _hist_le(text, "liveboard_scoring_recompute_seconds", 0.99),
+        "recompute_every_ms": round((seconds + 8) * 1000 / rec_n) if rec_n else None,
         "insert_mean_ms": {
             t: round(
                 _sum_metric(text, f'liveboard_scoring_sink_insert_seconds_sum{{table="{t}"}}')
@@ -575,6 +728,16 @@ async def main() -> None:
     ap.add_argument("--only", choices=["throughput", "e2e", "replay"], action="append")
     ap.add_argument("--throughput-events", type=int, default=150_000)
     ap.add_argument("--throughput-window", type=float, default=90.0, help="seconds each intake may take at most")
+    ap.add_argument(
+        "--staged-workers",
+        type=int,
+        action="append",
+        help="throughput: fold workers of the staged runs (default 1 and 2)",
+    )
+    ap.add_argument("--faust", action="store_true", help="throughput: also the faust intake (slow, off by default)")
+    ap.add_argument(
+        "--profile", help="throughput: py-spy each scorer process into this folder and print its top entries"
+    )
     ap.add_argument("--contestants", type=int, action="append", help="e2e field sizes (default 1000 and 3000)")
     ap.add_argument("--seconds", type=int, default=120, help="e2e load duration (120 for the record, ~20 for smoke)")
     ap.add_argument("--intake", default="direct", choices=["faust", "direct"], help="e2e scorer intake")
@@ -599,7 +762,14 @@ async def main() -> None:
             results: dict[str, Any] = {}
             if "throughput" in only:
                 results["throughput"] = await throughput(
-                    settings, work, args.throughput_events, 3000, args.throughput_window
+                    settings,
+                    work,
+                    args.throughput_events,
+                    3000,
+                    args.throughput_window,
+                    args.staged_workers or [1, 2],
+                    args.faust,
+                    Path(args.profile) if args.profile else None,
                 )
                 print(json.dumps({"throughput": results["throughput"]}, ensure_ascii=False), flush=True)
             if "e2e" in only:
