@@ -9,7 +9,8 @@ any subset containing every distinct one gives the same state). So a checkpoint 
 on equals the state of a full replay.
 
 Written to ``scorer_rank_checkpoints`` (migration 0080) per partition: the rows, then an ``end`` row
-carrying their count; a checkpoint is loaded only when its end row is there and the count matches (a crash
+carrying their count (and, as its item, the contests the worker kept records of: a worker scoring other
+contests does not load it); a checkpoint is loaded only when its end row is there and the count matches (a crash
 mid-write leaves an incomplete one that is passed over). A checkpoint is taken only when every round the
 records read so far changed has been recomputed, and written after the board flush that writes those rows.
 """
@@ -32,7 +33,10 @@ class Keeper:
     """What a ranking worker keeps to write checkpoints: per partition, the newest record per (contest, round,
     contestant) and every distinct forwarded event, as read (bytes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, scope: str = "") -> None:
+        # the contests this worker keeps records of (sorted, comma-separated): a checkpoint is loaded only by a
+        # worker scoring the same contests, since records of the others were not kept
+        self.scope = scope
         self.inputs: dict[int, dict[str, bytes]] = {}
         self.events: dict[int, dict[str, bytes]] = {}
         self.since = 0  # records read since the last checkpoint was taken
@@ -61,7 +65,7 @@ class Keeper:
                 for item, value in kept.items():
                     rows.append((app_id, topic, p, upto, kind, item, value.decode(), now_ms))
                     n += 1
-            ends.append((app_id, topic, p, upto, END, "", str(n), now_ms))
+            ends.append((app_id, topic, p, upto, END, self.scope, str(n), now_ms))
         self.since = 0
         return rows, ends
 
@@ -80,14 +84,17 @@ def write(client: Any, rows: list[tuple[Any, ...]], ends: list[tuple[Any, ...]])
         )
 
 
-def load(client: Any, app_id: str, topic: str, partitions: Iterable[int]) -> dict[int, tuple[int, list[Record]]]:
-    """partition -> (upto, the checkpoint's rows as records) for the newest complete checkpoint of each."""
+def load(
+    client: Any, app_id: str, topic: str, partitions: Iterable[int], scope: str = ""
+) -> dict[int, tuple[int, list[Record]]]:
+    """partition -> (upto, the checkpoint's rows as records) for the newest complete checkpoint of each, written
+    by a worker that kept the same contests (``scope``)."""
     parts = sorted(partitions)
     base = "FROM scorer_rank_checkpoints FINAL WHERE app_id = {a:String} AND topic = {t:String}"
-    params: dict[str, Any] = {"a": app_id, "t": topic, "parts": parts}
+    params: dict[str, Any] = {"a": app_id, "t": topic, "parts": parts, "s": scope}
     ends = client.query(
-        f"SELECT partition, upto, value {base} AND kind = 'end' AND partition IN {{parts:Array(UInt32)}} "
-        "ORDER BY partition, upto DESC",
+        f"SELECT partition, upto, value {base} AND kind = 'end' AND item = {{s:String}} "
+        "AND partition IN {parts:Array(UInt32)} ORDER BY partition, upto DESC",
         parameters=params,
     ).result_rows
     counts = {

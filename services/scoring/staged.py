@@ -424,7 +424,8 @@ class RankScorer(Scorer):
         self.all_partitions = False  # until the input topic is read up to where it ended at start
         self.inputs_topic = settings.topic(SCORER_INPUTS)
         self.freezes_seen: set[tuple[str, str, str]] = set()
-        self.keeper = rank_checkpoint.Keeper()  # what a checkpoint holds (services/scoring/rank_checkpoint.py)
+        # what a checkpoint holds (services/scoring/rank_checkpoint.py), for these contests
+        self.keeper = rank_checkpoint.Keeper(",".join(sorted(plans)))
         self.read = 0  # records read from lb.scorer_inputs.v1 since the start (not from a checkpoint)
 
     async def _rebuild(self) -> None:
@@ -486,7 +487,8 @@ async def _load_checkpoint(
     """Rebuild from the newest complete checkpoint of each partition and read on from its offset
     (docs/scoring.md, "Ranking-worker checkpoints"); partition -> the offset it covers."""
     loaded = await scorer._retry(
-        "checkpoint load", lambda: rank_checkpoint.load(scorer.sink._get("checkpoint"), cfg.app_id, topic, mine)
+        "checkpoint load",
+        lambda: rank_checkpoint.load(scorer.sink._get("checkpoint"), cfg.app_id, topic, mine, scorer.keeper.scope),
     )
     firsts = await consumer.beginning_offsets([TopicPartition(topic, p) for p in mine])
     first = {tp.partition: int(o) for tp, o in firsts.items()}

@@ -274,6 +274,8 @@ def test_a_checkpoint_counts_only_when_complete_and_writing_it_again_changes_not
         client.insert(rc.TABLE, [(app, topic, 2, 90, "inputs", "c:r1:a", "{}", 2)], column_names=list(rc.COLUMNS))
         client.insert(rc.TABLE, [(app, topic, 2, 90, "end", "", "5", 2)], column_names=list(rc.COLUMNS))
         got = rc.load(client, app, topic, [2, 3])
+        # a worker scoring other contests did not keep what this one kept: it reads the topic instead
+        assert rc.load(client, app, topic, [2, 3], "c,other") == {}
     finally:
         client.close()
     upto, records = got[2]
