@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from liveboard.contracts.events import encode_event, parse_event
+from liveboard.contracts.events import encode_event, event_id_for, parse_event
 from liveboard.kafka.catalog import DLQ, EVENTS, RAW, ensure_topics
 from liveboard.kafka.clients import make_consumer
 from liveboard.settings import Settings
@@ -165,3 +165,36 @@ def latest(snapshots: list[Any]) -> Any:
 
 async def settle() -> None:
     await asyncio.sleep(0)
+
+
+def account_bound(
+    contest_id: str,
+    contestant_id: str,
+    account_id: str,
+    at: int,
+    *,
+    reason: str,
+    approver: str,
+    replaces: str | None = None,
+    platform: str = "kuaishou",
+) -> Any:
+    """A manual ``account_bound`` event (a registration import or an operator's re-binding) at ``at``."""
+    doc = {
+        "event_id": "",
+        "type": "account_bound",
+        "schema_version": 1,
+        "contest_id": contest_id,
+        "contestant_id": contestant_id,
+        "platform": platform,
+        "account_id": account_id,
+        "room_id": None,
+        "video_id": None,
+        "observed_at": at,
+        "ingested_at": at,
+        "source": "manual",
+        "revision": "final",
+        "raw_ref": None,
+        "data": {"replaces_account_id": replaces, "reason": reason, "approver": approver},
+    }
+    doc["event_id"] = event_id_for(doc)
+    return parse_event(doc)

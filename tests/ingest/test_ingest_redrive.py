@@ -164,24 +164,13 @@ async def test_redrive_cli_selects_dry_runs_sends_and_records(stack) -> None:
     at = 1_767_225_600_000
     sync = get_client(stack)
     try:
-        sync.insert(
-            "dead_letters",
+        insert_dead_letters(
+            sync,
             [
                 [unique("dl"), at, "ingest.kuaishou.webhook", "kuaishou", f"no_secret: {reason}", "QUJD", 0, 0],
                 [unique("dl"), at + 1, "ingest.douyin.live_push", "douyin", f"bad JSON: {reason}", "[", 0, 1],
                 [unique("dl"), at + 2, "ingest.kuaishou.webhook", "kuaishou", f"other: {reason}", "x", 0, 2],
             ],
-            column_names=[
-                "dlq_id",
-                "received_at",
-                "source",
-                "platform",
-                "reason",
-                "body",
-                "kafka_partition",
-                "kafka_offset",
-            ],
-            settings={"async_insert": 0},
         )
     finally:
         sync.close()

@@ -8,7 +8,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from liveboard.contracts.events import encode_event, event_id_for, parse_event
+from liveboard.contracts.events import encode_event
 from liveboard.kafka.catalog import EVENTS, REGISTRATIONS
 from liveboard.kafka.clients import make_producer
 from liveboard.kafka.registrations import rebuild
@@ -17,7 +17,7 @@ from services.ingest.app import Collector
 from services.ingest.config import load_platforms
 from services.ingest.registry import Registry
 from services.simulator.scenario import MINUTE, ScenarioConfig
-from tests.ingest.harness import consume, events, ingest_settings, running
+from tests.ingest.harness import account_bound, consume, events, ingest_settings, running
 from tests.scoring.support import poll_until
 
 pytestmark = pytest.mark.engines
@@ -61,25 +61,9 @@ async def test_account_bound_rebinds_a_contestant_and_health_and_heartbeats(stac
 
 
 def _bound(at: int, contestant_id: str, account: str, replaces: str | None, contest: str = "rebind") -> object:
-    doc = {
-        "event_id": "",
-        "type": "account_bound",
-        "schema_version": 1,
-        "contest_id": contest,
-        "contestant_id": contestant_id,
-        "platform": "kuaishou",
-        "account_id": account,
-        "room_id": None,
-        "video_id": None,
-        "observed_at": at,
-        "ingested_at": at,
-        "source": "manual",
-        "revision": "final",
-        "raw_ref": None,
-        "data": {"replaces_account_id": replaces, "reason": "账号被封，更换", "approver": "operator"},
-    }
-    doc["event_id"] = event_id_for(doc)
-    return parse_event(doc)
+    return account_bound(
+        contest, contestant_id, account, at, replaces=replaces, reason="账号被封，更换", approver="operator"
+    )
 
 
 async def test_a_collector_started_later_learns_bindings_and_rebuild_repairs_a_lost_write(stack) -> None:

@@ -15,13 +15,12 @@ import pytest
 import yaml
 
 from deploy.embedded.processes import free_port
-from liveboard.contracts.events import event_id_for, parse_event
 from liveboard.organiser.store import send_events
 from services.simulator.clock import SimClock
 from services.simulator.contest import contest_doc
 from services.simulator.runner import Simulation
 from services.simulator.scenario import MINUTE, ScenarioConfig
-from tests.ingest.harness import events, topic_settings
+from tests.ingest.harness import account_bound, events, topic_settings
 from tests.ingest.test_ingest_workers import ROOT, children, fresh_post, start_ingest
 from tests.support import settings_env
 
@@ -29,25 +28,7 @@ pytestmark = pytest.mark.engines
 
 
 def _bound(contest: str, contestant: str, account: str, at: int) -> object:
-    doc = {
-        "event_id": "",
-        "type": "account_bound",
-        "schema_version": 1,
-        "contest_id": contest,
-        "contestant_id": contestant,
-        "platform": "kuaishou",
-        "account_id": account,
-        "room_id": None,
-        "video_id": None,
-        "observed_at": at,
-        "ingested_at": at,
-        "source": "manual",
-        "revision": "final",
-        "raw_ref": None,
-        "data": {"replaces_account_id": None, "reason": "报名表导入 reg.xlsx", "approver": "organiser"},
-    }
-    doc["event_id"] = event_id_for(doc)
-    return parse_event(doc)
+    return account_bound(contest, contestant, account, at, reason="报名表导入 reg.xlsx", approver="organiser")
 
 
 async def test_webhook_workers_take_pushes_for_an_imported_account_from_the_first(stack, tmp_path: Path) -> None:
