@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from services.scoring.batch import Record
@@ -50,24 +51,45 @@ class Keeper:
         self.events.setdefault(partition, {})[event_id] = value
         self.since += 1
 
+    def cut(self, positions: dict[int, int]) -> list[Cut]:
+        """A consistent cut of what is kept at ``positions``, for every partition whose position moved since
+        the last checkpoint: shallow copies (cheap, taken on the event loop; the rows are built elsewhere)."""
+        cuts = [
+            Cut(p, upto, dict(self.inputs.get(p, {})), dict(self.events.get(p, {})))
+            for p, upto in sorted(positions.items())
+            if upto > self.written.get(p, 0)
+        ]
+        self.since = 0
+        return cuts
+
     def rows(
         self, app_id: str, topic: str, positions: dict[int, int], now_ms: int
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The rows of a checkpoint of every partition whose position moved since the last one, then their
-        end rows (taken synchronously: a consistent cut of the state at ``positions``)."""
-        rows: list[tuple[Any, ...]] = []
-        ends: list[tuple[Any, ...]] = []
-        for p, upto in sorted(positions.items()):
-            if upto <= self.written.get(p, 0):
-                continue
-            n = 0
-            for kind, kept in ((INPUTS, self.inputs.get(p, {})), (EVENT, self.events.get(p, {}))):
-                for item, value in kept.items():
-                    rows.append((app_id, topic, p, upto, kind, item, value.decode(), now_ms))
-                    n += 1
-            ends.append((app_id, topic, p, upto, END, self.scope, str(n), now_ms))
-        self.since = 0
-        return rows, ends
+        return rows_of(app_id, topic, self.scope, self.cut(positions), now_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    partition: int
+    upto: int
+    inputs: dict[str, bytes]
+    events: dict[str, bytes]
+
+
+def rows_of(
+    app_id: str, topic: str, scope: str, cuts: list[Cut], now_ms: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """A checkpoint's rows, then its end rows (one per partition: the row count and the scope)."""
+    rows: list[tuple[Any, ...]] = []
+    ends: list[tuple[Any, ...]] = []
+    for c in cuts:
+        n = 0
+        for kind, kept in ((INPUTS, c.inputs), (EVENT, c.events)):
+            for item, value in kept.items():
+                rows.append((app_id, topic, c.partition, c.upto, kind, item, value.decode(), now_ms))
+                n += 1
+        ends.append((app_id, topic, c.partition, c.upto, END, scope, str(n), now_ms))
+    return rows, ends
 
 
 def write(client: Any, rows: list[tuple[Any, ...]], ends: list[tuple[Any, ...]]) -> None:

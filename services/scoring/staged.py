@@ -529,22 +529,24 @@ async def _checkpoints(scorer: RankScorer, cfg: ScorerSettings, topic: str, mine
         ):
             continue
         cut = time.monotonic()
-        positions = {p: scorer.positions[p] for p in mine if p in scorer.positions}
-        rows, ends = keeper.rows(cfg.app_id, topic, positions, now_ms())
+        cuts = keeper.cut({p: scorer.positions[p] for p in mine if p in scorer.positions})
         # every round marked before the cut is recomputed (its outcome queued at once) ...
         while any(rc.dirty_since is not None and rc.dirty_since <= cut for rc in scorer.recomputers.values()):  # noqa: ASYNC110 (the recomputer has no event to wait on)
             await asyncio.sleep(0.02)
         await scorer.flush_board()  # ... and its rows written, before the checkpoint that covers them
-        if ends:
+        if cuts:
+            rows, ends = await asyncio.to_thread(
+                rank_checkpoint.rows_of, cfg.app_id, topic, keeper.scope, cuts, now_ms()
+            )
             await scorer._retry(
                 "checkpoint write",
                 lambda rows=rows, ends=ends: rank_checkpoint.write(scorer.sink._get("checkpoint"), rows, ends),
             )
-            for end in ends:
-                keeper.written[end[2]] = end[3]
+            for c in cuts:
+                keeper.written[c.partition] = c.upto
             log.info(
                 "checkpoint written",
-                extra={"fields": {"rows": len(rows), "upto": {str(e[2]): e[3] for e in ends}}},
+                extra={"fields": {"rows": len(rows), "upto": {str(c.partition): c.upto for c in cuts}}},
             )
         last = time.monotonic()
 
