@@ -16,6 +16,15 @@ answered after the broker's acknowledgement; `baseline` below) and the **open-lo
 whatever the answers, its latency counted from its due time, so a slow server shows up as latency and a
 slow generator as schedule lag, which is printed per generator and bounded by ``--max-lag-ms``).
 
+The generators are lean (issue 14 allows a non-Python one; none is installed): each push is built before
+the window as its complete HTTP/1.1 request bytes (signed, encrypted, headers and all), and in the window a
+generator only writes those bytes on one of ``--connections`` keep-alive connections opened beforehand (raw
+asyncio protocol, no HTTP client library) and parses the answers' status line and ``Content-Length``. A push
+due while every connection awaits an answer waits in the generator: that is the server's slowness and counts
+in its latency (from the due time), not in the schedule lag. Each generator prints its CPU over its window
+(~55 µs per push, against ~370 µs with aiohttp's client before) and asks for a higher scheduling priority
+(nice -10, when allowed: it stands for platforms that are not on this machine; the nice value is printed).
+
 For each offered rate, the same pushes are offered first to the baseline server, then to the collector
 (the collector keeps polling during both phases, so the broker and the machine carry the same poll load).
 Rates are counted over the load window only (answers received between the window's start and end), never
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import random
 import signal
@@ -102,8 +112,6 @@ def run_sim(args: argparse.Namespace) -> None:
 
 def run_load(args: argparse.Namespace) -> None:
     """Child: offer ``rate`` pushes/s for ``seconds`` on a fixed schedule; write latencies."""
-    import aiohttp
-
     from liveboard.platforms import signing
 
     d = Path(args.dir)
@@ -194,69 +202,207 @@ def run_load(args: argparse.Namespace) -> None:
 
     makers = [douyin] * 7 + [kuaishou] * 2 + [wechat]
     total = int(args.rate * args.seconds)
-    # Everything is signed and encoded before the clock starts: the generator's own CPU per push is then a
-    # plain HTTP POST, so the offered rate holds and the measured latency is the collector's.
-    payloads = []
+    host = url.split("//", 1)[1].split("/", 1)[0]
+    # Every push is signed and encoded into its whole HTTP/1.1 request before the clock starts (its signed
+    # timestamps stay far inside the freshness windows: a run lasts minutes, the shortest window is 30 min):
+    # in the window the generator only writes ready bytes and reads status lines, so its own CPU per push
+    # is a socket write and a small parse, and the offered rate holds.
+    reqs: list[bytes] = []
+    kinds: list[str] = []
+    t_build = time.perf_counter()
     for i in range(total):
         mk = makers[i % len(makers)]
-        payloads.append((mk.__name__, *mk()))
-    n = len(payloads)
-    lags = [0.0] * n  # how late each request started, after its due time (the generator's own delay)
-    done = [0.0] * n  # when its answer arrived, seconds after the schedule's start
-    ok = [False] * n
-    errors: dict[str, int] = {}
+        path, h, body = mk()
+        kinds.append(mk.__name__)
+        reqs.append(http_request(host, path, h, body))
+    build_s = time.perf_counter() - t_build
+    gen = OpenLoop(reqs, args.rate)
+    port = int(host.rsplit(":", 1)[1])
+    out = asyncio.run(gen.run(host.rsplit(":", 1)[0], port, args.connections, args.start_at, args.timeout))
+    out["kinds"] = kinds
+    out["build_s"] = build_s
+    (d / f"load-{args.tag}-{args.shard}.json").write_bytes(orjson.dumps(out))
 
-    async def one(session: aiohttp.ClientSession, i: int, due: float, path: str, h: dict, body: bytes) -> None:
-        lags[i] = time.perf_counter() - due
+
+def http_request(host: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    """A complete HTTP/1.1 POST (keep-alive) as bytes."""
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() != "content-length"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection of the generator's pool: one request at a time (no pipelining); the
+    answer is parsed only as far as its status line and ``Content-Length``."""
+
+    def __init__(self, gen: OpenLoop) -> None:
+        self.gen = gen
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.current = -1  # the request waiting for its answer on this connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, i: int) -> None:
+        self.current = i
+        self.transport.write(self.gen.reqs[i])  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            head = buf[:end].lower()
+            k = head.find(b"\r\ncontent-length:")
+            length = 0
+            if k >= 0:
+                e = head.find(b"\r\n", k + 17)
+                length = int(head[k + 17 : e if e > 0 else len(head)])
+            if len(buf) < end + 4 + length:
+                break
+            status = int(buf[9:12])
+            buf = buf[end + 4 + length :]
+            self.gen.answered(self, status)
+        self.buf = buf
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gen.lost(self)
+
+
+class OpenLoop:
+    """Sends ``reqs[i]`` at ``start + i / rate`` whatever the answers (open loop), over a pool of keep-alive
+    connections opened before the start. A request due while every connection waits for an answer queues
+    in the generator (the server's slowness: counted in its latency, from the due time); ``lags`` is only
+    the generator's own lateness (its loop woke after the due time), which is what bounds the run's
+    validity."""
+
+    def __init__(self, reqs: list[bytes], rate: float) -> None:
+        self.reqs = reqs
+        self.rate = rate
+        n = len(reqs)
+        self.lags = [0.0] * n
+        self.done = [0.0] * n
+        self.status = [0] * n
+        self.idle: list[_Conn] = []
+        self.backlog: collections.deque[int] = collections.deque()
+        self.backlog_max = 0
+        self.remaining = n
+        self.errors: dict[str, int] = {}
+        self.t0 = 0.0
+        self.finished: asyncio.Event | None = None
+        self.host = ""
+        self.port = 0
+        self.reconnects = 0
+
+    def dispatch(self, i: int) -> None:
+        if self.idle:
+            self.idle.pop().send(i)
+        else:
+            self.backlog.append(i)
+            if len(self.backlog) > self.backlog_max:
+                self.backlog_max = len(self.backlog)
+
+    def _complete(self, i: int, status: int) -> None:
+        self.done[i] = time.perf_counter() - self.t0
+        self.status[i] = status
+        if status != 200:
+            key = f"http_{status}" if status else "connection_lost"
+            self.errors[key] = self.errors.get(key, 0) + 1
+        self.remaining -= 1
+        if self.remaining == 0 and self.finished is not None:
+            self.finished.set()
+
+    def _free(self, conn: _Conn) -> None:
+        if self.backlog:
+            conn.send(self.backlog.popleft())
+        else:
+            self.idle.append(conn)
+
+    def answered(self, conn: _Conn, status: int) -> None:
+        i, conn.current = conn.current, -1
+        if i >= 0:
+            self._complete(i, status)
+        self._free(conn)
+
+    def lost(self, conn: _Conn) -> None:
+        if conn in self.idle:
+            self.idle.remove(conn)
+        if conn.current >= 0:
+            self._complete(conn.current, 0)
+            conn.current = -1
+        if self.remaining:
+            self.reconnects += 1
+            asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        for attempt in range(50):
+            try:
+                _, conn = await loop.create_connection(lambda: _Conn(self), self.host, self.port)
+                self._free(conn)
+                return
+            except OSError:
+                await asyncio.sleep(0.1 * (attempt + 1))
+
+    async def run(self, host: str, port: int, connections: int, start_at: float, timeout_s: float) -> dict:
+        self.host, self.port = host, port
+        self.finished = asyncio.Event()
+        # The generator stands for the platforms, which are not on this machine: ahead of the servers in the
+        # scheduler's queue when the cores are contended (if allowed; printed either way). It needs ~3 % of a
+        # core at 500 pushes/s, so this takes little from the servers, but its schedule holds.
         try:
-            async with session.post(url + path, data=body, headers=h) as r:
-                await r.read()
-                if r.status == 200:
-                    ok[i] = True
-                else:
-                    errors[f"http_{r.status}"] = errors.get(f"http_{r.status}", 0) + 1
-        except Exception as exc:
-            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-        done[i] = time.perf_counter() - t0[0]
-
-    t0 = [0.0]
-
-    async def main() -> None:
-        conn = aiohttp.TCPConnector(limit=args.connections)
-        tasks = set()
-        async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=60)) as s:
-            await asyncio.sleep(max(0.0, args.start_at - time.time()))  # all generators start together
-            t0[0] = t_start = time.perf_counter()
-            wall_start = time.time()
-            for i, (_kind, path, h, body) in enumerate(payloads):
-                due = t_start + i / args.rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                t = asyncio.create_task(one(s, i, due, path, h, body))
-                tasks.add(t)
-                t.add_done_callback(tasks.discard)
-            offered_s = time.perf_counter() - t_start
-            await asyncio.gather(*tasks)
-        (d / f"load-{args.tag}-{args.shard}.json").write_bytes(
-            orjson.dumps(
-                {
-                    "wall_start": wall_start,
-                    "rate": args.rate,
-                    "due": [i / args.rate for i in range(n)],
-                    "done": done,
-                    "ok": ok,
-                    "lags": lags,
-                    "kinds": [p[0] for p in payloads],
-                    "errors": errors,
-                    "offered_s": offered_s,
-                    "sent": n,
-                    "cpu_s": time.process_time(),
-                }
-            )
-        )
-
-    asyncio.run(main())
+            os.setpriority(os.PRIO_PROCESS, 0, -10)
+        except OSError:
+            pass
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
+        for k in range(0, connections, 64):  # the pool, before the start
+            await asyncio.gather(*(self._connect() for _ in range(min(64, connections - k))))
+        pool = len(self.idle)
+        late_start = time.time() - start_at
+        await asyncio.sleep(max(0.0, start_at - time.time()))  # every generator starts together
+        n, period = len(self.reqs), 1.0 / self.rate
+        wall_start = time.time()
+        self.t0 = t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        i = 0
+        while i < n:
+            now = time.perf_counter()
+            while i < n and t0 + i * period <= now:
+                self.lags[i] = now - (t0 + i * period)
+                self.dispatch(i)
+                i += 1
+            if i < n:
+                await asyncio.sleep(t0 + i * period - time.perf_counter())
+        offered_s = time.perf_counter() - t0
+        cpu_window = time.process_time() - cpu0
+        if self.remaining:
+            try:
+                await asyncio.wait_for(self.finished.wait(), timeout_s)
+            except TimeoutError:
+                pass
+        unanswered = sum(1 for s in self.status if s == 0) - self.errors.get("connection_lost", 0)
+        if unanswered:
+            self.errors["timeout"] = unanswered
+        return {
+            "wall_start": wall_start,
+            "rate": self.rate,
+            "due": [k * period for k in range(n)],
+            "done": [d if s else float(timeout_s + offered_s) for d, s in zip(self.done, self.status, strict=True)],
+            "ok": [s == 200 for s in self.status],
+            "lags": self.lags,
+            "errors": self.errors,
+            "offered_s": offered_s,
+            "sent": n,
+            "cpu_s": cpu_window,  # the generator's CPU over its load window (not building, not the drain)
+            "cpu_total_s": time.process_time(),
+            "pool": pool,
+            "backlog_max": self.backlog_max,
+            "reconnects": self.reconnects,
+            "late_start_s": max(0.0, late_start),
+            "nice": nice,
+        }
 
 
 # ------------------------------------------------------------------------------------------ baseline
@@ -653,7 +799,7 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
         subprocess.Popen(
             [PY, __file__, "load", "--dir", str(tmp), "--url", url, "--rate", str(rate / gens),
              "--seconds", str(args.seconds), "--shard", str(n_phase * gens + i), "--tag", tag,
-             "--start-at", str(start_at), "--connections", str(args.connections)],
+             "--start-at", str(start_at), "--connections", str(args.connections), "--timeout", str(args.timeout)],
             env=env,
             cwd=ROOT,
         )
@@ -749,8 +895,15 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
         ph.say(
             f"  generator {i}: offered {sh['sent'] / sh['offered_s']:,.0f}/s, schedule lag p50 "
             f"{pct(lags, 0.5) * 1000:.1f} ms, p99 {lag_p99 * 1000:.1f} ms, max {lag_max * 1000:.1f} ms "
-            f"(bound on p99 {args.max_lag_ms:.0f} ms), CPU {sh['cpu_s'] / max(wall, 1e-9) * 100:.0f} % of a core"
+            f"(bound on p99 {args.max_lag_ms:.0f} ms); its CPU over its window {sh['cpu_s']:.2f} s = "
+            f"{sh['cpu_s'] / max(sh['offered_s'], 1e-9) * 100:.0f} % of a core, "
+            f"{sh['cpu_s'] / max(sh['sent'], 1) * 1e6:.0f} µs per push; pool {sh['pool']} connections, "
+            f"up to {sh['backlog_max']} pushes waited for a free one, "
+            f"{sh['reconnects']} reconnects; nice {sh.get('nice', 0)}; its pushes signed and encoded in "
+            f"{sh.get('build_s', float('nan')):.1f} s before the start"
         )
+        if sh["late_start_s"] > 1.0:  # still signing when the window opened: it offered later than the others
+            invalid.append(f"{ph.target} at {rate:.0f}/s: generator {i} started {sh['late_start_s']:.1f} s late")
         # a generator that fell behind offered less than it says, and sooner or later closed its loop
         if lag_p99 * 1000 > args.max_lag_ms:
             invalid.append(f"{ph.target} at {rate:.0f}/s: generator {i} fell {lag_p99 * 1000:.0f} ms behind (p99)")
@@ -785,6 +938,7 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
     )
     if ph.target == "collector":
         ok_server = delta("liveboard_ingest_pushes_total", m_pre, m2, outcome="ok")
+        handled = delta("liveboard_ingest_pushes_total", m_pre, m2)  # every outcome: what the CPU was spent on
         failed = delta("liveboard_ingest_pushes_total", m_pre, m2, outcome="produce_failed")
         lost = max(0, acked_total - int(ok_server))
         ph.say(
@@ -802,7 +956,7 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
         ph.figures["lost"] = lost  # answered 200, not on the broker
         ph.figures["unanswered"] = sent - acked_total  # the platform would retry these
     else:
-        produced = raw2 - raw0
+        produced = handled = raw2 - raw0
         ph.say(f"  baseline topic: {produced} records produced for {acked_total} answered 200")
         ph.figures["lost"] = max(0, acked_total - produced)
         ph.figures["unanswered"] = sent - acked_total
@@ -817,10 +971,11 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
     )
     who = "webhook workers (all)" if ph.target == "collector" else "baseline server"
     ph.say(
-        f"  CPU per push ({who}, window + drain): {server_cpu / max(sent, 1) * 1000:.2f} ms "
-        f"(with --workers 0 the one process does polls too and is not counted here)"
+        f"  CPU per push ({who}, window + drain): {server_cpu / max(handled, 1) * 1000:.2f} ms "
+        f"({server_cpu:.1f} CPU-s for {handled:.0f} pushes handled; with --workers 0 the one process does polls "
+        "too and is not counted here)"
     )
-    ph.figures["cpu_ms_per_push"] = server_cpu / max(sent, 1) * 1000
+    ph.figures["cpu_ms_per_push"] = server_cpu / max(handled, 1) * 1000
     for p, out, _pr in prof:
         if out.exists():
             ph.say(f"  py-spy profile of pid {p}{' (poller)' if p == col.pid else ' (webhook worker)'}:")
@@ -882,6 +1037,7 @@ def main() -> None:
     b.add_argument("--start-at", type=float, default=0)
     b.add_argument("--connections", type=int, default=256)
     b.add_argument("--tag", default="x")
+    b.add_argument("--timeout", type=float, default=60.0, help="seconds after the window an answer is waited for")
     c = sub.add_parser("baseline")
     c.add_argument("--port", type=int, required=True)
     c.add_argument("--topic", required=True)
@@ -896,6 +1052,7 @@ def main() -> None:
     ap.add_argument("--cprofile", action="store_true", help="run the collector under cProfile (use --workers 0)")
     ap.add_argument("--profile-idle", action="store_true", help="py-spy --idle: where the wall time goes, waits too")
     ap.add_argument("--profile", type=float, default=0, help="py-spy every collector process for N s of its window")
+    ap.add_argument("--timeout", type=float, default=60.0, help="how long after its window a generator waits")
     ap.add_argument("--workers", type=int, default=2, help="LIVEBOARD_INGEST_WEBHOOK_WORKERS (0: one process)")
     args = ap.parse_args()
     if args.mode == "sim":
