@@ -7,14 +7,21 @@ each registered round's entries to the fold worker's inputs (services/scoring/st
 
 In process: Shaoyang 2023 (copies on 湘就业, copies ignored and summed, a registration moved from one
 contestant to another) and Harbin's semi-final (the union's copies, likes at +24 h), folded in 1 and 3 slices,
-rank with the single path's digest and the same inputs, figures and evidence per contestant."""
+rank with the single path's digest and the same inputs, figures and evidence per contestant (every record
+valid against schemas/scorer_inputs.v1.json).
+
+On the engines: 3 fold workers and a ranking worker give the single path's digest for Shaoyang; the ranking
+worker's checkpoint (services/scoring/rank_checkpoint.py) lets a restarted one read only the topic's tail and
+reach the full log's digest; an incomplete checkpoint is passed over."""
 
 from __future__ import annotations
 
+import json
 import zlib
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
 import pytest
 import yaml
@@ -33,6 +40,7 @@ from services.scoring.staged import RankState, _plain, _TrackedState, inputs_doc
 from services.scoring.state import ContestState
 from tests.scoring import factory as f
 from tests.scoring.support import (
+    REPO,
     ScorerProc,
     expected,
     health_of,
@@ -58,13 +66,17 @@ def _single(path: Path, events: list[Any], round_id: str) -> tuple[ContestState,
 def _staged(path: Path, events: list[Any], n: int, round_id: str) -> tuple[RankState, str]:
     """Fold in ``n`` slices (by the events' Kafka key, as partitions), send and forward as a fold worker does
     (records through their JSON), rank in one ranking state."""
+    schema = json.loads((REPO / "schemas" / "scorer_inputs.v1.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
     folds = [_TrackedState(plan_for(load_contest(path))) for _ in range(n)]
     rank = RankState(plan_for(load_contest(path)))
     for e in events:
         st = folds[zlib.crc32(f.key_of(e)) % n]
         st.apply(parse_event(f.encode(e)))
         for rid, cid in sorted(st.changed):
-            rank.take(orjson.dumps(inputs_doc(st, rid, cid)))
+            doc = inputs_doc(st, rid, cid)
+            validator.validate(doc)
+            rank.take(orjson.dumps(doc))
         st.changed.clear()
         for ev in st.forward:
             assert st.targets(ev), ev.type
