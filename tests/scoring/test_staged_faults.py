@@ -137,6 +137,15 @@ async def _assert_results(settings: Settings, topo: Topology, events: dict[str, 
         assert scalar(settings, uniq, c=cid) == n
 
 
+def _assert_every_part_counts(paths: dict[str, Path], events: dict[str, list[Any]], parts: list[list[Any]]) -> None:
+    """Each part of the load changes every contest's digest: reaching the final one proves the last part
+    (read while a worker was down or ClickHouse gone) was scored, and a lost part would show."""
+    for cid, path in paths.items():
+        digests = [expected(path, [e for part in parts[:k] for e in part if e.contest_id == cid])[0] for k in (1, 2, 3)]
+        assert len(set(digests)) == 3, (cid, digests)
+        assert digests[-1] == expected(path, events[cid])[0]
+
+
 def _assert_ownership(topo: Topology) -> None:
     """Ranking worker j/n ranked its contests and none other; with 3, each ranked real work."""
     owned = [_ranked(sp) for sp in topo.ranks]
@@ -157,6 +166,7 @@ async def test_kill_9_of_a_fold_and_a_ranking_worker_under_load_then_replay(stac
     topos = [one, three]
     events = _scenario([*one.contests, *three.contests], seed=50)
     a, b, c = _thirds(_in_time_order(events))
+    _assert_every_part_counts(one.path_of | three.path_of, events, [a, b, c])
     resumes: list[str] = []
     try:
         await wait_ready([*one.procs, *three.procs], 120)
@@ -237,6 +247,7 @@ async def test_clickhouse_stopped_mid_stream_loses_nothing_1_and_3_workers_per_s
         events = _scenario([*one.contests, *three.contests], seed=70)
         everything = _in_time_order(events)
         p1, p2, p3 = _thirds(everything)
+        _assert_every_part_counts(one.path_of | three.path_of, events, [p1, p2, p3])
         await wait_ready([*one.procs, *three.procs], 120)
 
         # part 1 with ClickHouse up: scored, archived, committed
