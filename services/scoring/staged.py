@@ -523,32 +523,34 @@ async def _checkpoints(scorer: RankScorer, cfg: ScorerSettings, topic: str, mine
     last = time.monotonic()
     while True:
         await asyncio.sleep(0.05)
-        keeper = scorer.keeper
-        if not scorer.all_partitions or not rank_checkpoint.due(
-            keeper, last, cfg.checkpoint_interval_s, cfg.checkpoint_records
+        if scorer.all_partitions and rank_checkpoint.due(
+            scorer.keeper, last, cfg.checkpoint_interval_s, cfg.checkpoint_records
         ):
-            continue
-        cut = time.monotonic()
-        cuts = keeper.cut({p: scorer.positions[p] for p in mine if p in scorer.positions})
-        # every round marked before the cut is recomputed (its outcome queued at once) ...
-        while any(rc.dirty_since is not None and rc.dirty_since <= cut for rc in scorer.recomputers.values()):  # noqa: ASYNC110 (the recomputer has no event to wait on)
-            await asyncio.sleep(0.02)
-        await scorer.flush_board()  # ... and its rows written, before the checkpoint that covers them
-        if cuts:
-            rows, ends = await asyncio.to_thread(
-                rank_checkpoint.rows_of, cfg.app_id, topic, keeper.scope, cuts, now_ms()
-            )
-            await scorer._retry(
-                "checkpoint write",
-                lambda rows=rows, ends=ends: rank_checkpoint.write(scorer.sink._get("checkpoint"), rows, ends),
-            )
-            for c in cuts:
-                keeper.written[c.partition] = c.upto
-            log.info(
-                "checkpoint written",
-                extra={"fields": {"rows": len(rows), "upto": {str(c.partition): c.upto for c in cuts}}},
-            )
-        last = time.monotonic()
+            await _checkpoint_once(scorer, cfg, topic, mine)
+            last = time.monotonic()
+
+
+async def _checkpoint_once(scorer: RankScorer, cfg: ScorerSettings, topic: str, mine: list[int]) -> None:
+    keeper = scorer.keeper
+    cut = time.monotonic()
+    cuts = keeper.cut({p: scorer.positions[p] for p in mine if p in scorer.positions})
+    # every round marked before the cut is recomputed (its outcome queued at once) ...
+    while any(rc.dirty_since is not None and rc.dirty_since <= cut for rc in scorer.recomputers.values()):  # noqa: ASYNC110 (the recomputer has no event to wait on)
+        await asyncio.sleep(0.02)
+    await scorer.flush_board()  # ... and its rows written, before the checkpoint that covers them
+    if not cuts:
+        return
+    rows, ends = await asyncio.to_thread(rank_checkpoint.rows_of, cfg.app_id, topic, keeper.scope, cuts, now_ms())
+    await scorer._retry(
+        "checkpoint write",
+        lambda: rank_checkpoint.write(scorer.sink._get("checkpoint"), rows, ends),
+    )
+    for c in cuts:
+        keeper.written[c.partition] = c.upto
+    log.info(
+        "checkpoint written",
+        extra={"fields": {"rows": len(rows), "upto": {str(c.partition): c.upto for c in cuts}}},
+    )
 
 
 async def _wait_topics(consumer: AIOKafkaConsumer, topics: list[str]) -> None:
@@ -770,6 +772,11 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
                 await scorer.handle_inputs(records)
         watch.cancel()
         checkpoints.cancel()
+        if scorer.all_partitions and scorer.keeper.since > 0:
+            try:  # a last checkpoint, so the next start reads (almost) nothing
+                await asyncio.wait_for(_checkpoint_once(scorer, cfg, topic, mine), timeout=15)
+            except Exception as exc:
+                log.warning("last checkpoint not written", extra={"fields": {"error": repr(exc)}})
         for t in desk_tasks:
             t.cancel()
         await scorer.stop()
