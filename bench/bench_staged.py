@@ -112,6 +112,8 @@ def tree_rss_mb(pid: int, tree: bool) -> float | None:
 
 
 def summary(v: list[float]) -> dict[str, Any]:
+    if not v:
+        return {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
     return {
         "n": len(v),
         "p50_ms": round(pct(v, 50) * 1000),
@@ -588,7 +590,9 @@ async def _drive(
         }
 
     out["rss"] = {name: rss_doc(v) for name, v in sorted(rss.items()) if v}
-    out["rss_peak_max_mb"] = max(d["peak_mb"] for d in out["rss"].values()) if out["rss"] else None
+    # the target's processes: workers, broker, ClickHouse, generators (the bench's listeners are not the system)
+    system = [d["peak_mb"] for name, d in out["rss"].items() if name != "bench"]
+    out["rss_peak_max_mb"] = max(system) if system else None
     out["load_average_after_drain"] = load()
 
     if not args.no_replay:
@@ -656,7 +660,7 @@ def verdicts(key: str, r: dict[str, Any], args: argparse.Namespace) -> list[str]
     valid = r.get("valid")
     p99 = r["to_scores_topic"]["p99_ms"]
     lim = 1000 if r["scenario"] == "e2e" else 2000
-    ok = p99 <= lim and r["to_scores_topic"]["not_covered"] == 0
+    ok = p99 is not None and p99 <= lim and r["to_scores_topic"]["not_covered"] == 0
     out.append(
         f"{key}: p99 {p99} ms (target ≤ {lim}) {'met' if ok and valid else 'NOT met' if valid else 'run not valid'}"
         f"; schedule lag p99 {r['schedule_lag_ms']['p99']} ms; load {r['load_average']}"
