@@ -215,7 +215,7 @@ async def test_workers_score_registered_entries_and_a_ranking_worker_restarts_fr
     assert want_first != want_all
     app = unique("sc-ent")
 
-    def worker(stage: str, spec: str, name: str) -> ScorerProc:
+    def worker(stage: str, spec: str, name: str, checkpoint_s: str = "0.5") -> ScorerProc:
         return start_scorer(
             stack,
             [path],
@@ -226,7 +226,7 @@ async def test_workers_score_registered_entries_and_a_ranking_worker_restarts_fr
             LIVEBOARD_SCORER_STAGE=stage,
             LIVEBOARD_SCORER_WORKER=spec,
             LIVEBOARD_SCORER_CONTESTS=f'["{cid}"]',
-            LIVEBOARD_SCORER_CHECKPOINT_INTERVAL_S="0.5",
+            LIVEBOARD_SCORER_CHECKPOINT_INTERVAL_S=checkpoint_s,
         )
 
     def digest() -> str | None:
@@ -249,7 +249,7 @@ async def test_workers_score_registered_entries_and_a_ranking_worker_restarts_fr
         rank.stop()
         versions = scalar(stack, "SELECT count() FROM round_results WHERE contest_id = {c:String}", c=cid)
         await produce(stack, rest)  # the fold workers send the tail while no ranking worker runs
-        again = worker("rank", "0/1", "rank2")
+        again = worker("rank", "0/1", "rank2", checkpoint_s="3600")  # no periodic one: the last one at stop
         procs.append(again)
         await _ready([again])
         assert await poll_until(lambda: digest() == want_all, 60), again.tail()
@@ -260,6 +260,15 @@ async def test_workers_score_registered_entries_and_a_ranking_worker_restarts_fr
         assert sum(start.values()) > 0, h
         # only the records after the checkpoint were read: not the topic's head
         assert 0 < h["read"] <= total - sum(start.values()), (h, total)
+        # stopped (SIGTERM), it writes a last checkpoint covering what it read
+        again.stop()
+        ends_now = await _topic_ends(stack)
+        last = (
+            "SELECT max(upto) FROM scorer_rank_checkpoints FINAL WHERE app_id = {a:String} AND kind = 'end' "
+            "AND partition = {p:UInt32}"
+        )
+        for p in start:
+            assert scalar(stack, last, a=app, p=p) == ends_now[p] > start[p], again.tail()
     finally:
         for sp in procs:
             sp.stop()
