@@ -15,9 +15,11 @@
 
 Both stages rebuild by replay: a fold worker folds its partitions' archived events and sends every
 contestant's inputs again (so inputs lost between an archive write and a crash are sent); a ranking worker
-reads its partitions of ``lb.scorer_inputs.v1`` from the start and only then ranks. Records are keyed by
-``contest_id:round_id`` of the first round of an entrants chain, so a round and the rounds it feeds are
-ranked by the same worker. See docs/scoring.md ("Staged topology").
+loads the newest complete checkpoint of its partitions (``rank_checkpoint.py``), reads ``lb.scorer_inputs.v1``
+from the offsets it covers (from the start where there is none) and only then ranks. Registered entries are
+attributed by the ranking stage (``RankState``), which receives the registry's events and video snapshots.
+Records are keyed by ``contest_id:round_id`` of the first round of an entrants chain, so a round and the
+rounds it feeds are ranked by the same worker. See docs/scoring.md ("Staged topology").
 """
 
 from __future__ import annotations
