@@ -115,12 +115,98 @@ async def bench_produce(settings: Settings, items: list, n: int) -> tuple[float,
     return n / wall, n / cpu
 
 
+def bench_seen(pushes: int) -> None:
+    """A webhook worker's per-push bookkeeping, CPU µs per push, before and after the fifth pass
+    (docs/benchmarks.md): the shared SQLite de-dup read + seen mark one statement/transaction per push, against
+    ``lookup_seen``/``mark_seen`` gathered over the handlers of one loop pass (``batch`` pushes acknowledged
+    together, i.e. in one producer batch); and the wait on a producer batch future shared by ``batch`` pushes,
+    with ``asyncio.gather`` against ``Acks.wait``'s done-callback. One process, a file in a temporary dir
+    (the workers' state dir is a local file too); CPU of this process (``time.process_time``)."""
+    from services.ingest.producer import Acks
+    from services.ingest.shared import SharedState
+
+    ttl = 3_600_000
+
+    def per_push(fn, n: int) -> float:  # type: ignore[no-untyped-def]
+        c0 = time.process_time()
+        fn()
+        return (time.process_time() - c0) / n * 1e6
+
+    with tempfile.TemporaryDirectory() as d:
+        st = SharedState(Path(d) / "state.sqlite3")
+        now = int(time.time() * 1000)
+        seq = iter(range(10**9))
+
+        def old() -> None:
+            for _ in range(pushes):
+                k = f"kuaishou.push|task:{next(seq)}"
+                st.is_seen(k, now)
+                st.add_seen([k], now, ttl)
+
+        print(f"seen (read + mark), one statement and one transaction per push: {per_push(old, pushes):6.1f} µs/push")
+
+        # the same handlers in the same asyncio harness (a task per push, `batch` of them resumed per loop
+        # pass): the one-statement-per-push calls of before, against the gathered ones
+        async def handler_old() -> None:
+            k = f"kuaishou.push|task:{next(seq)}"
+            st.is_seen(k, now)
+            await asyncio.sleep(0)  # (the handler waits for its ack between the two)
+            st.add_seen([k], now, ttl)
+
+        async def handler_new() -> None:
+            k = f"kuaishou.push|task:{next(seq)}"
+            await st.lookup_seen([k], now)
+            await asyncio.sleep(0)
+            await st.mark_seen([k], now, ttl)
+
+        for batch in (1, 5, 20, 100):
+            for name, handler in (("per push", handler_old), ("gathered", handler_new)):
+
+                async def run(batch: int = batch, handler=handler) -> None:  # type: ignore[no-untyped-def]
+                    for _ in range(pushes // batch):
+                        await asyncio.gather(*(handler() for _ in range(batch)))
+
+                us = per_push(lambda run=run: asyncio.run(run()), pushes)
+                print(f"seen (read + mark), {batch:3d} pushes per loop pass, {name}: {us:6.1f} µs/push (harness incl.)")
+        print(f"statements of the gathered runs: {st.flushes}")
+        st.close()
+
+    async def waits(use_gather: bool, batch: int) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(pushes // batch):
+            fut = loop.create_future()
+
+            async def one(fut: asyncio.Future = fut) -> None:
+                if use_gather:
+                    await asyncio.gather(fut, return_exceptions=True)
+                else:
+                    a = Acks()
+                    a.futures.append(fut)
+                    await a.wait()
+
+            tasks = [loop.create_task(one()) for _ in range(batch)]
+            await asyncio.sleep(0)
+            fut.set_result(None)
+            await asyncio.gather(*tasks)
+
+    for batch in (1, 20):
+        for use_gather in (True, False):
+            us = per_push(lambda g=use_gather, b=batch: asyncio.run(waits(g, b)), pushes)
+            what = "asyncio.gather" if use_gather else "Acks.wait (done-callback)"
+            print(f"wait for a batch future shared by {batch:2d} pushes, {what:26s}: {us:6.1f} µs/push (with the "
+                  "bench's own task per push)")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--rooms", type=int, default=300)
     ap.add_argument("--profile", action="store_true", help="cProfile step 1 and stop")
+    ap.add_argument("--seen", type=int, default=0, help="only the per-push bookkeeping, over N pushes (no broker)")
     args = ap.parse_args()
+    if args.seen:
+        bench_seen(args.seen)
+        return
     items = corpus(args.rooms)
     print(f"corpus: {len(items)} payloads ({', '.join(sorted({k for k, *_ in items}))})")
     if args.profile:
