@@ -137,10 +137,16 @@ def load(
             "ORDER BY kind DESC, item",
             parameters={**params, "p": p, "u": upto},
         ).result_rows
-        # inputs first, then the forwarded events (a round_frozen applies to a round whose inputs are in)
-        records = [Record(topic, p, upto - 1, v.encode(), HANDLE[k]) for k, v in rows]
-        out[p] = (upto, records)
+        out[p] = (upto, records_of(topic, p, upto, rows))
     return out
+
+
+def records_of(topic: str, partition: int, upto: int, rows: Iterable[tuple[str, str]]) -> list[Record]:
+    """A checkpoint's (kind, value) rows as the records a ranking worker takes in, inputs first, then the
+    forwarded events (a round_frozen applies to a round whose inputs are in); each at offset ``upto - 1``, so
+    the worker's position becomes ``upto``."""
+    rows = sorted(rows, key=lambda r: r[0] != INPUTS)
+    return [Record(topic, partition, upto - 1, v.encode(), HANDLE[k]) for k, v in rows]
 
 
 def due(keeper: Keeper, last: float, interval_s: float, every: int, now: float | None = None) -> bool:

@@ -179,6 +179,68 @@ def test_harbin_semi_union_copies_and_likes_at_24h_rank_the_same(tmp_path: Path)
         assert [u["video_id"] for u in ev["unregistered"]] == ["ks-v-other"]
 
 
+async def test_a_checkpoint_plus_the_tail_ranks_as_the_full_replay() -> None:
+    """The theorem the checkpoint rests on, in process: a ranking worker that took in a checkpoint cut
+    anywhere in the topic and then the records after it has the state of one that read the whole topic."""
+    from services.scoring import rank_checkpoint as rc
+    from services.scoring.batch import Record
+    from services.scoring.config import ScorerSettings
+    from services.scoring.staged import RankScorer, record_key
+
+    events = shaoyang_events() + shaoyang_more()
+    # the topic as 3 fold workers would write it (6 partitions by key), in order
+    plan = plan_for(load_contest(SHAOYANG))
+    folds = [_TrackedState(plan) for _ in range(3)]
+    topic: list[Record] = []
+    ends: dict[int, int] = {}
+
+    def send(key: bytes, value: bytes, kind: bytes) -> None:
+        p = zlib.crc32(key) % 6
+        topic.append(Record("t", p, ends.get(p, 0), value, kind))
+        ends[p] = ends.get(p, 0) + 1
+
+    for e in events:
+        st = folds[zlib.crc32(f.key_of(e)) % 3]
+        st.apply(parse_event(f.encode(e)))
+        for rid, cid in sorted(st.changed):
+            send(record_key(plan, rid), orjson.dumps(inputs_doc(st, rid, cid)), b"scorer_inputs")
+        st.changed.clear()
+        for ev in st.forward:
+            for key in sorted({record_key(plan, r) for r in st.targets(ev)}):
+                send(key, encode_event(ev), b"event")
+        st.forward.clear()
+    assert len(topic) > 20
+
+    def scorer() -> RankScorer:
+        s = RankScorer(Settings(), ScorerSettings(contest_files=[SHAOYANG]), {"shaoyang-2023": plan})
+        s.ready.set()
+        return s
+
+    def digest(s: RankScorer) -> str:
+        st = s.states["shaoyang-2023"]
+        st.active_rounds.add("city-final")
+        return Recomputer(st, Versions(), 10).compute("city-final", {}).digest
+
+    full = scorer()
+    await full.handle_inputs(topic)
+    want = _single(SHAOYANG, events, "city-final")[1]
+    assert digest(full) == want
+    for at_ in (len(topic) // 3, len(topic) // 2, len(topic) - 2):
+        first = scorer()
+        await first.handle_inputs(topic[:at_])
+        positions = dict(first.positions)
+        rows, _ends = first.keeper.rows("app", "t", positions, 1)
+        restarted = scorer()
+        for p, upto in positions.items():
+            mine = [(r[4], r[6]) for r in rows if r[2] == p]
+            await restarted.handle_inputs(rc.records_of("t", p, upto, mine))
+        tail = [r for r in topic if r.offset >= positions.get(r.partition, 0)]
+        # superseded records are not kept (by the last cut some are)
+        assert len(rows) < at_ if at_ == len(topic) - 2 else len(rows) <= at_
+        await restarted.handle_inputs(tail)
+        assert digest(restarted) == want, at_
+
+
 # ------------------------------------------------------------------ on the engines: workers and a checkpoint
 
 
