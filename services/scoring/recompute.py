@@ -111,15 +111,13 @@ def split_scores(ev: GroupEvaluation, i: int) -> tuple[str, str]:
     return pico_text(data[i]), pico_text(judges[i])
 
 
-_SPLIT_COLUMNS: dict[int, tuple[GroupEvaluation, list[int], list[int]]] = {}
-
-
 def _split_columns(ev: GroupEvaluation) -> tuple[list[int], list[int]]:
     """The data and judges parts of a whole group, column by column (once per evaluation: a recompute whose
-    bounds moved writes a row for nearly every contestant, and a sum per row showed in the profile)."""
-    hit = _SPLIT_COLUMNS.get(id(ev))
-    if hit is not None and hit[0] is ev:
-        return hit[1], hit[2]
+    bounds moved writes a row for nearly every contestant, and a sum per row showed in the profile). Kept on
+    the evaluation itself, so they go with it (a cache beside it kept old evaluations alive, and the garbage
+    collector's passes over them cost more than the columns saved)."""
+    if ev.split_parts is not None:
+        return ev.split_parts
     sp = _split_plan(ev.plan)
 
     def part(terms: tuple[tuple[str, int], ...]) -> list[int]:
@@ -129,11 +127,8 @@ def _split_columns(ev: GroupEvaluation) -> tuple[list[int], list[int]]:
             acc = [a + c * k for a, c in zip(acc, col, strict=True)]
         return div_round_column(acc, sp.denominator)
 
-    out = (ev, part(sp.data), part(sp.judges))
-    if len(_SPLIT_COLUMNS) > 64:
-        _SPLIT_COLUMNS.clear()
-    _SPLIT_COLUMNS[id(ev)] = out
-    return out[1], out[2]
+    ev.split_parts = (part(sp.data), part(sp.judges))
+    return ev.split_parts
 
 
 def exact(pico: int) -> str:

@@ -257,6 +257,8 @@ class GroupEvaluation:
         self.contrib[plan.id] = self.values[plan.id]
         self.totals = self._apply_adjustments(self.values[plan.id], self.total_adjust)
         self.rows_by_index: list[Row] = []
+        # the data and judges parts of every row's total (recompute.split_scores fills it when rows are built)
+        self.split_parts: tuple[list[int], list[int]] | None = None
 
     # ------------------------------------------------------------------------------- inputs
 
