@@ -72,6 +72,13 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used: /proc/<pid>/stat fields 14 and 15."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -193,6 +200,7 @@ async def _scorer_rate(
     group: str,
     n: int,
     raw_per_s: float,
+    raw_cpu_us: float,
     window_s: float,
     profile: Path | None,
 ) -> dict[str, Any]:
@@ -212,6 +220,7 @@ async def _scorer_rate(
     spies: list[Any] = []  # started at the first commit: the profile covers the load window, not start-up
     try:
         first: tuple[float, int] | None = None
+        cpu_first = cpu_last = 0.0
         last: tuple[float, int] = (time.perf_counter(), 0)
         load_start = None
         peak = 0.0
@@ -227,15 +236,18 @@ async def _scorer_rate(
                 await asyncio.sleep(0.05)
                 continue
             now = time.perf_counter()
+            cpu = sum(cpu_s(sp.proc.pid) for sp in procs)
             peak = max(peak, *(rss_mb(sp.proc.pid) for sp in procs))
             if done > 0 and first is None:
                 first = (now, done)
+                cpu_first = cpu
                 load_start = os.getloadavg()
                 deadline = time.monotonic() + window_s  # the window: from the first commit, not from launch
                 if profile:
                     spies = [_py_spy(sp.proc.pid, profile.with_suffix(f".{k}.txt")) for k, sp in enumerate(procs)]
             if done > last[1]:
                 last = (now, done)
+                cpu_last = cpu
             if done >= n:
                 break
             await asyncio.sleep(0.05)
@@ -258,9 +270,14 @@ async def _scorer_rate(
         "window_s": round(last[0] - first[0], 2),
         "committed_at_window_start": first[1],
         "start_to_first_commit_s": round(first[0] - t_launch, 2),  # start-up, rebuild, first flush
+        # CPU the scorer process(es) spent per record in the window (every thread; not the broker's or
+        # ClickHouse's): unlike the rate, it hardly moves with the machine's load, so it compares runs
+        "cpu_us_per_event": round((cpu_last - cpu_first) / (last[1] - first[1]) * 1e6, 1),
         "peak_rss_mb": round(peak),
         "load_average_start_end": [load_start, load_end],
     }
+    if raw_cpu_us:
+        out["cpu_ratio_to_raw"] = round(raw_cpu_us / out["cpu_us_per_event"], 3)
     if profile:
         out["profile"] = {k: _profile_summary(profile.with_suffix(f".{k}.txt")) for k in range(len(procs))}
     return out
@@ -296,38 +313,45 @@ async def throughput(
     n = per * contestants
     produce_s = time.perf_counter() - t0
 
-    async def consume(validate: bool) -> tuple[float, tuple[float, float, float]]:
+    async def consume(validate: bool) -> tuple[float, tuple[float, float, float], float]:
         """Events/s of one consumer reading the whole topic (from its first record to its last), each
-        record parsed and validated by ``parse_event`` if ``validate``; and the load average then."""
+        record parsed and validated by ``parse_event`` if ``validate``; the load average then; and the
+        CPU this process spent per record (µs)."""
         consumer = make_consumer(s, s.topic(EVENTS), group_id=None, max_poll_records=10_000)
         await consumer.start()
         got, first = 0, None
+        cpu0 = 0.0
         while got < n:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             for recs in batch.values():
                 if recs and first is None:
                     first = time.perf_counter()
+                    cpu0 = time.process_time()
                 if validate:
                     for r in recs:
                         parse_event(r.value)
                 got += len(recs)
         took = time.perf_counter() - (first or time.perf_counter())
+        cpu_us = (time.process_time() - cpu0) / n * 1e6
         load = os.getloadavg()
         await consumer.stop()
-        return n / took, load
+        return n / took, load, cpu_us
 
-    raw, raw_load = await consume(False)
+    raw, raw_load, raw_cpu = await consume(False)
     out: dict[str, Any] = {
         "events": n,
         "contestants": contestants,
         "produce_s": round(produce_s, 1),
         "raw_consume_per_s": round(raw),
         "raw_load_average": raw_load,
+        "raw_cpu_us_per_event": round(raw_cpu, 1),
     }
     # the same consume, each record parsed and validated (parse_event), nothing else: the cost of
     # validation on its own, between the raw consume and the scorer
-    pv, pv_load = await consume(True)
+    pv, pv_load, pv_cpu = await consume(True)
     out["parse_validate_per_s"] = round(pv)
+    out["parse_validate_cpu_us_per_event"] = round(pv_cpu, 1)
+    out["parse_validate_cpu_ratio_to_raw"] = round(raw_cpu / pv_cpu, 3)
     out["parse_validate_ratio_to_raw"] = round(pv / raw, 3)
     out["parse_validate_load_average"] = pv_load
     print(json.dumps({"throughput_baselines": out}, ensure_ascii=False), flush=True)
@@ -363,7 +387,7 @@ async def throughput(
                 "what": "fold stage only (--stage fold --worker i/N), no ranking worker"
                 if staged
                 else env["LIVEBOARD_SCORER_INTAKE"] + " intake, single topology",
-                **await _scorer_rate(si, procs, group, n, raw, window_s, prof),
+                **await _scorer_rate(si, procs, group, n, raw, raw_cpu, window_s, prof),
             }
         finally:
             for sp in procs:
