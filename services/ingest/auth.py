@@ -42,8 +42,12 @@ class TooLarge(Exception):
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The request body, refusing (``TooLarge``) before reading more than ``limit`` bytes."""
     declared = request.content_length
-    if declared is not None and declared > limit:
-        raise TooLarge(f"Content-Length {declared} > {limit}")
+    if declared is not None:
+        if declared > limit:
+            raise TooLarge(f"Content-Length {declared} > {limit}")
+        # the parser never delivers more than the declared length: read it in one go (the chunk loop below
+        # cost ~1-2 % of a webhook worker's CPU at every push)
+        return await request.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():
