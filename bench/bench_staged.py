@@ -4,6 +4,7 @@ How to run (a private embedded stack; nothing shared is touched; ``--seconds`` i
 
     .venv/bin/python bench/bench_staged.py --only e2e                       # 3,000 × 1/s, single then staged (~8 min)
     .venv/bin/python bench/bench_staged.py --only wide --topology staged    # 30,000 × 1 per 10 s (~10 min)
+    .venv/bin/python bench/bench_staged.py --only wide --topology staged --prefill  # a field in play (no zero tie)
     .venv/bin/python bench/bench_staged.py --only wide --topology staged --kill fold:1   # kill -9 mid-load
     .venv/bin/python bench/bench_staged.py --only e2e --seconds 30          # smoke (reduced scale)
 
@@ -135,14 +136,17 @@ def _generator(
     shard: tuple[int, int],
     start_at: float,
     out: Any,
+    state: dict[int, tuple[int, int]] | None = None,
 ) -> None:
     """One open-loop load generator, a process of its own, for the contestants ``i % K == g``: sends back
-    per record (due, partition, offset, contestant index, cycle) and the schedule lag of each."""
+    per record (due, partition, offset, contestant index, cycle, sent at) and the schedule lag of each.
+    ``state``: each contestant's cumulative figures so far (after ``--prefill``)."""
     s = Settings(**settings, _env_file=None)  # type: ignore[call-arg]
     g, k_gen = shard
 
     async def run() -> dict[str, Any]:
         gen = Snapshots(cid)
+        gen.state.update(state or {})
         rnd = random.Random(1000 + g)
         producer = make_producer(s, linger_ms=5)
         await producer.start()
@@ -444,6 +448,10 @@ async def _drive(
         asyncio.create_task(asyncio.to_thread(sample_rss)),
     ]
 
+    prefill: dict[int, tuple[int, int]] = {}
+    if args.prefill:
+        prefill = await _prefill(s, cid, contestants, args.ready_timeout)
+
     mp = multiprocessing.get_context("spawn")
     start_at = time.time() + args.generator_startup_s  # the generators' start-up is not in the window
     end_at = start_at + cycles * period
@@ -452,7 +460,17 @@ async def _drive(
         parent_end, child_end = mp.Pipe(duplex=False)
         p = mp.Process(
             target=_generator,
-            args=(s.model_dump(), cid, contestants, period, cycles, (g, args.generators), start_at, child_end),
+            args=(
+                s.model_dump(),
+                cid,
+                contestants,
+                period,
+                cycles,
+                (g, args.generators),
+                start_at,
+                child_end,
+                {i: v for i, v in prefill.items() if i % args.generators == g},
+            ),
             daemon=True,
         )
         p.start()
@@ -623,6 +641,35 @@ async def _drive(
     return out
 
 
+async def _prefill(s: Settings, cid: str, contestants: int, timeout_s: float) -> dict[int, tuple[int, int]]:
+    """One snapshot per contestant before the window (observed a second before cycle 0), with distinct
+    figures, sent as fast as the broker takes them; then wait until the live digest stops moving. The
+    window then measures a field in play, not the start of a contest where every contestant without data
+    ties at zero (a tie of k rows costs O(k²) in placing: see docs/benchmarks.md)."""
+    gen = Snapshots(cid)
+    gen.state.update({i: (1 + i, i % 7) for i in range(contestants)})
+    rnd = random.Random(7)
+    producer = make_producer(s, linger_ms=20)
+    await producer.start()
+    t0 = time.time()
+    try:
+        for i in range(contestants):
+            key, value = gen.make(i, T0 + 59_000, rnd)
+            await producer.send(s.topic(EVENTS), key=key, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    deadline = time.monotonic() + timeout_s
+    last, stable = None, 0
+    while time.monotonic() < deadline and stable < 3:
+        await asyncio.sleep(2.0)
+        d = await asyncio.to_thread(_live_digest, s, cid)
+        stable = stable + 1 if d is not None and d == last else 0
+        last = d
+    print(f"prefill: {contestants} snapshots, settled after {time.time() - t0:.1f} s, load {load()}", flush=True)
+    return dict(gen.state)
+
+
 def _live_digest(s: Settings, cid: str) -> str | None:
     client = get_client(s)
     try:
@@ -696,6 +743,11 @@ async def main() -> None:
     ap.add_argument("--flush-interval-ms", type=int, default=500)
     ap.add_argument("--drain-s", type=float, default=60.0, help="after the window, wait this long at most")
     ap.add_argument("--ready-timeout", type=float, default=600.0)
+    ap.add_argument(
+        "--prefill",
+        action="store_true",
+        help="one snapshot per contestant before the window, settled (a field in play, not the contest's start)",
+    )
     ap.add_argument("--no-replay", action="store_true", help="skip the replay digest check")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (worker logs) afterwards")
     ap.add_argument("--json", help="also write every result to this file")
