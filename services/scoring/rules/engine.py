@@ -291,12 +291,15 @@ class GroupEvaluation:
         # no sheet at all (most of a large field most of the time): the same empty detail per node
         empty_enough = {p.id: 0 >= p.node.min_judges for p in judge_plans}  # type: ignore[union-attr]
         prev = self._prev_prep if self._prev_prep is not None else {}
+        # one empty detail per node, shared by every row without a sheet (nothing modifies a detail)
+        empty = {
+            p.id: JudgeDetail(sheets={}, used=[], dropped=[], incomplete=[], enough=empty_enough[p.id])
+            for p in judge_plans
+        }
         for i, inp in enumerate(self.inputs):
             if not inp.judge_scores:
                 for p in judge_plans:
-                    details[p.id].append(
-                        JudgeDetail(sheets={}, used=[], dropped=[], incomplete=[], enough=empty_enough[p.id])
-                    )
+                    details[p.id].append(empty[p.id])
                     if not empty_enough[p.id]:
                         self.complete[i] = False
                 continue
@@ -615,17 +618,20 @@ class GroupEvaluation:
                             f" / provisional: missing {absent}",
                         )
             elif isinstance(node, JudgesNode):
+                zero_notes: dict[int, str] = {}  # the same text for every row with k sheets: made once
                 for i, d in enumerate(self.judges.get(p.id, [])):
                     if d.enough:
                         continue
                     self.complete[i] = False
                     k = len(d.used) + len(d.dropped)
                     if node.missing == "zero":
-                        self._note(
-                            i,
-                            f"{p.name}完整评分表 {k}/{node.min_judges} 份，按0分计"
-                            f" / {k} of {node.min_judges} judges' sheets: counted as 0",
-                        )
+                        text = zero_notes.get(k)
+                        if text is None:
+                            text = zero_notes[k] = (
+                                f"{p.name}完整评分表 {k}/{node.min_judges} 份，按0分计"
+                                f" / {k} of {node.min_judges} judges' sheets: counted as 0"
+                            )
+                        self._note(i, text)
                         continue
                     if (adj := self._override_for(p.id, i)) is not None:
                         self._note(
