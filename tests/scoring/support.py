@@ -324,13 +324,20 @@ def health_of(sp: ScorerProc) -> dict[str, Any]:
         return {}
 
 
-async def wait_ready(procs: list[ScorerProc], timeout_s: float = 60) -> None:
-    """Until every worker's /healthz says ready (a ranking worker: the input topic replayed)."""
+async def wait_ready(procs: list[ScorerProc], timeout_s: float = 60, respawn: Any = None) -> None:
+    """Until every worker's /healthz says ready (a ranking worker: the input topic replayed).
+
+    ``respawn(sp) -> ScorerProc`` starts again, on another port, a worker that exited because its status
+    port was taken between ``free_port()`` and its bind (a slow start on a loaded machine, other suites
+    running): that is the test's port choice failing, not the worker."""
     deadline = time.monotonic() + timeout_s
     waiting = list(procs)
     while waiting and time.monotonic() < deadline:
         for sp in list(waiting):
             if sp.proc.poll() is not None:
+                if respawn is not None and "address already in use" in sp.tail(20_000):
+                    waiting[waiting.index(sp)] = respawn(sp)
+                    continue
                 raise AssertionError(f"worker exited:\n{sp.tail()}")
             if health_of(sp).get("ready"):
                 waiting.remove(sp)
