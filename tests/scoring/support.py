@@ -414,6 +414,7 @@ async def replay_cli(settings: Settings, contests: list[Path], contest_id: str) 
         **os.environ,
         **settings_env(settings),
         "LIVEBOARD_SCORER_CONTEST_FILES": json.dumps([str(p) for p in contests]),
+        "LIVEBOARD_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
     }
     db = f"replay_{uuid.uuid4().hex[:10]}"
     proc = await asyncio.create_subprocess_exec(
