@@ -601,8 +601,11 @@ async def _drive(
     def rss_doc(samples: list[tuple[float, float]]) -> dict[str, Any]:
         inside = [mb for t, mb in samples if start_at <= t <= end_at] or [mb for _t, mb in samples]
         q = max(1, len(inside) // 4)
+        before = [mb for t, mb in samples if t < start_at]  # start-up and --prefill
         return {
-            "peak_mb": round(max(mb for _t, mb in samples)),
+            # from the window's start to the end of the drain: the target's figure
+            "peak_mb": round(max((mb for t, mb in samples if t >= start_at), default=max(inside))),
+            "peak_before_window_mb": round(max(before)) if before else None,
             "first_quarter_mean_mb": round(statistics.mean(inside[:q])),
             "last_quarter_mean_mb": round(statistics.mean(inside[-q:])),
         }
