@@ -508,6 +508,10 @@ async def _load_checkpoint(
         if upto:
             consumer.seek(TopicPartition(topic, p), upto)
             scorer.keeper.written[p] = out[p] = upto
+            # the checkpoint covers everything below ``upto``, superseded records included: read on from there
+            # (its kept records' offsets can end lower, and a worker restarted on a last checkpoint that
+            # covers the whole topic would otherwise never count as replayed, so never rank)
+            scorer.positions[p] = max(scorer.positions.get(p, 0), upto)
         if first.get(p, 0) > upto:
             log.error(
                 "lb.scorer_inputs.v1 no longer holds the records after this partition's checkpoint (retention): "
