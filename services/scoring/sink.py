@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 from clickhouse_connect.driver.client import Client
 
@@ -163,11 +162,6 @@ def version_token(prefix: str, table: str, rows: Sequence[Sequence[Any]], positi
     return f"{prefix}|v{min(versions)}-{max(versions)}|n{len(rows)}|{h.hexdigest()[:20]}"
 
 
-def _loopback(url: str) -> bool:
-    host = (urlparse(url).hostname or "127.0.0.1").lower()
-    return host == "localhost" or host == "::1" or host.startswith("127.")
-
-
 class ClickHouseSink:
     """Synchronous clickhouse-connect clients used from worker threads: one per table for inserts (so the
     tables of one flush can be written concurrently), one for commands and queries. A client is used by one
@@ -182,11 +176,7 @@ class ClickHouseSink:
     def _get(self, name: str = "query") -> Client:
         client = self._clients.get(name)
         if client is None:
-            # Inserts to a server on this host go uncompressed: LZ4 of every archive block cost the scorer
-            # CPU (1-2.5 % of its samples in the throughput profile) to save a loopback copy; a remote
-            # server keeps clickhouse-connect's default (LZ4), where the network is what costs.
-            kw = {"compress": False} if name != "query" and _loopback(self.settings.clickhouse_http_url) else {}
-            client = self._clients[name] = get_client(self.settings, database=self.database, **kw)
+            client = self._clients[name] = get_client(self.settings, database=self.database)
         return client
 
     def _reset(self, name: str) -> None:
