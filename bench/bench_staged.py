@@ -426,6 +426,8 @@ async def _drive(
         if pid:
             pids[name] = pid
 
+    guard: dict[str, Any] = {}  # set once a worker went over --rss-abort-mb (and was killed)
+
     def sample_rss() -> None:
         while not stop.is_set():
             now = time.time()
@@ -438,6 +440,11 @@ async def _drive(
                 mb = tree_rss_mb(pid, tree=name in ("broker", "clickhouse"))
                 if mb is not None:
                     rss.setdefault(name, []).append((now, mb))
+                    w = next((w for w in workers if w.name == name), None)
+                    if w is not None and w.proc is not None and mb > args.rss_abort_mb and not guard:
+                        # a shared machine must survive the bench: the worker is killed, the run reported
+                        guard.update(worker=name, rss_mb=round(mb), at_utc=time.strftime("%H:%M:%S", time.gmtime(now)))
+                        w.proc.proc.kill()
             stop.wait(1.0)
 
     tasks = [asyncio.create_task(listen_scores())]
@@ -450,7 +457,7 @@ async def _drive(
 
     prefill: dict[int, tuple[int, int]] = {}
     if args.prefill:
-        prefill = await _prefill(s, cid, contestants, args.ready_timeout)
+        prefill = await _prefill(s, cid, contestants, args.ready_timeout, guard)
 
     mp = multiprocessing.get_context("spawn")
     start_at = time.time() + args.generator_startup_s  # the generators' start-up is not in the window
@@ -538,7 +545,7 @@ async def _drive(
 
     # drain: until every snapshot is covered by an update (or --drain-s passes)
     drain_deadline = time.time() + args.drain_s
-    while time.time() < drain_deadline:
+    while time.time() < drain_deadline and not guard:
         _got, missing = await asyncio.to_thread(resolve, list(updates))
         if missing == 0:
             break
@@ -547,7 +554,7 @@ async def _drive(
 
     # the live digest, once it stops moving
     live, stable = None, 0
-    for _ in range(30):
+    for _ in range(0 if guard else 30):
         d = await asyncio.to_thread(_live_digest, s, cid)
         stable = stable + 1 if d is not None and d == live else 0
         live = d
@@ -581,6 +588,7 @@ async def _drive(
         # was late (an invalid run); the targets are judged on the figures from due time above
         "to_scores_topic_from_send": summary([x for _d, _x, x in upd]),
         "drained_after_window_s": drained_after,
+        "rss_guard": guard or None,  # a worker killed for going over --rss-abort-mb: the run is not a result
     }
     if staged:
         fold_lat = []
@@ -616,7 +624,7 @@ async def _drive(
     out["rss_peak_max_mb"] = max(system) if system else None
     out["load_average_after_drain"] = load()
 
-    if not args.no_replay:
+    if not args.no_replay and not guard:
         t = time.perf_counter()
         # every sent snapshot must be in the archive (the replay reads the archive, not the log)
         want = {(f"c{i:04d}", t_obs_of[k]): (p, o, round(due - start_at, 2)) for due, p, o, i, k, _at in sent}
@@ -644,7 +652,9 @@ async def _drive(
     return out
 
 
-async def _prefill(s: Settings, cid: str, contestants: int, timeout_s: float) -> dict[int, tuple[int, int]]:
+async def _prefill(
+    s: Settings, cid: str, contestants: int, timeout_s: float, guard: dict[str, Any]
+) -> dict[int, tuple[int, int]]:
     """One snapshot per contestant before the window (observed a second before cycle 0), with distinct
     figures, sent as fast as the broker takes them; then wait until the live digest stops moving. The
     window then measures a field in play, not the start of a contest where every contestant without data
@@ -664,7 +674,7 @@ async def _prefill(s: Settings, cid: str, contestants: int, timeout_s: float) ->
         await producer.stop()
     deadline = time.monotonic() + timeout_s
     last, stable = None, 0
-    while time.monotonic() < deadline and stable < 3:
+    while time.monotonic() < deadline and stable < 3 and not guard:
         await asyncio.sleep(2.0)
         d = await asyncio.to_thread(_live_digest, s, cid)
         stable = stable + 1 if d is not None and d == last else 0
@@ -707,6 +717,8 @@ def verdicts(key: str, r: dict[str, Any], args: argparse.Namespace) -> list[str]
     out = []
     if "error" in r:
         return [f"{key}: ERROR {r['error']}"]
+    if r.get("rss_guard"):
+        out.append(f"{key}: a worker went over --rss-abort-mb and was killed: {r['rss_guard']} (targets NOT met)")
     valid = r.get("valid")
     p99 = r["to_scores_topic"]["p99_ms"]
     lim = 1000 if r["scenario"] == "e2e" else 2000
@@ -750,6 +762,12 @@ async def main() -> None:
         "--prefill",
         action="store_true",
         help="one snapshot per contestant before the window, settled (a field in play, not the contest's start)",
+    )
+    ap.add_argument(
+        "--rss-abort-mb",
+        type=float,
+        default=4096,
+        help="kill a worker whose RSS goes over this and report the run (a shared machine must survive the bench)",
     )
     ap.add_argument("--no-replay", action="store_true", help="skip the replay digest check")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (worker logs) afterwards")
