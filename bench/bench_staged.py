@@ -320,8 +320,12 @@ async def run_load(
                 workers.append(Worker(f"{kind}{i}", env, tag, work))
     else:
         workers.append(Worker("single", dict(common), tag, work))
+    # with --prefill, ranking workers start once the prefill's inputs are on lb.scorer_inputs.v1: they replay
+    # them before ranking, so their first field is the whole prefilled one (no start-of-contest zero tie)
+    late = {w.name for w in workers if staged and args.prefill and w.name.startswith("rank")}
     for w in workers:
-        spawn(s, path, w)
+        if w.name not in late:
+            spawn(s, path, w)
     print(f"[{tag}] {topology} {contestants} × 1/{period:g}s: logs in {work}/", flush=True)
     result: dict[str, Any] = {
         "scenario": scenario,
@@ -333,7 +337,7 @@ async def run_load(
     if staged:
         result["fold_workers"], result["rank_workers"] = args.fold_workers, args.rank_workers
     try:
-        await wait_ready(workers, args.ready_timeout, single=not staged)
+        await wait_ready([w for w in workers if w.name not in late], args.ready_timeout, single=not staged)
         result["startup_s"] = round(time.perf_counter() - t_file, 1)  # contest file written → all workers ready
         result.update(await _drive(s, st, path, cid, args, workers, staged, contestants, period))
     except Exception as exc:
@@ -462,7 +466,22 @@ async def _drive(
 
     prefill: dict[int, tuple[int, int]] = {}
     if args.prefill:
-        prefill = await _prefill(s, cid, contestants, args.ready_timeout, guard)
+        late = [w for w in workers if w.proc is None]
+
+        async def start_late() -> None:
+            if not late:
+                return
+            deadline = time.monotonic() + args.ready_timeout
+            # until every contestant's prefill inputs are on lb.scorer_inputs.v1 (read by the bench's listener)
+            for _ in range(int(args.ready_timeout * 2)):
+                if len(inputs) >= contestants or time.monotonic() > deadline or guard:
+                    break
+                await asyncio.sleep(0.5)
+            for w in late:
+                spawn(s, path, w)
+            await wait_ready(late, args.ready_timeout, single=False)
+
+        prefill = await _prefill(s, cid, contestants, args.ready_timeout, guard, start_late)
 
     mp = multiprocessing.get_context("spawn")
     start_at = time.time() + args.generator_startup_s  # the generators' start-up is not in the window
@@ -658,7 +677,7 @@ async def _drive(
 
 
 async def _prefill(
-    s: Settings, cid: str, contestants: int, timeout_s: float, guard: dict[str, Any]
+    s: Settings, cid: str, contestants: int, timeout_s: float, guard: dict[str, Any], then: Any
 ) -> dict[int, tuple[int, int]]:
     """One snapshot per contestant before the window (observed a second before cycle 0), with distinct
     figures, sent as fast as the broker takes them; then wait until the live digest stops moving. The
@@ -677,6 +696,7 @@ async def _prefill(
         await producer.flush()
     finally:
         await producer.stop()
+    await then()
     deadline = time.monotonic() + timeout_s
     last, stable = None, 0
     while time.monotonic() < deadline and stable < 3 and not guard:
