@@ -70,6 +70,7 @@ from services.scoring.rules.placing import (
     assign_advancement,
     assign_awards,
     collective_results,
+    peer_texts,
     place_rows,
     residual_policy,
 )
@@ -681,11 +682,17 @@ class GroupEvaluation:
             shown = "、".join(key_names)
             for same in by_total.values():
                 if len(same) > 1 and len({vectors[cids[i]] for i in same}) > 1:
-                    for i in same:
-                        peers = "、".join(cids[j] for j in same if j != i)
-                        rows[i].notes.append(
-                            f"总分与 {peers} 相同，按决胜项（{shown}）排名 / equal total, placed by the tie-break keys"
-                        )
+                    # bounded like a tie's note (placing.peer_texts): O(k), not every peer on every row
+                    texts, _ = peer_texts([cids[i] for i in same])
+                    made: dict[str, str] = {}
+                    for i, peers in zip(same, texts, strict=True):
+                        note = made.get(peers)
+                        if note is None:
+                            note = made[peers] = (
+                                f"总分与 {peers} 相同，按决胜项（{shown}）排名"
+                                " / equal total, placed by the tie-break keys"
+                            )
+                        rows[i].notes.append(note)
         ordered, undecided = place_rows(
             rows,
             vectors,

@@ -11,6 +11,13 @@ that straddles an award boundary or the advancement cut are 待定 — pending: 
 until a :class:`TieDecisionInput` naming every tied row orders them; the decided order then gives them
 consecutive places). Excluded rows (取消资格) take no place. Provisional rows (missing data, missing
 judges) take the place their current total gives, but receive no award and do not advance.
+
+Every row of a tie says so in a note naming its peers: all of them for a tie of up to ``TIE_NOTE_PEERS``
+peers (``并列第2名（与 c2、c3）/ tied for place 2``), else the first ``TIE_NOTE_PEERS`` in display order and
+the count of all (``并列第1名（与 c0001、…、c0005 等 9,999 名）/ tied for place 1 with 9,999 others``). At a
+contest's start every contestant without data ties at zero; naming every peer on every row of a
+10,000-way tie would cost O(k²) time and memory (minutes, gigabytes), so a note is bounded in length and
+the rows past the first few share one note string.
 """
 
 from __future__ import annotations
@@ -35,6 +42,45 @@ _NO_ORG = OrgInput()  # frozen: one shared default instead of a construction per
 
 # When a file declares no policy, a tie across a boundary waits for a person (the validator warns).
 DEFAULT_TIES = Ties(policy="decide")
+
+# A note names at most this many peers of a tie (or of any list of ids); past it, the first ones and a count.
+TIE_NOTE_PEERS = 5
+
+
+def name_some(ids: Sequence[str], limit: int = TIE_NOTE_PEERS) -> tuple[str, bool]:
+    """``ids`` joined with 、 when there are at most ``limit``; else the first ``limit`` and
+    ``等 N 名`` (N = all of them). Returns (text, cut)."""
+    if len(ids) <= limit:
+        return "、".join(ids), False
+    return f"{'、'.join(ids[:limit])} 等 {len(ids):,} 名", True
+
+
+def peer_texts(ids: Sequence[str], limit: int = TIE_NOTE_PEERS) -> tuple[list[str], bool]:
+    """For each of ``ids`` (in display order) the others it is named with, in O(k) time: all of them when
+    there are at most ``limit`` others; else the first ``limit`` others and ``等 N 名`` (N = all the others),
+    one string shared by every row past the first ``limit`` + 1. Returns (texts, cut)."""
+    k = len(ids)
+    if k - 1 <= limit:
+        return ["、".join(x for x in ids if x != me) for me in ids], False
+    head = list(ids[: limit + 1])
+    tail = f" 等 {k - 1:,} 名"
+    out = ["、".join(head[:n] + head[n + 1 :]) + tail for n in range(limit)]
+    out.extend(["、".join(head[:limit]) + tail] * (k - limit))
+    return out, True
+
+
+def tie_notes(ids: Sequence[str], place: int, tie_note: str = "") -> list[str]:
+    """The 并列 note of each row of a tie (``ids`` in display order); bounded as :func:`peer_texts`."""
+    texts, cut = peer_texts(ids)
+    english = f"tied for place {place} with {len(ids) - 1:,} others" if cut else f"tied for place {place}"
+    notes: dict[str, str] = {}  # the rows sharing a peers text share the note
+    out = []
+    for t in texts:
+        note = notes.get(t)
+        if note is None:
+            note = notes[t] = f"并列第{place}名（与 {t}{tie_note}）/ {english}"
+        out.append(note)
+    return out
 
 
 def residual_policy(ties: Ties | None) -> Residual:
@@ -100,11 +146,9 @@ def place_rows(
                     f" / tie of {len(run)} ordered by decision {d.decision_id}"
                 )
         else:
-            others = [id_of(r) for r in run]
-            for r in run:
+            for r, text in zip(run, tie_notes([id_of(r) for r in run], place, tie_note), strict=True):
                 r.rank, r.tied = place, True
-                peers = "、".join(x for x in others if x != id_of(r))
-                r.notes.append(f"并列第{place}名（与 {peers}{tie_note}）/ tied for place {place}")
+                r.notes.append(text)
             if residual == "decide":
                 undecided.append(run)
         i = j + 1
@@ -285,10 +329,8 @@ def collective_results(
             row = CollectiveRow(None, org_id, value, sorted(cid for cid, _ in scored))
             if provisional.get(org_id):
                 row.status = "provisional"
-                row.notes.append(
-                    f"待定：成员 {'、'.join(sorted(provisional[org_id]))} 的成绩未齐，暂不授奖 / provisional: "
-                    "a member's result is held"
-                )
+                held, _ = name_some(sorted(provisional[org_id]))  # a 10,000-member organisation: bounded
+                row.notes.append(f"待定：成员 {held} 的成绩未齐，暂不授奖 / provisional: a member's result is held")
             vectors[org_id] = (value, *keys)
             rows.append(row)
         eligible = [r for r in rows if len(r.members) >= rule.min_members]
