@@ -755,11 +755,13 @@ def verdicts(key: str, r: dict[str, Any], args: argparse.Namespace) -> list[str]
     )
     if r["scenario"] == "wide":
         peak = r["rss_peak_max_mb"]
-        out.append(f"{key}: biggest process RSS {peak} MB (target ≤ 1024 each) {'met' if peak <= 1024 else 'NOT met'}")
+        met = "NOT met" if peak is None or peak > 1024 else "met" if valid else "run not valid"
+        out.append(f"{key}: biggest process RSS {peak} MB (target ≤ 1024 each) {met}")
     if "kill" in r:
         res = r["kill"]["resume"]
         ready = res.get("first_record_s") or res.get("ready_s")
-        out.append(f"{key}: resume after kill -9 {ready} s (target ≤ 3) {'met' if ready and ready <= 3 else 'NOT met'}")
+        met = "NOT met" if not ready or ready > 3 else "met" if valid else "run not valid"
+        out.append(f"{key}: resume after kill -9 {ready} s (target ≤ 3) {met}")
     if "digest" in r:
         d = r["digest"]
         out.append(f"{key}: digest live == replay: {d['equal']}; archive complete: {d['archive_complete']}")
