@@ -42,6 +42,7 @@ COMPOSE = DEPLOY / "compose" / "docker-compose.yml"
 KUBE_VERSIONS = ["1.30.0", "1.37.0"]
 OUT_OF_BAND_SECRETS = {"liveboard-secrets", "liveboard-kafka-ca"}  # created by the operator (docs/deploy.md)
 SERVERS = {"board": 8080, "ingest": 8081, "scorer": 8082}
+ANOMALIES_PORT = 8083  # the detector's /healthz and /metrics (no Service: probes and Prometheus only)
 
 
 def _by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -62,10 +63,11 @@ def _settings_env_names() -> set[str]:
     from liveboard.settings import Settings
     from services.board.config import BoardSettings
     from services.ingest.config import IngestSettings
+    from services.scoring.anomalies.status import AnomaliesSettings
     from services.scoring.config import ScorerSettings
 
     names = set()
-    for model in (Settings, BoardSettings, IngestSettings, ScorerSettings):
+    for model in (Settings, BoardSettings, IngestSettings, ScorerSettings, AnomaliesSettings):
         prefix = model.model_config["env_prefix"]
         names |= {f"{prefix}{f}".upper() for f in model.model_fields}
     return names
@@ -118,6 +120,8 @@ def test_every_server_listens_on_the_pod_address_behind_https(production: list[d
     for svc in SERVERS:
         assert cfg[f"LIVEBOARD_{svc.upper()}_HOST"] == "0.0.0.0"
         assert cfg[f"LIVEBOARD_{svc.upper()}_PORT"] == str(SERVERS[svc])
+    assert cfg["LIVEBOARD_ANOMALIES_STATUS_HOST"] == "0.0.0.0"
+    assert cfg["LIVEBOARD_ANOMALIES_STATUS_PORT"] == str(ANOMALIES_PORT)
     assert cfg["LIVEBOARD_BOARD_COOKIE_SECURE"] == "true"
     assert cfg["LIVEBOARD_BOARD_TRUST_PROXY"] == "true"
     assert cfg["LIVEBOARD_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
@@ -177,10 +181,8 @@ def test_deployments_have_probes_resources_and_wait_for_the_migrate_job(producti
 
 
 def _check_the_anomaly_detector(d: dict[str, Any], configmaps: dict[str, dict[str, Any]]) -> None:
-    """No HTTP of its own: the pod is hardened and ordered like the others, and its liveness is judged by an
-    exec probe on its consumer group's commits (liveboard/kafka/progress.py)."""
-    from services.scoring.anomalies.runner import GROUP_ID
-
+    """The pod is hardened and ordered like the others; its progress-based /healthz is the startup and liveness
+    probe on the port Prometheus scrapes (no Service, no readiness: it takes no traffic)."""
     assert d["spec"]["replicas"] == 1 and d["spec"]["strategy"]["type"] == "Recreate"
     pod = d["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
@@ -188,17 +190,18 @@ def _check_the_anomaly_detector(d: dict[str, Any], configmaps: dict[str, dict[st
     assert init["args"][:2] == ["db", "wait"]
     (main,) = pod["containers"]
     assert main["image"] == init["image"] == "registry.example.com/liveboard/liveboard:0.1.0"
-    assert main["args"][:2] == ["anomalies", "run"] and "ports" not in main
+    assert main["args"][:2] == ["anomalies", "run"]
+    assert main["ports"] == [{"name": "http", "containerPort": ANOMALIES_PORT}]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert main[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert "readinessProbe" not in main
+    annotations = d["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(ANOMALIES_PORT)
+    assert annotations["prometheus.io/path"] == "/metrics"
     assert main["securityContext"]["readOnlyRootFilesystem"] is True
     assert main["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert main["resources"]["requests"]["cpu"] and main["resources"]["limits"]["memory"]
-    probe = main["livenessProbe"]["exec"]["command"]
-    assert probe[:4] == ["liveboard", "topics", "group-progress", GROUP_ID]
-    # the probe keeps its observations between runs in a writable mount, and finishes within its timeout
-    state = probe[probe.index("--state") + 1]
     mounts = {m["mountPath"]: m["name"] for m in main["volumeMounts"]}
-    assert str(Path(state).parent) in mounts
-    assert 5 * float(probe[probe.index("--timeout") + 1]) < main["livenessProbe"]["timeoutSeconds"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes[mounts["/etc/liveboard/contests"]]["configMap"]["name"] in configmaps
     assert volumes[mounts["/run/secrets/liveboard"]]["secret"]["secretName"] in OUT_OF_BAND_SECRETS
@@ -307,9 +310,15 @@ def test_compose_references_and_start_order() -> None:
             assert p.startswith("${LIVEBOARD_PUBLISH_ADDRESS:-127.0.0.1}:"), p  # behind the host's TLS proxy
     detector = services["anomalies"]
     assert detector["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
-    assert detector["command"][:2] == ["anomalies", "run"] and "ports" not in detector
+    assert detector["command"][:2] == ["anomalies", "run"] and "ports" not in detector  # scraped, not published
     assert detector["read_only"] is True and "/tmp" in detector["tmpfs"]
-    assert detector["healthcheck"]["test"][1:4] == ["liveboard", "topics", "group-progress"]
+    assert detector["environment"]["LIVEBOARD_ANOMALIES_STATUS_HOST"] == "0.0.0.0"
+    assert detector["environment"]["LIVEBOARD_ANOMALIES_STATUS_PORT"] == str(ANOMALIES_PORT)
+    assert f"http://127.0.0.1:{ANOMALIES_PORT}/healthz" in detector["healthcheck"]["test"][-1]
+    assert {k for k in detector["environment"] if k.startswith("LIVEBOARD_")} <= env_names
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    targets = {t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    assert f"anomalies:{ANOMALIES_PORT}" in targets
     assert services["board"]["environment"]["LIVEBOARD_BOARD_COOKIE_SECURE"].endswith(":-true}")
     assert services["board"]["environment"]["LIVEBOARD_BOARD_TRUST_PROXY"].endswith(":-true}")
 
