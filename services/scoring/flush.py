@@ -21,6 +21,10 @@ log = logging.getLogger("services.scoring.processor")  # one logger name for the
 
 
 class Flushes:
+    # A record batch whose write was started and not finished: a flush cut short (cancelled by a timeout
+    # around it, the rebalance listener's or ``stop``'s). The next record flush writes it first.
+    unwritten: Batch | None = None
+
     async def _flush_loop(self) -> None:
         interval = self.cfg.flush_interval_ms / 1000
         while True:
@@ -86,28 +90,41 @@ class Flushes:
 
     async def flush_records(self) -> None:
         async with self._flush_lock:
+            # A batch whose write was cut short is written first (same rows, same tokens), before anything
+            # newer is acknowledged. Dropping it made a hole in the archive below a committed offset: its
+            # records' ids are already in the recent-id memory, so when the consumer reads them again (from
+            # the committed offsets, e.g. after a rebalance) they pass as duplicates and their offsets are
+            # committed with the next batch (tests/scoring/test_archive_complete.py).
+            if self.unwritten is not None:
+                await self._write_records(self.unwritten)
             b = self.batch
             if not b.empty():
-                t_start = self.last_flush_start = time.monotonic()
                 self.batch = Batch()
-                await self._until_written(b, RECORD_TABLES)
-                t_written = time.monotonic()
-                await self._ack(b)
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug(
-                        "records flushed",
-                        extra={
-                            "fields": {
-                                "rows": {t: len(r) for t, r in b.rows.items() if r},
-                                "acks": sum(len(v) for v in b.acks.values()),
-                                "write_s": round(t_written - t_start, 3),
-                                "total_s": round(time.monotonic() - t_start, 3),
-                            }
-                        },
-                    )
-                for contest_id, round_id in b.freezes:
-                    await self._apply_freeze(contest_id, round_id)
+                await self._write_records(b)
             self.last_flush = time.monotonic()
+
+    async def _write_records(self, b: Batch) -> None:
+        """Write one record batch (retrying until ClickHouse takes it), then acknowledge its records."""
+        self.unwritten = b  # until ClickHouse has every table of it
+        t_start = self.last_flush_start = time.monotonic()
+        await self._until_written(b, RECORD_TABLES)
+        self.unwritten = None
+        t_written = time.monotonic()
+        await self._ack(b)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "records flushed",
+                extra={
+                    "fields": {
+                        "rows": {t: len(r) for t, r in b.rows.items() if r},
+                        "acks": sum(len(v) for v in b.acks.values()),
+                        "write_s": round(t_written - t_start, 3),
+                        "total_s": round(time.monotonic() - t_start, 3),
+                    }
+                },
+            )
+        for contest_id, round_id in b.freezes:
+            await self._apply_freeze(contest_id, round_id)
 
     async def _explain_loop(self) -> None:
         while True:
