@@ -1,9 +1,10 @@
 """Is a consumer group making progress? Judged from outside the process, by its committed offsets.
 
-`liveboard topics group-progress GROUP --state FILE` is the liveness probe of a consumer that has no HTTP
-endpoint of its own (the anomaly detector, deploy/k8s/base/anomalies.yaml): healthy while the group has no
-lag or its committed offsets changed within ``stall_after_s``; stalled when it has lag and its commits stood
-still for longer. The same rule as the scorer's ``/healthz`` (services/scoring/web.py), except that the
+`liveboard topics group-progress GROUP --state FILE` judges any consumer group from the broker's side (it was
+the anomaly detector's liveness probe before the detector had its own ``/healthz``, services/scoring/anomalies/
+status.py; now an operator's check, usable as an exec probe of a consumer without HTTP): healthy while the
+group has no lag or its committed offsets changed within ``stall_after_s``; stalled when it has lag and its
+commits stood still for longer. The same rule as the scorer's ``/healthz`` (services/scoring/web.py), except that the
 observations between two probe runs are kept in a small state file. A broker that cannot be asked counts as
 no progress: the verdict is "stalled" only once that has lasted ``stall_after_s`` too.
 """
