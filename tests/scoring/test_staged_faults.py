@@ -28,6 +28,7 @@ from liveboard.settings import Settings
 from tests.scoring.contests import make_contest
 from tests.scoring.support import (
     ScorerProc,
+    ch,
     committed_total,
     expected,
     health_of,
@@ -136,6 +137,7 @@ def _ranked(sp: ScorerProc) -> set[str]:
 
 async def _assert_results(settings: Settings, topo: Topology, events: dict[str, list[Any]]) -> None:
     """Every contest at the reference digest and rows, each event archived once (FINAL shows no duplicate)."""
+    log: dict[str, list[tuple[int, int, str]]] | None = None
     for cid in topo.contests:
         want, rows = expected(topo.path_of[cid], events[cid])
         got = await wait_digest(settings, cid, want, 90)
@@ -148,6 +150,44 @@ async def _assert_results(settings: Settings, topo: Topology, events: dict[str, 
         )
         uniq = "SELECT uniqExact(event_id) FROM events_archive WHERE contest_id = {c:String}"
         assert scalar(settings, uniq, c=cid) == n
+        # per offset, not only the count: the event of every offset of the log is archived
+        archived = {r[0] for r in ch(settings).query(_IDS, parameters={"c": cid}).result_rows}
+        log = log if log is not None else await _log(settings)  # every event was produced before this
+        assert {eid for _p, _o, eid in log.get(cid, [])} == {e.event_id for e in events[cid]}  # read whole
+        missing = [(p, o) for p, o, eid in log.get(cid, []) if eid not in archived]
+        assert not missing, f"{cid}: offsets of lb.events.v1 (partition, offset) not archived: {missing[:20]}"
+
+
+_IDS = "SELECT DISTINCT event_id FROM events_archive WHERE contest_id = {c:String}"
+
+
+async def _log(settings: Settings) -> dict[str, list[tuple[int, int, str]]]:
+    """The test's own lb.events.v1, read whole: contest -> (partition, offset, event id) of each record."""
+    from aiokafka import TopicPartition
+
+    from liveboard.kafka.catalog import EVENTS
+    from liveboard.kafka.clients import make_consumer
+
+    topic = settings.topic(EVENTS)
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    out: dict[str, list[tuple[int, int, str]]] = {}
+    try:
+        if not consumer.partitions_for_topic(topic):
+            await consumer._client.force_metadata_update()
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = {tp: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
+        deadline = time.monotonic() + 30
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end] and time.monotonic() < deadline:
+            for tp, msgs in (await consumer.getmany(timeout_ms=200)).items():
+                for r in msgs:
+                    doc = orjson.loads(r.value)
+                    out.setdefault(doc.get("contest_id", ""), []).append((tp.partition, r.offset, doc.get("event_id")))
+    finally:
+        await consumer.stop()
+    return out
 
 
 def _assert_every_part_counts(paths: dict[str, Path], events: dict[str, list[Any]], parts: list[list[Any]]) -> None:
