@@ -1,4 +1,5 @@
-"""One retry policy for the scorer's ClickHouse work (tenacity), driven by the service clock.
+"""One retry policy for the scorer's ClickHouse work and its sends to the internal topic (tenacity),
+driven by the service clock.
 
 Every write and read of the scorer that ClickHouse may refuse (an outage, a restart, a lost answer) is
 retried the same way: for ever (results are never dropped; offsets stay held meanwhile), with an
@@ -47,7 +48,7 @@ class RetryPolicy:
             if exc is not None and on_failure is not None:
                 on_failure(exc, delay)
             log.error(
-                f"{what}: ClickHouse failed, retrying",
+                f"{what}: failed, retrying",
                 extra={"fields": {"error": repr(exc)[:300], "attempt": state.attempt_number, "retry_in_s": delay}},
             )
 

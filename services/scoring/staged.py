@@ -41,6 +41,7 @@ from liveboard.contracts.events import encode_event
 from liveboard.errors import ConfigError, ValidationError
 from liveboard.kafka.catalog import DLQ, EVENTS, FREEZE_REQUESTS, SCORER_INPUTS
 from liveboard.kafka.clients import make_consumer, make_producer
+from liveboard.kafka.gaps import GapGuard, expect_committed
 from liveboard.logs import now_ms
 from liveboard.settings import Settings
 from services.scoring import rank_checkpoint
@@ -376,7 +377,10 @@ class FoldScorer(Scorer):
         return None
 
     async def _ack(self, b: Batch) -> None:
-        await self.emit()
+        # The batch's offsets are committed only once the inputs it changed are on lb.scorer_inputs.v1; a
+        # broker that refuses them is retried like ClickHouse is (for ever, offsets held), instead of the
+        # exception ending the flush loop and leaving the worker stalled without a word.
+        await self.retry.call("send of rule inputs to lb.scorer_inputs.v1 (offsets held)", self.emit)
         await super()._ack(b)
 
     async def emit(self) -> int:
@@ -386,30 +390,43 @@ class FoldScorer(Scorer):
             if self.producer is None:
                 raise RuntimeError("no producer for lb.scorer_inputs.v1")
             out: list[tuple[bytes, bytes, bytes]] = []
+            taken: list[tuple[_TrackedState, set[tuple[str, str]], list[Any]]] = []
+            digests: dict[tuple[str, str, str], bytes] = {}
             for st in self.states.values():
                 assert isinstance(st, _TrackedState)
                 changed, st.changed = st.changed, set()
                 forward, st.forward = st.forward, []
+                taken.append((st, changed, forward))
                 for rid, cid in sorted(changed):
                     value = orjson.dumps(inputs_doc(st, rid, cid))
                     digest = hashlib.sha256(value).digest()
                     key = (st.contest_id, rid, cid)
                     if self.sent.get(key) == digest:
                         continue
-                    self.sent[key] = digest
+                    digests[key] = digest
                     out.append((record_key(st.plan, rid), value, b"scorer_inputs"))
                 for ev in forward:
                     value = encode_event(ev)
                     for key in sorted({record_key(st.plan, r) for r in st.targets(ev)}):
                         out.append((key, value, b"event"))
-            futures = [
-                await self.producer.send(
-                    self.inputs_topic, key=k, value=v, headers=[("type", t), ("schema_version", b"1")]
-                )
-                for k, v, t in out
-            ]
-            if futures:
-                await asyncio.gather(*futures)
+            try:
+                futures = [
+                    await self.producer.send(
+                        self.inputs_topic, key=k, value=v, headers=[("type", t), ("schema_version", b"1")]
+                    )
+                    for k, v, t in out
+                ]
+                if futures:
+                    await asyncio.gather(*futures)
+            except BaseException:
+                # Not all on Kafka: give the changes back, so the retry (offsets held meanwhile) sends them
+                # all again; forgetting them would leave the ranking stage without these inputs until the
+                # contestants change again. A copy sent twice is passed over by the ranking worker.
+                for st, changed, forward in taken:
+                    st.changed |= changed
+                    st.forward[:0] = forward
+                raise
+            self.sent.update(digests)  # only once Kafka has them: the next call compares with what it holds
             return len(out)
 
 
@@ -618,6 +635,10 @@ async def run_fold(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
     scorer = FoldScorer(settings, cfg, plans, mine)
     for p in mine:
         scorer.positions[p] = scorer.start_offsets[p] = await consumer.committed(TopicPartition(events_topic, p)) or 0
+    # never past a hole at the head of a partition (liveboard/kafka/gaps.py): seen on tansu with two
+    # producers, records a fold worker never returned were missing from the archive below committed offsets
+    guard = GapGuard(consumer)
+    await expect_committed(guard, consumer, tps)
 
     async def commit(records: list[Record]) -> None:
         offsets: dict[TopicPartition, int] = {}
@@ -625,7 +646,12 @@ async def run_fold(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
             tp = TopicPartition(rec.topic, rec.partition)
             offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
         if offsets:
-            await consumer.commit(offsets)
+            try:
+                await consumer.commit(offsets)
+            except Exception as exc:
+                # as the single scorer: the rows and inputs are written, so a commit lost here only means
+                # re-reading these records after a restart (de-duplicated); the next commit covers them
+                log.warning("offset commit failed", extra={"fields": {"error": repr(exc)[:200]}})
 
     scorer.register_acker("direct", commit)
     progress = Progress(cfg.stall_after_s)
@@ -652,6 +678,9 @@ async def run_fold(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=200, max_records=cfg.batch_max)
             for tp, msgs in batches.items():
+                msgs = guard.take(tp, msgs)
+                if not msgs:
+                    continue
                 records = [Record(tp.topic, tp.partition, r.offset, r.value) for r in msgs]
                 if tp.topic == events_topic:
                     await scorer.handle_events("direct", records)
@@ -759,6 +788,11 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
     try:
         await scorer.start(producer)
         checkpoint_from.update(await _load_checkpoint(scorer, cfg, consumer, topic, mine, ends))
+        # the fold workers produce to these partitions concurrently: never past a hole at the head (gaps.py)
+        guard = GapGuard(consumer)
+        firsts = await consumer.beginning_offsets([TopicPartition(topic, p) for p in checkpoint_from])
+        for tp, first in firsts.items():  # past retention: from the log's first record (logged above)
+            guard.expect(tp, max(checkpoint_from[tp.partition], int(first)))
         _settle_heap()
         progress.rebuilding = False
         watch = asyncio.create_task(_watch(consumer, scorer, topic, mine, progress))
@@ -771,6 +805,9 @@ async def run_rank(settings: Settings, cfg: ScorerSettings, plans: dict[str, Con
                 )
             batches = await consumer.getmany(timeout_ms=200, max_records=cfg.batch_max)
             for tp, msgs in batches.items():
+                msgs = guard.take(tp, msgs)
+                if not msgs:
+                    continue
                 records = [
                     Record(tp.topic, tp.partition, r.offset, r.value, dict(r.headers or ()).get("type")) for r in msgs
                 ]
