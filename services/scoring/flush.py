@@ -24,6 +24,10 @@ class Flushes:
     # A record batch whose write was started and not finished: a flush cut short (cancelled by a timeout
     # around it, the rebalance listener's or ``stop``'s). The next record flush writes it first.
     unwritten: Batch | None = None
+    # The same for the board: a board batch cut short is written (and its updates published) first by the
+    # next board flush. Dropping it left those contestants' rows stale until they changed again, since a
+    # recompute writes only the rows that changed.
+    board_unwritten: Batch | None = None
 
     async def _flush_loop(self) -> None:
         interval = self.cfg.flush_interval_ms / 1000
@@ -58,35 +62,43 @@ class Flushes:
 
     async def flush_board(self) -> None:
         async with self._board_lock:
+            if self.board_unwritten is not None:
+                await self._write_board(self.board_unwritten)
             b = self.board
             if b.empty():
                 return
-            t_start = self.last_board_start = time.monotonic()
             self.board = Batch()
-            # Explained score rows are a projection of state, not of these records (a restarted scorer
-            # rewrites every one on its first recompute), so they are written on their own, less often,
-            # and never hold up the leaderboard or the acknowledgements.
-            self.explain_pending.update(b.scores)
-            b.scores = {}
-            # round_results last: its row (the version's digest, what tests, replay and the notary compare)
-            # means the version's leaderboard and pending revisions are in
-            await self._until_written(b, BOARD_TABLES[:-1])
-            await self._until_written(b, BOARD_TABLES[-1:])
-            t_written = time.monotonic()
-            await self._publish(b)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "board flushed",
-                    extra={
-                        "fields": {
-                            "rows": {t: len(r) for t, r in b.rows.items() if r},
-                            "leaderboard": len(b.leaderboard),
-                            "updates": len(b.updates),
-                            "write_s": round(t_written - t_start, 3),
-                            "total_s": round(time.monotonic() - t_start, 3),
-                        }
-                    },
-                )
+            await self._write_board(b)
+
+    async def _write_board(self, b: Batch) -> None:
+        """Write one board batch (retrying until ClickHouse takes it), then publish its updates."""
+        self.board_unwritten = b  # until its updates are published
+        t_start = self.last_board_start = time.monotonic()
+        # Explained score rows are a projection of state, not of these records (a restarted scorer
+        # rewrites every one on its first recompute), so they are written on their own, less often,
+        # and never hold up the leaderboard or the acknowledgements.
+        self.explain_pending.update(b.scores)
+        b.scores = {}
+        # round_results last: its row (the version's digest, what tests, replay and the notary compare)
+        # means the version's leaderboard and pending revisions are in
+        await self._until_written(b, BOARD_TABLES[:-1])
+        await self._until_written(b, BOARD_TABLES[-1:])
+        t_written = time.monotonic()
+        await self._publish(b)
+        self.board_unwritten = None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "board flushed",
+                extra={
+                    "fields": {
+                        "rows": {t: len(r) for t, r in b.rows.items() if r},
+                        "leaderboard": len(b.leaderboard),
+                        "updates": len(b.updates),
+                        "write_s": round(t_written - t_start, 3),
+                        "total_s": round(time.monotonic() - t_start, 3),
+                    }
+                },
+            )
 
     async def flush_records(self) -> None:
         async with self._flush_lock:

@@ -106,3 +106,51 @@ async def test_a_record_flush_cut_short_by_a_timeout_leaves_no_hole_below_the_co
     assert _archived(stack, cid) == [(0, o) for o in range(8)] + [(3, o) for o in range(4)]
     n = "SELECT uniqExact(event_id) FROM events_archive WHERE contest_id = {c:String}"
     assert scalar(stack, n, c=cid) == 12
+
+
+async def test_a_board_flush_cut_short_is_written_by_the_next_board_flush(stack: Settings, tmp_path: Path) -> None:
+    """The board's half of the same fault: a leaderboard write cancelled by a timeout around the flush used to
+    drop the batch, and a recompute writes only the rows that changed, so those contestants' rows stayed
+    missing (or stale) until they changed again."""
+    from tests.scoring.support import leaderboard
+
+    cid = unique("brd")
+    path, _ = make_contest(tmp_path, cid, 12)
+    cfg = ScorerSettings(contest_files=[path], contests=[cid])
+    sc = Scorer(stack, cfg, load_plans(cfg), ClickHouseSink(stack))
+    sc.ready.set()
+
+    async def commit(records: list[Record]) -> None:
+        return None
+
+    sc.register_acker("direct", commit)
+    released = asyncio.Event()
+    real_insert = sc.sink.insert
+
+    async def slow_insert(table: str, rows: Any, token: str) -> None:
+        if table == "leaderboard":
+            await released.wait()
+        await real_insert(table, rows, token)
+
+    sc.sink.insert = slow_insert  # type: ignore[method-assign]
+    try:
+        await sc.handle_events("direct", _records(cid, 0, range(0, 4)))
+        await sc.flush_records()
+        outcomes = [o for rc in sc.recomputers.values() for o in rc.run(dict(sc.positions))]
+        assert outcomes, "the recompute made no version"
+        for o in outcomes:
+            sc._queue_outcome(o)
+        queued = {k[3] for k in sc.board.leaderboard}
+        assert {"c0000", "c0001"} <= queued
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(sc.flush_board(), timeout=0.3)
+        assert leaderboard(stack, cid) == []
+        released.set()
+        await sc.flush_board()  # nothing new queued: only the cut-short batch can write these rows
+    finally:
+        sc.sink.close()
+
+    rows = leaderboard(stack, cid)
+    assert {r["contestant_id"] for r in rows} == queued, rows
+    n = "SELECT count() FROM round_results FINAL WHERE contest_id = {c:String}"
+    assert scalar(stack, n, c=cid) >= 1
