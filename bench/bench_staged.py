@@ -671,6 +671,9 @@ async def _drive(
             "archive_complete": not lost,
             # (partition, offset, due s into the window), (contestant, observed_at) of the first few lost
             "not_archived": [[list(v), list(k)] for v, k in lost[:20]],
+            # what the broker and ClickHouse say of each lost record: on the log at its offset? parsed? its
+            # event id in the archive (under another offset) or a dead letter naming that offset?
+            "not_archived_diagnosis": await _diagnose(s, cid, [(v[0], v[1]) for v, _k in lost[:20]]) if lost else [],
             "replay_s": round(time.perf_counter() - t, 1),
             "load_average": load(),
         }
@@ -720,6 +723,57 @@ def _live_digest(s: Settings, cid: str) -> str | None:
         return rows[0][0] if rows and rows[0][1] else None
     finally:
         client.close()
+
+
+async def _diagnose(s: Settings, cid: str, where: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """For records the archive lacks: read each back from ``lb.events.v1`` at its offset and look for its
+    event id in the archive and for a dead letter naming its offset."""
+    from aiokafka import TopicPartition
+
+    from liveboard.contracts import parse_event
+
+    out: list[dict[str, Any]] = []
+    consumer = make_consumer(s, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    client = get_client(s)
+    try:
+        topic = s.topic(EVENTS)
+        for p, o in where:
+            tp = TopicPartition(topic, p)
+            consumer.assign([tp])
+            consumer.seek(tp, o)
+            got = await consumer.getmany(tp, timeout_ms=3000, max_records=1)
+            msgs = got.get(tp, [])
+            d: dict[str, Any] = {"partition": p, "offset": o, "on_log": bool(msgs) and msgs[0].offset == o}
+            if msgs:
+                d["read_offset"] = msgs[0].offset
+                try:
+                    ev = parse_event(msgs[0].value)
+                    d["event_id"] = ev.event_id
+                    d["read"] = [getattr(ev, "contestant_id", None), ev.observed_at]
+                    at = client.query(
+                        "SELECT event_id, contestant_id, observed_at FROM events_archive "
+                        "WHERE contest_id = {c:String} AND kafka_partition = {p:UInt32} AND kafka_offset = {o:UInt64}",
+                        parameters={"c": cid, "p": p, "o": o},
+                    ).result_rows
+                    d["archive_at_offset"] = [list(r) for r in at]
+                    rows = client.query(
+                        "SELECT kafka_partition, kafka_offset FROM events_archive WHERE event_id = {e:String}",
+                        parameters={"e": ev.event_id},
+                    ).result_rows
+                    d["archived_at"] = [list(r) for r in rows]
+                except Exception as exc:
+                    d["parse_error"] = repr(exc)[:300]
+            dl = client.query(
+                "SELECT count() FROM dead_letters WHERE reason LIKE {r:String}",
+                parameters={"r": f"%[{p}]@{o}:%"},
+            ).result_rows
+            d["dead_letters"] = int(dl[0][0]) if dl else 0
+            out.append(d)
+    finally:
+        client.close()
+        await consumer.stop()
+    return out
 
 
 def _archived(s: Settings, cid: str) -> set[tuple[str, int]]:

@@ -33,6 +33,7 @@ from liveboard.contracts.events import encode_event, parse_event
 from liveboard.errors import TopicError
 from liveboard.kafka.catalog import EVENTS, REGISTRATIONS
 from liveboard.kafka.clients import make_consumer, make_producer
+from liveboard.kafka.gaps import GapGuard
 from liveboard.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,13 +84,14 @@ async def follow_registrations(
     """Apply every registration of lb.registrations.v1 from the beginning, then each new one as it comes
     (until cancelled). ``caught_up`` is set once the records present at start have been applied."""
     consumer, end = await _open(settings, REGISTRATIONS, fetch_max_wait_ms=500)
+    guard = GapGuard(consumer)  # a registration passed over at the head would leave an account unpolled
     try:
         while True:
             if caught_up is not None and not caught_up.is_set() and await _reached(consumer, end):
                 caught_up.set()
             batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
-            for records in batch.values():
-                for msg in records:
+            for tp, records in batch.items():
+                for msg in guard.take(tp, records):
                     ev = _parse(msg)
                     if ev is not None and ev.type in TYPES:
                         apply(ev)

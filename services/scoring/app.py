@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 
 from liveboard.kafka.catalog import DLQ, EVENTS, FREEZE_REQUESTS
 from liveboard.kafka.clients import faust_settings, make_consumer, make_producer
+from liveboard.kafka.gaps import GapGuard, expect_committed
 from liveboard.settings import Settings
 from services.scoring import metrics as m
 from services.scoring.batch import Record
@@ -240,9 +241,10 @@ def _faust_intake(app: ScorerApp) -> None:
 
 
 class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, scorer: Scorer, consumer_ref: list[AIOKafkaConsumer]) -> None:
+    def __init__(self, scorer: Scorer, consumer_ref: list[AIOKafkaConsumer], guard: GapGuard | None = None) -> None:
         self.scorer = scorer
         self.consumer_ref = consumer_ref
+        self.guard = guard
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         # Acknowledge what is written before giving partitions away; the rest is re-read by the next owner.
@@ -253,6 +255,9 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         consumer = self.consumer_ref[0]
+        if self.guard is not None:  # positions come from the group's commits now, not from what was read
+            self.guard.forget()
+            await expect_committed(self.guard, consumer, list(assigned))
         for tp in assigned:
             if tp.topic == self.scorer.events_topic:
                 committed = await consumer.committed(tp)
@@ -342,17 +347,24 @@ def _direct_intake(app: ScorerApp) -> None:
             max_poll_interval_ms=3_600_000,
         )
         ref.append(consumer)
+        # never past a hole at the head of a partition (liveboard/kafka/gaps.py): an event the intake never
+        # returned would be missing from the archive below a committed offset
+        guard = GapGuard(consumer)
         if cfg.assignment == "group":
-            consumer.subscribe([events_topic, dlq_topic, freeze_topic], listener=_Assignments(scorer, ref))
+            consumer.subscribe([events_topic, dlq_topic, freeze_topic], listener=_Assignments(scorer, ref, guard))
             await consumer.start()
         else:
             await consumer.start()
             await _assign_all(consumer, scorer, [events_topic, dlq_topic], optional=(freeze_topic,))
+            await expect_committed(guard, consumer)
         app._consumer_override = consumer  # type: ignore[attr-defined]
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=200, max_records=cfg.batch_max)
                 for tp, msgs in batches.items():
+                    msgs = guard.take(tp, msgs)
+                    if not msgs:
+                        continue
                     records = [Record(tp.topic, tp.partition, r.offset, r.value) for r in msgs]
                     if tp.topic == events_topic:
                         await scorer.handle_events("direct", records)
