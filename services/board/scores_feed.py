@@ -27,6 +27,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from liveboard.kafka.catalog import SCORES
 from liveboard.kafka.clients import make_consumer
+from liveboard.kafka.gaps import GapGuard
 from liveboard.settings import Settings
 from services.board import metrics, queries, screen_data
 from services.board.config import BoardSettings
@@ -386,10 +387,13 @@ class ScoresHub:
                 await consumer.start()
                 await consumer.getmany(timeout_ms=0)  # join the partitions, resolve "latest" now
                 self.consumer_ready.set()
+                # ranking workers publish concurrently: an update passed over at the head of a partition
+                # would leave a screen on an older version until the next refresh (liveboard/kafka/gaps.py)
+                guard = GapGuard(consumer)
                 while True:
                     batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
-                    for records in batch.values():
-                        for rec in records:
+                    for tp, records in batch.items():
+                        for rec in guard.take(tp, records):
                             self.note_message(rec.value)
             except asyncio.CancelledError:
                 raise
