@@ -7,12 +7,10 @@ How to run (a private embedded stack; nothing shared is touched; ``--seconds`` i
     .venv/bin/python bench/bench_staged.py --only wide --topology staged --prefill --kill fold:1  # kill -9 mid-load
     .venv/bin/python bench/bench_staged.py --only e2e --seconds 30          # smoke (reduced scale)
 
-A ``wide`` run without ``--prefill`` measures a known bug until it is fixed: at a contest's start every
-contestant without data ties at zero, and the tie note names every peer on every row (O(k²) time and memory
-in ``rules/placing.py``): the ranking worker grew to 9.8 GB at 30,000. ``--prefill`` sends one snapshot per
-contestant first and starts the ranking workers once those inputs are on ``lb.scorer_inputs.v1`` (their
-first field is complete). ``--rss-abort-mb`` (4 GB) kills a worker that goes over and reports
-``rss_guard``, so the shared machine survives (docs/benchmarks.md).
+``--prefill`` sends one snapshot per contestant first and starts the ranking workers once those inputs are
+on ``lb.scorer_inputs.v1`` (their first field is complete); without it the window starts with the whole
+field tied at zero (bounded since the tie-note fix in ``rules/placing.py``). ``--rss-abort-mb`` (4 GB) kills
+a worker that goes over and reports ``rss_guard``, so the shared machine survives (docs/benchmarks.md).
 
 Scenarios (each run on its own topics and ClickHouse database of one stack):
 - ``e2e``: ``--e2e-contestants`` (3,000) contestants × 1 snapshot per ``--e2e-period`` (1 s);
