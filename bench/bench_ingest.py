@@ -827,6 +827,7 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
     per_proc: dict[int, float] = {}
     ages = []
     next_scrape = 0.0
+    scrapes: list[float] = []  # when (s into the window) the bench scraped the collector's /metrics
     prof: list[tuple[int, Path, subprocess.Popen]] = []
     if args.profile and ph.target == "collector":
         for p in tree(col.pid):
@@ -845,6 +846,7 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
         a = []
         if time.perf_counter() >= next_scrape:  # a /metrics scrape costs the collector: every 5 s only
             next_scrape = time.perf_counter() + 5.0
+            scrapes.append(time.perf_counter() - w0)
             try:
                 a = [v for _, v in metrics(curl).get("liveboard_ingest_data_age_seconds", [])]
             except OSError:
@@ -921,6 +923,20 @@ def run_phase(args, ph: Phase, tmp: Path, env: dict, s, stack, col, base, url: s
                 f"  push ack latency from due time ({kind:8s}): p50 {pct(xs, 0.5) * 1000:7.1f} ms, "
                 f"p99 {pct(xs, 0.99) * 1000:7.1f} ms, max {max(xs) * 1000:7.1f} ms (n={len(xs)})"
             )
+    # where in the window the tail is: a steady cost spreads over every second, a stall shows in a few
+    by_s: dict[int, list[float]] = {}
+    for sh in shards:
+        off = sh["wall_start"] - win_start
+        for due, done in zip(sh["due"], sh["done"], strict=True):
+            by_s.setdefault(int(due + off), []).append(done - due)
+    worst = sorted(sorted(by_s.items(), key=lambda kv: -max(kv[1]))[:6])
+    ph.say(
+        "  slowest seconds of the window (by due time; p50 / max): "
+        + ", ".join(f"{sec} s {pct(xs, 0.5) * 1000:.0f} / {max(xs) * 1000:.0f} ms" for sec, xs in worst)
+        + "; the bench scraped /metrics at "
+        + ", ".join(f"{t:.1f}" for t in scrapes)
+        + " s"
+    )
 
     def delta(name: str, a: dict = m0, b: dict = m1, **lab: str) -> float:
         return msum(b, name, **lab) - msum(a, name, **lab)

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from liveboard.kafka.registrations import follow_registrations
 from liveboard.settings import Settings
 from services.ingest import metrics as m
+from services.ingest import metrics_relay
 from services.ingest.base import PlatformCollector
 from services.ingest.clock import Clock, WallClock
 from services.ingest.config import IngestSettings, PlatformsConfig
@@ -93,6 +94,7 @@ class Collector:
         self._runner: web.AppRunner | None = None
         self._tasks: dict[str, asyncio.Task] = {}
         self._freshness: m.FreshnessCollector | None = None
+        self._metrics_server: asyncio.AbstractServer | None = None
         self._stopped = False
 
     @property
@@ -127,6 +129,11 @@ class Collector:
                 self._tasks[p] = asyncio.create_task(c.run(), name=f"collector-{p}")
         if self.role == "poller":
             self._tasks["status"] = asyncio.create_task(self._status_loop(), name="status")
+            if m.multiprocess_dir() and self.state_dir is not None:
+                # the workers' /metrics, rendered here where no push waits (services/ingest/metrics_relay.py)
+                self._metrics_server = await metrics_relay.serve(
+                    self.state_dir / metrics_relay.SOCKET_NAME, lambda: generate_latest(self._metrics_registry())
+                )
         if self.redrive and self.role != "webhooks":
             from services.ingest.redrive import Redriver
 
@@ -170,6 +177,11 @@ class Collector:
             t.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
+            if self.state_dir is not None:
+                metrics_relay.remove(self.state_dir / metrics_relay.SOCKET_NAME)
         if self._runner is not None:
             await self._runner.cleanup()  # stops accepting, lets the handlers in flight answer
         if self._session is not None:
@@ -217,14 +229,24 @@ class Collector:
     # -- HTTP --------------------------------------------------------------------------------------
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        rendered_by = "self"
         if m.multiprocess_dir():
-            # A webhook worker adds up every process's sample files plus one series per tracked room: ~0.25 s
-            # per scrape at 300 rooms in the bench's profile, all of it blocking the pushes this loop answers.
-            # Rendered in a thread (its sources are files, nothing this loop changes).
-            body = await asyncio.to_thread(generate_latest, self._metrics_registry())
+            # A scrape adds up every process's sample files plus one series per tracked room (~0.25 s of CPU):
+            # the polling process renders it, a webhook worker only relays the bytes
+            # (services/ingest/metrics_relay.py: rendered here, on the loop or in a thread, it stalled this
+            # worker's pushes for as long)
+            body = None
+            if self.role == "webhooks" and self.state_dir is not None:
+                body = await metrics_relay.fetch(self.state_dir / metrics_relay.SOCKET_NAME)
+                rendered_by = "poller"
+            if body is None:  # the poller is away (restarting): render here rather than fail the scrape
+                body = await asyncio.to_thread(generate_latest, self._metrics_registry())
+                rendered_by = "self"
         else:  # one process: the room series read the pollers' live state, so on the loop
             body = generate_latest(self._metrics_registry())
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, "X-Liveboard-Metrics-Rendered-By": rendered_by}
+        )
 
     def _metrics_registry(self) -> CollectorRegistry:
         if not m.multiprocess_dir():
@@ -235,7 +257,9 @@ class Collector:
 
         reg = CollectorRegistry()
         multiprocess.MultiProcessCollector(reg)
-        reg.register(m.FreshnessCollector(self.clock.now_ms, self._status_rows))
+        # the rooms' data ages: the poller's own live state, or (a worker) the poller's status file
+        rows = self._status_rows if self.role == "webhooks" else self._fresh_rows
+        reg.register(m.FreshnessCollector(self.clock.now_ms, rows))
         return reg
 
     def _status(self) -> dict[str, Any]:

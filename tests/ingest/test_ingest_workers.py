@@ -161,10 +161,13 @@ async def test_webhook_workers_share_the_port_and_land_each_push_once(stack, tmp
 
         # the poller's shared-state tick emits the held batch: wait until the collector counts it produced
         # (/metrics adds up every process's samples); what reached the broker is checked after the stop
+        rendered_by = []
+
         async def held_batch_out() -> bool:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
                 async with s.get(url + "/metrics") as r:
                     text = await r.text()
+                    rendered_by.append(r.headers.get("X-Liveboard-Metrics-Rendered-By"))
             return any(
                 line.startswith("liveboard_ingest_events_total{")
                 and 'type="interaction_counts"' in line
@@ -173,6 +176,13 @@ async def test_webhook_workers_share_the_port_and_land_each_push_once(stack, tmp
             )
 
         assert await poll_until(held_batch_out, 60, 0.25), (tmp_path / "ingest.log").read_text()[-3000:]
+        # rendered by the polling process and relayed, never by the worker that answers pushes (its thread
+        # stalled that worker's pushes: services/ingest/metrics_relay.py); the room series are there too
+        assert rendered_by[-1] == "poller", rendered_by
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+            async with s.get(url + "/metrics") as r:
+                page = await r.text()
+        assert "liveboard_ingest_data_age_seconds{" in page
 
         # SIGTERM: everything stops and exits 0
         proc.send_signal(signal.SIGTERM)
