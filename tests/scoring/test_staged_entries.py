@@ -329,8 +329,11 @@ async def test_workers_score_registered_entries_and_a_ranking_worker_restarts_fr
             "SELECT max(upto) FROM scorer_rank_checkpoints FINAL WHERE app_id = {a:String} AND kind = 'end' "
             "AND partition = {p:UInt32}"
         )
+        # every partition's last checkpoint is at its end; the tail grew at least one of them (which ones
+        # depends on the rounds the rest of the log changes: a partition it left alone stays where it was)
         for p in start:
-            assert scalar(stack, last, a=app, p=p) == ends_now[p] > start[p], again.tail()
+            assert scalar(stack, last, a=app, p=p) == ends_now[p] >= start[p], again.tail()
+        assert any(ends_now[p] > start[p] for p in start), (ends_now, start)
     finally:
         for sp in procs:
             sp.stop()
