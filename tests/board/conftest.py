@@ -92,7 +92,7 @@ class Board:
         finally:
             await producer.stop()
 
-    async def wait_version(self, group: str, version: int, timeout_s: float = 5.0) -> None:
+    async def wait_version(self, group: str, version: int, timeout_s: float = 30.0) -> None:
         """Until the board's snapshot of ``group`` in the session's round is at ``version`` or newer."""
         deadline = time.monotonic() + timeout_s
         key = (self.contest_id, self.round_id)
